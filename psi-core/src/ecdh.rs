@@ -1,0 +1,666 @@
+//! ECDH-PSI on ristretto255 as sans-IO state machines.
+//!
+//! # The protocol
+//! The Diffie–Hellman-based PSI of Meadows (IEEE S&P 1986) and Huberman, Franklin
+//! and Hogg (ACM EC 1999), in the form analysed by De Cristofaro and Tsudik
+//! ("Practical Private Set Intersection Protocols with Linear Complexity",
+//! FC 2010, Figure 2, with the blind-signature step replaced by a second
+//! exponentiation as in Pinkas, Schneider and Zohner, "Scalable Private Set
+//! Intersection Based on OT Extension", ACM TOPS 2018, §4.1 "DH-based PSI").
+//! `H` hashes to ristretto255 (`from_uniform_bytes` of SHA-512 of a
+//! domain-separation tag, which names the protocol and the session id, and the
+//! item), `a` is the client's and `b` the server's per-session secret scalar:
+//!
+//! ```text
+//! client (holds X, learns X ∩ Y)                server (holds Y)
+//!   ClientHello{nonce_c, |X|}        ─────▶
+//!                                   ◀─────   ServerHello{nonce_s, |Y|}
+//!   session id = SHA-256(nonce_c ‖ nonce_s); DST = "psi/ecdh-ristretto255/v1/" ‖ id
+//!   a·H(x) for x ∈ X, in order       ─────▶   truncate(b·(a·H(x))), same order
+//!                                   ◀─────   (streamed, one TagChunk per chunk)
+//!                                   ◀─────   b·H(y) for y ∈ Y, shuffled
+//!   x ∈ X is shared  ⇔  truncate(a·(b·H(y))) = truncate(b·(a·H(x))) for some y
+//! ```
+//!
+//! Tags are truncated to `λ + log2|X| + log2|Y|` bits (λ = 40) rounded up to whole
+//! bytes, so a false match has probability at most 2^-40 over the whole run.
+//!
+//! # Security and what each party learns
+//! Semi-honest security under the decisional Diffie–Hellman assumption in
+//! ristretto255 with `H` modelled as a random oracle. The **client** learns which
+//! of its items are in the intersection and the size of the server's set, nothing
+//! else (the server's masked set is shuffled, so positions carry nothing). The
+//! **server** learns the size of the client's set and nothing else. Items must be
+//! distinct: a repeated item shows up as a repeated masked value and so reveals
+//! its multiplicity (the table layer deduplicates before calling this module).
+//! A malicious peer can make the result wrong (e.g. by using another secret for
+//! different items) but every point it sends is decompressed and checked, so a
+//! malformed one is an [`Error`], never a panic.
+//!
+//! # Streaming
+//! Neither side builds a whole-set message: items are masked and answered in
+//! chunks of at most [`MAX_CHUNK_ITEMS`]. The three streams (client-masked →
+//! server, double-masked → client, server-masked → client) are independent after
+//! the hellos, so a transport may run them concurrently.
+//!
+//! # Cost
+//! Per item and party: one hash to the group, two constant-time variable-base
+//! scalar multiplications and one decompression. Compression is batched
+//! (`double_and_compress_batch`, one field inversion per batch): we multiply by
+//! `s/2` and let the batch doubling restore `s`.
+
+use std::sync::Arc;
+
+use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
+use curve25519_dalek::scalar::Scalar;
+use rand::seq::SliceRandom;
+use rand_core::CryptoRng;
+use rayon::prelude::*;
+use sha2::{Digest, Sha256, Sha512};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::codec::{
+    ClientHello, PointChunk, PointStream, Protocol, ServerHello, TagChunk, DEFAULT_CHUNK_ITEMS,
+    MAX_CHUNK_ITEMS, POINT_LEN,
+};
+use crate::{Error, Item, Limits};
+
+/// Statistical security parameter for tag truncation.
+pub const LAMBDA_BITS: u32 = 40;
+
+/// Items per rayon task: large enough to amortise the batched inversion.
+const BATCH: usize = 256;
+
+/// A per-session secret scalar, kept as `s/2` (see the module doc), zeroized on drop.
+struct Secret {
+    half: Scalar,
+}
+
+impl Zeroize for Secret {
+    fn zeroize(&mut self) {
+        self.half.zeroize();
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for Secret {}
+
+impl Secret {
+    fn random<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let mut wide = [0u8; 64];
+        loop {
+            rng.fill_bytes(&mut wide);
+            let s = Scalar::from_bytes_mod_order_wide(&wide);
+            if s != Scalar::ZERO {
+                wide.zeroize();
+                let half = s * Scalar::from(2u8).invert();
+                return Secret { half };
+            }
+        }
+    }
+
+    /// `compress(s·P)` for a batch of points.
+    fn mul_compress(&self, points: &[RistrettoPoint]) -> Vec<CompressedRistretto> {
+        let halves: Vec<RistrettoPoint> = points.iter().map(|p| p * self.half).collect();
+        RistrettoPoint::double_and_compress_batch(&halves)
+    }
+}
+
+/// Everything both sides derive from the hellos.
+#[derive(Clone)]
+struct Session {
+    id: [u8; 32],
+    /// SHA-512 state after absorbing the domain-separation tag.
+    hasher: Sha512,
+    tag_len: u8,
+}
+
+impl Session {
+    fn new(protocol: Protocol, client: &ClientHello, server: &ServerHello) -> Self {
+        let mut h = Sha256::new();
+        h.update(b"psi/session-id/v1");
+        h.update(client.nonce);
+        h.update(server.nonce);
+        let id: [u8; 32] = h.finalize().into();
+        let mut hasher = Sha512::new();
+        let dst = format!("psi/{}/v1/hash-to-group/", protocol.name());
+        hasher.update((dst.len() as u64).to_be_bytes());
+        hasher.update(dst.as_bytes());
+        hasher.update(id);
+        Session {
+            id,
+            hasher,
+            tag_len: tag_len(client.set_size, server.set_size),
+        }
+    }
+
+    fn hash_to_group(&self, item: &Item) -> RistrettoPoint {
+        let mut h = self.hasher.clone();
+        h.update(item.as_bytes());
+        let wide: [u8; 64] = h.finalize().into();
+        RistrettoPoint::from_uniform_bytes(&wide)
+    }
+}
+
+/// Tag length in bytes for sets of these sizes: `λ + ⌈log2 n_c⌉ + ⌈log2 n_s⌉` bits.
+pub fn tag_len(client_size: u64, server_size: u64) -> u8 {
+    let log2 = |n: u64| 64 - n.saturating_sub(1).leading_zeros();
+    let bits = LAMBDA_BITS + log2(client_size.max(1)) + log2(server_size.max(1));
+    let bytes = bits.div_ceil(8) as u8;
+    bytes.clamp(
+        *crate::codec::TAG_LEN_RANGE.start(),
+        *crate::codec::TAG_LEN_RANGE.end(),
+    )
+}
+
+fn tag_of(c: &CompressedRistretto, len: u8) -> u128 {
+    let mut b = [0u8; 16];
+    b[..usize::from(len)].copy_from_slice(&c.as_bytes()[..usize::from(len)]);
+    u128::from_le_bytes(b)
+}
+
+fn check_size(who: &'static str, size: u64, limits: &Limits) -> Result<(), Error> {
+    if size > limits.max_set_size {
+        return Err(Error::SetTooLarge {
+            who,
+            size,
+            limit: limits.max_set_size,
+        });
+    }
+    Ok(())
+}
+
+/// Decompresses every point of a chunk in parallel; `offset` is the position of
+/// the chunk's first point in its stream, for the error.
+fn decompress_all(points: &[[u8; POINT_LEN]], offset: u64) -> Result<Vec<RistrettoPoint>, Error> {
+    points
+        .par_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            CompressedRistretto(*p)
+                .decompress()
+                .ok_or(Error::InvalidPoint {
+                    index: offset + i as u64,
+                })
+        })
+        .collect()
+}
+
+/// Chunk size clamped to what the codec accepts.
+fn clamp_chunk(chunk: usize) -> usize {
+    chunk.clamp(1, MAX_CHUNK_ITEMS as usize)
+}
+
+// ---------------------------------------------------------------- client
+
+/// The client role: it holds `X` and learns `X ∩ Y`.
+pub struct Client;
+
+impl Client {
+    /// Starts a session over `items` (which must be distinct). Returns the first
+    /// state and the [`ClientHello`] to send.
+    pub fn start<R: CryptoRng + ?Sized>(
+        rng: &mut R,
+        items: Vec<Item>,
+        limits: &Limits,
+    ) -> Result<(ExpectServerHello, ClientHello), Error> {
+        check_size("our", items.len() as u64, limits)?;
+        let mut nonce = [0u8; 32];
+        rng.fill_bytes(&mut nonce);
+        let hello = ClientHello {
+            protocol: Protocol::EcdhIntersection,
+            nonce,
+            set_size: items.len() as u64,
+        };
+        let secret = Arc::new(Secret::random(rng));
+        Ok((
+            ExpectServerHello {
+                hello: hello.clone(),
+                items,
+                secret,
+                limits: limits.clone(),
+            },
+            hello,
+        ))
+    }
+}
+
+/// Client, waiting for the [`ServerHello`].
+pub struct ExpectServerHello {
+    hello: ClientHello,
+    items: Vec<Item>,
+    secret: Arc<Secret>,
+    limits: Limits,
+}
+
+/// The client's three independent streams after the hellos.
+pub struct ClientStreams {
+    /// Produces the client's masked items, to send to the server.
+    pub masker: ClientMasker,
+    /// Consumes the server's double-masked answers.
+    pub double_masked: ExpectDoubleMasked,
+    /// Consumes the server's masked, shuffled set.
+    pub server_set: ExpectServerMasked,
+}
+
+impl ExpectServerHello {
+    /// The hello this state sent (e.g. to resend it).
+    pub fn hello(&self) -> &ClientHello {
+        &self.hello
+    }
+
+    /// Takes the server's hello and splits into the three streams.
+    pub fn receive(self, server: ServerHello) -> Result<ClientStreams, Error> {
+        if server.protocol != self.hello.protocol {
+            return Err(Error::ProtocolMismatch {
+                ours: self.hello.protocol,
+                theirs: server.protocol,
+            });
+        }
+        check_size("peer's", server.set_size, &self.limits)?;
+        let session = Session::new(self.hello.protocol, &self.hello, &server);
+        let n = self.items.len() as u64;
+        Ok(ClientStreams {
+            masker: ClientMasker {
+                session: session.clone(),
+                secret: self.secret.clone(),
+                items: self.items,
+                next: 0,
+                chunk: DEFAULT_CHUNK_ITEMS,
+            },
+            double_masked: ExpectDoubleMasked {
+                tag_len: session.tag_len,
+                expected: n,
+                tags: Vec::with_capacity(n as usize),
+            },
+            server_set: ExpectServerMasked {
+                tag_len: session.tag_len,
+                secret: self.secret,
+                expected: server.set_size,
+                tags: Vec::with_capacity(server.set_size.min(self.limits.max_set_size) as usize),
+            },
+        })
+    }
+}
+
+/// Client stream 1: masks its items chunk by chunk.
+pub struct ClientMasker {
+    session: Session,
+    secret: Arc<Secret>,
+    items: Vec<Item>,
+    next: usize,
+    chunk: usize,
+}
+
+impl ClientMasker {
+    /// Sets the number of items per chunk (clamped to the codec's limit).
+    pub fn set_chunk_items(&mut self, chunk: usize) {
+        self.chunk = clamp_chunk(chunk);
+    }
+
+    /// The session id both sides derived (for logs and reports).
+    pub fn session_id(&self) -> [u8; 32] {
+        self.session.id
+    }
+
+    /// The next chunk of `a·H(x)`, or `None` when every item was sent.
+    pub fn next_chunk(&mut self) -> Option<PointChunk> {
+        if self.next >= self.items.len() {
+            return None;
+        }
+        let end = (self.next + self.chunk).min(self.items.len());
+        let slice = &self.items[self.next..end];
+        self.next = end;
+        let points = slice
+            .par_chunks(BATCH)
+            .flat_map_iter(|batch| {
+                let hashed: Vec<RistrettoPoint> = batch
+                    .iter()
+                    .map(|x| self.session.hash_to_group(x))
+                    .collect();
+                self.secret.mul_compress(&hashed).into_iter().map(|c| c.0)
+            })
+            .collect();
+        Some(PointChunk {
+            stream: PointStream::ClientMasked,
+            points,
+        })
+    }
+}
+
+/// Client stream 2: waits for the server's double-masked tags of its items.
+pub struct ExpectDoubleMasked {
+    tag_len: u8,
+    expected: u64,
+    tags: Vec<u128>,
+}
+
+impl ExpectDoubleMasked {
+    /// Takes one chunk of tags.
+    pub fn receive(&mut self, chunk: TagChunk) -> Result<(), Error> {
+        if chunk.tag_len != self.tag_len {
+            return Err(Error::WrongTagLength {
+                expected: self.tag_len,
+                got: chunk.tag_len,
+            });
+        }
+        let got = self.tags.len() as u64 + chunk.len() as u64;
+        if got > self.expected {
+            return Err(Error::UnexpectedCount {
+                stream: "double-masked tags",
+                expected: self.expected,
+                got,
+            });
+        }
+        let len = usize::from(self.tag_len);
+        self.tags.extend(chunk.tags.chunks_exact(len).map(|t| {
+            let mut b = [0u8; 16];
+            b[..len].copy_from_slice(t);
+            u128::from_le_bytes(b)
+        }));
+        Ok(())
+    }
+
+    /// Ends the stream: every tag must have arrived.
+    pub fn finish(self) -> Result<DoubleMaskedDone, Error> {
+        if self.tags.len() as u64 != self.expected {
+            return Err(Error::UnexpectedCount {
+                stream: "double-masked tags",
+                expected: self.expected,
+                got: self.tags.len() as u64,
+            });
+        }
+        Ok(DoubleMaskedDone { tags: self.tags })
+    }
+}
+
+/// Client: all double-masked tags of its own items, in item order.
+pub struct DoubleMaskedDone {
+    tags: Vec<u128>,
+}
+
+/// Client stream 3: waits for the server's masked, shuffled set.
+pub struct ExpectServerMasked {
+    tag_len: u8,
+    secret: Arc<Secret>,
+    expected: u64,
+    tags: Vec<u128>,
+}
+
+impl ExpectServerMasked {
+    /// Takes one chunk of `b·H(y)`: checks and re-masks every point.
+    pub fn receive(&mut self, chunk: PointChunk) -> Result<(), Error> {
+        if chunk.stream != PointStream::ServerMasked {
+            return Err(Error::Misuse("a client-masked chunk given to the client"));
+        }
+        let offset = self.tags.len() as u64;
+        let got = offset + chunk.points.len() as u64;
+        if got > self.expected {
+            return Err(Error::UnexpectedCount {
+                stream: "server-masked points",
+                expected: self.expected,
+                got,
+            });
+        }
+        let points = decompress_all(&chunk.points, offset)?;
+        let len = self.tag_len;
+        let secret = &self.secret;
+        let tags: Vec<u128> = points
+            .par_chunks(BATCH)
+            .flat_map_iter(|batch| {
+                secret
+                    .mul_compress(batch)
+                    .into_iter()
+                    .map(move |c| tag_of(&c, len))
+            })
+            .collect();
+        self.tags.extend(tags);
+        Ok(())
+    }
+
+    /// Ends the stream: every point must have arrived.
+    pub fn finish(self) -> Result<ServerSetDone, Error> {
+        if self.tags.len() as u64 != self.expected {
+            return Err(Error::UnexpectedCount {
+                stream: "server-masked points",
+                expected: self.expected,
+                got: self.tags.len() as u64,
+            });
+        }
+        let mut tags = self.tags;
+        tags.par_sort_unstable();
+        Ok(ServerSetDone { tags })
+    }
+}
+
+/// Client: the server's set, doubly masked and sorted.
+pub struct ServerSetDone {
+    tags: Vec<u128>,
+}
+
+/// What the client learns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientOutput {
+    /// Indices (into the client's item list, ascending) of the shared items.
+    pub matched: Vec<usize>,
+    /// Size of the server's set.
+    pub server_set_size: u64,
+}
+
+/// Combines the two finished inbound streams into the client's result.
+pub fn intersect(own: DoubleMaskedDone, server: ServerSetDone) -> ClientOutput {
+    let matched = own
+        .tags
+        .par_iter()
+        .enumerate()
+        .filter(|(_, t)| server.tags.binary_search(t).is_ok())
+        .map(|(i, _)| i)
+        .collect();
+    ClientOutput {
+        matched,
+        server_set_size: server.tags.len() as u64,
+    }
+}
+
+// ---------------------------------------------------------------- server
+
+/// The server role: it holds `Y` and learns only `|X|`.
+pub struct Server;
+
+/// The server's two streams after the hellos.
+pub struct ServerStreams {
+    /// Answers the client's masked chunks.
+    pub answerer: ExpectClientMasked,
+    /// Produces the server's masked, shuffled set.
+    pub masker: ServerMasker,
+}
+
+impl Server {
+    /// Answers a [`ClientHello`]. `items` (distinct) are shared between sessions;
+    /// each session shuffles them afresh.
+    pub fn accept<R: CryptoRng + ?Sized>(
+        rng: &mut R,
+        items: Arc<[Item]>,
+        client: &ClientHello,
+        limits: &Limits,
+    ) -> Result<(ServerHello, ServerStreams), Error> {
+        if client.protocol != Protocol::EcdhIntersection {
+            return Err(Error::ProtocolMismatch {
+                ours: Protocol::EcdhIntersection,
+                theirs: client.protocol,
+            });
+        }
+        check_size("peer's", client.set_size, limits)?;
+        check_size("our", items.len() as u64, limits)?;
+        if items.len() > u32::MAX as usize {
+            return Err(Error::SetTooLarge {
+                who: "our",
+                size: items.len() as u64,
+                limit: u32::MAX.into(),
+            });
+        }
+        let mut nonce = [0u8; 32];
+        rng.fill_bytes(&mut nonce);
+        let hello = ServerHello {
+            protocol: client.protocol,
+            nonce,
+            set_size: items.len() as u64,
+        };
+        let session = Session::new(client.protocol, client, &hello);
+        let secret = Arc::new(Secret::random(rng));
+        let mut order: Vec<u32> = (0..items.len() as u32).collect();
+        order.shuffle(rng);
+        Ok((
+            hello,
+            ServerStreams {
+                answerer: ExpectClientMasked {
+                    tag_len: session.tag_len,
+                    secret: secret.clone(),
+                    expected: client.set_size,
+                    seen: 0,
+                },
+                masker: ServerMasker {
+                    session,
+                    secret,
+                    items,
+                    order,
+                    next: 0,
+                    chunk: DEFAULT_CHUNK_ITEMS,
+                },
+            },
+        ))
+    }
+}
+
+/// Server stream 1: answers each chunk of the client's masked items.
+pub struct ExpectClientMasked {
+    tag_len: u8,
+    secret: Arc<Secret>,
+    expected: u64,
+    seen: u64,
+}
+
+impl ExpectClientMasked {
+    /// Checks and re-masks one chunk; returns the answer for the same positions.
+    pub fn receive(&mut self, chunk: PointChunk) -> Result<TagChunk, Error> {
+        if chunk.stream != PointStream::ClientMasked {
+            return Err(Error::Misuse("a server-masked chunk given to the server"));
+        }
+        let got = self.seen + chunk.points.len() as u64;
+        if got > self.expected {
+            return Err(Error::UnexpectedCount {
+                stream: "client-masked points",
+                expected: self.expected,
+                got,
+            });
+        }
+        let points = decompress_all(&chunk.points, self.seen)?;
+        self.seen = got;
+        let len = usize::from(self.tag_len);
+        let secret = &self.secret;
+        let tags: Vec<u8> = points
+            .par_chunks(BATCH)
+            .flat_map_iter(|batch| {
+                secret
+                    .mul_compress(batch)
+                    .into_iter()
+                    .flat_map(move |c| c.0.into_iter().take(len))
+            })
+            .collect();
+        Ok(TagChunk {
+            tag_len: self.tag_len,
+            tags,
+        })
+    }
+
+    /// Items answered so far.
+    pub fn answered(&self) -> u64 {
+        self.seen
+    }
+
+    /// Ends the stream: the client must have sent every item it announced.
+    pub fn finish(self) -> Result<(), Error> {
+        if self.seen != self.expected {
+            return Err(Error::UnexpectedCount {
+                stream: "client-masked points",
+                expected: self.expected,
+                got: self.seen,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Server stream 2: masks its own items in a fresh random order.
+pub struct ServerMasker {
+    session: Session,
+    secret: Arc<Secret>,
+    items: Arc<[Item]>,
+    order: Vec<u32>,
+    next: usize,
+    chunk: usize,
+}
+
+impl ServerMasker {
+    /// Sets the number of items per chunk (clamped to the codec's limit).
+    pub fn set_chunk_items(&mut self, chunk: usize) {
+        self.chunk = clamp_chunk(chunk);
+    }
+
+    /// The session id both sides derived.
+    pub fn session_id(&self) -> [u8; 32] {
+        self.session.id
+    }
+
+    /// The next chunk of `b·H(y)` in shuffled order, or `None` at the end.
+    pub fn next_chunk(&mut self) -> Option<PointChunk> {
+        if self.next >= self.order.len() {
+            return None;
+        }
+        let end = (self.next + self.chunk).min(self.order.len());
+        let slice = &self.order[self.next..end];
+        self.next = end;
+        let points = slice
+            .par_chunks(BATCH)
+            .flat_map_iter(|batch| {
+                let hashed: Vec<RistrettoPoint> = batch
+                    .iter()
+                    .map(|&i| self.session.hash_to_group(&self.items[i as usize]))
+                    .collect();
+                self.secret.mul_compress(&hashed).into_iter().map(|c| c.0)
+            })
+            .collect();
+        Some(PointChunk {
+            stream: PointStream::ServerMasked,
+            points,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_len_grows_with_sizes() {
+        assert_eq!(tag_len(0, 0), 5u8.max(8));
+        assert_eq!(tag_len(1 << 20, 1 << 20), 10);
+        assert_eq!(tag_len(1 << 40, 1 << 40), 15);
+        assert_eq!(tag_len(u64::MAX, u64::MAX), 16);
+    }
+
+    #[test]
+    fn half_secret_restores_full_multiplication() {
+        use rand_core::SeedableRng;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        let s = Secret::random(&mut rng);
+        let p = RistrettoPoint::from_uniform_bytes(&[9u8; 64]);
+        let full = s.half + s.half;
+        assert_eq!(s.mul_compress(&[p])[0], (p * full).compress());
+    }
+}

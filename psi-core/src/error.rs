@@ -1,0 +1,62 @@
+//! The one error type of `psi-core`.
+
+use crate::codec::{DecodeError, Protocol};
+
+/// Everything that can go wrong inside a protocol state machine.
+///
+/// Variants separate a malformed message ([`Error::Decode`]), a peer that sent
+/// well-formed but wrong data ([`Error::InvalidPoint`], [`Error::UnexpectedCount`],
+/// [`Error::ProtocolMismatch`], ...) and misuse of this API by the caller
+/// ([`Error::Misuse`]).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A message from the peer could not be decoded.
+    #[error("malformed message from peer: {0}")]
+    Decode(#[from] DecodeError),
+    /// The peer sent bytes that are not the canonical encoding of a ristretto255 point.
+    #[error("peer sent an invalid group element at position {index}")]
+    InvalidPoint {
+        /// Position of the bad element in the peer's stream (0-based).
+        index: u64,
+    },
+    /// The peer sent more or fewer elements than it announced.
+    #[error("peer announced {expected} elements in {stream} but sent {got}")]
+    UnexpectedCount {
+        /// Which stream was short or long.
+        stream: &'static str,
+        /// What the peer announced.
+        expected: u64,
+        /// What actually arrived (so far).
+        got: u64,
+    },
+    /// The peer asked for another protocol than ours.
+    #[error("peer runs protocol {theirs}, we run {ours}")]
+    ProtocolMismatch {
+        /// Our protocol.
+        ours: Protocol,
+        /// Theirs.
+        theirs: Protocol,
+    },
+    /// The peer's tag length differs from the one both sides must derive.
+    #[error("peer sent tags of {got} bytes, expected {expected}")]
+    WrongTagLength {
+        /// The derived tag length.
+        expected: u8,
+        /// What arrived.
+        got: u8,
+    },
+    /// A set is larger than the configured limit.
+    #[error("{who} set has {size} items, above the limit of {limit}")]
+    SetTooLarge {
+        /// "our" or "peer's".
+        who: &'static str,
+        /// The size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The caller used the API out of order (a bug in the caller, not the peer).
+    #[error("API misuse: {0}")]
+    Misuse(&'static str),
+}

@@ -1,0 +1,94 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Modules
+//! - [`codec`]: the versioned wire messages and stream framing.
+//! - [`ecdh`]: ECDH-PSI on ristretto255, one typed state per protocol step.
+//! - [`driver`]: an in-memory two-party driver (tests, fuzzing, benchmarks).
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod codec;
+pub mod driver;
+pub mod ecdh;
+mod error;
+
+pub use error::Error;
+
+use sha2::{Digest, Sha256};
+
+/// One set element: a 32-byte digest of a key's canonical encoding.
+///
+/// The table layer encodes a (possibly composite) key unambiguously and calls
+/// [`Item::from_key`]; the protocols only ever see these digests. The digest is
+/// session-independent; every protocol hashes it again with its own
+/// domain-separation tag and session id before use.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Item([u8; 32]);
+
+impl Item {
+    /// The item for an encoded key.
+    pub fn from_key(encoded_key: &[u8]) -> Self {
+        let mut h = Sha256::new();
+        h.update(b"psi/item/v1\0");
+        h.update(encoded_key);
+        Item(h.finalize().into())
+    }
+
+    /// An item from raw digest bytes (tests and benchmarks).
+    pub fn from_digest(bytes: [u8; 32]) -> Self {
+        Item(bytes)
+    }
+
+    /// The digest bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Item {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Item(")?;
+        for b in &self.0[..6] {
+            write!(f, "{b:02x}")?;
+        }
+        write!(f, "..)")
+    }
+}
+
+/// Resource limits a role enforces on its peer (and on itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest set either side may announce.
+    pub max_set_size: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_set_size: 1 << 28,
+        }
+    }
+}
+
+/// Which curve25519-dalek backend this process uses for scalar multiplication:
+/// `"avx512ifma"`, `"avx2"` or `"serial"` (chosen at run time by the CPU's features
+/// among the backends compiled in; see `.cargo/config.toml`).
+pub fn crypto_backend() -> &'static str {
+    #[cfg(all(target_arch = "x86_64", curve25519_dalek_backend = "avx512"))]
+    {
+        if std::arch::is_x86_feature_detected!("avx512ifma")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+        {
+            return "avx512ifma";
+        }
+    }
+    #[cfg(all(
+        target_arch = "x86_64",
+        not(any(curve25519_dalek_backend = "serial", curve25519_dalek_backend = "fiat"))
+    ))]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return "avx2";
+        }
+    }
+    "serial"
+}
