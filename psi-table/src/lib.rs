@@ -1,1 +1,552 @@
-//! Placeholder.
+//! Tables in, tables out: reads the key columns of a CSV file as a stream,
+//! encodes each row's (possibly composite) key unambiguously into a
+//! [`psi_core::Item`], and writes the matching rows back out atomically.
+//!
+//! This crate knows files and CSV; it knows nothing of networks or protocols
+//! beyond the [`Item`] type it produces.
+//!
+//! # Keys
+//! A key is one or more columns (`--key email` or `--key given_name,surname`).
+//! Header names are matched after trimming white space. Each value is trimmed of
+//! leading and trailing white space; a row whose key has an empty component has
+//! an *empty key*, is counted, and never matches (an empty value is not a value).
+//! The components are joined by length-prefixing each (`u32` big-endian length,
+//! then the UTF-8 bytes), so `("ab", "c")` and `("a", "bc")` never collide.
+//!
+//! # Duplicates
+//! Rows whose key repeats an earlier row's key are counted. The protocol runs on
+//! distinct keys only (a repeated masked value would reveal multiplicity to the
+//! peer); every row carrying a matched key is written to the output.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use psi_core::Item;
+
+/// Everything that can go wrong reading or writing a table. Each variant names
+/// the file and, where there is one, the line and column.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input file could not be opened or read.
+    #[error("cannot read {path}: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The file has no header row at all.
+    #[error("{path} is empty: expected a header row and at least one data row")]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file has a header but no data rows.
+    #[error("{path} has a header but no data rows")]
+    NoRows {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A key column is not in the header.
+    #[error("{path}: no column named {column:?}; the columns are: {available}")]
+    MissingColumn {
+        /// The file.
+        path: PathBuf,
+        /// The requested column.
+        column: String,
+        /// The header's columns, comma-separated.
+        available: String,
+    },
+    /// The key specification is unusable.
+    #[error("invalid key {spec:?}: {reason}")]
+    BadKeySpec {
+        /// What the user wrote.
+        spec: String,
+        /// Why it is invalid.
+        reason: &'static str,
+    },
+    /// A row has another number of fields than the header.
+    #[error("{path}, line {line}: row has {found} fields but the header has {expected}")]
+    Ragged {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// Fields in the header.
+        expected: u64,
+        /// Fields in the row.
+        found: u64,
+    },
+    /// A key value (or header name) is not valid UTF-8.
+    #[error("{path}, line {line}, column {column:?}: value is not valid UTF-8")]
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// The column name (or its position in the header).
+        column: String,
+    },
+    /// The CSV syntax is broken (e.g. an unterminated quote).
+    #[error("{path}, line {line}: malformed CSV: {message}")]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number (0 if unknown).
+        line: u64,
+        /// The parser's description.
+        message: String,
+    },
+    /// The input changed between the two passes over it.
+    #[error(
+        "{path} changed while it was being processed (expected {expected} rows, found {found})"
+    )]
+    Changed {
+        /// The file.
+        path: PathBuf,
+        /// Rows seen in the first pass.
+        expected: u64,
+        /// Rows seen now.
+        found: u64,
+    },
+    /// The output could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Too many rows for one run.
+    #[error("{path} has more than {limit} rows; split it or use bucketed mode")]
+    TooManyRows {
+        /// The file.
+        path: PathBuf,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+/// Which columns form the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySpec {
+    columns: Vec<String>,
+}
+
+impl KeySpec {
+    /// Parses `col` or `col1,col2,...` (names trimmed).
+    pub fn parse(spec: &str) -> Result<Self, Error> {
+        let columns: Vec<String> = spec.split(',').map(|c| c.trim().to_string()).collect();
+        if columns.iter().any(|c| c.is_empty()) {
+            return Err(Error::BadKeySpec {
+                spec: spec.to_string(),
+                reason: "a column name is empty",
+            });
+        }
+        for (i, c) in columns.iter().enumerate() {
+            if columns[..i].contains(c) {
+                return Err(Error::BadKeySpec {
+                    spec: spec.to_string(),
+                    reason: "a column is named twice",
+                });
+            }
+        }
+        Ok(KeySpec { columns })
+    }
+
+    /// The column names.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+}
+
+/// Counts from reading a table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableStats {
+    /// Data rows (header excluded).
+    pub rows: u64,
+    /// Rows whose key has an empty component.
+    pub empty_key_rows: u64,
+    /// Rows whose key repeats an earlier row's key.
+    pub duplicate_key_rows: u64,
+    /// Distinct non-empty keys (the size of the set given to the protocol).
+    pub distinct_keys: u64,
+}
+
+/// The keys of a table: distinct items plus, per row, which item it carries.
+#[derive(Debug, Clone)]
+pub struct KeyedTable {
+    path: PathBuf,
+    /// Distinct items, in order of first appearance.
+    items: Vec<Item>,
+    /// Per data row: the index into `items`, or `NO_KEY`.
+    row_items: Vec<u32>,
+    stats: TableStats,
+}
+
+const NO_KEY: u32 = u32::MAX;
+/// Most rows one table may have in a single (unbucketed) run.
+pub const MAX_ROWS: u64 = (u32::MAX - 1) as u64;
+
+/// Appends one key component, length-prefixed.
+pub fn encode_component(value: &str, out: &mut Vec<u8>) {
+    let len = u32::try_from(value.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(value.as_bytes());
+}
+
+fn csv_reader<R: Read>(input: R) -> csv::Reader<R> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(input)
+}
+
+fn open(path: &Path) -> Result<csv::Reader<BufReader<File>>, Error> {
+    let file = File::open(path).map_err(|source| Error::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(csv_reader(BufReader::with_capacity(1 << 16, file)))
+}
+
+fn csv_error(path: &Path, e: csv::Error) -> Error {
+    let line = e.position().map(|p| p.line()).unwrap_or(0);
+    match e.into_kind() {
+        csv::ErrorKind::Io(source) => Error::Open {
+            path: path.to_path_buf(),
+            source,
+        },
+        other => Error::Csv {
+            path: path.to_path_buf(),
+            line,
+            message: format!("{other:?}"),
+        },
+    }
+}
+
+/// Reads the header row, trimmed, as text.
+fn read_header<R: Read>(
+    path: &Path,
+    reader: &mut csv::Reader<R>,
+) -> Result<csv::ByteRecord, Error> {
+    let mut header = csv::ByteRecord::new();
+    if !reader
+        .read_byte_record(&mut header)
+        .map_err(|e| csv_error(path, e))?
+    {
+        return Err(Error::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(header)
+}
+
+fn header_names(path: &Path, header: &csv::ByteRecord) -> Result<Vec<String>, Error> {
+    header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            std::str::from_utf8(h)
+                .map(|s| s.trim().to_string())
+                .map_err(|_| Error::NotUtf8 {
+                    path: path.to_path_buf(),
+                    line: 1,
+                    column: format!("#{}", i + 1),
+                })
+        })
+        .collect()
+}
+
+fn line_of(record: &csv::ByteRecord, fallback: u64) -> u64 {
+    record.position().map(|p| p.line()).unwrap_or(fallback)
+}
+
+impl KeyedTable {
+    /// Reads `path` as a stream and collects the keys named by `spec`.
+    pub fn read(path: &Path, spec: &KeySpec) -> Result<Self, Error> {
+        let mut reader = open(path)?;
+        let header = read_header(path, &mut reader)?;
+        let names = header_names(path, &header)?;
+        let positions: Vec<usize> = spec
+            .columns
+            .iter()
+            .map(|c| {
+                names
+                    .iter()
+                    .position(|n| n == c)
+                    .ok_or_else(|| Error::MissingColumn {
+                        path: path.to_path_buf(),
+                        column: c.clone(),
+                        available: names.join(", "),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+
+        let mut items = Vec::new();
+        let mut row_items = Vec::new();
+        let mut index: HashMap<Item, u32> = HashMap::new();
+        let mut stats = TableStats::default();
+        let mut record = csv::ByteRecord::new();
+        let mut key = Vec::with_capacity(128);
+        while reader
+            .read_byte_record(&mut record)
+            .map_err(|e| csv_error(path, e))?
+        {
+            let line = line_of(&record, stats.rows + 2);
+            if record.len() != header.len() {
+                return Err(Error::Ragged {
+                    path: path.to_path_buf(),
+                    line,
+                    expected: header.len() as u64,
+                    found: record.len() as u64,
+                });
+            }
+            if stats.rows >= MAX_ROWS {
+                return Err(Error::TooManyRows {
+                    path: path.to_path_buf(),
+                    limit: MAX_ROWS,
+                });
+            }
+            stats.rows += 1;
+            key.clear();
+            let mut empty = false;
+            for (&pos, name) in positions.iter().zip(&spec.columns) {
+                let raw = record.get(pos).unwrap_or_default();
+                let value = std::str::from_utf8(raw).map_err(|_| Error::NotUtf8 {
+                    path: path.to_path_buf(),
+                    line,
+                    column: name.clone(),
+                })?;
+                let value = value.trim();
+                empty |= value.is_empty();
+                encode_component(value, &mut key);
+            }
+            if empty {
+                stats.empty_key_rows += 1;
+                row_items.push(NO_KEY);
+                continue;
+            }
+            let item = Item::from_key(&key);
+            let next = items.len() as u32;
+            let id = *index.entry(item).or_insert(next);
+            if id == next {
+                items.push(item);
+            } else {
+                stats.duplicate_key_rows += 1;
+            }
+            row_items.push(id);
+        }
+        if stats.rows == 0 {
+            return Err(Error::NoRows {
+                path: path.to_path_buf(),
+            });
+        }
+        stats.distinct_keys = items.len() as u64;
+        Ok(KeyedTable {
+            path: path.to_path_buf(),
+            items,
+            row_items,
+            stats,
+        })
+    }
+
+    /// The distinct items, to hand to a protocol.
+    pub fn items(&self) -> &[Item] {
+        &self.items
+    }
+
+    /// The counts.
+    pub fn stats(&self) -> &TableStats {
+        &self.stats
+    }
+
+    /// The file this table was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Which rows carry one of the matched items (`matched` indexes
+    /// [`Self::items`]). Returns one flag per data row.
+    pub fn matched_rows(&self, matched: &[usize]) -> Vec<bool> {
+        let mut item_hit = vec![false; self.items.len()];
+        for &m in matched {
+            if let Some(h) = item_hit.get_mut(m) {
+                *h = true;
+            }
+        }
+        self.row_items
+            .iter()
+            .map(|&i| i != NO_KEY && item_hit[i as usize])
+            .collect()
+    }
+
+    /// Writes the header and the rows flagged in `keep` (from
+    /// [`Self::matched_rows`]) to `output`, field for field as in the input, in
+    /// input order. The output appears atomically: it is written to a temporary
+    /// file beside it and renamed into place only when complete.
+    pub fn write_rows(&self, keep: &[bool], output: &Path) -> Result<u64, Error> {
+        let mut reader = open(&self.path)?;
+        let header = read_header(&self.path, &mut reader)?;
+        let dir = output
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| Path::new("."));
+        let write_err = |source: io::Error| Error::Write {
+            path: output.to_path_buf(),
+            source,
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".psi-output-")
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(write_err)?;
+        let mut writer = csv::WriterBuilder::new()
+            .flexible(false)
+            .from_writer(io::BufWriter::with_capacity(1 << 16, tmp));
+        let to_write = |e: csv::Error| match e.into_kind() {
+            csv::ErrorKind::Io(source) => write_err(source),
+            other => write_err(io::Error::other(format!("{other:?}"))),
+        };
+        writer.write_byte_record(&header).map_err(to_write)?;
+        let mut record = csv::ByteRecord::new();
+        let mut row = 0usize;
+        let mut written = 0u64;
+        while reader
+            .read_byte_record(&mut record)
+            .map_err(|e| csv_error(&self.path, e))?
+        {
+            if row >= keep.len() {
+                row += 1;
+                continue;
+            }
+            if keep[row] {
+                writer.write_byte_record(&record).map_err(to_write)?;
+                written += 1;
+            }
+            row += 1;
+        }
+        if row != keep.len() {
+            return Err(Error::Changed {
+                path: self.path.clone(),
+                expected: keep.len() as u64,
+                found: row as u64,
+            });
+        }
+        let buffered = writer
+            .into_inner()
+            .map_err(|e| write_err(io::Error::other(e.to_string())))?;
+        let tmp = buffered
+            .into_inner()
+            .map_err(|e| write_err(io::Error::other(e.to_string())))?;
+        tmp.as_file().sync_all().map_err(write_err)?;
+        tmp.persist(output).map_err(|e| write_err(e.error))?;
+        Ok(written)
+    }
+}
+
+/// Writes `bytes` to `path` atomically (temporary file beside it, then rename).
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let write_err = |source: io::Error| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".psi-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(write_err)?;
+    tmp.write_all(bytes).map_err(write_err)?;
+    tmp.as_file().sync_all().map_err(write_err)?;
+    tmp.persist(path).map_err(|e| write_err(e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(content: &[u8]) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(content).unwrap();
+        f
+    }
+
+    #[test]
+    fn composite_keys_do_not_collide() {
+        let mut a = Vec::new();
+        encode_component("ab", &mut a);
+        encode_component("c", &mut a);
+        let mut b = Vec::new();
+        encode_component("a", &mut b);
+        encode_component("bc", &mut b);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn reads_trimmed_header_and_counts() {
+        let f = file(b"id, email ,name\n1, a@x.com ,A\n2,,B\n3,a@x.com,C\n4,b@x.com,D\n");
+        let t = KeyedTable::read(f.path(), &KeySpec::parse("email").unwrap()).unwrap();
+        assert_eq!(
+            t.stats(),
+            &TableStats {
+                rows: 4,
+                empty_key_rows: 1,
+                duplicate_key_rows: 1,
+                distinct_keys: 2
+            }
+        );
+        assert_eq!(t.matched_rows(&[0]), vec![true, false, true, false]);
+        let out = tempfile::tempdir().unwrap();
+        let path = out.path().join("o.csv");
+        assert_eq!(t.write_rows(&t.matched_rows(&[1]), &path).unwrap(), 1);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "id, email ,name\n4,b@x.com,D\n"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let spec = KeySpec::parse("email").unwrap();
+        let e = KeyedTable::read(Path::new("/nonexistent/x.csv"), &spec).unwrap_err();
+        assert!(matches!(e, Error::Open { .. }), "{e}");
+        let f = file(b"");
+        assert!(matches!(
+            KeyedTable::read(f.path(), &spec),
+            Err(Error::Empty { .. })
+        ));
+        let f = file(b"email\n");
+        assert!(matches!(
+            KeyedTable::read(f.path(), &spec),
+            Err(Error::NoRows { .. })
+        ));
+        let f = file(b"id,mail\n1,x\n");
+        let e = KeyedTable::read(f.path(), &spec).unwrap_err();
+        assert!(e.to_string().contains("the columns are: id, mail"), "{e}");
+        let f = file(b"id,email\n1,x\n2\n");
+        let e = KeyedTable::read(f.path(), &spec).unwrap_err();
+        assert!(matches!(e, Error::Ragged { line: 3, .. }), "{e}");
+        let f = file(b"id,email\n1,\xff\xfe\n");
+        let e = KeyedTable::read(f.path(), &spec).unwrap_err();
+        assert!(matches!(e, Error::NotUtf8 { line: 2, .. }), "{e}");
+        assert!(KeySpec::parse("a,,b").is_err());
+        assert!(KeySpec::parse("a,a").is_err());
+    }
+
+    #[test]
+    fn composite_key_with_empty_component_is_empty() {
+        let f = file(b"a,b\nx,y\nx,\n");
+        let t = KeyedTable::read(f.path(), &KeySpec::parse("a, b").unwrap()).unwrap();
+        assert_eq!(t.stats().empty_key_rows, 1);
+        assert_eq!(t.items().len(), 1);
+    }
+}
