@@ -1,0 +1,12 @@
+#![no_main]
+//! Every message decoder on arbitrary bytes: errors, never panics.
+use libfuzzer_sys::fuzz_target;
+use psi_core::codec::{ClientHello, Codec, PointChunk, PointStream, ServerHello, TagChunk};
+
+fuzz_target!(|data: &[u8]| {
+    let _ = ClientHello::from_bytes(data);
+    let _ = ServerHello::from_bytes(data);
+    let _ = TagChunk::from_bytes(data);
+    let _ = PointChunk::decode(PointStream::ClientMasked, data);
+    let _ = PointChunk::decode(PointStream::ServerMasked, data);
+});
