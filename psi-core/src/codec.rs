@@ -167,18 +167,23 @@ pub trait Codec: Sized {
 pub enum Protocol {
     /// ECDH-PSI on ristretto255; the client learns which of its items are shared.
     EcdhIntersection,
+    /// KKRT OT-extension PSI ([`crate::kkrt`]); the client (OPRF receiver) learns
+    /// which of its items are shared.
+    Kkrt,
 }
 
 impl Protocol {
-    fn id(self) -> u8 {
+    pub(crate) fn id(self) -> u8 {
         match self {
             Protocol::EcdhIntersection => 1,
+            Protocol::Kkrt => 2,
         }
     }
 
-    fn from_id(id: u8) -> Result<Self, DecodeError> {
+    pub(crate) fn from_id(id: u8) -> Result<Self, DecodeError> {
         match id {
             1 => Ok(Protocol::EcdhIntersection),
+            2 => Ok(Protocol::Kkrt),
             other => Err(DecodeError::UnknownProtocol(other)),
         }
     }
@@ -187,6 +192,7 @@ impl Protocol {
     pub fn name(self) -> &'static str {
         match self {
             Protocol::EcdhIntersection => "ecdh-ristretto255",
+            Protocol::Kkrt => "kkrt-ot",
         }
     }
 }
@@ -197,21 +203,33 @@ impl fmt::Display for Protocol {
     }
 }
 
-/// Message type bytes.
-mod kind {
+/// Message type bytes (one list for every protocol, so no two messages share a byte).
+pub(crate) mod kind {
     pub const CLIENT_HELLO: u8 = 1;
     pub const SERVER_HELLO: u8 = 2;
     pub const CLIENT_MASKED: u8 = 3;
     pub const DOUBLE_MASKED: u8 = 4;
     pub const SERVER_MASKED: u8 = 5;
+    /// [`crate::kkrt::ReceiverHello`].
+    pub const KKRT_RECEIVER_HELLO: u8 = 16;
+    /// [`crate::kkrt::SenderHello`].
+    pub const KKRT_SENDER_HELLO: u8 = 17;
+    /// [`crate::kkrt::MatrixChunk`].
+    pub const KKRT_MATRIX: u8 = 18;
+    /// [`crate::kkrt::OprfChunk`].
+    pub const KKRT_OPRF: u8 = 19;
 }
 
-fn write_header(out: &mut Vec<u8>, kind: u8) {
+pub(crate) fn write_header(out: &mut Vec<u8>, kind: u8) {
     out.push(WIRE_VERSION);
     out.push(kind);
 }
 
-fn read_header(r: &mut Reader<'_>, kind: u8, expected: &'static str) -> Result<(), DecodeError> {
+pub(crate) fn read_header(
+    r: &mut Reader<'_>,
+    kind: u8,
+    expected: &'static str,
+) -> Result<(), DecodeError> {
     let version = r.u8()?;
     if version != WIRE_VERSION {
         return Err(DecodeError::UnsupportedVersion { found: version });

@@ -10,6 +10,7 @@ use crate::codec::{
     encode_frame, ClientHello, Codec, FrameDecoder, PointChunk, PointStream, ServerHello, TagChunk,
 };
 use crate::ecdh::{self, ClientOutput};
+use crate::kkrt::{self, MatrixChunk, OprfChunk, ReceiverHello, SenderHello};
 use crate::{Error, Item, Limits};
 
 /// The result of a driven run, with the bytes each side sent.
@@ -80,6 +81,47 @@ pub fn run_ecdh<R: CryptoRng + ?Sized>(
 
     Ok(DriverRun {
         output: ecdh::intersect(own, theirs),
+        client_set_size,
+        client_to_server: up.bytes,
+        server_to_client: down.bytes,
+    })
+}
+
+/// Runs KKRT OT-extension PSI ([`kkrt`]) between a receiver (client) holding
+/// `client_items` and a sender (server) holding `server_items` (each list
+/// distinct), through the real codec and framing.
+pub fn run_kkrt<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    client_items: Vec<Item>,
+    server_items: Vec<Item>,
+    limits: &Limits,
+) -> Result<DriverRun, Error> {
+    let mut up = Wire { bytes: 0 };
+    let mut down = Wire { bytes: 0 };
+
+    let (expect_hello, hello) = kkrt::Receiver::start(rng, client_items, limits)?;
+    let hello = ReceiverHello::from_bytes(&up.carry(hello.to_bytes())?)?;
+    let client_set_size = hello.set_size;
+    let server_items: Arc<[Item]> = server_items.into();
+    let (sender_hello, mut expect_matrix) =
+        kkrt::Sender::accept(rng, server_items, &hello, limits)?;
+    let sender_hello = SenderHello::from_bytes(&down.carry(sender_hello.to_bytes())?)?;
+    let mut matrix = expect_hello.receive(sender_hello)?;
+
+    while let Some(chunk) = matrix.next_chunk() {
+        let chunk = MatrixChunk::from_bytes(&up.carry(chunk.to_bytes())?)?;
+        expect_matrix.receive(chunk)?;
+    }
+    let mut expect_values = matrix.finish()?;
+    let mut values = expect_matrix.finish()?;
+
+    while let Some(chunk) = values.next_chunk() {
+        let chunk = OprfChunk::from_bytes(&down.carry(chunk.to_bytes())?)?;
+        expect_values.receive(chunk)?;
+    }
+
+    Ok(DriverRun {
+        output: expect_values.finish()?,
         client_set_size,
         client_to_server: up.bytes,
         server_to_client: down.bytes,

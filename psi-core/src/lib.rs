@@ -3,6 +3,7 @@
 //! # Modules
 //! - [`codec`]: the versioned wire messages and stream framing.
 //! - [`ecdh`]: ECDH-PSI on ristretto255, one typed state per protocol step.
+//! - [`kkrt`]: KKRT OT-extension PSI (batched related-key OPRF + cuckoo hashing).
 //! - [`driver`]: an in-memory two-party driver (tests, fuzzing, benchmarks).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -10,6 +11,7 @@ pub mod codec;
 pub mod driver;
 pub mod ecdh;
 mod error;
+pub mod kkrt;
 
 pub use error::Error;
 
