@@ -107,3 +107,37 @@ proptest! {
         check(&distinct(a), &distinct(b), seed);
     }
 }
+
+/// Cuckoo insertion (3 hash functions, no stash, `kkrt::bin_count` bins) should
+/// essentially never need a second seed; count retries over many fresh seeds,
+/// around the size where the factor changes from 2 to 1.27.
+fn cuckoo_retries(sizes: &[u32], trials: u64) -> u32 {
+    use psi_core::kkrt;
+    let mut total = 0;
+    for &n in sizes {
+        let x: Vec<Item> = (0..n).map(item).collect();
+        for t in 0..trials {
+            let mut rng = ChaCha20Rng::seed_from_u64(t);
+            let (state, _) =
+                kkrt::Receiver::start(&mut rng, x.clone(), &Limits::default()).unwrap();
+            total += state.cuckoo_retries();
+        }
+    }
+    total
+}
+
+#[test]
+fn cuckoo_failure_rate_small_sets() {
+    assert_eq!(
+        cuckoo_retries(&[1, 2, 3, 63, 64, 65, 200, 1000, 4095], 200),
+        0
+    );
+    assert_eq!(cuckoo_retries(&[4096, 4097, 6451], 100), 0);
+}
+
+#[test]
+#[ignore = "many trials; run with --release -- --ignored"]
+fn cuckoo_failure_rate_many_trials() {
+    assert_eq!(cuckoo_retries(&[64, 65, 500, 2000, 4095], 5000), 0);
+    assert_eq!(cuckoo_retries(&[4096, 8192, 1 << 16], 2000), 0);
+}
