@@ -72,10 +72,9 @@ mod base_ot;
 mod bits;
 mod cuckoo;
 mod prf;
+mod tags;
 mod wire;
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use aes::cipher::{generic_array::GenericArray, KeyInit};
@@ -98,6 +97,7 @@ use base_ot::OtSenderSecret;
 use bits::{cols_to_rows, prg_words, rows_to_cols};
 use cuckoo::CuckooTable;
 use prf::{code_input, tag_from_bytes, BinHasher, Code, OutputHash};
+use tags::TagTable;
 
 /// `k`: the width of the pseudorandom code and the number of base OTs.
 pub const CODE_BITS: usize = 448;
@@ -164,28 +164,6 @@ fn check_size(who: &'static str, size: u64, limits: &Limits) -> Result<(), Error
     }
     Ok(())
 }
-
-/// Tags are pseudorandom, so their low 64 bits are already a good hash.
-#[derive(Default)]
-struct TagHasher(u64);
-
-impl Hasher for TagHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes.iter().take(8) {
-            self.0 = (self.0 << 8) | u64::from(*b);
-        }
-    }
-
-    fn write_u128(&mut self, v: u128) {
-        self.0 = v as u64;
-    }
-}
-
-type TagMap = HashMap<u128, u32, BuildHasherDefault<TagHasher>>;
 
 // ---------------------------------------------------------------- receiver
 
@@ -284,7 +262,6 @@ impl ExpectSenderHello {
             .collect();
         let tag_len = crate::ecdh::tag_len(self.hello.set_size, sender.set_size);
         let n = self.items.len();
-        let new_map = || TagMap::with_capacity_and_hasher(n, Default::default());
         Ok(SendMatrix {
             items: self.items,
             table: self.table,
@@ -294,7 +271,7 @@ impl ExpectSenderHello {
             tag_len,
             next_row: 0,
             chunk_rows: DEFAULT_MATRIX_ROWS,
-            maps: [new_map(), new_map(), new_map()],
+            outputs: TagTable::with_items(n),
             sender_set_size: sender.set_size,
         })
     }
@@ -311,8 +288,8 @@ pub struct SendMatrix {
     tag_len: u8,
     next_row: usize,
     chunk_rows: usize,
-    /// Our OPRF outputs `H(j, t_j)` → item index, by hash index.
-    maps: [TagMap; 3],
+    /// Our OPRF outputs `H(j, t_j)`.
+    outputs: TagTable,
     sender_set_size: u64,
 }
 
@@ -397,7 +374,7 @@ impl SendMatrix {
         t_rows.zeroize();
         t_cols.zeroize();
         for (h, tag, item) in tags {
-            self.maps[usize::from(h)].insert(tag, item);
+            self.outputs.vartime_insert(tag, h, item);
         }
         Some(MatrixChunk {
             rows: rows as u32,
@@ -414,7 +391,7 @@ impl SendMatrix {
             ));
         }
         Ok(ExpectOprfValues {
-            maps: self.maps,
+            outputs: self.outputs,
             tag_len: self.tag_len,
             expected: self.sender_set_size,
             seen: 0,
@@ -425,7 +402,7 @@ impl SendMatrix {
 
 /// Receiver, waiting for the sender's OPRF values.
 pub struct ExpectOprfValues {
-    maps: [TagMap; 3],
+    outputs: TagTable,
     tag_len: u8,
     expected: u64,
     seen: u64,
@@ -452,15 +429,14 @@ impl ExpectOprfValues {
         }
         self.seen = got;
         let len = usize::from(self.tag_len);
-        let maps = &self.maps;
+        let outputs = &self.outputs;
         let found: Vec<usize> = chunk
             .tags
-            .par_chunks_exact(3 * len)
-            .flat_map_iter(|item| {
-                (0..3).filter_map(move |h| {
-                    let tag = tag_from_bytes(&item[h * len..(h + 1) * len]);
-                    maps[h].get(&tag).map(|&i| i as usize)
-                })
+            .par_chunks(3 * len * 512)
+            .flat_map_iter(|part| {
+                let mut found = Vec::new();
+                outputs.vartime_match(part, len, &mut found);
+                found
             })
             .collect();
         self.matched.extend(found);
@@ -650,18 +626,25 @@ impl SendOprfValues {
                     .collect();
                 let mut codes = vec![[0u64; CODE_WORDS]; inputs.len()];
                 st.code.encode_many(&inputs, &mut codes);
-                let mut out = Vec::with_capacity(batch.len() * 3 * len);
-                for (pos, codes) in positions.iter().zip(codes.chunks_exact(3)) {
-                    for (&j, c) in pos.iter().zip(codes) {
-                        let mut v = st.q.0[j as usize];
-                        for ((v, c), s) in v.iter_mut().zip(c).zip(&st.s.0) {
-                            *v ^= c & s;
-                        }
-                        let tag = st.hash.tag(u64::from(j), &v, len);
-                        v.zeroize();
-                        out.extend_from_slice(&tag.to_le_bytes()[..len]);
+                // Gather all rows first (independent loads, so the cache misses
+                // overlap), then hash.
+                let mut values = vec![[0u64; CODE_WORDS]; codes.len()];
+                for ((v, &j), c) in values
+                    .iter_mut()
+                    .zip(positions.iter().flatten())
+                    .zip(&codes)
+                {
+                    let q = &st.q.0[j as usize];
+                    for w in 0..CODE_WORDS {
+                        v[w] = q[w] ^ (c[w] & st.s.0[w]);
                     }
                 }
+                let mut out = Vec::with_capacity(batch.len() * 3 * len);
+                for (v, &j) in values.iter().zip(positions.iter().flatten()) {
+                    let tag = st.hash.tag(u64::from(j), v, len);
+                    out.extend_from_slice(&tag.to_le_bytes()[..len]);
+                }
+                values.zeroize();
                 out
             })
             .collect();
