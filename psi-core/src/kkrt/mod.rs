@@ -96,7 +96,7 @@ use crate::{Error, Item, Limits};
 use base_ot::OtSenderSecret;
 use bits::{cols_to_rows, prg_words, rows_to_cols};
 use cuckoo::CuckooTable;
-use prf::{code_input, tag_from_bytes, BinHasher, Code, OutputHash};
+use prf::{code_input, BinHasher, Code, OutputHash};
 use tags::TagTable;
 
 /// `k`: the width of the pseudorandom code and the number of base OTs.
