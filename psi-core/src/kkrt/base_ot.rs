@@ -110,6 +110,9 @@ impl OtSenderSecret {
     }
 }
 
+/// The points `B_i` to send and the chosen messages `m_{i,s_i}`.
+pub(crate) type OtReceived = (Vec<[u8; POINT_LEN]>, Zeroizing<Vec<Seed>>);
+
 /// The OT receiver's step: for choice bits `s`, the points `B_i` to send and the
 /// chosen messages `m_{i,s_i}`. `a_point` is the sender's `A`; one that does not
 /// decompress or is the identity is an [`Error::InvalidPoint`] at index 0.
@@ -118,7 +121,7 @@ pub(crate) fn receive<R: CryptoRng + ?Sized>(
     session_id: &[u8; 32],
     a_point: &[u8; POINT_LEN],
     choices: &ChoiceBits,
-) -> Result<(Vec<[u8; POINT_LEN]>, Vec<Seed>), Error> {
+) -> Result<OtReceived, Error> {
     let big_a = CompressedRistretto(*a_point)
         .decompress()
         .ok_or(Error::InvalidPoint { index: 0 })?;
@@ -128,7 +131,7 @@ pub(crate) fn receive<R: CryptoRng + ?Sized>(
     let scalars: Vec<Zeroizing<Scalar>> = (0..CODE_BITS)
         .map(|_| Zeroizing::new(random_scalar(rng)))
         .collect();
-    let out: Vec<([u8; POINT_LEN], Seed)> = scalars
+    let mut out: Vec<([u8; POINT_LEN], Seed)> = scalars
         .par_iter()
         .enumerate()
         .map(|(i, b)| {
@@ -143,7 +146,10 @@ pub(crate) fn receive<R: CryptoRng + ?Sized>(
             (b_bytes, key)
         })
         .collect();
-    Ok(out.into_iter().unzip())
+    let points = out.iter().map(|(p, _)| *p).collect();
+    let keys = Zeroizing::new(out.iter().map(|(_, k)| *k).collect::<Vec<Seed>>());
+    out.zeroize();
+    Ok((points, keys))
 }
 
 impl ChoiceBits {
@@ -167,7 +173,7 @@ mod tests {
         let (bs, chosen) = receive(&mut rng, &sid, &a, &choices).unwrap();
         let pairs = sender.messages(&sid, &bs).unwrap();
         assert_eq!(pairs.len(), CODE_BITS);
-        for (i, ((m0, m1), mc)) in pairs.iter().zip(&chosen).enumerate() {
+        for (i, ((m0, m1), mc)) in pairs.iter().zip(chosen.iter()).enumerate() {
             let bit = choices.bit(i);
             assert_eq!(mc, if bit == 1 { m1 } else { m0 }, "OT {i}");
             assert_ne!(mc, if bit == 1 { m0 } else { m1 }, "OT {i}");

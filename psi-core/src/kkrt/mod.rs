@@ -30,7 +30,7 @@
 //! ```
 //!
 //! - **Code** `C`: pseudorandom, from fixed-key AES keyed by the session
-//!   ([`prf`]); `k` = [`CODE_BITS`] = 448, the largest width of KKRT16 Table 2
+//!   (`prf.rs`); `k` = [`CODE_BITS`] = 448, the largest width of KKRT16 Table 2
 //!   (λ = 40 statistical security, sets up to `2^24`); a pair of distinct
 //!   inputs has codewords ≈ 224 bits apart.
 //! - **Cuckoo table**: 3 hash functions, no stash, `m` = [`bin_count`]`(|X|)`
@@ -41,8 +41,8 @@
 //!   `|X|·|Y|` and tags of `λ + log2|X| + log2|Y|` bits (λ = 40, whole bytes, see
 //!   [`crate::ecdh::tag_len`]) give a false match with probability `≤ 2^-40`.
 //! - **PRG** `G`: AES-128 in counter mode keyed by the base-OT message;
-//!   **`H`**: SHA-256 with the session id and bin index ([`prf`]).
-//! - **Base OTs**: Chou–Orlandi on ristretto255 ([`base_ot`]).
+//!   **`H`**: SHA-256 with the session id and bin index (`prf.rs`).
+//! - **Base OTs**: Chou–Orlandi on ristretto255 (`base_ot.rs`).
 //!
 //! # Security and what each party learns
 //! Semi-honest security (KKRT16 Theorem 2 and §5), with AES modelled as a
@@ -62,6 +62,36 @@
 //! sender's values in [`OprfChunk`]s of at most [`MAX_OPRF_ITEMS`] items. The
 //! sender keeps the rows `q_j` (`m·k` bits) as state, since every item needs
 //! three random rows; no message ever holds a whole set.
+//!
+//! # Example
+//! Both roles in one process (a transport would encode each message with
+//! [`Codec`](crate::codec::Codec) and frame it; see [`crate::driver::run_kkrt`]):
+//!
+//! ```
+//! use std::sync::Arc;
+//! use psi_core::{kkrt, Item, Limits};
+//!
+//! let mut rng = rand::rng();
+//! let limits = Limits::default();
+//! let x: Vec<Item> = ["ann", "bob"].iter().map(|k| Item::from_key(k.as_bytes())).collect();
+//! let y: Arc<[Item]> = ["bob", "eve"].iter().map(|k| Item::from_key(k.as_bytes())).collect();
+//!
+//! let (expect_hello, hello) = kkrt::Receiver::start(&mut rng, x, &limits)?;
+//! let (sender_hello, mut expect_matrix) = kkrt::Sender::accept(&mut rng, y, &hello, &limits)?;
+//! let mut matrix = expect_hello.receive(sender_hello)?;
+//! while let Some(chunk) = matrix.next_chunk() {
+//!     expect_matrix.receive(chunk)?;
+//! }
+//! let mut expect_values = matrix.finish()?;
+//! let mut values = expect_matrix.finish()?;
+//! while let Some(chunk) = values.next_chunk() {
+//!     expect_values.receive(chunk)?;
+//! }
+//! let output = expect_values.finish()?;
+//! assert_eq!(output.matched, vec![1]); // "bob"
+//! assert_eq!(output.server_set_size, 2);
+//! # Ok::<(), psi_core::Error>(())
+//! ```
 //!
 //! # Secrets
 //! The OPRF key `s` (= the base-OT choice bits), the base-OT scalars and seeds,
@@ -355,6 +385,7 @@ impl SendMatrix {
                 {
                     out.copy_from_slice(&(t ^ g ^ d).to_le_bytes());
                 }
+                g1.zeroize();
             });
 
         // Our outputs H(j, t_j) for occupied bins.
@@ -490,7 +521,6 @@ impl Sender {
         let sid = session_id(receiver, &nonce);
         let s = ChoiceBits::random(rng);
         let (ot_points, chosen) = base_ot::receive(rng, &sid, &receiver.ot_point, &s)?;
-        let chosen = Zeroizing::new(chosen);
         let bins = bin_count(receiver.set_size);
         let tag_len = crate::ecdh::tag_len(receiver.set_size, items.len() as u64);
         let mut order: Vec<u32> = (0..items.len() as u32).collect();
