@@ -30,11 +30,11 @@
 //! ```
 //!
 //! - **Code** `C`: pseudorandom, from fixed-key AES keyed by the session
-//!   (`prf.rs`); `k` = [`CODE_BITS`] = 448, the largest width of KKRT16 Table 2
-//!   (λ = 40 statistical security, sets up to `2^24`); a pair of distinct
-//!   inputs has codewords ≈ 224 bits apart.
+//!   (`prf.rs`); `k` = [`CODE_BITS`] = 448, the top of the 424–448-bit range
+//!   KKRT16 §4 (Table 2) gives for λ = 40 and the set sizes they consider, used
+//!   for every size; distinct inputs have codewords ≈ 224 bits apart.
 //! - **Cuckoo table**: 3 hash functions, no stash, `m` = [`bin_count`]`(|X|)`
-//!   bins (`1.27·|X|` for `|X| ≥ 2^12`, PSZ18 §3.2.2 / PSTY19). Putting the
+//!   bins (`1.27·|X|` for `|X| ≥ 2^12`, PSZ18 §3.2.2; see [`bin_count`]). Putting the
 //!   hash index `i` into the OPRF input (`x‖i`) keeps an item's three sender
 //!   values apart; the sender sends them grouped by `i` and the receiver compares
 //!   the `i`-th with its `i`-placed bins only, so the number of comparisons is
