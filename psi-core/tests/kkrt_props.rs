@@ -141,3 +141,17 @@ fn cuckoo_failure_rate_many_trials() {
     assert_eq!(cuckoo_retries(&[64, 65, 500, 2000, 4095], 5000), 0);
     assert_eq!(cuckoo_retries(&[4096, 8192, 1 << 16], 2000), 0);
 }
+
+/// Items should be distinct (the table layer deduplicates). Two copies of an item
+/// still fit in the cuckoo table (under different hash functions) and are both
+/// reported; four copies cannot fit (three candidate bins), which is an error.
+#[test]
+fn repeated_items() {
+    check(&[1, 2, 1], &[1, 5], 21);
+    let mut rng = ChaCha20Rng::seed_from_u64(22);
+    let x = vec![item(7); 4];
+    assert!(matches!(
+        psi_core::kkrt::Receiver::start(&mut rng, x, &Limits::default()),
+        Err(psi_core::Error::Misuse(_))
+    ));
+}
