@@ -60,8 +60,9 @@
 //! # Streaming
 //! `U` flows in [`MatrixChunk`]s of at most [`MAX_MATRIX_ROWS`] rows; the
 //! sender's values in [`OprfChunk`]s of at most [`MAX_OPRF_ITEMS`] items. The
-//! sender keeps the rows `q_j` (`m·k` bits) as state, since every item needs
-//! three random rows; no message ever holds a whole set.
+//! sender keeps the rows `q_j` (`m·k` bits, ≈ 71 bytes per receiver item) as
+//! state, since every item needs three random rows; the receiver keeps ≈ 32
+//! bytes per item for its outputs. No message ever holds a whole set.
 //!
 //! # Example
 //! Both roles in one process (a transport would encode each message with
@@ -204,6 +205,10 @@ impl Receiver {
     /// Starts a session over `items` (distinct): cuckoo-hashes them (retrying
     /// with fresh seeds) and draws the base-OT secret. Returns the first state
     /// and the [`ReceiverHello`] to send.
+    ///
+    /// Cuckoo insertion is variable-time in the items' (seeded, pseudorandom)
+    /// bin positions; a timing observer learns about the layout what the number
+    /// of evictions says, and nothing about which items are shared.
     pub fn start<R: CryptoRng + ?Sized>(
         rng: &mut R,
         items: Vec<Item>,
