@@ -142,33 +142,65 @@ impl BinHasher {
 /// The output hash `H(j, v)` (KKRT16 Figure 2, the random oracle applied to the
 /// row `q_j ⊕ (C(x) ∧ s)`, resp. `t_j`), bound to the session and the bin index:
 /// `SHA-256(DST ‖ sid ‖ j ‖ v)`, the first `tag_len` bytes.
+///
+/// The message is always exactly two 64-byte blocks (`DST ‖ sid`, then
+/// `j ‖ v`), so the state after the first block is computed once per session
+/// and each tag costs the SHA-256 compression of the second block and of the
+/// constant padding block (plain SHA-256; `sha2::compress256` just skips the
+/// buffering of the streaming API).
 #[derive(Clone)]
 pub(crate) struct OutputHash {
-    /// State after absorbing exactly one 64-byte block (DST, zero-padded, and sid).
-    prefix: Sha256,
+    /// Chaining value after the first block.
+    state: [u32; 8],
 }
+
+/// SHA-256 initial value (FIPS 180-4 §5.3.3).
+const SHA256_IV: [u32; 8] = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
+
+/// The padding block of a 128-byte message: `0x80`, zeros, length 1024 bits.
+const PAD_BLOCK: [u8; 64] = {
+    let mut b = [0u8; 64];
+    b[0] = 0x80;
+    b[62] = 0x04;
+    b
+};
 
 impl OutputHash {
     pub(crate) fn new(session_id: &[u8; 32]) -> Self {
-        let mut dst = [0u8; 32];
+        let mut first = [0u8; 64];
         let label = b"psi/kkrt-ot/v1/output-hash";
-        dst[..label.len()].copy_from_slice(label);
-        let mut prefix = Sha256::new();
-        prefix.update(dst);
-        prefix.update(session_id);
-        OutputHash { prefix }
+        first[..label.len()].copy_from_slice(label);
+        first[32..].copy_from_slice(session_id);
+        let mut state = SHA256_IV;
+        sha2::compress256(&mut state, &[GenericArray::from(first)]);
+        OutputHash { state }
     }
 
     /// The tag (first `tag_len` bytes, little-endian, in a `u128`).
     pub(crate) fn tag(&self, bin: u64, row: &Row, tag_len: usize) -> u128 {
-        let mut buf = [0u8; 8 + 8 * CODE_WORDS];
-        buf[..8].copy_from_slice(&bin.to_le_bytes());
-        for (w, out) in row.iter().zip(buf[8..].chunks_exact_mut(8)) {
+        let mut block = [0u8; 64];
+        block[..8].copy_from_slice(&bin.to_le_bytes());
+        for (w, out) in row.iter().zip(block[8..].chunks_exact_mut(8)) {
             out.copy_from_slice(&w.to_le_bytes());
         }
-        let mut h = self.prefix.clone();
-        h.update(buf);
-        let d: [u8; 32] = h.finalize().into();
+        let mut state = self.state;
+        sha2::compress256(
+            &mut state,
+            &[GenericArray::from(block), GenericArray::from(PAD_BLOCK)],
+        );
+        let mut d = [0u8; 16];
+        for (w, out) in state.iter().zip(d.chunks_exact_mut(4)) {
+            out.copy_from_slice(&w.to_be_bytes());
+        }
         tag_from_bytes(&d[..tag_len])
     }
 }
@@ -211,6 +243,26 @@ mod tests {
             .map(|(a, b)| (a ^ b).count_ones())
             .sum();
         assert!((150..300).contains(&d), "distance {d}");
+    }
+
+    #[test]
+    fn output_hash_is_sha256_of_the_two_blocks() {
+        let sid = [0x5a; 32];
+        let h = OutputHash::new(&sid);
+        let row: Row = [1, 2, 3, u64::MAX, 5, 6, 7];
+        let mut msg = Vec::new();
+        let mut dst = [0u8; 32];
+        dst[..26].copy_from_slice(b"psi/kkrt-ot/v1/output-hash");
+        msg.extend_from_slice(&dst);
+        msg.extend_from_slice(&sid);
+        msg.extend_from_slice(&12345u64.to_le_bytes());
+        for w in row {
+            msg.extend_from_slice(&w.to_le_bytes());
+        }
+        let d: [u8; 32] = Sha256::digest(&msg).into();
+        for len in 8..=16 {
+            assert_eq!(h.tag(12345, &row, len), tag_from_bytes(&d[..len]));
+        }
     }
 
     #[test]
