@@ -174,6 +174,30 @@ impl ChoiceBits {
 #[derive(Zeroize, ZeroizeOnDrop)]
 struct QRows(Vec<Row>);
 
+impl QRows {
+    /// Appends `rows` zero rows and returns them. The storage grows as rows
+    /// arrive (never beyond `total`, so a peer announcing a large set costs
+    /// nothing until it sends), and an outgrown buffer is zeroized before it
+    /// is freed.
+    fn extend_zeroed(&mut self, rows: usize, total: usize) -> &mut [Row] {
+        let start = self.0.len();
+        let need = start + rows;
+        if need > self.0.capacity() {
+            let cap = self
+                .0
+                .capacity()
+                .saturating_mul(2)
+                .clamp(need, total.max(need));
+            let mut grown = Vec::with_capacity(cap);
+            grown.extend_from_slice(&self.0);
+            self.0.zeroize();
+            self.0 = grown;
+        }
+        self.0.resize(need, [0u64; CODE_WORDS]);
+        &mut self.0[start..]
+    }
+}
+
 fn cipher(seed: &[u8; 16]) -> Aes128Enc {
     Aes128Enc::new(&GenericArray::from(*seed))
 }
@@ -372,6 +396,7 @@ impl SendMatrix {
         });
         let mut d_cols = vec![0u64; CODE_BITS * tiles];
         rows_to_cols(&d, &mut d_cols);
+        d.zeroize();
 
         // Columns: t^i = G(k_i^0), u^i = t^i ⊕ G(k_i^1) ⊕ d^i.
         let first_block = (start / 128) as u64;
@@ -409,6 +434,7 @@ impl SendMatrix {
             .collect();
         t_rows.zeroize();
         t_cols.zeroize();
+        d_cols.zeroize();
         for (h, tag, item) in tags {
             self.outputs.vartime_insert(tag, h, item);
         }
@@ -599,8 +625,7 @@ impl ExpectMatrix {
                     *w ^= mask & u64::from_le_bytes(b);
                 }
             });
-        self.q.0.resize(start + rows, [0u64; CODE_WORDS]);
-        cols_to_rows(&q_cols, &mut self.q.0[start..]);
+        cols_to_rows(&q_cols, self.q.extend_zeroed(rows, self.bins));
         q_cols.zeroize();
         Ok(())
     }
