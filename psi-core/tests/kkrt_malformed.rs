@@ -42,6 +42,10 @@ fn bad_base_ot_points_are_errors() {
     let (mut rng, state, hello) = start(2);
     let (mut sh, _) =
         kkrt::Sender::accept(&mut rng, server_items(), &hello, &Limits::default()).unwrap();
+    let mut short = sh.clone();
+    short.ot_points.pop();
+    let (_, state2, _) = start(2);
+    assert!(matches!(state2.receive(short), Err(Error::Decode(_))));
     sh.ot_points[CODE_BITS - 1] = [0xff; 32];
     assert_eq!(
         state.receive(sh).err(),
@@ -95,6 +99,14 @@ fn matrix_stream_errors() {
         columns: vec![0; 5],
     };
     assert!(expect.receive(inconsistent).is_err());
+    // Row counts the codec would refuse, built in memory with matching lengths.
+    for rows in [0u32, 64, 100] {
+        let odd = MatrixChunk {
+            rows,
+            columns: vec![0; (rows as usize).div_ceil(64) * 8 * CODE_BITS],
+        };
+        assert!(matches!(expect.receive(odd), Err(Error::Decode(_))));
+    }
     // Truncated on the wire.
     let bytes = chunk.to_bytes();
     assert!(matches!(

@@ -122,7 +122,7 @@ pub use wire::{
     MatrixChunk, OprfChunk, ReceiverHello, SenderHello, MAX_MATRIX_ROWS, MAX_OPRF_ITEMS,
 };
 
-use crate::codec::{Protocol, DEFAULT_CHUNK_ITEMS};
+use crate::codec::{DecodeError, Protocol, DEFAULT_CHUNK_ITEMS};
 use crate::{Error, Item, Limits};
 use base_ot::OtSenderSecret;
 use bits::{cols_to_rows, prg_words, rows_to_cols};
@@ -313,6 +313,12 @@ impl ExpectSenderHello {
             });
         }
         check_size("peer's", sender.set_size, &self.limits)?;
+        if sender.ot_points.len() != CODE_BITS {
+            return Err(Error::Decode(DecodeError::InvalidField {
+                field: "base-OT point count",
+                value: sender.ot_points.len() as u64,
+            }));
+        }
         let sid = session_id(&self.hello, &sender.nonce);
         let pairs = Zeroizing::new(self.ot.messages(&sid, &sender.ot_points)?);
         let seeds = pairs
@@ -598,6 +604,14 @@ pub struct ExpectMatrix {
 impl ExpectMatrix {
     /// Takes one chunk of `U`: `q^i = G(k_i^{s_i}) ⊕ (s_i · u^i)`, kept as rows.
     pub fn receive(&mut self, chunk: MatrixChunk) -> Result<(), Error> {
+        // The codec guarantees this for decoded chunks; a chunk built in memory
+        // is checked too, since the block layout depends on it.
+        if chunk.rows == 0 || chunk.rows % 128 != 0 || chunk.rows > MAX_MATRIX_ROWS {
+            return Err(Error::Decode(DecodeError::InvalidField {
+                field: "matrix rows in chunk",
+                value: chunk.rows.into(),
+            }));
+        }
         let rows = chunk.rows as usize;
         let start = self.q.0.len();
         let tiles = rows / 64;
