@@ -63,6 +63,7 @@ fn kkrt_phases_2_20() {
     };
     let (expect, hello) = kkrt::Receiver::start(&mut rng, x, &Limits::default()).unwrap();
     lap("receiver start (cuckoo)");
+    println!("{:>28}: {}", "cuckoo retries", expect.cuckoo_retries());
     let (sh, mut sender) = kkrt::Sender::accept(&mut rng, y, &hello, &Limits::default()).unwrap();
     lap("sender accept (base OT)");
     let mut matrix = expect.receive(sh).unwrap();
