@@ -175,6 +175,16 @@ impl ChoiceBits {
 struct QRows(Vec<Row>);
 
 impl QRows {
+    /// Reserves address space for all `total` rows (at most `2^24` rows, 940 MB,
+    /// up front) when the allocator agrees: pages are only touched as rows
+    /// arrive, and no regrowth copies are needed. Beyond that, or if the
+    /// reservation is refused, storage grows on demand.
+    fn for_rows(total: usize) -> Self {
+        let mut rows = Vec::new();
+        let _ = rows.try_reserve_exact(total.min(1 << 24));
+        QRows(rows)
+    }
+
     /// Appends `rows` zero rows and returns them. The storage grows as rows
     /// arrive (never beyond `total`, so a peer announcing a large set costs
     /// nothing until it sends), and an outgrown buffer is zeroized before it
@@ -580,7 +590,7 @@ impl Sender {
                 bin_hasher: BinHasher::new(&receiver.cuckoo_seed, bins),
                 bins: bins as usize,
                 tag_len,
-                q: QRows(Vec::new()),
+                q: QRows::for_rows(bins as usize),
             },
         ))
     }
