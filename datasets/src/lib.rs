@@ -302,7 +302,7 @@ const AREAS: &[&str] = &[
 
 /// A stream of random numbers that depends only on `(seed, index, stream)`.
 fn rng_for(seed: u64, index: u64, stream: u64) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_0f_da7a);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x005e_ed0f_da7a);
     rng.set_stream(stream);
     // 64 words per person leaves room for every draw below.
     rng.set_word_pos(u128::from(index) * 64);
