@@ -1,1 +1,97 @@
-fn main() {}
+//! `psi`: private set intersection between two organisations' tables.
+//!
+//! The binary is glue: tables come from `psi-table`, the protocol from
+//! `psi-core`, the network from `psi-server`, test data from `psi-datasets`.
+
+mod demo;
+mod error;
+mod gen;
+mod report;
+mod run;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use error::CliError;
+
+/// Private set intersection: find the rows two organisations share without
+/// showing each other anything else.
+#[derive(Debug, Parser)]
+#[command(name = "psi", version, about, long_about = None)]
+struct Cli {
+    /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve this party's table to peers (party B). B learns only the size of each peer's set.
+    Serve(serve::ServeArgs),
+    /// Run the protocol against a serving peer (party A) and write A's matching rows.
+    Run(run::RunArgs),
+    /// Run both parties on this machine on generated data and check the result.
+    Demo(demo::DemoArgs),
+    /// Generate two realistic test tables with a known overlap.
+    Gen(gen::GenArgs),
+}
+
+/// Options shared by `serve` and `run`: the input table and its key.
+#[derive(Debug, Clone, Args)]
+pub struct TableArgs {
+    /// The CSV file (with a header row).
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Key column, or comma-separated columns for a composite key (names are trimmed).
+    #[arg(long, value_name = "COLUMN[,COLUMN...]")]
+    pub key: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, matches!(cli.command, Command::Serve(_)));
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| CliError::Io {
+            what: "starting the async runtime",
+            source,
+        })
+        .and_then(|rt| {
+            rt.block_on(async {
+                match cli.command {
+                    Command::Serve(args) => serve::serve(args).await,
+                    Command::Run(args) => run::run(args).await.map(|_| ()),
+                    Command::Demo(args) => demo::demo(args).await,
+                    Command::Gen(args) => gen::gen(args),
+                }
+            })
+        });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8, serving: bool) {
+    let default = match (verbose, serving) {
+        (0, false) => "warn",
+        (0, true) | (1, _) => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

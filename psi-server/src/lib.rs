@@ -1,1 +1,13 @@
-//! Placeholder.
+#![doc = include_str!("../README.md")]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod body;
+mod client;
+mod error;
+mod server;
+
+pub use client::{run_ecdh_client, ClientConfig, ClientRun};
+pub use error::Error;
+pub use server::{
+    PsiServer, ServerConfig, SessionEvent, MAX_HELLO_BYTES, SESSION_HEADER, VERSION_HEADER,
+};

@@ -1,0 +1,139 @@
+//! `psi run`: party A.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use psi_table::{KeySpec, KeyedTable};
+
+use crate::error::CliError;
+use crate::report::{self, secs, Environment, InputReport, RunReport};
+use crate::TableArgs;
+
+/// Arguments of `psi run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The serving peer, e.g. http://127.0.0.1:7700.
+    #[arg(long, value_name = "URL")]
+    pub peer: String,
+    #[command(flatten)]
+    pub table: TableArgs,
+    /// Where to write this party's matching rows (CSV, same header, input order).
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Where to write the JSON report.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Seconds to wait for the peer to accept a connection.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub connect_timeout: u64,
+    /// Seconds without progress after which the run fails.
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    pub idle_timeout: u64,
+}
+
+/// Fails early, before any work, if `output` cannot be written or is an input.
+pub fn check_output(output: &Path, inputs: &[&Path]) -> Result<(), CliError> {
+    let dir = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    if !dir.is_dir() {
+        return Err(CliError::Usage(format!(
+            "cannot write {}: directory {} does not exist",
+            output.display(),
+            dir.display()
+        )));
+    }
+    if let Ok(out) = output.canonicalize() {
+        for input in inputs {
+            if input.canonicalize().ok().as_deref() == Some(out.as_path()) {
+                return Err(CliError::Usage(format!(
+                    "output {} is the input file; refusing to overwrite it",
+                    output.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs party A; returns the report it wrote.
+pub async fn run(args: RunArgs) -> Result<RunReport, CliError> {
+    run_matched(args).await.map(|(report, _)| report)
+}
+
+/// Runs party A; returns the report and the matched distinct-key indices.
+pub async fn run_matched(args: RunArgs) -> Result<(RunReport, Vec<usize>), CliError> {
+    let start = Instant::now();
+    let key = KeySpec::parse(&args.table.key)?;
+    check_output(&args.output, &[&args.table.input])?;
+    if let Some(r) = &args.report {
+        check_output(r, &[&args.table.input, &args.output])?;
+    }
+
+    let t = Instant::now();
+    let input = args.table.input.clone();
+    let spec = key.clone();
+    let table = tokio::task::spawn_blocking(move || KeyedTable::read(&input, &spec))
+        .await
+        .map_err(|e| CliError::Io {
+            what: "reading the input",
+            source: std::io::Error::other(e),
+        })??;
+    let mut phases = vec![("read_input".to_string(), secs(t.elapsed()))];
+
+    let config = psi_server::ClientConfig {
+        connect_timeout: Duration::from_secs(args.connect_timeout),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        ..Default::default()
+    };
+    let outcome = psi_server::run_ecdh_client(&args.peer, table.items().to_vec(), &config).await?;
+    phases.extend(
+        outcome
+            .phases
+            .iter()
+            .map(|(name, d)| (name.to_string(), secs(*d))),
+    );
+
+    let t = Instant::now();
+    let keep = table.matched_rows(&outcome.output.matched);
+    let output = args.output.clone();
+    let (table, written) = tokio::task::spawn_blocking(move || {
+        let written = table.write_rows(&keep, &output);
+        (table, written)
+    })
+    .await
+    .map_err(|e| CliError::Io {
+        what: "writing the output",
+        source: std::io::Error::other(e),
+    })?;
+    let written = written?;
+    phases.push(("write_output".to_string(), secs(t.elapsed())));
+    phases.push(("total".to_string(), secs(start.elapsed())));
+
+    let report = RunReport {
+        role: "client",
+        protocol: psi_core::codec::Protocol::EcdhIntersection.name(),
+        peer: args.peer.clone(),
+        session: outcome.session.clone(),
+        input: InputReport::new(&table, &key),
+        peer_set_size: outcome.output.server_set_size,
+        matched_keys: outcome.output.matched.len() as u64,
+        matched_rows: written,
+        output: args.output.display().to_string(),
+        bytes_sent: outcome.bytes_sent,
+        bytes_received: outcome.bytes_received,
+        seconds: phases,
+        environment: Environment::now(),
+    };
+    if let Some(path) = &args.report {
+        report::write(path, &report)?;
+    }
+    tracing::info!(
+        matched_rows = written,
+        peer_set_size = report.peer_set_size,
+        "run finished"
+    );
+    Ok((report, outcome.output.matched))
+}

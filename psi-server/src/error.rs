@@ -1,0 +1,75 @@
+//! The one error type of `psi-server`.
+
+use std::net::SocketAddr;
+
+/// Everything that can go wrong serving or talking to a peer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The peer address cannot be used.
+    #[error("invalid peer address {url:?}: {reason}")]
+    BadUrl {
+        /// What was given.
+        url: String,
+        /// Why it is unusable.
+        reason: &'static str,
+    },
+    /// Nothing accepted the connection.
+    #[error("no PSI server is reachable at {addr}: {source}")]
+    Connect {
+        /// The address tried.
+        addr: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Something took longer than its limit.
+    #[error("timed out after {seconds} s waiting for {what}")]
+    Timeout {
+        /// What we were waiting for.
+        what: &'static str,
+        /// The limit.
+        seconds: u64,
+    },
+    /// The HTTP connection failed.
+    #[error("HTTP connection to the peer failed: {0}")]
+    Http(#[from] hyper::Error),
+    /// The peer answered with an HTTP error.
+    #[error("the peer refused ({status} {code}): {message}")]
+    Peer {
+        /// HTTP status.
+        status: u16,
+        /// Machine-readable code from the peer's JSON body.
+        code: String,
+        /// The peer's explanation.
+        message: String,
+    },
+    /// The peer broke the protocol, or sent a malformed message.
+    #[error(transparent)]
+    Protocol(#[from] psi_core::Error),
+    /// A stream ended before everything announced had arrived.
+    #[error("the peer closed the {0} stream early")]
+    StreamCut(&'static str),
+    /// A background task failed.
+    #[error("internal task failed: {0}")]
+    Task(String),
+}
+
+impl From<psi_core::codec::DecodeError> for Error {
+    fn from(e: psi_core::codec::DecodeError) -> Self {
+        Error::Protocol(psi_core::Error::Decode(e))
+    }
+}
+
+impl From<tokio::task::JoinError> for Error {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Error::Task(e.to_string())
+    }
+}

@@ -1,0 +1,746 @@
+//! The HTTP server: sessions, streaming handlers, limits, graceful shutdown.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use psi_core::codec::{
+    ClientHello, Codec, DecodeError, PointChunk, PointStream, MAX_FRAME_LEN, WIRE_VERSION,
+};
+use psi_core::ecdh::{self, ExpectClientMasked, ServerMasker};
+use psi_core::{Item, Limits};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, mpsc, watch, Notify};
+
+use crate::body::{framed, full, BoxBody, ChannelBody, FrameReader, ReadError};
+use crate::Error;
+
+/// The header that carries the wire version on every request.
+pub const VERSION_HEADER: &str = "x-psi-wire-version";
+/// The header that carries the session token in the hello's response.
+pub const SESSION_HEADER: &str = "x-psi-session";
+/// Largest hello body accepted.
+pub const MAX_HELLO_BYTES: usize = 1024;
+
+/// Limits and behaviour of a [`PsiServer`].
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Limits enforced on every client (largest set it may announce).
+    pub limits: Limits,
+    /// Sessions served at the same time; more get `503 busy`.
+    pub max_sessions: usize,
+    /// A session with no progress for this long is dropped.
+    pub idle_timeout: Duration,
+    /// Items per chunk of the server's own stream.
+    pub chunk_items: usize,
+    /// Stop after this many sessions ended (`psi serve --once` is `Some(1)`).
+    pub max_completed_sessions: Option<u64>,
+    /// Largest frame accepted in a streamed body.
+    pub max_frame: usize,
+    /// Time allowed for a client to send a request's headers.
+    pub header_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            limits: Limits::default(),
+            max_sessions: 16,
+            idle_timeout: Duration::from_secs(120),
+            chunk_items: psi_core::codec::DEFAULT_CHUNK_ITEMS,
+            max_completed_sessions: None,
+            max_frame: MAX_FRAME_LEN,
+            header_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One session that ended, successfully or not.
+#[derive(Debug, Clone)]
+pub struct SessionEvent {
+    /// Session token.
+    pub session: String,
+    /// What the server learned: the size of the client's set.
+    pub client_set_size: u64,
+    /// The size of our set.
+    pub server_set_size: u64,
+    /// Body bytes received in this session.
+    pub bytes_received: u64,
+    /// Body bytes sent in this session.
+    pub bytes_sent: u64,
+    /// Seconds from hello to end.
+    pub seconds: f64,
+    /// `Ok` or why it failed.
+    pub outcome: Result<(), String>,
+}
+
+const STREAM_UPLOAD: u8 = 1;
+const STREAM_ANSWERS: u8 = 2;
+const STREAM_SERVER_SET: u8 = 4;
+const ALL_STREAMS: u8 = STREAM_UPLOAD | STREAM_ANSWERS | STREAM_SERVER_SET;
+
+type Chunks = mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+struct Session {
+    token: String,
+    started: Instant,
+    client_set_size: u64,
+    answerer: Mutex<Option<ExpectClientMasked>>,
+    answers_tx: Mutex<Option<Chunks>>,
+    answers_body: Mutex<Option<ChannelBody>>,
+    masker: Mutex<Option<ServerMasker>>,
+    done: AtomicU8,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    last_activity: Mutex<Instant>,
+}
+
+impl Session {
+    fn touch(&self) {
+        if let Ok(mut t) = self.last_activity.lock() {
+            *t = Instant::now();
+        }
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.last_activity
+            .lock()
+            .map(|t| t.elapsed())
+            .unwrap_or_default()
+    }
+}
+
+fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
+    slot.lock().ok().and_then(|mut s| s.take())
+}
+
+struct Shared {
+    items: Arc<[Item]>,
+    config: ServerConfig,
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    completed: AtomicU64,
+    finished: Notify,
+    events: broadcast::Sender<SessionEvent>,
+}
+
+impl Shared {
+    fn session(&self, token: &str) -> Option<Arc<Session>> {
+        self.sessions.lock().ok()?.get(token).cloned()
+    }
+
+    /// Ends a session (once): removes it, emits its event, counts it.
+    fn end(&self, session: &Session, outcome: Result<(), String>) {
+        let removed = self
+            .sessions
+            .lock()
+            .map(|mut s| s.remove(&session.token).is_some())
+            .unwrap_or(false);
+        if !removed {
+            return;
+        }
+        let event = SessionEvent {
+            session: session.token.clone(),
+            client_set_size: session.client_set_size,
+            server_set_size: self.items.len() as u64,
+            bytes_received: session.bytes_in.load(Ordering::Relaxed),
+            bytes_sent: session.bytes_out.load(Ordering::Relaxed),
+            seconds: session.started.elapsed().as_secs_f64(),
+            outcome,
+        };
+        match &event.outcome {
+            Ok(()) => tracing::info!(
+                session = %event.session,
+                client_set_size = event.client_set_size,
+                bytes_received = event.bytes_received,
+                bytes_sent = event.bytes_sent,
+                seconds = event.seconds,
+                "session completed"
+            ),
+            Err(e) => tracing::warn!(session = %event.session, error = %e, "session failed"),
+        }
+        let _ = self.events.send(event);
+        let n = self.completed.fetch_add(1, Ordering::SeqCst) + 1;
+        if self
+            .config
+            .max_completed_sessions
+            .is_some_and(|max| n >= max)
+        {
+            self.finished.notify_one();
+        }
+    }
+
+    /// Marks one stream of a session done; the session ends when all are.
+    fn stream_done(&self, session: &Session, stream: u8) {
+        let before = session.done.fetch_or(stream, Ordering::SeqCst);
+        if before | stream == ALL_STREAMS {
+            self.end(session, Ok(()));
+        }
+    }
+}
+
+/// A streaming PSI server for one table and many sessions.
+pub struct PsiServer {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+impl PsiServer {
+    /// Binds (port 0 picks a free port) and prepares to serve `items` (distinct).
+    pub async fn bind(
+        addr: SocketAddr,
+        items: Vec<Item>,
+        config: ServerConfig,
+    ) -> Result<PsiServer, Error> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Bind { addr, source })?;
+        let (events, _) = broadcast::channel(256);
+        Ok(PsiServer {
+            listener,
+            shared: Arc::new(Shared {
+                items: items.into(),
+                config,
+                sessions: Mutex::new(HashMap::new()),
+                completed: AtomicU64::new(0),
+                finished: Notify::new(),
+                events,
+            }),
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        // A bound listener always has an address; fall back to unspecified.
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// A receiver of one event per session that ended.
+    pub fn events(&self) -> broadcast::Receiver<SessionEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Serves until `shutdown` resolves or `max_completed_sessions` sessions
+    /// ended; then stops accepting and lets open connections finish.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let shared = self.shared.clone();
+        let reaper = tokio::spawn(reap_idle(shared.clone(), stop_rx.clone()));
+        let mut connections = tokio::task::JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = shared.finished.notified() => break,
+                accepted = self.listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            tracing::warn!("accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    connections.spawn(serve_connection(shared.clone(), stream, peer, stop_rx.clone()));
+                }
+            }
+            while connections.try_join_next().is_some() {}
+        }
+        drop(self.listener);
+        let _ = stop_tx.send(true);
+        // Open connections finish their current exchange, bounded in time.
+        let drain = async { while connections.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(30), drain)
+            .await
+            .is_err()
+        {
+            connections.abort_all();
+        }
+        reaper.abort();
+        Ok(())
+    }
+}
+
+async fn reap_idle(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let period =
+        (shared.config.idle_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(period) => {}
+        }
+        let idle: Vec<Arc<Session>> = shared
+            .sessions
+            .lock()
+            .map(|s| {
+                s.values()
+                    .filter(|s| s.idle_for() > shared.config.idle_timeout)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        for s in idle {
+            shared.end(
+                &s,
+                Err(format!(
+                    "no progress for {} s",
+                    shared.config.idle_timeout.as_secs()
+                )),
+            );
+        }
+    }
+}
+
+async fn serve_connection(
+    shared: Arc<Shared>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) {
+    let service = hyper::service::service_fn(move |req| {
+        let shared = shared.clone();
+        async move { Ok::<_, Infallible>(route(shared, req).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let mut stopping = *stop.borrow();
+    if stopping {
+        conn.as_mut().graceful_shutdown();
+    }
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(%peer, "connection ended: {e}");
+                }
+                return;
+            }
+            changed = stop.changed(), if !stopping => {
+                if changed.is_err() || *stop.borrow() {
+                    stopping = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}
+
+/// An error answer: status plus `{"error":{"code","message"}}`.
+fn error_response(status: StatusCode, code: &str, message: impl Into<String>) -> Response<BoxBody> {
+    let body = serde_json::json!({"error": {"code": code, "message": message.into()}});
+    let mut r = Response::new(full(body.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// Maps a core error to a status and code; the message is the error's text,
+/// which names what was wrong and carries no internals.
+fn core_error(e: &psi_core::Error) -> Response<BoxBody> {
+    use psi_core::Error as E;
+    let (status, code) = match e {
+        E::Decode(DecodeError::UnsupportedVersion { .. }) => {
+            (StatusCode::BAD_REQUEST, "unsupported_version")
+        }
+        E::Decode(DecodeError::TooLarge { .. }) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+        E::Decode(_) => (StatusCode::BAD_REQUEST, "malformed_message"),
+        E::InvalidPoint { .. } => (StatusCode::BAD_REQUEST, "invalid_point"),
+        E::UnexpectedCount { .. } => (StatusCode::BAD_REQUEST, "unexpected_count"),
+        E::ProtocolMismatch { .. } => (StatusCode::BAD_REQUEST, "protocol_mismatch"),
+        E::WrongTagLength { .. } => (StatusCode::BAD_REQUEST, "malformed_message"),
+        E::SetTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "set_too_large"),
+        _ => (StatusCode::BAD_REQUEST, "protocol_error"),
+    };
+    error_response(status, code, e.to_string())
+}
+
+async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<BoxBody> {
+    if let Some(v) = req.headers().get(VERSION_HEADER) {
+        if v.as_bytes() != WIRE_VERSION.to_string().as_bytes() {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "unsupported_version",
+                format!(
+                    "client speaks wire version {}, this server speaks version {WIRE_VERSION}",
+                    String::from_utf8_lossy(v.as_bytes())
+                ),
+            );
+        }
+    }
+    let path: Vec<String> = req
+        .uri()
+        .path()
+        .trim_matches('/')
+        .split('/')
+        .map(str::to_string)
+        .collect();
+    let parts: Vec<&str> = path.iter().map(String::as_str).collect();
+    let method = req.method().clone();
+    match (method, parts.as_slice()) {
+        (Method::GET, ["v1", "health"]) => health(),
+        (Method::POST, ["v1", "sessions"]) => hello(shared, req).await,
+        (Method::PUT, ["v1", "sessions", token, "client-masked"]) => {
+            let token = token.to_string();
+            upload(shared, &token, req).await
+        }
+        (Method::GET, ["v1", "sessions", token, "double-masked"]) => answers(shared, token),
+        (Method::GET, ["v1", "sessions", token, "server-masked"]) => server_set(shared, token),
+        (Method::DELETE, ["v1", "sessions", token]) => match shared.session(token) {
+            Some(s) => {
+                shared.end(&s, Err("aborted by the client".into()));
+                error_response(StatusCode::OK, "aborted", "session aborted")
+            }
+            None => unknown_session(),
+        },
+        (_, ["v1", "health"])
+        | (_, ["v1", "sessions"])
+        | (_, ["v1", "sessions", _, "client-masked" | "double-masked" | "server-masked"]) => {
+            error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this method is not allowed on this path",
+            )
+        }
+        _ => error_response(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
+    }
+}
+
+fn health() -> Response<BoxBody> {
+    let body = serde_json::json!({
+        "status": "ok",
+        "wire_version": WIRE_VERSION,
+        "protocols": [psi_core::codec::Protocol::EcdhIntersection.name()],
+        "server_version": env!("CARGO_PKG_VERSION"),
+    });
+    let mut r = Response::new(full(body.to_string()));
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn unknown_session() -> Response<BoxBody> {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "unknown_session",
+        "no such session (it ended, timed out or never existed)",
+    )
+}
+
+fn already_taken(stream: &str) -> Response<BoxBody> {
+    error_response(
+        StatusCode::CONFLICT,
+        "stream_taken",
+        format!("the {stream} stream of this session was already requested"),
+    )
+}
+
+fn random_token() -> String {
+    let mut b = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+async fn hello(shared: Arc<Shared>, req: Request<Incoming>) -> Response<BoxBody> {
+    let limited = http_body_util::Limited::new(req.into_body(), MAX_HELLO_BYTES);
+    let bytes = match limited.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the hello must be at most {MAX_HELLO_BYTES} bytes"),
+            )
+        }
+    };
+    let hello = match ClientHello::from_bytes(&bytes) {
+        Ok(h) => h,
+        Err(e) => return core_error(&psi_core::Error::Decode(e)),
+    };
+    let active = shared
+        .sessions
+        .lock()
+        .map(|s| s.len())
+        .unwrap_or(usize::MAX);
+    if active >= shared.config.max_sessions {
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!(
+                "the server is at its limit of {} concurrent sessions; try again later",
+                shared.config.max_sessions
+            ),
+        );
+    }
+    let items = shared.items.clone();
+    let limits = shared.config.limits.clone();
+    let accepted = tokio::task::spawn_blocking(move || {
+        let mut rng = StdRng::from_os_rng();
+        ecdh::Server::accept(&mut rng, items, &hello, &limits).map(|r| (hello, r))
+    })
+    .await;
+    let (hello, (server_hello, mut streams)) = match accepted {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => return core_error(&e),
+        Err(e) => {
+            return error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        }
+    };
+    streams.masker.set_chunk_items(shared.config.chunk_items);
+    let (answers_tx, answers_body) = ChannelBody::channel(4);
+    let token = random_token();
+    let session = Arc::new(Session {
+        token: token.clone(),
+        started: Instant::now(),
+        client_set_size: hello.set_size,
+        answerer: Mutex::new(Some(streams.answerer)),
+        answers_tx: Mutex::new(Some(answers_tx)),
+        answers_body: Mutex::new(Some(answers_body)),
+        masker: Mutex::new(Some(streams.masker)),
+        done: AtomicU8::new(0),
+        bytes_in: AtomicU64::new(bytes.len() as u64),
+        bytes_out: AtomicU64::new(0),
+        last_activity: Mutex::new(Instant::now()),
+    });
+    if let Ok(mut s) = shared.sessions.lock() {
+        s.insert(token.clone(), session.clone());
+    }
+    tracing::info!(session = %token, client_set_size = hello.set_size, "session started");
+    let body = server_hello.to_bytes();
+    session
+        .bytes_out
+        .fetch_add(body.len() as u64, Ordering::Relaxed);
+    let mut r = Response::new(full(body));
+    *r.status_mut() = StatusCode::CREATED;
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&token) {
+        r.headers_mut().insert(SESSION_HEADER, v);
+    }
+    r
+}
+
+/// PUT …/client-masked: answers each chunk as it arrives and forwards the
+/// answers to the double-masked stream.
+async fn upload(shared: Arc<Shared>, token: &str, req: Request<Incoming>) -> Response<BoxBody> {
+    let Some(session) = shared.session(token) else {
+        return unknown_session();
+    };
+    let (Some(mut answerer), Some(tx)) = (take(&session.answerer), take(&session.answers_tx))
+    else {
+        return already_taken("client-masked");
+    };
+    let mut reader = FrameReader::new(req.into_body(), shared.config.max_frame);
+    let mut received = 0u64;
+    let fail =
+        |shared: &Shared, session: &Session, tx: &Chunks, resp: Response<BoxBody>, why: String| {
+            let _ = tx.try_send(Err(std::io::Error::other(why.clone())));
+            shared.end(session, Err(why));
+            resp
+        };
+    loop {
+        let before = reader.bytes;
+        let Ok(next) = tokio::time::timeout(shared.config.idle_timeout, reader.next()).await else {
+            let why = format!(
+                "no data from the client for {} s",
+                shared.config.idle_timeout.as_secs()
+            );
+            return fail(
+                &shared,
+                &session,
+                &tx,
+                error_response(StatusCode::REQUEST_TIMEOUT, "idle_timeout", why.clone()),
+                why,
+            );
+        };
+        session
+            .bytes_in
+            .fetch_add(reader.bytes - before, Ordering::Relaxed);
+        session.touch();
+        let message = match next {
+            Ok(Some(m)) => m,
+            Ok(None) => break,
+            Err(ReadError::Decode(e)) => {
+                let e = psi_core::Error::Decode(e);
+                return fail(&shared, &session, &tx, core_error(&e), e.to_string());
+            }
+            Err(ReadError::Body(e)) => {
+                let why = format!("client-masked upload broke off: {e}");
+                return fail(
+                    &shared,
+                    &session,
+                    &tx,
+                    error_response(StatusCode::BAD_REQUEST, "broken_body", why.clone()),
+                    why,
+                );
+            }
+        };
+        let chunk = match PointChunk::decode(PointStream::ClientMasked, &message) {
+            Ok(c) => c,
+            Err(e) => {
+                let e = psi_core::Error::Decode(e);
+                return fail(&shared, &session, &tx, core_error(&e), e.to_string());
+            }
+        };
+        received += chunk.points.len() as u64;
+        let answered = tokio::task::spawn_blocking(move || {
+            let r = answerer.receive(chunk);
+            (answerer, r)
+        })
+        .await;
+        let answer = match answered {
+            Ok((a, Ok(answer))) => {
+                answerer = a;
+                answer
+            }
+            Ok((_, Err(e))) => return fail(&shared, &session, &tx, core_error(&e), e.to_string()),
+            Err(e) => {
+                let why = format!("internal error: {e}");
+                return fail(
+                    &shared,
+                    &session,
+                    &tx,
+                    error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", why.clone()),
+                    why,
+                );
+            }
+        };
+        let frame = framed(&answer.to_bytes());
+        session
+            .bytes_out
+            .fetch_add(frame.len() as u64, Ordering::Relaxed);
+        // Backpressure: waits while the client is not reading the answers.
+        if tx.send(Ok(frame)).await.is_err() {
+            let why = "the client stopped reading the double-masked stream".to_string();
+            shared.end(&session, Err(why.clone()));
+            return error_response(StatusCode::BAD_REQUEST, "stream_closed", why);
+        }
+        session.touch();
+    }
+    if let Err(e) = answerer.finish() {
+        return fail(&shared, &session, &tx, core_error(&e), e.to_string());
+    }
+    drop(tx); // ends the double-masked stream
+    shared.stream_done(&session, STREAM_UPLOAD);
+    let body = serde_json::json!({ "received": received });
+    let mut r = Response::new(full(body.to_string()));
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// A body that marks its stream done when it has been fully handed to hyper.
+struct Tracked {
+    inner: ChannelBody,
+    shared: Arc<Shared>,
+    session: Arc<Session>,
+    stream: u8,
+}
+
+impl http_body::Body for Tracked {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        let polled = std::pin::Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            std::task::Poll::Ready(None) => {
+                this.shared.stream_done(&this.session, this.stream);
+            }
+            std::task::Poll::Ready(Some(_)) => this.session.touch(),
+            std::task::Poll::Pending => {}
+        }
+        polled
+    }
+}
+
+fn stream_response(
+    shared: Arc<Shared>,
+    session: Arc<Session>,
+    body: ChannelBody,
+    stream: u8,
+) -> Response<BoxBody> {
+    let tracked = Tracked {
+        inner: body,
+        shared,
+        session,
+        stream,
+    };
+    let mut r = Response::new(tracked.boxed());
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/octet-stream"),
+    );
+    r
+}
+
+/// GET …/double-masked: the answers forwarded by the upload handler.
+fn answers(shared: Arc<Shared>, token: &str) -> Response<BoxBody> {
+    let Some(session) = shared.session(token) else {
+        return unknown_session();
+    };
+    let Some(body) = take(&session.answers_body) else {
+        return already_taken("double-masked");
+    };
+    session.touch();
+    stream_response(shared, session, body, STREAM_ANSWERS)
+}
+
+/// GET …/server-masked: our own set, masked and shuffled, one chunk at a time.
+fn server_set(shared: Arc<Shared>, token: &str) -> Response<BoxBody> {
+    let Some(session) = shared.session(token) else {
+        return unknown_session();
+    };
+    let Some(mut masker) = take(&session.masker) else {
+        return already_taken("server-masked");
+    };
+    session.touch();
+    // Two chunks in flight: computing runs at most one chunk ahead of the socket.
+    let (tx, body) = ChannelBody::channel(1);
+    let s = session.clone();
+    tokio::spawn(async move {
+        loop {
+            let produced = tokio::task::spawn_blocking(move || {
+                let chunk = masker.next_chunk();
+                (masker, chunk)
+            })
+            .await;
+            let Ok((m, chunk)) = produced else {
+                let _ = tx.send(Err(std::io::Error::other("internal error"))).await;
+                return;
+            };
+            masker = m;
+            let Some(chunk) = chunk else { return };
+            let frame = framed(&chunk.to_bytes());
+            s.bytes_out.fetch_add(frame.len() as u64, Ordering::Relaxed);
+            if tx.send(Ok(frame)).await.is_err() {
+                return;
+            }
+        }
+    });
+    stream_response(shared, session, body, STREAM_SERVER_SET)
+}

@@ -1,0 +1,434 @@
+//! End-to-end tests of the real `psi` binary: real processes, a real server on
+//! a free loopback port, temporary CSV files.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const PSI: &str = env!("CARGO_BIN_EXE_psi");
+
+fn psi(args: &[&str]) -> Output {
+    Command::new(PSI).args(args).output().unwrap()
+}
+
+/// A `psi serve` child process on a free port; killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(input: &Path, key: &str, extra: &[&str]) -> Server {
+        let mut child = Command::new(PSI)
+            .args(["serve", "--listen", "127.0.0.1:0", "--key", key, "--input"])
+            .arg(input)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Server { child, url }
+    }
+
+    /// Waits (bounded) for a `--once` server to exit by itself.
+    fn wait_exit(mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p
+}
+
+/// Rows of `file` (header excluded) as string records.
+fn rows(file: &Path) -> Vec<Vec<String>> {
+    let mut r = csv::Reader::from_path(file).unwrap();
+    r.records()
+        .map(|rec| rec.unwrap().iter().map(str::to_string).collect())
+        .collect()
+}
+
+fn column(file: &Path, name: &str) -> usize {
+    let mut r = csv::Reader::from_path(file).unwrap();
+    r.headers()
+        .unwrap()
+        .iter()
+        .position(|h| h.trim() == name)
+        .unwrap()
+}
+
+fn run_against(url: &str, input: &Path, key: &str, out: &Path, report: &Path) -> Output {
+    Command::new(PSI)
+        .args(["run", "--peer", url, "--key", key, "--input"])
+        .arg(input)
+        .arg("--output")
+        .arg(out)
+        .arg("--report")
+        .arg(report)
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+#[test]
+fn generated_tables_match_the_plaintext_intersection() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.csv");
+    let b = dir.path().join("b.csv");
+    let g = Command::new(PSI)
+        .args([
+            "gen",
+            "--rows-a",
+            "2500",
+            "--rows-b",
+            "5000",
+            "--overlap",
+            "900",
+            "--seed",
+            "7",
+        ])
+        .arg("--out-a")
+        .arg(&a)
+        .arg("--out-b")
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert!(g.status.success(), "{}", stderr(&g));
+
+    let server = Server::start(&b, "email", &["--once"]);
+    let out = dir.path().join("matched.csv");
+    let report = dir.path().join("report.json");
+    let o = run_against(&server.url, &a, "email", &out, &report);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        server.wait_exit(),
+        "`serve --once` did not exit after the session"
+    );
+
+    // Plaintext answer.
+    let (ea, eb) = (column(&a, "email"), column(&b, "email"));
+    let b_emails: HashSet<String> = rows(&b).into_iter().map(|r| r[eb].clone()).collect();
+    let expected: Vec<Vec<String>> = rows(&a)
+        .into_iter()
+        .filter(|r| b_emails.contains(&r[ea]))
+        .collect();
+    assert_eq!(expected.len(), 900);
+    assert_eq!(
+        rows(&out),
+        expected,
+        "output must be A's matching rows in A's order"
+    );
+
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["input"]["rows"], 2500);
+    assert_eq!(r["matched_rows"], 900);
+    assert_eq!(r["peer_set_size"], 5000);
+    assert_eq!(r["protocol"], "ecdh-ristretto255");
+    assert!(r["bytes_sent"].as_u64().unwrap() >= 2500 * 32);
+    assert!(r["bytes_received"].as_u64().unwrap() >= 5000 * 32);
+    assert!(r["environment"]["psi_version"].is_string());
+    let phases: Vec<&str> = r["seconds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[0].as_str().unwrap())
+        .collect();
+    assert!(
+        phases.contains(&"read_input") && phases.contains(&"total"),
+        "{phases:?}"
+    );
+}
+
+#[test]
+fn composite_keys_trimmed_headers_empty_and_duplicate_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(
+        dir.path(),
+        "a.csv",
+        b"rec_id, given_name, surname, dob\n\
+          a1, ann, lee, 1990\n\
+          a2, bob, ray, 1980\n\
+          a3, , ray, 1980\n\
+          a4, ann, lee, 1991\n\
+          a5, bob, ray, 1970\n\
+          a6, abc, d, 1\n",
+    );
+    let b = write(
+        dir.path(),
+        "b.csv",
+        b"id,given_name,surname\nb1,ann,lee\nb2,bob,ray\nb3,ab,cd\nb4,,ray\n",
+    );
+    let server = Server::start(&b, "given_name, surname", &["--once"]);
+    let out = dir.path().join("m.csv");
+    let report = dir.path().join("r.json");
+    let o = run_against(&server.url, &a, "given_name,surname", &out, &report);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ids: Vec<String> = rows(&out).into_iter().map(|r| r[0].clone()).collect();
+    // a3 has an empty key; "abc"+"d" must not collide with "ab"+"cd".
+    assert_eq!(ids, ["a1", "a2", "a4", "a5"]);
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["input"]["empty_key_rows"], 1);
+    assert_eq!(r["input"]["duplicate_key_rows"], 2);
+    assert_eq!(r["input"]["distinct_keys"], 3);
+    assert_eq!(r["matched_keys"], 2);
+    assert_eq!(r["matched_rows"], 4);
+    // B's set: (ann,lee), (bob,ray), (ab,cd); b4 has an empty key.
+    assert_eq!(r["peer_set_size"], 3);
+}
+
+/// Runs `psi run` on `input` against `url`; asserts a one-line error containing
+/// `needle`, a non-zero exit and no output file.
+fn assert_fails(url: &str, input: &Path, key: &str, needle: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.csv");
+    let report = dir.path().join("report.json");
+    let o = run_against(url, input, key, &out, &report);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "expected failure, stderr: {err}");
+    assert!(
+        err.contains(needle),
+        "stderr {err:?} should mention {needle:?}"
+    );
+    let error_lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(error_lines.len(), 1, "one clear error line: {err:?}");
+    assert!(!out.exists(), "no output file after a failure");
+    assert!(!report.exists(), "no report after a failure");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(
+        leftovers.is_empty(),
+        "no temporary files left: {leftovers:?}"
+    );
+}
+
+#[test]
+fn bad_local_input_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = write(dir.path(), "b.csv", b"email\nx@y.z\n");
+    let server = Server::start(&b, "email", &[]);
+    let url = server.url.clone();
+
+    assert_fails(
+        &url,
+        &dir.path().join("missing.csv"),
+        "email",
+        "missing.csv",
+    );
+    let f = write(dir.path(), "cols.csv", b"id, mail ,name\n1,x,y\n");
+    assert_fails(&url, &f, "email", "the columns are: id, mail, name");
+    let f = write(dir.path(), "ragged.csv", b"id,email\n1,a@b.c\n2,b@c.d\n3\n");
+    assert_fails(&url, &f, "email", "line 4");
+    let f = write(dir.path(), "utf8.csv", b"id,email\n1,a@b.c\n2,\xff\xfe@x\n");
+    assert_fails(
+        &url,
+        &f,
+        "email",
+        "line 3, column \"email\": value is not valid UTF-8",
+    );
+    let f = write(dir.path(), "empty.csv", b"");
+    assert_fails(&url, &f, "email", "is empty");
+    let f = write(dir.path(), "header.csv", b"id,email\n");
+    assert_fails(&url, &f, "email", "no data rows");
+    let f = write(dir.path(), "ok.csv", b"id,email\n1,x@y.z\n");
+    assert_fails(&url, &f, "email,,id", "column name is empty");
+}
+
+#[test]
+fn unreachable_peer_is_a_clear_error() {
+    // Bind then drop: the port is (very likely) free and nothing listens.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "a.csv", b"id,email\n1,x@y.z\n");
+    assert_fails(
+        &format!("http://127.0.0.1:{port}"),
+        &f,
+        "email",
+        &format!("127.0.0.1:{port}"),
+    );
+}
+
+/// A fake peer: answers every HTTP request with `status` and `body`.
+fn fake_peer(status: &'static str, content_type: &'static str, body: Vec<u8>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(8) {
+            let Ok(mut s) = stream else { continue };
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buf = Vec::new();
+            let mut byte = [0u8; 1];
+            while !buf.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap_or(0) == 1 {
+                buf.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&buf).to_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            let mut req_body = vec![0u8; len];
+            let _ = s.read_exact(&mut req_body);
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(&body);
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn peer_of_another_version_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "a.csv", b"id,email\n1,x@y.z\n");
+    // A server hello whose version byte is 9.
+    let mut hello = vec![9u8, 2, 1];
+    hello.extend_from_slice(&[0u8; 32]);
+    hello.extend_from_slice(&1u64.to_be_bytes());
+    let url = fake_peer("201 Created", "application/octet-stream", hello);
+    assert_fails(&url, &f, "email", "version 9");
+}
+
+#[test]
+fn malformed_peer_message_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "a.csv", b"id,email\n1,x@y.z\n");
+    let url = fake_peer("201 Created", "application/octet-stream", vec![1, 2, 3]);
+    assert_fails(&url, &f, "email", "malformed");
+}
+
+#[test]
+fn peer_error_json_is_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "a.csv", b"id,email\n1,x@y.z\n");
+    let body = br#"{"error":{"code":"busy","message":"the server is at its session limit"}}"#;
+    let url = fake_peer("503 Service Unavailable", "application/json", body.to_vec());
+    assert_fails(&url, &f, "email", "session limit");
+}
+
+#[test]
+fn output_never_overwrites_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a.csv", b"id,email\n1,x@y.z\n");
+    let o = psi(&[
+        "run",
+        "--peer",
+        "http://127.0.0.1:9",
+        "--key",
+        "email",
+        "--input",
+        a.to_str().unwrap(),
+        "--output",
+        a.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("refusing to overwrite"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(&a).unwrap(), b"id,email\n1,x@y.z\n");
+}
+
+#[test]
+fn demo_runs_and_checks_itself() {
+    let o = psi(&[
+        "demo",
+        "--rows-a",
+        "800",
+        "--rows-b",
+        "1000",
+        "--overlap",
+        "300",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}\n{}", out, stderr(&o));
+    assert!(out.contains("What A learned: 300 of its 800 rows"), "{out}");
+    assert!(
+        out.contains("What B learned: A holds 800 distinct keys"),
+        "{out}"
+    );
+    assert!(out.contains("is EQUAL to it"), "{out}");
+}
+
+#[test]
+fn febrl_files_when_available() {
+    let dir = std::env::var_os("PSI_FEBRL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
+    let (a, b) = (dir.join("febrl4a.csv"), dir.join("febrl4b.csv"));
+    if !a.exists() || !b.exists() {
+        eprintln!(
+            "SKIPPED: FEBRL files not found in {} (set PSI_FEBRL_DIR)",
+            dir.display()
+        );
+        return;
+    }
+    let key = "given_name,surname,date_of_birth";
+    let server = Server::start(&b, key, &["--once"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("m.csv");
+    let report = tmp.path().join("r.json");
+    let o = run_against(&server.url, &a, key, &out, &report);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Plaintext reference on the same trimmed values.
+    let cols = |f: &Path| -> Vec<usize> {
+        ["given_name", "surname", "date_of_birth"]
+            .iter()
+            .map(|c| column(f, c))
+            .collect()
+    };
+    let key_of = |r: &[String], c: &[usize]| -> Option<Vec<String>> {
+        let k: Vec<String> = c.iter().map(|&i| r[i].trim().to_string()).collect();
+        (!k.iter().any(String::is_empty)).then_some(k)
+    };
+    let (ca, cb) = (cols(&a), cols(&b));
+    let b_keys: HashSet<Vec<String>> = rows(&b).iter().filter_map(|r| key_of(r, &cb)).collect();
+    let expected: Vec<Vec<String>> = rows(&a)
+        .into_iter()
+        .filter(|r| key_of(r, &ca).is_some_and(|k| b_keys.contains(&k)))
+        .collect();
+    assert_eq!(rows(&out), expected);
+    assert!(
+        expected.len() > 1000,
+        "FEBRL exact matches: {}",
+        expected.len()
+    );
+}
