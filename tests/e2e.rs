@@ -305,7 +305,7 @@ fn fake_peer(status: &'static str, content_type: &'static str, body: Vec<u8>) ->
             let _ = s.read_exact(&mut req_body);
             let _ = write!(
                 s,
-                "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\nx-psi-session: 0123abcd\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
                 body.len()
             );
             let _ = s.write_all(&body);

@@ -217,18 +217,12 @@ pub async fn run_ecdh_client(
     })
     .await?;
     let resp = check(resp, idle).await?;
-    let session = resp
+    let token = resp
         .headers()
         .get(SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|s| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric()))
-        .map(str::to_string)
-        .ok_or(Error::Peer {
-            status: 201,
-            code: "no_session".into(),
-            message: "the server's answer has no valid session token (is this a PSI server?)"
-                .into(),
-        })?;
+        .map(str::to_string);
     let body = http_body_util::Limited::new(resp.into_body(), 1024);
     let hello_answer = tokio::time::timeout(idle, body.collect())
         .await
@@ -239,7 +233,11 @@ pub async fn run_ecdh_client(
         .map_err(|_| Error::StreamCut("hello"))?
         .to_bytes();
     let mut bytes_received = hello_answer.len() as u64;
+    // Decode first: a peer of another version gets that error, not a vaguer one.
     let server_hello = ServerHello::from_bytes(&hello_answer)?;
+    let session = token.ok_or(Error::NotPsi(
+        "its answer to the hello carries no valid session token",
+    ))?;
     let mut streams = state.receive(server_hello)?;
     streams.masker.set_chunk_items(config.chunk_items);
     let mut phases = vec![("connect+hello", t0.elapsed())];

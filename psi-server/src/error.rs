@@ -54,6 +54,9 @@ pub enum Error {
     /// The peer broke the protocol, or sent a malformed message.
     #[error(transparent)]
     Protocol(#[from] psi_core::Error),
+    /// The peer answered, but not as a PSI server does.
+    #[error("the peer does not behave like a psi server: {0}")]
+    NotPsi(&'static str),
     /// A stream ended before everything announced had arrived.
     #[error("the peer closed the {0} stream early")]
     StreamCut(&'static str),
