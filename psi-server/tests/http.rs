@@ -1,0 +1,342 @@
+//! The server and client over real sockets on 127.0.0.1, port 0.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use psi_core::codec::{encode_frame, ClientHello, Codec, Protocol};
+use psi_core::Item;
+use psi_server::{run_ecdh_client, ClientConfig, Error, PsiServer, ServerConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn item(v: u32) -> Item {
+    Item::from_key(&v.to_be_bytes())
+}
+
+async fn start(
+    server_items: &[u32],
+    config: ServerConfig,
+) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let items = server_items.iter().map(|&v| item(v)).collect();
+    let server = PsiServer::bind("127.0.0.1:0".parse().unwrap(), items, config)
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let handle = tokio::spawn(async move {
+        server.run_until(std::future::pending()).await.unwrap();
+    });
+    (addr, handle)
+}
+
+fn expected(client: &[u32], server: &[u32]) -> Vec<usize> {
+    let s: HashSet<u32> = server.iter().copied().collect();
+    client
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| s.contains(v))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+async fn run(addr: SocketAddr, client: &[u32]) -> Result<psi_server::ClientRun, Error> {
+    let config = ClientConfig {
+        chunk_items: 1000,
+        ..Default::default()
+    };
+    run_ecdh_client(
+        &format!("http://{addr}"),
+        client.iter().map(|&v| item(v)).collect(),
+        &config,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_equal_the_plaintext_intersection() {
+    let server: Vec<u32> = (1000..6000).collect();
+    let (addr, _h) = start(&server, ServerConfig::default()).await;
+    for client in [
+        vec![],
+        vec![1500],
+        vec![7],
+        (0..2500).collect::<Vec<u32>>(),
+        (3000..3010).collect(),
+        server.clone(),
+    ] {
+        let r = run(addr, &client).await.unwrap();
+        assert_eq!(r.output.matched, expected(&client, &server));
+        assert_eq!(r.output.server_set_size, server.len() as u64);
+        assert!(r.bytes_received >= server.len() as u64 * 32);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_server_set_and_concurrent_sessions() {
+    let (addr, _h) = start(&[], ServerConfig::default()).await;
+    let r = run(addr, &[1, 2, 3]).await.unwrap();
+    assert!(r.output.matched.is_empty());
+
+    let server: Vec<u32> = (0..3000).collect();
+    let (addr, _h) = start(&server, ServerConfig::default()).await;
+    let clients: Vec<Vec<u32>> = (0..3u32)
+        .map(|k| (k * 1000..k * 1000 + 2500).collect())
+        .collect();
+    let runs = futures_join(addr, clients.clone()).await;
+    for (client, r) in clients.iter().zip(runs) {
+        assert_eq!(r.unwrap().output.matched, expected(client, &server));
+    }
+}
+
+async fn futures_join(
+    addr: SocketAddr,
+    clients: Vec<Vec<u32>>,
+) -> Vec<Result<psi_server::ClientRun, Error>> {
+    let handles: Vec<_> = clients
+        .into_iter()
+        .map(|c| tokio::spawn(async move { run(addr, &c).await }))
+        .collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_stops_after_one_session_and_emits_an_event() {
+    let items = (0..100u32).map(item).collect();
+    let config = ServerConfig {
+        max_completed_sessions: Some(1),
+        ..Default::default()
+    };
+    let server = PsiServer::bind("127.0.0.1:0".parse().unwrap(), items, config)
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let mut events = server.events();
+    let handle = tokio::spawn(server.run_until(std::future::pending()));
+    let r = run(addr, &[5, 500]).await.unwrap();
+    assert_eq!(r.output.matched, vec![0]);
+    let event = events.recv().await.unwrap();
+    assert_eq!(event.client_set_size, 2);
+    assert!(event.outcome.is_ok());
+    tokio::time::timeout(Duration::from_secs(10), handle)
+        .await
+        .expect("server stops after one session")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_on_signal() {
+    let server = PsiServer::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        vec![item(1)],
+        ServerConfig::default(),
+    )
+    .await
+    .unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(server.run_until(async {
+        let _ = rx.await;
+    }));
+    tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), handle)
+        .await
+        .expect("shutdown")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn nothing_listening_is_a_connect_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let e = run_ecdh_client(
+        &format!("127.0.0.1:{port}"),
+        vec![item(1)],
+        &ClientConfig::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, Error::Connect { .. }), "{e}");
+}
+
+/// Sends one raw HTTP/1.1 request; returns (status, body).
+async fn raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &[u8],
+) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: x\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text[9..12].parse().unwrap();
+    let body = text
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    (status, body)
+}
+
+fn hello(set_size: u64) -> Vec<u8> {
+    ClientHello {
+        protocol: Protocol::EcdhIntersection,
+        nonce: [1; 32],
+        set_size,
+    }
+    .to_bytes()
+}
+
+/// Opens a session with a raw hello; returns its token.
+async fn open_session(addr: SocketAddr, set_size: u64) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = hello(set_size);
+    let head = format!(
+        "POST /v1/sessions HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&body).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).to_lowercase();
+    assert!(text.starts_with("http/1.1 201"), "{text}");
+    text.lines()
+        .find_map(|l| l.strip_prefix("x-psi-session: "))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_json_errors() {
+    let (addr, _h) = start(&[1, 2, 3], ServerConfig::default()).await;
+
+    let (status, body) = raw(addr, "GET", "/v1/health", "", b"").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("\"wire_version\":1"), "{body}");
+
+    let mut v2 = hello(1);
+    v2[0] = 2;
+    let (status, body) = raw(addr, "POST", "/v1/sessions", "", &v2).await;
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("unsupported_version") && body.contains("version 2"),
+        "{body}"
+    );
+
+    let (status, body) = raw(
+        addr,
+        "POST",
+        "/v1/sessions",
+        "x-psi-wire-version: 7\r\n",
+        &hello(1),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("unsupported_version"), "{body}");
+
+    let (status, body) = raw(addr, "POST", "/v1/sessions", "", &[1, 2, 3]).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("malformed_message"), "{body}");
+
+    let (status, _) = raw(addr, "POST", "/v1/sessions", "", &vec![0u8; 5000]).await;
+    assert_eq!(status, 413);
+
+    let (status, body) = raw(addr, "GET", "/v1/sessions/nope/server-masked", "", b"").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("unknown_session"), "{body}");
+
+    let (status, _) = raw(addr, "GET", "/v1/elsewhere", "", b"").await;
+    assert_eq!(status, 404);
+    let (status, _) = raw(addr, "DELETE", "/v1/health", "", b"").await;
+    assert_eq!(status, 405);
+
+    // An invalid point in the upload.
+    let token = open_session(addr, 1).await;
+    let mut chunk = vec![1u8, 3];
+    chunk.extend_from_slice(&1u32.to_be_bytes());
+    chunk.extend_from_slice(&[0xff; 32]);
+    let mut framed = Vec::new();
+    encode_frame(&chunk, &mut framed);
+    let path = format!("/v1/sessions/{token}/client-masked");
+    let (status, body) = raw(addr, "PUT", &path, "", &framed).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("invalid_point"), "{body}");
+    // The failed session is gone.
+    let (status, _) = raw(addr, "PUT", &path, "", &framed).await;
+    assert_eq!(status, 404);
+
+    // A frame length above the limit is refused before anything is allocated.
+    let token = open_session(addr, 1).await;
+    let path = format!("/v1/sessions/{token}/client-masked");
+    let (status, body) = raw(addr, "PUT", &path, "", &u32::MAX.to_be_bytes()).await;
+    assert_eq!(status, 413);
+    assert!(body.contains("frame length"), "{body}");
+
+    // Fewer points than announced.
+    let token = open_session(addr, 5).await;
+    let path = format!("/v1/sessions/{token}/client-masked");
+    let (status, body) = raw(addr, "PUT", &path, "", b"").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("unexpected_count"), "{body}");
+
+    // A second request for the same stream.
+    let token = open_session(addr, 1).await;
+    let path = format!("/v1/sessions/{token}/server-masked");
+    let (status, _) = raw(addr, "GET", &path, "", b"").await;
+    assert_eq!(status, 200);
+    let (status, body) = raw(addr, "GET", &path, "", b"").await;
+    assert_eq!(status, 409, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_limit_answers_busy() {
+    let config = ServerConfig {
+        max_sessions: 1,
+        ..Default::default()
+    };
+    let (addr, _h) = start(&[1], config).await;
+    let _first = open_session(addr, 1).await;
+    let (status, body) = raw(addr, "POST", "/v1/sessions", "", &hello(1)).await;
+    assert_eq!(status, 503);
+    assert!(body.contains("busy"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_are_dropped() {
+    let config = ServerConfig {
+        idle_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let (addr, _h) = start(&[1], config).await;
+    let token = open_session(addr, 1).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, _) = raw(
+        addr,
+        "GET",
+        &format!("/v1/sessions/{token}/server-masked"),
+        "",
+        b"",
+    )
+    .await;
+    assert_eq!(status, 404);
+}
