@@ -25,6 +25,8 @@ pub(crate) mod tag {
     pub(crate) const NOISE_SELECTION: u64 = 5;
     /// The phone-number permutation.
     pub(crate) const PHONE: u64 = 6;
+    /// The number at the end of an email's local part.
+    pub(crate) const EMAIL_NUMBER: u64 = 7;
 }
 
 /// Distinct phone numbers available: `+44 7d` with `d` one of 8 digits,
@@ -47,8 +49,9 @@ pub struct Person {
     pub given_name: String,
     /// Surname, possibly with diacritics, an apostrophe or a hyphen.
     pub surname: String,
-    /// Lower-case email address, unique per index: the local part ends in the
-    /// decimal index and contains no other digit.
+    /// Lower-case email address, unique per index: the local part ends in a
+    /// number that is a keyed bijection of the index (with as many digits as
+    /// the index) and contains no other digit.
     pub email: String,
     /// UK mobile number in the form `+44 7700 900123`, unique per index below
     /// [`PHONE_CAPACITY`].
@@ -68,6 +71,7 @@ pub(crate) struct PersonKeys {
     /// ChaCha8 keyed from the seed, at stream 0; a person uses stream `index`.
     rng: ChaCha8Rng,
     phone: Permutation,
+    email_numbers: EmailNumbers,
 }
 
 impl PersonKeys {
@@ -75,7 +79,43 @@ impl PersonKeys {
         Self {
             rng: chacha_for(seed, tag::PERSON),
             phone: Permutation::new(PHONE_CAPACITY, derive(seed, tag::PHONE)),
+            email_numbers: EmailNumbers::new(derive(seed, tag::EMAIL_NUMBER)),
         }
+    }
+}
+
+/// A keyed bijection of `u64` that keeps the number of decimal digits: it
+/// permutes `[0, 10)`, each `[10^k, 10^(k+1))` and `[10^19, u64::MAX]` within
+/// itself. Emails end with the image of the person's index, so they stay
+/// unique without revealing the index (which would reveal who is shared).
+#[derive(Clone, Debug)]
+pub(crate) struct EmailNumbers {
+    /// `decades[k]` permutes the numbers with `k + 1` digits.
+    decades: Vec<Permutation>,
+}
+
+impl EmailNumbers {
+    fn new(key: u64) -> Self {
+        let decades = (0..20u32)
+            .map(|k| {
+                let (low, high) = Self::decade(k);
+                Permutation::new(high - low + 1, derive(key, u64::from(k)))
+            })
+            .collect();
+        Self { decades }
+    }
+
+    /// The inclusive range of the numbers with `k + 1` decimal digits.
+    fn decade(k: u32) -> (u64, u64) {
+        let low = if k == 0 { 0 } else { 10u64.pow(k) };
+        let high = 10u64.checked_pow(k + 1).map_or(u64::MAX, |h| h - 1);
+        (low, high)
+    }
+
+    pub(crate) fn apply(&self, index: u64) -> u64 {
+        let k = index.checked_ilog10().unwrap_or(0);
+        let (low, _) = Self::decade(k);
+        low + self.decades[k as usize].apply(index - low)
     }
 }
 
@@ -161,7 +201,7 @@ pub(crate) const fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// every platform, which lets tests compute the true intersection of two
 /// generated tables without storing them.
 ///
-/// Emails are unique for every index; phone numbers are unique for indices
+/// Emails are unique for every `u64` index; phone numbers are unique for indices
 /// below [`PHONE_CAPACITY`] (and wrap around above it).
 pub fn person(seed: u64, index: u64) -> Person {
     let mut p = Person::default();
@@ -183,9 +223,10 @@ impl Person {
         self.surname.clear();
         self.surname.push_str(surname);
 
-        // Email: a name-based local part without digits, then the decimal
-        // index. The index is the maximal run of trailing digits of the local
-        // part, so two indices never share an address whatever the names.
+        // Email: a name-based local part without digits, then a decimal
+        // number that is a bijective function of the index. The number is
+        // the maximal run of trailing digits of the local part, so two
+        // indices never share an address whatever the names.
         let e = &mut self.email;
         e.clear();
         let initial = |e: &mut String, name: &str| {
@@ -226,7 +267,7 @@ impl Person {
         }
         let domain = pick(rng, EMAIL_DOMAINS);
         // Writing to a String cannot fail.
-        let _ = write!(e, "{index}@{domain}");
+        let _ = write!(e, "{}@{domain}", keys.email_numbers.apply(index));
 
         // Phone: a keyed permutation of the index, so numbers look random but
         // never repeat.
@@ -296,6 +337,29 @@ mod tests {
     }
 
     #[test]
+    fn email_numbers_are_a_digit_count_preserving_bijection() {
+        let numbers = EmailNumbers::new(3);
+        let mut seen = HashSet::new();
+        for i in 0..100_000 {
+            let n = numbers.apply(i);
+            assert_eq!(n.to_string().len(), i.to_string().len(), "{i} -> {n}");
+            assert!(seen.insert(n), "{n} twice");
+        }
+        assert_ne!(numbers.apply(12_345), 12_345);
+        for i in [
+            9,
+            10,
+            10u64.pow(19) - 1,
+            10u64.pow(19),
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            let n = numbers.apply(i);
+            assert_eq!(n.checked_ilog10(), i.checked_ilog10(), "{i} -> {n}");
+        }
+    }
+
+    #[test]
     fn person_is_deterministic_and_seed_dependent() {
         assert_eq!(person(1, 42), person(1, 42));
         assert_ne!(person(1, 42), person(2, 42));
@@ -316,7 +380,9 @@ mod tests {
             assert!(emails.insert(p.email.clone()), "duplicate {}", p.email);
             assert!(phones.insert(p.phone.clone()), "duplicate {}", p.phone);
             let (local, domain) = p.email.split_once('@').expect("has @");
-            assert!(local.ends_with(&i.to_string()), "{}", p.email);
+            let digits = local.trim_start_matches(|c: char| !c.is_ascii_digit());
+            assert_eq!(digits.len(), i.to_string().len(), "{}", p.email);
+            assert!(digits.bytes().all(|b| b.is_ascii_digit()), "{}", p.email);
             assert!(EMAIL_DOMAINS.contains(&domain));
             let b = p.phone.as_bytes();
             assert_eq!(p.phone.len(), 15, "{}", p.phone);
