@@ -229,10 +229,11 @@ impl Person {
         // indices never share an address whatever the names.
         let e = &mut self.email;
         e.clear();
+        // The first letter of the folded name (an ASCII letter, one byte).
         let initial = |e: &mut String, name: &str| {
-            let mut folded = String::new();
-            push_ascii_folded(&mut folded, name);
-            e.push_str(&folded[..1]);
+            let start = e.len();
+            push_ascii_folded(e, name);
+            e.truncate(start + 1);
         };
         match below(rng, 8) {
             0 | 1 => {
