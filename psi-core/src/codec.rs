@@ -241,6 +241,10 @@ pub(crate) fn read_header(
     Ok(())
 }
 
+/// The message-type byte of a KKRT receiver hello: a server that serves several
+/// protocols reads the second byte of a hello to pick its decoder.
+pub const KKRT_HELLO_TYPE: u8 = kind::KKRT_RECEIVER_HELLO;
+
 /// Reads only the version byte of a message, for a clear error before decoding.
 pub fn peek_version(bytes: &[u8]) -> Option<u8> {
     bytes.first().copied()

@@ -14,9 +14,11 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use psi_core::codec::{
-    ClientHello, Codec, DecodeError, PointChunk, PointStream, MAX_FRAME_LEN, WIRE_VERSION,
+    ClientHello, Codec, DecodeError, PointChunk, PointStream, Protocol, MAX_FRAME_LEN,
+    WIRE_VERSION,
 };
 use psi_core::ecdh::{self, ExpectClientMasked, ServerMasker};
+use psi_core::kkrt::{self, ExpectMatrix, MatrixChunk, ReceiverHello, SendOprfValues};
 use psi_core::{Item, Limits};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -88,18 +90,76 @@ pub struct SessionEvent {
 const STREAM_UPLOAD: u8 = 1;
 const STREAM_ANSWERS: u8 = 2;
 const STREAM_SERVER_SET: u8 = 4;
-const ALL_STREAMS: u8 = STREAM_UPLOAD | STREAM_ANSWERS | STREAM_SERVER_SET;
 
 type Chunks = mpsc::Sender<Result<Bytes, std::io::Error>>;
 
+/// What the client uploads, consumed one message at a time (off the async threads).
+trait Upload: Send + 'static {
+    /// Takes one message; may return an answer for the answer stream.
+    fn process(&mut self, message: &[u8]) -> Result<Option<Vec<u8>>, psi_core::Error>;
+    /// The upload ended; everything announced must have arrived.
+    fn finish(self: Box<Self>, session: &Session) -> Result<(), psi_core::Error>;
+}
+
+/// What the server streams down, produced one chunk at a time.
+trait Download: Send + 'static {
+    /// The next encoded message, `None` at the end.
+    fn next_message(&mut self) -> Option<Vec<u8>>;
+}
+
+impl Upload for ExpectClientMasked {
+    fn process(&mut self, message: &[u8]) -> Result<Option<Vec<u8>>, psi_core::Error> {
+        let chunk = PointChunk::decode(PointStream::ClientMasked, message)?;
+        Ok(Some(self.receive(chunk)?.to_bytes()))
+    }
+
+    fn finish(self: Box<Self>, _: &Session) -> Result<(), psi_core::Error> {
+        ExpectClientMasked::finish(*self)
+    }
+}
+
+impl Download for ServerMasker {
+    fn next_message(&mut self) -> Option<Vec<u8>> {
+        self.next_chunk().map(|c| c.to_bytes())
+    }
+}
+
+impl Upload for ExpectMatrix {
+    fn process(&mut self, message: &[u8]) -> Result<Option<Vec<u8>>, psi_core::Error> {
+        self.receive(MatrixChunk::from_bytes(message)?)?;
+        Ok(None)
+    }
+
+    fn finish(self: Box<Self>, session: &Session) -> Result<(), psi_core::Error> {
+        let values = ExpectMatrix::finish(*self)?;
+        if let Ok(mut slot) = session.download.lock() {
+            *slot = Some(Box::new(values));
+        }
+        Ok(())
+    }
+}
+
+impl Download for SendOprfValues {
+    fn next_message(&mut self) -> Option<Vec<u8>> {
+        self.next_chunk().map(|c| c.to_bytes())
+    }
+}
+
 struct Session {
     token: String,
+    protocol: Protocol,
     started: Instant,
     client_set_size: u64,
-    answerer: Mutex<Option<ExpectClientMasked>>,
+    /// ECDH: the answerer; KKRT: the matrix receiver.
+    upload: Mutex<Option<Box<dyn Upload>>>,
+    /// ECDH only: the answers, forwarded from the upload to their own stream.
     answers_tx: Mutex<Option<Chunks>>,
     answers_body: Mutex<Option<ChannelBody>>,
-    masker: Mutex<Option<ServerMasker>>,
+    /// ECDH: the server's masked set (ready at once); KKRT: the OPRF values
+    /// (ready when the matrix upload finished).
+    download: Mutex<Option<Box<dyn Download>>>,
+    /// Streams this protocol has; the session ends when all are done.
+    all_streams: u8,
     done: AtomicU8,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
@@ -183,7 +243,7 @@ impl Shared {
     /// Marks one stream of a session done; the session ends when all are.
     fn stream_done(&self, session: &Session, stream: u8) {
         let before = session.done.fetch_or(stream, Ordering::SeqCst);
-        if before | stream == ALL_STREAMS {
+        if before | stream == session.all_streams {
             self.end(session, Ok(()));
         }
     }
@@ -398,12 +458,14 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<BoxBody>
     match (method, parts.as_slice()) {
         (Method::GET, ["v1", "health"]) => health(),
         (Method::POST, ["v1", "sessions"]) => hello(shared, req).await,
-        (Method::PUT, ["v1", "sessions", token, "client-masked"]) => {
-            let token = token.to_string();
-            upload(shared, &token, req).await
+        (Method::PUT, ["v1", "sessions", token, stream @ ("client-masked" | "matrix")]) => {
+            let (token, stream) = (token.to_string(), stream.to_string());
+            upload(shared, &token, &stream, req).await
         }
         (Method::GET, ["v1", "sessions", token, "double-masked"]) => answers(shared, token),
-        (Method::GET, ["v1", "sessions", token, "server-masked"]) => server_set(shared, token),
+        (Method::GET, ["v1", "sessions", token, stream @ ("server-masked" | "oprf-values")]) => {
+            download(shared, token, stream)
+        }
         (Method::DELETE, ["v1", "sessions", token]) => match shared.session(token) {
             Some(s) => {
                 shared.end(&s, Err("aborted by the client".into()));
@@ -413,7 +475,15 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<BoxBody>
         },
         (_, ["v1", "health"])
         | (_, ["v1", "sessions"])
-        | (_, ["v1", "sessions", _, "client-masked" | "double-masked" | "server-masked"]) => {
+        | (
+            _,
+            [
+                "v1",
+                "sessions",
+                _,
+                "client-masked" | "double-masked" | "server-masked" | "matrix" | "oprf-values",
+            ],
+        ) => {
             error_response(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
@@ -428,7 +498,7 @@ fn health() -> Response<BoxBody> {
     let body = serde_json::json!({
         "status": "ok",
         "wire_version": WIRE_VERSION,
-        "protocols": [psi_core::codec::Protocol::EcdhIntersection.name()],
+        "protocols": [Protocol::EcdhIntersection.name(), Protocol::Kkrt.name()],
         "server_version": env!("CARGO_PKG_VERSION"),
     });
     let mut r = Response::new(full(body.to_string()));
@@ -461,6 +531,45 @@ fn random_token() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// The parts of a new session that depend on its protocol.
+struct Opened {
+    protocol: Protocol,
+    client_set_size: u64,
+    answer: Vec<u8>,
+    upload: Box<dyn Upload>,
+    download: Option<Box<dyn Download>>,
+    all_streams: u8,
+}
+
+/// Runs the server side of a hello (off the async threads: ECDH shuffles the
+/// whole set, KKRT does the base OTs). The message type byte picks the protocol.
+fn open(bytes: &[u8], items: Arc<[Item]>, config: &ServerConfig) -> Result<Opened, psi_core::Error> {
+    let mut rng = StdRng::from_os_rng();
+    if bytes.get(1) == Some(&psi_core::codec::KKRT_HELLO_TYPE) {
+        let hello = ReceiverHello::from_bytes(bytes)?;
+        let (answer, matrix) = kkrt::Sender::accept(&mut rng, items, &hello, &config.limits)?;
+        return Ok(Opened {
+            protocol: Protocol::Kkrt,
+            client_set_size: hello.set_size,
+            answer: answer.to_bytes(),
+            upload: Box::new(matrix),
+            download: None,
+            all_streams: STREAM_UPLOAD | STREAM_SERVER_SET,
+        });
+    }
+    let hello = ClientHello::from_bytes(bytes)?;
+    let (answer, mut streams) = ecdh::Server::accept(&mut rng, items, &hello, &config.limits)?;
+    streams.masker.set_chunk_items(config.chunk_items);
+    Ok(Opened {
+        protocol: hello.protocol,
+        client_set_size: hello.set_size,
+        answer: answer.to_bytes(),
+        upload: Box::new(streams.answerer),
+        download: Some(Box::new(streams.masker)),
+        all_streams: STREAM_UPLOAD | STREAM_ANSWERS | STREAM_SERVER_SET,
+    })
+}
+
 async fn hello(shared: Arc<Shared>, req: Request<Incoming>) -> Response<BoxBody> {
     let limited = http_body_util::Limited::new(req.into_body(), MAX_HELLO_BYTES);
     let bytes = match limited.collect().await {
@@ -473,15 +582,7 @@ async fn hello(shared: Arc<Shared>, req: Request<Incoming>) -> Response<BoxBody>
             )
         }
     };
-    let hello = match ClientHello::from_bytes(&bytes) {
-        Ok(h) => h,
-        Err(e) => return core_error(&psi_core::Error::Decode(e)),
-    };
-    let active = shared
-        .sessions
-        .lock()
-        .map(|s| s.len())
-        .unwrap_or(usize::MAX);
+    let active = shared.sessions.lock().map(|s| s.len()).unwrap_or(usize::MAX);
     if active >= shared.config.max_sessions {
         return error_response(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -493,44 +594,47 @@ async fn hello(shared: Arc<Shared>, req: Request<Incoming>) -> Response<BoxBody>
         );
     }
     let items = shared.items.clone();
-    let limits = shared.config.limits.clone();
-    let accepted = tokio::task::spawn_blocking(move || {
-        let mut rng = StdRng::from_os_rng();
-        ecdh::Server::accept(&mut rng, items, &hello, &limits).map(|r| (hello, r))
-    })
-    .await;
-    let (hello, (server_hello, mut streams)) = match accepted {
-        Ok(Ok(v)) => v,
+    let config = shared.config.clone();
+    let hello_len = bytes.len() as u64;
+    let opened = match tokio::task::spawn_blocking(move || open(&bytes, items, &config)).await {
+        Ok(Ok(o)) => o,
         Ok(Err(e)) => return core_error(&e),
         Err(e) => {
             return error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
         }
     };
-    streams.masker.set_chunk_items(shared.config.chunk_items);
-    let (answers_tx, answers_body) = ChannelBody::channel(4);
+    let (answers_tx, answers_body) = if opened.all_streams & STREAM_ANSWERS != 0 {
+        let (tx, body) = ChannelBody::channel(4);
+        (Some(tx), Some(body))
+    } else {
+        (None, None)
+    };
     let token = random_token();
     let session = Arc::new(Session {
         token: token.clone(),
+        protocol: opened.protocol,
         started: Instant::now(),
-        client_set_size: hello.set_size,
-        answerer: Mutex::new(Some(streams.answerer)),
-        answers_tx: Mutex::new(Some(answers_tx)),
-        answers_body: Mutex::new(Some(answers_body)),
-        masker: Mutex::new(Some(streams.masker)),
+        client_set_size: opened.client_set_size,
+        upload: Mutex::new(Some(opened.upload)),
+        answers_tx: Mutex::new(answers_tx),
+        answers_body: Mutex::new(answers_body),
+        download: Mutex::new(opened.download),
+        all_streams: opened.all_streams,
         done: AtomicU8::new(0),
-        bytes_in: AtomicU64::new(bytes.len() as u64),
-        bytes_out: AtomicU64::new(0),
+        bytes_in: AtomicU64::new(hello_len),
+        bytes_out: AtomicU64::new(opened.answer.len() as u64),
         last_activity: Mutex::new(Instant::now()),
     });
     if let Ok(mut s) = shared.sessions.lock() {
         s.insert(token.clone(), session.clone());
     }
-    tracing::info!(session = %token, client_set_size = hello.set_size, "session started");
-    let body = server_hello.to_bytes();
-    session
-        .bytes_out
-        .fetch_add(body.len() as u64, Ordering::Relaxed);
-    let mut r = Response::new(full(body));
+    tracing::info!(
+        session = %token,
+        protocol = %session.protocol,
+        client_set_size = session.client_set_size,
+        "session started"
+    );
+    let mut r = Response::new(full(opened.answer));
     *r.status_mut() = StatusCode::CREATED;
     if let Ok(v) = hyper::header::HeaderValue::from_str(&token) {
         r.headers_mut().insert(SESSION_HEADER, v);
@@ -538,24 +642,57 @@ async fn hello(shared: Arc<Shared>, req: Request<Incoming>) -> Response<BoxBody>
     r
 }
 
-/// PUT …/client-masked: answers each chunk as it arrives and forwards the
-/// answers to the double-masked stream.
-async fn upload(shared: Arc<Shared>, token: &str, req: Request<Incoming>) -> Response<BoxBody> {
+/// Which upload path belongs to which protocol.
+fn upload_path(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Kkrt => "matrix",
+        _ => "client-masked",
+    }
+}
+
+/// Which download path belongs to which protocol.
+fn download_path(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Kkrt => "oprf-values",
+        _ => "server-masked",
+    }
+}
+
+fn wrong_stream(protocol: Protocol, stream: &str) -> Response<BoxBody> {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "wrong_stream",
+        format!("a {protocol} session has no {stream} stream"),
+    )
+}
+
+/// PUT …/client-masked (ECDH) or …/matrix (KKRT): feeds each frame to the
+/// session's upload state as it arrives; ECDH answers go to their own stream.
+async fn upload(
+    shared: Arc<Shared>,
+    token: &str,
+    stream: &str,
+    req: Request<Incoming>,
+) -> Response<BoxBody> {
     let Some(session) = shared.session(token) else {
         return unknown_session();
     };
-    let (Some(mut answerer), Some(tx)) = (take(&session.answerer), take(&session.answers_tx))
-    else {
-        return already_taken("client-masked");
+    if upload_path(session.protocol) != stream {
+        return wrong_stream(session.protocol, stream);
+    }
+    let Some(mut state) = take(&session.upload) else {
+        return already_taken(stream);
     };
+    let tx = take(&session.answers_tx);
     let mut reader = FrameReader::new(req.into_body(), shared.config.max_frame);
-    let mut received = 0u64;
-    let fail =
-        |shared: &Shared, session: &Session, tx: &Chunks, resp: Response<BoxBody>, why: String| {
+    let mut messages = 0u64;
+    let fail = |shared: &Shared, session: &Session, resp: Response<BoxBody>, why: String| {
+        if let Some(tx) = &tx {
             let _ = tx.try_send(Err(std::io::Error::other(why.clone())));
-            shared.end(session, Err(why));
-            resp
-        };
+        }
+        shared.end(session, Err(why));
+        resp
+    };
     loop {
         let before = reader.bytes;
         let Ok(next) = tokio::time::timeout(shared.config.idle_timeout, reader.next()).await else {
@@ -563,84 +700,69 @@ async fn upload(shared: Arc<Shared>, token: &str, req: Request<Incoming>) -> Res
                 "no data from the client for {} s",
                 shared.config.idle_timeout.as_secs()
             );
-            return fail(
-                &shared,
-                &session,
-                &tx,
-                error_response(StatusCode::REQUEST_TIMEOUT, "idle_timeout", why.clone()),
-                why,
-            );
+            let resp = error_response(StatusCode::REQUEST_TIMEOUT, "idle_timeout", why.clone());
+            return fail(&shared, &session, resp, why);
         };
-        session
-            .bytes_in
-            .fetch_add(reader.bytes - before, Ordering::Relaxed);
+        session.bytes_in.fetch_add(reader.bytes - before, Ordering::Relaxed);
         session.touch();
         let message = match next {
             Ok(Some(m)) => m,
             Ok(None) => break,
             Err(ReadError::Decode(e)) => {
                 let e = psi_core::Error::Decode(e);
-                return fail(&shared, &session, &tx, core_error(&e), e.to_string());
+                return fail(&shared, &session, core_error(&e), e.to_string());
             }
             Err(ReadError::Body(e)) => {
-                let why = format!("client-masked upload broke off: {e}");
-                return fail(
-                    &shared,
-                    &session,
-                    &tx,
-                    error_response(StatusCode::BAD_REQUEST, "broken_body", why.clone()),
-                    why,
-                );
+                let why = format!("the {stream} upload broke off: {e}");
+                let resp = error_response(StatusCode::BAD_REQUEST, "broken_body", why.clone());
+                return fail(&shared, &session, resp, why);
             }
         };
-        let chunk = match PointChunk::decode(PointStream::ClientMasked, &message) {
-            Ok(c) => c,
-            Err(e) => {
-                let e = psi_core::Error::Decode(e);
-                return fail(&shared, &session, &tx, core_error(&e), e.to_string());
-            }
-        };
-        received += chunk.points.len() as u64;
-        let answered = tokio::task::spawn_blocking(move || {
-            let r = answerer.receive(chunk);
-            (answerer, r)
+        messages += 1;
+        let processed = tokio::task::spawn_blocking(move || {
+            let r = state.process(&message);
+            (state, r)
         })
         .await;
-        let answer = match answered {
-            Ok((a, Ok(answer))) => {
-                answerer = a;
+        let answer = match processed {
+            Ok((s, Ok(answer))) => {
+                state = s;
                 answer
             }
-            Ok((_, Err(e))) => return fail(&shared, &session, &tx, core_error(&e), e.to_string()),
+            Ok((_, Err(e))) => return fail(&shared, &session, core_error(&e), e.to_string()),
             Err(e) => {
                 let why = format!("internal error: {e}");
-                return fail(
-                    &shared,
-                    &session,
-                    &tx,
-                    error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", why.clone()),
-                    why,
-                );
+                let resp =
+                    error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", why.clone());
+                return fail(&shared, &session, resp, why);
             }
         };
-        let frame = framed(&answer.to_bytes());
-        session
-            .bytes_out
-            .fetch_add(frame.len() as u64, Ordering::Relaxed);
-        // Backpressure: waits while the client is not reading the answers.
-        if tx.send(Ok(frame)).await.is_err() {
-            let why = "the client stopped reading the double-masked stream".to_string();
-            shared.end(&session, Err(why.clone()));
-            return error_response(StatusCode::BAD_REQUEST, "stream_closed", why);
+        if let (Some(answer), Some(tx)) = (answer, &tx) {
+            let frame = framed(&answer);
+            session.bytes_out.fetch_add(frame.len() as u64, Ordering::Relaxed);
+            // Backpressure: waits while the client is not reading the answers.
+            if tx.send(Ok(frame)).await.is_err() {
+                let why = "the client stopped reading the double-masked stream".to_string();
+                shared.end(&session, Err(why.clone()));
+                return error_response(StatusCode::BAD_REQUEST, "stream_closed", why);
+            }
         }
         session.touch();
     }
-    if let Err(e) = answerer.finish() {
-        return fail(&shared, &session, &tx, core_error(&e), e.to_string());
+    let s = session.clone();
+    let finished = tokio::task::spawn_blocking(move || state.finish(&s)).await;
+    match finished {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return fail(&shared, &session, core_error(&e), e.to_string()),
+        Err(e) => {
+            let why = format!("internal error: {e}");
+            let resp = error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", why.clone());
+            return fail(&shared, &session, resp, why);
+        }
     }
     drop(tx); // ends the double-masked stream
     shared.stream_done(&session, STREAM_UPLOAD);
-    let body = serde_json::json!({ "received": received });
+    let body = serde_json::json!({ "messages": messages });
     let mut r = Response::new(full(body.to_string()));
     r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
@@ -698,11 +820,14 @@ fn stream_response(
     r
 }
 
-/// GET …/double-masked: the answers forwarded by the upload handler.
+/// GET …/double-masked (ECDH): the answers forwarded by the upload handler.
 fn answers(shared: Arc<Shared>, token: &str) -> Response<BoxBody> {
     let Some(session) = shared.session(token) else {
         return unknown_session();
     };
+    if session.all_streams & STREAM_ANSWERS == 0 {
+        return wrong_stream(session.protocol, "double-masked");
+    }
     let Some(body) = take(&session.answers_body) else {
         return already_taken("double-masked");
     };
@@ -710,32 +835,44 @@ fn answers(shared: Arc<Shared>, token: &str) -> Response<BoxBody> {
     stream_response(shared, session, body, STREAM_ANSWERS)
 }
 
-/// GET …/server-masked: our own set, masked and shuffled, one chunk at a time.
-fn server_set(shared: Arc<Shared>, token: &str) -> Response<BoxBody> {
+/// GET …/server-masked (ECDH: our set, masked and shuffled) or …/oprf-values
+/// (KKRT: after the matrix upload), one chunk at a time.
+fn download(shared: Arc<Shared>, token: &str, stream: &str) -> Response<BoxBody> {
     let Some(session) = shared.session(token) else {
         return unknown_session();
     };
-    let Some(mut masker) = take(&session.masker) else {
-        return already_taken("server-masked");
+    if download_path(session.protocol) != stream {
+        return wrong_stream(session.protocol, stream);
+    }
+    let Some(mut producer) = take(&session.download) else {
+        let upload_pending = session.done.load(Ordering::SeqCst) & STREAM_UPLOAD == 0;
+        if session.protocol == Protocol::Kkrt && upload_pending {
+            return error_response(
+                StatusCode::CONFLICT,
+                "not_ready",
+                "the OPRF values are ready only after the whole matrix was uploaded",
+            );
+        }
+        return already_taken(stream);
     };
     session.touch();
-    // Two chunks in flight: computing runs at most one chunk ahead of the socket.
+    // One chunk in flight: computing runs at most one chunk ahead of the socket.
     let (tx, body) = ChannelBody::channel(1);
     let s = session.clone();
     tokio::spawn(async move {
         loop {
             let produced = tokio::task::spawn_blocking(move || {
-                let chunk = masker.next_chunk();
-                (masker, chunk)
+                let message = producer.next_message();
+                (producer, message)
             })
             .await;
-            let Ok((m, chunk)) = produced else {
+            let Ok((p, message)) = produced else {
                 let _ = tx.send(Err(std::io::Error::other("internal error"))).await;
                 return;
             };
-            masker = m;
-            let Some(chunk) = chunk else { return };
-            let frame = framed(&chunk.to_bytes());
+            producer = p;
+            let Some(message) = message else { return };
+            let frame = framed(&message);
             s.bytes_out.fetch_add(frame.len() as u64, Ordering::Relaxed);
             if tx.send(Ok(frame)).await.is_err() {
                 return;
