@@ -1,4 +1,4 @@
-//! The client transport: runs the client role of ECDH-PSI against a server.
+//! The client transport: runs the client role of ECDH-PSI or KKRT-PSI against a server.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -13,6 +13,7 @@ use psi_core::codec::{
     Codec, PointChunk, PointStream, ServerHello, TagChunk, MAX_FRAME_LEN, WIRE_VERSION,
 };
 use psi_core::ecdh::{self, ClientOutput};
+use psi_core::kkrt::{self, OprfChunk, SenderHello};
 use psi_core::{Item, Limits};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -61,6 +62,8 @@ pub struct ClientRun {
     /// "client-masked", "double-masked" and "server-masked" overlap: each is
     /// measured from the start of streaming to that stream's end.
     pub phases: Vec<(&'static str, Duration)>,
+    /// KKRT: how many cuckoo-hash seeds were rejected before one fit (0 for ECDH).
+    pub cuckoo_retries: u32,
 }
 
 /// `host:port` from `http://host:port[/]` or `host:port`.
@@ -168,50 +171,20 @@ async fn check(resp: Response<Incoming>, idle: Duration) -> Result<Response<Inco
     })
 }
 
-/// Reads a framed response body; each message goes to `each`.
-async fn read_stream(
-    resp: Response<Incoming>,
-    name: &'static str,
-    idle: Duration,
-    mut each: impl FnMut(Vec<u8>) -> Result<(), Error>,
-) -> Result<u64, Error> {
-    let mut reader = FrameReader::new(resp.into_body(), MAX_FRAME_LEN);
-    loop {
-        let next = tokio::time::timeout(idle, reader.next())
-            .await
-            .map_err(|_| Error::Timeout {
-                what: name,
-                seconds: idle.as_secs(),
-            })?;
-        match next {
-            Ok(Some(message)) => each(message)?,
-            Ok(None) => return Ok(reader.bytes),
-            Err(ReadError::Decode(e)) => return Err(e.into()),
-            Err(ReadError::Body(_)) => return Err(Error::StreamCut(name)),
-        }
-    }
-}
-
-/// Runs ECDH-PSI as the client against `peer` (`http://host:port` or `host:port`).
-pub async fn run_ecdh_client(
-    peer: &str,
-    items: Vec<Item>,
+/// Opens a session: POSTs our hello and decodes the server's answer with
+/// `decode` (before looking at the token, so a peer of another version gets
+/// that error rather than a vaguer one). Returns the token, the decoded answer
+/// and the body bytes of both.
+async fn open_session<T>(
+    addr: &str,
     config: &ClientConfig,
-) -> Result<ClientRun, Error> {
-    let addr = authority(peer)?;
+    hello: Vec<u8>,
+    decode: impl FnOnce(&[u8]) -> Result<T, Error>,
+) -> Result<(String, T, u64, u64), Error> {
     let idle = config.idle_timeout;
-    let t0 = Instant::now();
-    let limits = config.limits.clone();
-    let (state, hello) = tokio::task::spawn_blocking(move || {
-        let mut rng = StdRng::from_os_rng();
-        ecdh::Client::start(&mut rng, items, &limits)
-    })
-    .await??;
-    let hello_bytes = hello.to_bytes();
-    let mut bytes_sent = hello_bytes.len() as u64;
-
-    let mut conn = connect(&addr, config).await?;
-    let req = request(Method::POST, &addr, "/v1/sessions", full(hello_bytes))?;
+    let sent = hello.len() as u64;
+    let mut conn = connect(addr, config).await?;
+    let req = request(Method::POST, addr, "/v1/sessions", full(hello))?;
     let resp = with_timeout("the server's hello", idle, async {
         Ok(conn.send_request(req).await?)
     })
@@ -223,8 +196,8 @@ pub async fn run_ecdh_client(
         .and_then(|v| v.to_str().ok())
         .filter(|s| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric()))
         .map(str::to_string);
-    let body = http_body_util::Limited::new(resp.into_body(), 1024);
-    let hello_answer = tokio::time::timeout(idle, body.collect())
+    let body = http_body_util::Limited::new(resp.into_body(), MAX_ANSWER_BYTES);
+    let answer = tokio::time::timeout(idle, body.collect())
         .await
         .map_err(|_| Error::Timeout {
             what: "the server's hello",
@@ -232,115 +205,154 @@ pub async fn run_ecdh_client(
         })?
         .map_err(|_| Error::StreamCut("hello"))?
         .to_bytes();
-    let mut bytes_received = hello_answer.len() as u64;
-    // Decode first: a peer of another version gets that error, not a vaguer one.
-    let server_hello = ServerHello::from_bytes(&hello_answer)?;
+    let decoded = decode(&answer)?;
     let session = token.ok_or(Error::NotPsi(
         "its answer to the hello carries no valid session token",
     ))?;
+    Ok((session, decoded, sent, answer.len() as u64))
+}
+
+/// Largest answer to a hello we accept (a KKRT sender hello is about 14 KB).
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// PUTs a stream whose messages `next` produces, off the async threads, one
+/// chunk at a time as the body is sent. Returns the body bytes sent.
+async fn put_stream<S: Send + 'static>(
+    addr: &str,
+    path: &str,
+    config: &ClientConfig,
+    mut state: S,
+    next: fn(&mut S) -> Option<Vec<u8>>,
+) -> Result<(S, u64), Error> {
+    let mut conn = connect(addr, config).await?;
+    let (tx, body) = ChannelBody::channel(2);
+    let producer = tokio::spawn(async move {
+        let mut sent = 0u64;
+        loop {
+            let (s, message) = tokio::task::spawn_blocking(move || {
+                let m = next(&mut state);
+                (state, m)
+            })
+            .await?;
+            state = s;
+            let Some(message) = message else {
+                return Ok::<_, Error>((state, sent));
+            };
+            let frame = framed(&message);
+            sent += frame.len() as u64;
+            if tx.send(Ok::<Bytes, std::io::Error>(frame)).await.is_err() {
+                return Ok((state, sent));
+            }
+        }
+    });
+    let req = request(Method::PUT, addr, path, body.boxed())?;
+    let resp = conn.send_request(req).await?;
+    let resp = check(resp, config.idle_timeout).await?;
+    let _ = resp.into_body().collect().await;
+    producer.await?
+}
+
+/// GETs a stream and feeds each message to `each` off the async threads.
+/// Returns the state and the body bytes received.
+async fn get_stream<S: Send + 'static>(
+    addr: &str,
+    path: &str,
+    name: &'static str,
+    config: &ClientConfig,
+    state: S,
+    each: fn(&mut S, Vec<u8>) -> Result<(), Error>,
+) -> Result<(S, u64), Error> {
+    let idle = config.idle_timeout;
+    let mut conn = connect(addr, config).await?;
+    let resp = conn
+        .send_request(request(Method::GET, addr, path, full(Bytes::new()))?)
+        .await?;
+    let resp = check(resp, idle).await?;
+    let mut reader = FrameReader::new(resp.into_body(), MAX_FRAME_LEN);
+    let mut state = Some(state);
+    loop {
+        let next = tokio::time::timeout(idle, reader.next())
+            .await
+            .map_err(|_| Error::Timeout {
+                what: name,
+                seconds: idle.as_secs(),
+            })?;
+        let message = match next {
+            Ok(Some(m)) => m,
+            Ok(None) => break,
+            Err(ReadError::Decode(e)) => return Err(e.into()),
+            Err(ReadError::Body(_)) => return Err(Error::StreamCut(name)),
+        };
+        let mut s = state.take().ok_or(Error::Task("state lost".into()))?;
+        let s = tokio::task::spawn_blocking(move || each(&mut s, message).map(|()| s)).await??;
+        state = Some(s);
+    }
+    let s = state.ok_or(Error::Task("state lost".into()))?;
+    Ok((s, reader.bytes))
+}
+
+/// Runs ECDH-PSI as the client against `peer` (`http://host:port` or `host:port`).
+pub async fn run_ecdh_client(
+    peer: &str,
+    items: Vec<Item>,
+    config: &ClientConfig,
+) -> Result<ClientRun, Error> {
+    let addr = authority(peer)?;
+    let t0 = Instant::now();
+    let limits = config.limits.clone();
+    let (state, hello) = tokio::task::spawn_blocking(move || {
+        let mut rng = StdRng::from_os_rng();
+        ecdh::Client::start(&mut rng, items, &limits)
+    })
+    .await??;
+    let (session, server_hello, mut bytes_sent, mut bytes_received) =
+        open_session(&addr, config, hello.to_bytes(), |b| {
+            Ok(ServerHello::from_bytes(b)?)
+        })
+        .await?;
     let mut streams = state.receive(server_hello)?;
     streams.masker.set_chunk_items(config.chunk_items);
     let mut phases = vec![("connect+hello", t0.elapsed())];
-    drop(conn);
 
     let t1 = Instant::now();
     let base = format!("/v1/sessions/{session}");
-
     // Stream 1: our masked items, produced chunk by chunk as the body is sent.
-    let upload = {
-        let addr = addr.clone();
-        let path = format!("{base}/client-masked");
-        let config = config.clone();
-        let mut masker = streams.masker;
-        async move {
-            let mut conn = connect(&addr, &config).await?;
-            let (tx, body) = ChannelBody::channel(2);
-            let producer = tokio::spawn(async move {
-                let mut sent = 0u64;
-                loop {
-                    let (m, chunk) = tokio::task::spawn_blocking(move || {
-                        let c = masker.next_chunk();
-                        (masker, c)
-                    })
-                    .await?;
-                    masker = m;
-                    let Some(chunk) = chunk else {
-                        return Ok::<u64, Error>(sent);
-                    };
-                    let frame = framed(&chunk.to_bytes());
-                    sent += frame.len() as u64;
-                    if tx.send(Ok::<Bytes, std::io::Error>(frame)).await.is_err() {
-                        return Ok(sent);
-                    }
-                }
-            });
-            let req = request(Method::PUT, &addr, &path, body.boxed())?;
-            let resp = conn.send_request(req).await?;
-            let resp = check(resp, config.idle_timeout).await?;
-            let _ = resp.into_body().collect().await;
-            let sent = producer.await??;
-            Ok::<(u64, Duration), Error>((sent, t1.elapsed()))
-        }
+    let upload = async {
+        let (_, sent) = put_stream(
+            &addr,
+            &format!("{base}/client-masked"),
+            config,
+            streams.masker,
+            |m| m.next_chunk().map(|c| c.to_bytes()),
+        )
+        .await?;
+        Ok::<_, Error>((sent, t1.elapsed()))
     };
-
     // Stream 2: the server's answers to our items, in order.
-    let answers = {
-        let addr = addr.clone();
-        let path = format!("{base}/double-masked");
-        let config = config.clone();
-        let mut state = streams.double_masked;
-        async move {
-            let mut conn = connect(&addr, &config).await?;
-            let resp = conn
-                .send_request(request(Method::GET, &addr, &path, full(Bytes::new()))?)
-                .await?;
-            let resp = check(resp, config.idle_timeout).await?;
-            let bytes = read_stream(resp, "double-masked", config.idle_timeout, |m| {
-                state.receive(TagChunk::from_bytes(&m)?)?;
-                Ok(())
-            })
-            .await?;
-            let done = state.finish()?;
-            Ok::<_, Error>((done, bytes, t1.elapsed()))
-        }
+    let answers = async {
+        let (state, bytes) = get_stream(
+            &addr,
+            &format!("{base}/double-masked"),
+            "double-masked",
+            config,
+            streams.double_masked,
+            |s, m| Ok(s.receive(TagChunk::from_bytes(&m)?)?),
+        )
+        .await?;
+        Ok::<_, Error>((state.finish()?, bytes, t1.elapsed()))
     };
-
     // Stream 3: the server's masked, shuffled set; re-masked off the async threads.
-    let server_set = {
-        let addr = addr.clone();
-        let path = format!("{base}/server-masked");
-        let config = config.clone();
-        let state = streams.server_set;
-        async move {
-            let mut conn = connect(&addr, &config).await?;
-            let resp = conn
-                .send_request(request(Method::GET, &addr, &path, full(Bytes::new()))?)
-                .await?;
-            let resp = check(resp, config.idle_timeout).await?;
-            let mut reader = FrameReader::new(resp.into_body(), MAX_FRAME_LEN);
-            let mut state = Some(state);
-            loop {
-                let next = tokio::time::timeout(config.idle_timeout, reader.next())
-                    .await
-                    .map_err(|_| Error::Timeout {
-                        what: "server-masked",
-                        seconds: config.idle_timeout.as_secs(),
-                    })?;
-                let message = match next {
-                    Ok(Some(m)) => m,
-                    Ok(None) => break,
-                    Err(ReadError::Decode(e)) => return Err(e.into()),
-                    Err(ReadError::Body(_)) => return Err(Error::StreamCut("server-masked")),
-                };
-                let chunk = PointChunk::decode(PointStream::ServerMasked, &message)?;
-                let mut s = state.take().ok_or(Error::Task("state lost".into()))?;
-                let s = tokio::task::spawn_blocking(move || s.receive(chunk).map(|()| s)).await??;
-                state = Some(s);
-            }
-            let s = state.ok_or(Error::Task("state lost".into()))?;
-            let done = s.finish()?;
-            Ok::<_, Error>((done, reader.bytes, t1.elapsed()))
-        }
+    let server_set = async {
+        let (state, bytes) = get_stream(
+            &addr,
+            &format!("{base}/server-masked"),
+            "server-masked",
+            config,
+            streams.server_set,
+            |s, m| Ok(s.receive(PointChunk::decode(PointStream::ServerMasked, &m)?)?),
+        )
+        .await?;
+        Ok::<_, Error>((state.finish()?, bytes, t1.elapsed()))
     };
 
     let ((sent, t_up), (own, answer_bytes, t_answers), (theirs, set_bytes, t_set)) =
@@ -360,8 +372,80 @@ pub async fn run_ecdh_client(
         bytes_sent,
         bytes_received,
         phases,
+        cuckoo_retries: 0,
     })
 }
+
+/// Runs KKRT OT-extension PSI as the receiver (client) against `peer`.
+///
+/// Phases: `cuckoo+hello` (cuckoo hashing, our base-OT message, the server's
+/// answer), `base-ot` (finishing the base OTs), `matrix` (the OT-extension
+/// matrix, computed and uploaded chunk by chunk), `oprf-values` (the server's
+/// OPRF values, streamed and looked up as they arrive).
+pub async fn run_kkrt_client(
+    peer: &str,
+    items: Vec<Item>,
+    config: &ClientConfig,
+) -> Result<ClientRun, Error> {
+    let addr = authority(peer)?;
+    let t0 = Instant::now();
+    let limits = config.limits.clone();
+    let (state, hello) = tokio::task::spawn_blocking(move || {
+        let mut rng = StdRng::from_os_rng();
+        kkrt::Receiver::start(&mut rng, items, &limits)
+    })
+    .await??;
+    let cuckoo_retries = state.cuckoo_retries();
+    if cuckoo_retries > 0 {
+        tracing::info!(cuckoo_retries, "cuckoo hashing needed fresh seeds");
+    }
+    let (session, sender_hello, mut bytes_sent, mut bytes_received) =
+        open_session(&addr, config, hello.to_bytes(), |b| {
+            Ok(SenderHello::from_bytes(b)?)
+        })
+        .await?;
+    let mut phases = vec![("cuckoo+hello", t0.elapsed())];
+
+    let t = Instant::now();
+    let mut matrix = tokio::task::spawn_blocking(move || state.receive(sender_hello)).await??;
+    phases.push(("base-ot", t.elapsed()));
+    matrix.set_chunk_rows(MATRIX_CHUNK_ROWS);
+
+    let t = Instant::now();
+    let base = format!("/v1/sessions/{session}");
+    let (matrix, sent) = put_stream(&addr, &format!("{base}/matrix"), config, matrix, |m| {
+        m.next_chunk().map(|c| c.to_bytes())
+    })
+    .await?;
+    bytes_sent += sent;
+    let expect = matrix.finish()?;
+    phases.push(("matrix", t.elapsed()));
+
+    let t = Instant::now();
+    let (expect, received) = get_stream(
+        &addr,
+        &format!("{base}/oprf-values"),
+        "oprf-values",
+        config,
+        expect,
+        |s, m| Ok(s.receive(OprfChunk::from_bytes(&m)?)?),
+    )
+    .await?;
+    bytes_received += received;
+    let output = expect.finish()?;
+    phases.push(("oprf-values", t.elapsed()));
+    Ok(ClientRun {
+        output,
+        session,
+        bytes_sent,
+        bytes_received,
+        phases,
+        cuckoo_retries,
+    })
+}
+
+/// Matrix rows per uploaded chunk (a chunk is `448 × rows / 8` bytes: 448 KB).
+const MATRIX_CHUNK_ROWS: usize = 8192;
 
 #[cfg(test)]
 mod tests {

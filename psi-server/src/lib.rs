@@ -6,7 +6,7 @@ mod client;
 mod error;
 mod server;
 
-pub use client::{run_ecdh_client, ClientConfig, ClientRun};
+pub use client::{run_ecdh_client, run_kkrt_client, ClientConfig, ClientRun};
 pub use error::Error;
 pub use server::{
     PsiServer, ServerConfig, SessionEvent, MAX_HELLO_BYTES, SESSION_HEADER, VERSION_HEADER,

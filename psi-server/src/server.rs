@@ -14,8 +14,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use psi_core::codec::{
-    ClientHello, Codec, DecodeError, PointChunk, PointStream, Protocol, MAX_FRAME_LEN,
-    WIRE_VERSION,
+    ClientHello, Codec, DecodeError, PointChunk, PointStream, Protocol, MAX_FRAME_LEN, WIRE_VERSION,
 };
 use psi_core::ecdh::{self, ExpectClientMasked, ServerMasker};
 use psi_core::kkrt::{self, ExpectMatrix, MatrixChunk, ReceiverHello, SendOprfValues};
@@ -477,19 +476,12 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<BoxBody>
         | (_, ["v1", "sessions"])
         | (
             _,
-            [
-                "v1",
-                "sessions",
-                _,
-                "client-masked" | "double-masked" | "server-masked" | "matrix" | "oprf-values",
-            ],
-        ) => {
-            error_response(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "this method is not allowed on this path",
-            )
-        }
+            ["v1", "sessions", _, "client-masked" | "double-masked" | "server-masked" | "matrix" | "oprf-values"],
+        ) => error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this method is not allowed on this path",
+        ),
         _ => error_response(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
     }
 }
@@ -543,7 +535,11 @@ struct Opened {
 
 /// Runs the server side of a hello (off the async threads: ECDH shuffles the
 /// whole set, KKRT does the base OTs). The message type byte picks the protocol.
-fn open(bytes: &[u8], items: Arc<[Item]>, config: &ServerConfig) -> Result<Opened, psi_core::Error> {
+fn open(
+    bytes: &[u8],
+    items: Arc<[Item]>,
+    config: &ServerConfig,
+) -> Result<Opened, psi_core::Error> {
     let mut rng = StdRng::from_os_rng();
     if bytes.get(1) == Some(&psi_core::codec::KKRT_HELLO_TYPE) {
         let hello = ReceiverHello::from_bytes(bytes)?;
@@ -582,7 +578,11 @@ async fn hello(shared: Arc<Shared>, req: Request<Incoming>) -> Response<BoxBody>
             )
         }
     };
-    let active = shared.sessions.lock().map(|s| s.len()).unwrap_or(usize::MAX);
+    let active = shared
+        .sessions
+        .lock()
+        .map(|s| s.len())
+        .unwrap_or(usize::MAX);
     if active >= shared.config.max_sessions {
         return error_response(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -703,7 +703,9 @@ async fn upload(
             let resp = error_response(StatusCode::REQUEST_TIMEOUT, "idle_timeout", why.clone());
             return fail(&shared, &session, resp, why);
         };
-        session.bytes_in.fetch_add(reader.bytes - before, Ordering::Relaxed);
+        session
+            .bytes_in
+            .fetch_add(reader.bytes - before, Ordering::Relaxed);
         session.touch();
         let message = match next {
             Ok(Some(m)) => m,
@@ -739,7 +741,9 @@ async fn upload(
         };
         if let (Some(answer), Some(tx)) = (answer, &tx) {
             let frame = framed(&answer);
-            session.bytes_out.fetch_add(frame.len() as u64, Ordering::Relaxed);
+            session
+                .bytes_out
+                .fetch_add(frame.len() as u64, Ordering::Relaxed);
             // Backpressure: waits while the client is not reading the answers.
             if tx.send(Ok(frame)).await.is_err() {
                 let why = "the client stopped reading the double-masked stream".to_string();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use psi_core::codec::{encode_frame, ClientHello, Codec, Protocol};
 use psi_core::Item;
-use psi_server::{run_ecdh_client, ClientConfig, Error, PsiServer, ServerConfig};
+use psi_server::{run_ecdh_client, run_kkrt_client, ClientConfig, Error, PsiServer, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn item(v: u32) -> Item {
@@ -339,4 +339,52 @@ async fn idle_sessions_are_dropped() {
     )
     .await;
     assert_eq!(status, 404);
+}
+
+async fn run_kkrt(addr: SocketAddr, client: &[u32]) -> Result<psi_server::ClientRun, Error> {
+    run_kkrt_client(
+        &format!("http://{addr}"),
+        client.iter().map(|&v| item(v)).collect(),
+        &ClientConfig::default(),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kkrt_results_equal_the_plaintext_intersection() {
+    let server: Vec<u32> = (1000..6000).collect();
+    let (addr, _h) = start(&server, ServerConfig::default()).await;
+    for client in [
+        vec![],
+        vec![1500],
+        vec![7],
+        (0..2500).collect::<Vec<u32>>(),
+        (3000..3010).collect(),
+        // More than one matrix chunk (8192 rows) and one value chunk.
+        (0..20_000).collect(),
+        server.clone(),
+    ] {
+        let r = run_kkrt(addr, &client).await.unwrap();
+        assert_eq!(r.output.matched, expected(&client, &server));
+        assert_eq!(r.output.server_set_size, server.len() as u64);
+        // The sender's values: at least 3 tags of 8+ bytes per server item.
+        assert!(r.bytes_received >= server.len() as u64 * 24);
+        let names: Vec<&str> = r.phases.iter().map(|p| p.0).collect();
+        assert_eq!(names, ["cuckoo+hello", "base-ot", "matrix", "oprf-values"]);
+    }
+    // An empty sender set.
+    let (addr, _h) = start(&[], ServerConfig::default()).await;
+    let r = run_kkrt(addr, &[1, 2, 3]).await.unwrap();
+    assert!(r.output.matched.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kkrt_and_ecdh_sessions_share_a_server() {
+    let server: Vec<u32> = (0..3000).collect();
+    let (addr, _h) = start(&server, ServerConfig::default()).await;
+    let a: Vec<u32> = (2000..4000).collect();
+    let b: Vec<u32> = (2500..2600).collect();
+    let (ra, rb) = tokio::join!(run_kkrt(addr, &a), run(addr, &b));
+    assert_eq!(ra.unwrap().output.matched, expected(&a, &server));
+    assert_eq!(rb.unwrap().output.matched, expected(&b, &server));
 }
