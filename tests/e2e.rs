@@ -87,8 +87,20 @@ fn column(file: &Path, name: &str) -> usize {
 }
 
 fn run_against(url: &str, input: &Path, key: &str, out: &Path, report: &Path) -> Output {
+    run_protocol(url, "ecdh", input, key, out, report)
+}
+
+fn run_protocol(
+    url: &str,
+    protocol: &str,
+    input: &Path,
+    key: &str,
+    out: &Path,
+    report: &Path,
+) -> Output {
     Command::new(PSI)
-        .args(["run", "--peer", url, "--key", key, "--input"])
+        .args(["run", "--protocol", protocol, "--peer", url, "--key", key])
+        .arg("--input")
         .arg(input)
         .arg("--output")
         .arg(out)
@@ -104,6 +116,15 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn generated_tables_match_the_plaintext_intersection() {
+    generated_tables_match("ecdh", "ecdh-ristretto255");
+}
+
+#[test]
+fn kkrt_generated_tables_match_the_plaintext_intersection() {
+    generated_tables_match("kkrt", "kkrt-ot");
+}
+
+fn generated_tables_match(protocol: &str, protocol_name: &str) {
     let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("a.csv");
     let b = dir.path().join("b.csv");
@@ -127,10 +148,12 @@ fn generated_tables_match_the_plaintext_intersection() {
         .unwrap();
     assert!(g.status.success(), "{}", stderr(&g));
 
-    let server = Server::start(&b, "email", &["--once"]);
+    let serve_report = dir.path().join("serve.json");
+    let serve_report_arg = serve_report.display().to_string();
+    let server = Server::start(&b, "email", &["--once", "--report", &serve_report_arg]);
     let out = dir.path().join("matched.csv");
     let report = dir.path().join("report.json");
-    let o = run_against(&server.url, &a, "email", &out, &report);
+    let o = run_protocol(&server.url, protocol, &a, "email", &out, &report);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         server.wait_exit(),
@@ -155,9 +178,15 @@ fn generated_tables_match_the_plaintext_intersection() {
     assert_eq!(r["input"]["rows"], 2500);
     assert_eq!(r["matched_rows"], 900);
     assert_eq!(r["peer_set_size"], 5000);
-    assert_eq!(r["protocol"], "ecdh-ristretto255");
+    assert_eq!(r["protocol"], protocol_name);
+    let sr: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&serve_report).unwrap()).unwrap();
+    assert_eq!(sr["sessions"][0]["protocol"], protocol_name);
+    assert_eq!(sr["sessions"][0]["client_set_size"], 2500);
+    assert_eq!(sr["sessions"][0]["outcome"], "ok");
     assert!(r["bytes_sent"].as_u64().unwrap() >= 2500 * 32);
-    assert!(r["bytes_received"].as_u64().unwrap() >= 5000 * 32);
+    // ECDH: a 32-byte point per item; KKRT: three tags of at least 8 bytes.
+    assert!(r["bytes_received"].as_u64().unwrap() >= 5000 * 24);
     assert!(r["environment"]["psi_version"].is_string());
     let phases: Vec<&str> = r["seconds"]
         .as_array()
@@ -386,6 +415,20 @@ fn demo_runs_and_checks_itself() {
         "{out}"
     );
     assert!(out.contains("is EQUAL to it"), "{out}");
+
+    let o = psi(&[
+        "demo",
+        "--protocol",
+        "kkrt",
+        "--rows-a",
+        "900",
+        "--overlap",
+        "400",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}\n{}", out, stderr(&o));
+    assert!(out.contains("is EQUAL to it"), "{out}");
+    assert!(out.contains("protocol kkrt-ot"), "{out}");
 }
 
 #[test]

@@ -9,7 +9,7 @@ use clap::Args;
 use psi_table::{KeySpec, KeyedTable};
 
 use crate::error::CliError;
-use crate::run::RunArgs;
+use crate::run::{ProtocolArg, RunArgs};
 use crate::serve::ServeArgs;
 use crate::TableArgs;
 
@@ -31,6 +31,9 @@ pub struct DemoArgs {
     /// Key column(s) to match on.
     #[arg(long, default_value = "email")]
     pub key: String,
+    /// The protocol to run.
+    #[arg(long, value_enum, default_value_t = ProtocolArg::Ecdh)]
+    pub protocol: ProtocolArg,
     /// Keep the files in this directory (default: a temporary directory, removed at the end).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
@@ -109,6 +112,7 @@ pub async fn demo(args: DemoArgs) -> Result<(), CliError> {
         report: Some(report_path.clone()),
         connect_timeout: 10,
         idle_timeout: 60,
+        protocol: args.protocol,
     };
     let (report, matched) = crate::run::run_matched(run_args).await?;
     let event = events.recv().await.ok();
@@ -170,7 +174,7 @@ pub async fn demo(args: DemoArgs) -> Result<(), CliError> {
     }
     println!();
     println!(
-        "Wire: A sent {:.1} KiB and received {:.1} KiB; {} s in all; crypto backend {}.",
+        "Wire: A sent {:.1} KiB and received {:.1} KiB; {} s in all; protocol {}; crypto backend {}.",
         report.bytes_sent as f64 / 1024.0,
         report.bytes_received as f64 / 1024.0,
         report
@@ -179,6 +183,7 @@ pub async fn demo(args: DemoArgs) -> Result<(), CliError> {
             .find(|(n, _)| n == "total")
             .map(|(_, s)| *s)
             .unwrap_or_default(),
+        report.protocol,
         report.environment.crypto_backend
     );
     if args.dir.is_some() {

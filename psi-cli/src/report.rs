@@ -92,6 +92,9 @@ pub struct RunReport {
     pub bytes_sent: u64,
     /// Bytes we received.
     pub bytes_received: u64,
+    /// KKRT: cuckoo-hash seeds rejected before one fit (each retry is logged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cuckoo_retries: Option<u32>,
     /// Seconds per phase, in order, then "total".
     pub seconds: Vec<(String, f64)>,
     /// Build and machine.
@@ -103,6 +106,8 @@ pub struct RunReport {
 pub struct SessionReport {
     /// Session token.
     pub session: String,
+    /// The protocol the client chose.
+    pub protocol: &'static str,
     /// Distinct keys the client holds (all the server learns).
     pub client_set_size: u64,
     /// Bytes received.
@@ -120,8 +125,8 @@ pub struct SessionReport {
 pub struct ServeReport {
     /// Always "server".
     pub role: &'static str,
-    /// Protocol name.
-    pub protocol: &'static str,
+    /// The protocols this server offers (each session names the one its client chose).
+    pub protocols: Vec<&'static str>,
     /// Where we listened.
     pub listen: String,
     /// Our input.

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use psi_core::codec::Protocol;
 use psi_table::{KeySpec, KeyedTable};
 
 use crate::error::CliError;
@@ -24,12 +25,35 @@ pub struct RunArgs {
     /// Where to write the JSON report.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// The protocol: `ecdh` (ECDH-PSI on ristretto255) or `kkrt` (OT-extension
+    /// PSI: faster on large sets, more bytes on the wire).
+    #[arg(long, value_enum, default_value_t = ProtocolArg::Ecdh)]
+    pub protocol: ProtocolArg,
     /// Seconds to wait for the peer to accept a connection.
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub connect_timeout: u64,
     /// Seconds without progress after which the run fails.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     pub idle_timeout: u64,
+}
+
+/// The protocols `psi run` can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProtocolArg {
+    /// ECDH-PSI on ristretto255.
+    Ecdh,
+    /// KKRT OT-extension PSI with cuckoo hashing.
+    Kkrt,
+}
+
+impl ProtocolArg {
+    /// The protocol's wire identity.
+    pub fn protocol(self) -> Protocol {
+        match self {
+            ProtocolArg::Ecdh => Protocol::EcdhIntersection,
+            ProtocolArg::Kkrt => Protocol::Kkrt,
+        }
+    }
 }
 
 /// Fails early, before any work, if `output` cannot be written or is an input.
@@ -88,7 +112,11 @@ pub async fn run_matched(args: RunArgs) -> Result<(RunReport, Vec<usize>), CliEr
         idle_timeout: Duration::from_secs(args.idle_timeout),
         ..Default::default()
     };
-    let outcome = psi_server::run_ecdh_client(&args.peer, table.items().to_vec(), &config).await?;
+    let items = table.items().to_vec();
+    let outcome = match args.protocol {
+        ProtocolArg::Ecdh => psi_server::run_ecdh_client(&args.peer, items, &config).await?,
+        ProtocolArg::Kkrt => psi_server::run_kkrt_client(&args.peer, items, &config).await?,
+    };
     phases.extend(
         outcome
             .phases
@@ -114,7 +142,7 @@ pub async fn run_matched(args: RunArgs) -> Result<(RunReport, Vec<usize>), CliEr
 
     let report = RunReport {
         role: "client",
-        protocol: psi_core::codec::Protocol::EcdhIntersection.name(),
+        protocol: args.protocol.protocol().name(),
         peer: args.peer.clone(),
         session: outcome.session.clone(),
         input: InputReport::new(&table, &key),
@@ -124,6 +152,7 @@ pub async fn run_matched(args: RunArgs) -> Result<(RunReport, Vec<usize>), CliEr
         output: args.output.display().to_string(),
         bytes_sent: outcome.bytes_sent,
         bytes_received: outcome.bytes_received,
+        cuckoo_retries: (args.protocol == ProtocolArg::Kkrt).then_some(outcome.cuckoo_retries),
         seconds: phases,
         environment: Environment::now(),
     };

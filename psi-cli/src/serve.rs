@@ -80,6 +80,7 @@ pub async fn start(args: &ServeArgs) -> Result<Started, CliError> {
 pub fn session_report(e: &SessionEvent) -> SessionReport {
     SessionReport {
         session: e.session.clone(),
+        protocol: e.protocol.name(),
         client_set_size: e.client_set_size,
         bytes_received: e.bytes_received,
         bytes_sent: e.bytes_sent,
@@ -106,7 +107,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
 
     let mut report = ServeReport {
         role: "server",
-        protocol: psi_core::codec::Protocol::EcdhIntersection.name(),
+        protocols: vec![
+            psi_core::codec::Protocol::EcdhIntersection.name(),
+            psi_core::codec::Protocol::Kkrt.name(),
+        ],
         listen: addr.to_string(),
         input: started.input,
         read_input_seconds: started.read_seconds,

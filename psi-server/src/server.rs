@@ -72,6 +72,8 @@ impl Default for ServerConfig {
 pub struct SessionEvent {
     /// Session token.
     pub session: String,
+    /// The protocol the client chose.
+    pub protocol: Protocol,
     /// What the server learned: the size of the client's set.
     pub client_set_size: u64,
     /// The size of our set.
@@ -210,6 +212,7 @@ impl Shared {
         }
         let event = SessionEvent {
             session: session.token.clone(),
+            protocol: session.protocol,
             client_set_size: session.client_set_size,
             server_set_size: self.items.len() as u64,
             bytes_received: session.bytes_in.load(Ordering::Relaxed),
