@@ -4,6 +4,7 @@
 //! ```text
 //! cargo build --release -p psi-cli -p psi-benches
 //! target/release/psi-bench ecdh [--log2 16,20] [--no-cli] [--spu PATH/spu_psi_bench.py]
+//! target/release/psi-bench kkrt [--log2 16,20,22] [--no-cli] [--spu PATH/spu_psi_bench.py]
 //! target/release/psi-bench primitives
 //! ```
 //! Every case runs in a child process of its own so that its peak RSS is its own.
@@ -21,7 +22,7 @@ use rand_core::SeedableRng;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: psi-bench ecdh [--log2 16,20] [--no-cli] [--spu PATH]\n       psi-bench primitives"
+        "usage: psi-bench ecdh|kkrt [--log2 16,20] [--no-cli] [--spu PATH]\n       psi-bench primitives"
     );
     std::process::exit(2)
 }
@@ -29,9 +30,11 @@ fn usage() -> ! {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("ecdh") => ecdh(&args[1..]),
+        Some("ecdh") => protocol(Proto::Ecdh, &args[1..]),
+        Some("kkrt") => protocol(Proto::Kkrt, &args[1..]),
         Some("primitives") => primitives(),
         Some("inmem-child") => inmem_child(args[1].parse().unwrap()),
+        Some("kkrt-inmem-child") => kkrt_inmem_child(args[1].parse().unwrap()),
         _ => usage(),
     }
 }
@@ -123,7 +126,36 @@ fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6
 }
 
-fn ecdh(args: &[String]) {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Proto {
+    Ecdh,
+    Kkrt,
+}
+
+impl Proto {
+    fn arg(self) -> &'static str {
+        match self {
+            Proto::Ecdh => "ecdh",
+            Proto::Kkrt => "kkrt",
+        }
+    }
+}
+
+/// Runs one in-memory child process; returns its JSON line.
+fn child(me: &Path, what: &str, log2: u32) -> serde_json::Value {
+    let out = Command::new(me)
+        .args([what, &log2.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn protocol(proto: Proto, args: &[String]) {
     println!("{}", machine());
     let threads = rayon::current_num_threads() as f64;
     let me = std::env::current_exe().unwrap();
@@ -132,48 +164,138 @@ fn ecdh(args: &[String]) {
     let mut cli_seconds = Vec::new();
     for log2 in parse_log2(args) {
         let n = 1u64 << log2;
-        let out = Command::new(&me)
-            .args(["inmem-child", &log2.to_string()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let seconds = v["seconds"].as_f64().unwrap();
-        // Four variable-base scalar multiplications per item pair (2 per party).
-        let mults = 4.0 * n as f64;
-        println!(
-            "ecdh in-memory   n=2^{log2} ({n}) x {n}, 50% overlap: {seconds:.2} s, {:.1} MB on the wire, peak RSS {:.0} MB, {:.0} scalar mults/s/core",
-            mb(v["bytes"].as_u64().unwrap()),
-            mb(v["peak_rss"].as_u64().unwrap()),
-            mults / seconds / threads
-        );
+        match proto {
+            Proto::Ecdh => {
+                let v = child(&me, "inmem-child", log2);
+                let seconds = v["seconds"].as_f64().unwrap();
+                // Four variable-base scalar multiplications per item pair (2 per party).
+                let mults = 4.0 * n as f64;
+                println!(
+                    "ecdh in-memory   n=2^{log2} ({n}) x {n}, 50% overlap: {seconds:.2} s, {:.1} MB on the wire, peak RSS {:.0} MB, {:.0} scalar mults/s/core",
+                    mb(v["bytes"].as_u64().unwrap()),
+                    mb(v["peak_rss"].as_u64().unwrap()),
+                    mults / seconds / threads
+                );
+            }
+            Proto::Kkrt => {
+                let v = child(&me, "kkrt-inmem-child", log2);
+                let phases: Vec<String> = v["phases"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| format!("{} {:.2}", p[0].as_str().unwrap(), p[1].as_f64().unwrap()))
+                    .collect();
+                let (up, down) = (v["up"].as_u64().unwrap(), v["down"].as_u64().unwrap());
+                println!(
+                    "kkrt in-memory   n=2^{log2} ({n}) x {n}, 50% overlap: {:.2} s, receiver->sender {:.1} MB, sender->receiver {:.1} MB ({:.0} bits/item), peak RSS {:.0} MB\n                 phases: {}",
+                    v["seconds"].as_f64().unwrap(),
+                    mb(up),
+                    mb(down),
+                    (up + down) as f64 * 8.0 / n as f64,
+                    mb(v["peak_rss"].as_u64().unwrap()),
+                    phases.join(", ")
+                );
+            }
+        }
         if with_cli {
             assert!(
                 psi.exists(),
                 "build the CLI first: cargo build --release -p psi-cli"
             );
-            let s = cli_run(&psi, n, log2);
-            cli_seconds.push((log2, s));
+            cli_seconds.push((log2, cli_run(&psi, proto, n, log2)));
         }
     }
     if let Some(spu) = flag_value(args, "--spu") {
-        for (log2, ours) in &cli_seconds {
-            if let Some(theirs) = spu_seconds(Path::new(&spu), 1u64 << log2) {
+        let name = match proto {
+            Proto::Ecdh => "ECDH-25519",
+            Proto::Kkrt => "KKRT",
+        };
+        for (log2, (ours, wall)) in &cli_seconds {
+            if let Some(theirs) = spu_seconds(Path::new(&spu), proto, 1u64 << log2) {
                 println!(
-                    "ratio n=2^{log2}: psi CLI-over-HTTP {ours:.2} s / SecretFlow SPU ECDH-25519 {theirs:.2} s = {:.2} (below 1 means we are faster)",
-                    ours / theirs
+                    "ratio n=2^{log2}: psi {} CLI-over-HTTP {ours:.2} s (wall incl. both processes' start and B's CSV {wall:.2} s) / SecretFlow SPU {name} {theirs:.2} s = {:.2} (wall: {:.2}; below 1 means we are faster)",
+                    proto.arg(),
+                    ours / theirs,
+                    wall / theirs
                 );
             }
         }
     }
 }
 
+/// One in-memory KKRT run at 2^log2 (in its own process), stepping both roles
+/// by hand to time each phase: prints one JSON line.
+fn kkrt_inmem_child(log2: u32) {
+    use psi_core::codec::Codec;
+    use psi_core::kkrt;
+    let n = 1usize << log2;
+    let (client, server) = sets(n, 1);
+    let server: std::sync::Arc<[Item]> = server.into();
+    let limits = Limits::default();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(2);
+    let (mut up, mut down) = (0u64, 0u64);
+    let mut phases = Vec::new();
+    let start = Instant::now();
+
+    let t = Instant::now();
+    let (expect_hello, hello) = kkrt::Receiver::start(&mut rng, client, &limits).unwrap();
+    phases.push(("cuckoo", t.elapsed().as_secs_f64()));
+    up += hello.to_bytes().len() as u64;
+    let t = Instant::now();
+    let (sender_hello, mut expect_matrix) =
+        kkrt::Sender::accept(&mut rng, server, &hello, &limits).unwrap();
+    down += sender_hello.to_bytes().len() as u64;
+    let mut matrix = expect_hello.receive(sender_hello).unwrap();
+    phases.push(("base-ot", t.elapsed().as_secs_f64()));
+
+    // OT extension: the receiver computes and sends U, the sender derives Q.
+    let t = Instant::now();
+    while let Some(chunk) = matrix.next_chunk() {
+        let bytes = chunk.to_bytes();
+        up += bytes.len() as u64 + 4;
+        expect_matrix
+            .receive(kkrt::MatrixChunk::from_bytes(&bytes).unwrap())
+            .unwrap();
+    }
+    let mut expect_values = matrix.finish().unwrap();
+    let mut values = expect_matrix.finish().unwrap();
+    phases.push(("extension", t.elapsed().as_secs_f64()));
+
+    // The sender's OPRF values (computed chunk by chunk), and the receiver's lookups.
+    let (mut oprf, mut compare) = (0.0, 0.0);
+    loop {
+        let t = Instant::now();
+        let Some(chunk) = values.next_chunk() else {
+            break;
+        };
+        let bytes = chunk.to_bytes();
+        oprf += t.elapsed().as_secs_f64();
+        down += bytes.len() as u64 + 4;
+        let t = Instant::now();
+        expect_values
+            .receive(kkrt::OprfChunk::from_bytes(&bytes).unwrap())
+            .unwrap();
+        compare += t.elapsed().as_secs_f64();
+    }
+    let output = expect_values.finish().unwrap();
+    phases.push(("oprf", oprf));
+    phases.push(("comparison", compare));
+    let seconds = start.elapsed().as_secs_f64();
+    assert_eq!(output.matched.len(), n / 2, "wrong intersection");
+    println!(
+        "{}",
+        serde_json::json!({
+            "seconds": seconds,
+            "up": up,
+            "down": down,
+            "phases": phases,
+            "peak_rss": peak_rss(),
+        })
+    );
+}
+
 /// The full path: `psi gen`, `psi serve --once`, `psi run`; returns seconds of the run.
-fn cli_run(psi: &Path, n: u64, log2: u32) -> f64 {
+fn cli_run(psi: &Path, proto: Proto, n: u64, log2: u32) -> (f64, f64) {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
     let st = Command::new(psi)
@@ -221,7 +343,8 @@ fn cli_run(psi: &Path, n: u64, log2: u32) -> f64 {
     .unwrap();
     let url = line.trim().trim_start_matches("listening on ").to_string();
     let out = Command::new(psi)
-        .args(["run", "--peer", &url, "--key", "email", "--input"])
+        .args(["run", "--protocol", proto.arg(), "--peer", &url])
+        .args(["--key", "email", "--input"])
         .arg(&a)
         .arg("--output")
         .arg(dir.path().join("m.csv"))
@@ -260,23 +383,26 @@ fn cli_run(psi: &Path, n: u64, log2: u32) -> f64 {
         .map(|p| format!("{} {:.2}", p[0].as_str().unwrap(), p[1].as_f64().unwrap()))
         .collect();
     println!(
-        "ecdh CLI+HTTP    n=2^{log2} ({n}) x {n}, 50% overlap: {total:.2} s in `psi run` (CSV in, CSV out; wall incl. server start {wall:.2} s), {:.1} MB on the wire, peak RSS run {:.0} MB / serve {:.0} MB\n                 phases: {}",
+        "{} CLI+HTTP    n=2^{log2} ({n}) x {n}, 50% overlap: {total:.2} s in `psi run` (CSV in, CSV out; wall incl. server start {wall:.2} s), {:.1} MB on the wire, peak RSS run {:.0} MB / serve {:.0} MB\n                 phases: {}",
+        proto.arg(),
         mb(ra["bytes_sent"].as_u64().unwrap() + ra["bytes_received"].as_u64().unwrap()),
         mb(ra["environment"]["peak_rss_bytes"].as_u64().unwrap_or(0)),
         mb(rb["environment"]["peak_rss_bytes"].as_u64().unwrap_or(0)),
         phases.join(", ")
     );
-    total
+    (total, wall)
 }
 
-/// Runs SecretFlow's SPU ECDH (Curve25519) through the shared peer script.
-fn spu_seconds(script: &Path, n: u64) -> Option<f64> {
-    let out = Command::new("python3")
-        .arg(script)
+/// Runs SecretFlow's SPU ECDH (Curve25519) or KKRT through the shared peer script.
+fn spu_seconds(script: &Path, proto: Proto, n: u64) -> Option<f64> {
+    let mut cmd = Command::new("python3");
+    cmd.arg(script)
         .arg(n.to_string())
-        .args(["--protocol", "ecdh", "--curve", "25519", "--reps", "1"])
-        .output()
-        .ok()?;
+        .args(["--protocol", proto.arg(), "--reps", "1"]);
+    if proto == Proto::Ecdh {
+        cmd.args(["--curve", "25519"]);
+    }
+    let out = cmd.output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().find(|l| l.starts_with("peer=spu-psi"))?;
     println!("{line}");
