@@ -2,6 +2,7 @@
 //! Every message decoder on arbitrary bytes: errors, never panics.
 use libfuzzer_sys::fuzz_target;
 use psi_core::codec::{ClientHello, Codec, PointChunk, PointStream, ServerHello, TagChunk};
+use psi_core::kkrt::{MatrixChunk, OprfChunk, ReceiverHello, SenderHello};
 
 fuzz_target!(|data: &[u8]| {
     let _ = ClientHello::from_bytes(data);
@@ -9,4 +10,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = TagChunk::from_bytes(data);
     let _ = PointChunk::decode(PointStream::ClientMasked, data);
     let _ = PointChunk::decode(PointStream::ServerMasked, data);
+    let _ = ReceiverHello::from_bytes(data);
+    let _ = SenderHello::from_bytes(data);
+    let _ = MatrixChunk::from_bytes(data);
+    let _ = OprfChunk::from_bytes(data);
 });
