@@ -207,8 +207,11 @@ fn hello(set_size: u64) -> Vec<u8> {
 
 /// Opens a session with a raw hello; returns its token.
 async fn open_session(addr: SocketAddr, set_size: u64) -> String {
+    open_session_with(addr, hello(set_size)).await
+}
+
+async fn open_session_with(addr: SocketAddr, body: Vec<u8>) -> String {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let body = hello(set_size);
     let head = format!(
         "POST /v1/sessions HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         body.len()
@@ -387,4 +390,39 @@ async fn kkrt_and_ecdh_sessions_share_a_server() {
     let (ra, rb) = tokio::join!(run_kkrt(addr, &a), run(addr, &b));
     assert_eq!(ra.unwrap().output.matched, expected(&a, &server));
     assert_eq!(rb.unwrap().output.matched, expected(&b, &server));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kkrt_streams_in_the_wrong_order_or_place_are_refused() {
+    let (addr, _h) = start(&[1, 2, 3], ServerConfig::default()).await;
+    let mut rng = rand::rng();
+    let items = vec![item(1), item(9)];
+    let (_, hello) =
+        psi_core::kkrt::Receiver::start(&mut rng, items, &psi_core::Limits::default()).unwrap();
+    let token = open_session_with(addr, hello.to_bytes()).await;
+
+    // The values exist only after the whole matrix was uploaded.
+    let path = format!("/v1/sessions/{token}/oprf-values");
+    let (status, body) = raw(addr, "GET", &path, "", b"").await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("not_ready"), "{body}");
+
+    // ECDH streams do not exist in a KKRT session.
+    for (method, stream) in [("GET", "server-masked"), ("PUT", "client-masked")] {
+        let path = format!("/v1/sessions/{token}/{stream}");
+        let (status, body) = raw(addr, method, &path, "", b"").await;
+        assert!((400..500).contains(&status), "{status} {body}");
+        assert!(body.contains("kkrt"), "{body}");
+    }
+
+    // A matrix chunk for rows the table does not have.
+    let mut framed = Vec::new();
+    encode_frame(&[1, 0x20, 0, 0], &mut framed);
+    let path = format!("/v1/sessions/{token}/matrix");
+    let (status, body) = raw(addr, "PUT", &path, "", &framed).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("malformed_message") || body.contains("unexpected"),
+        "{body}"
+    );
 }
