@@ -414,33 +414,52 @@ impl TagChunk {
     }
 }
 
+/// Writes a tag body: tag length, item count, then the tags.
+pub(crate) fn write_tags(out: &mut Vec<u8>, tag_len: u8, items: usize, tags: &[u8]) {
+    out.push(tag_len);
+    let count = u32::try_from(items).unwrap_or(u32::MAX);
+    out.extend_from_slice(&count.to_be_bytes());
+    out.extend_from_slice(tags);
+}
+
+/// Reads a tag body written by [`write_tags`] with `per_item` tags per item and
+/// at most `max_items` items (checked before anything is allocated).
+pub(crate) fn read_tags(
+    r: &mut Reader<'_>,
+    per_item: usize,
+    max_items: u32,
+    field: &'static str,
+) -> Result<(u8, Vec<u8>), DecodeError> {
+    let tag_len = r.u8()?;
+    if !TAG_LEN_RANGE.contains(&tag_len) {
+        return Err(DecodeError::InvalidField {
+            field: "tag length",
+            value: tag_len.into(),
+        });
+    }
+    let count = r.u32()?;
+    if count > max_items {
+        return Err(DecodeError::TooLarge {
+            field,
+            value: count.into(),
+            limit: max_items.into(),
+        });
+    }
+    let tags = r
+        .take(count as usize * per_item * usize::from(tag_len))?
+        .to_vec();
+    Ok((tag_len, tags))
+}
+
 impl Codec for TagChunk {
     fn encode(&self, out: &mut Vec<u8>) {
         write_header(out, kind::DOUBLE_MASKED);
-        out.push(self.tag_len);
-        let count = u32::try_from(self.len()).unwrap_or(u32::MAX);
-        out.extend_from_slice(&count.to_be_bytes());
-        out.extend_from_slice(&self.tags);
+        write_tags(out, self.tag_len, self.len(), &self.tags);
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         read_header(r, kind::DOUBLE_MASKED, "double-masked chunk")?;
-        let tag_len = r.u8()?;
-        if !TAG_LEN_RANGE.contains(&tag_len) {
-            return Err(DecodeError::InvalidField {
-                field: "tag length",
-                value: tag_len.into(),
-            });
-        }
-        let count = r.u32()?;
-        if count > MAX_CHUNK_ITEMS {
-            return Err(DecodeError::TooLarge {
-                field: "tags in chunk",
-                value: count.into(),
-                limit: MAX_CHUNK_ITEMS.into(),
-            });
-        }
-        let tags = r.take(count as usize * usize::from(tag_len))?.to_vec();
+        let (tag_len, tags) = read_tags(r, 1, MAX_CHUNK_ITEMS, "tags in chunk")?;
         Ok(TagChunk { tag_len, tags })
     }
 }

@@ -3,7 +3,7 @@
 //! limit before anything is allocated, and trailing bytes are an error.
 
 use crate::codec::{
-    kind, read_header, write_header, Codec, DecodeError, Protocol, Reader, POINT_LEN, TAG_LEN_RANGE,
+    kind, read_header, write_header, Codec, DecodeError, Protocol, Reader, POINT_LEN,
 };
 
 use super::CODE_BITS;
@@ -182,30 +182,12 @@ impl OprfChunk {
 impl Codec for OprfChunk {
     fn encode(&self, out: &mut Vec<u8>) {
         write_header(out, kind::KKRT_OPRF);
-        out.push(self.tag_len);
-        let count = u32::try_from(self.items()).unwrap_or(u32::MAX);
-        out.extend_from_slice(&count.to_be_bytes());
-        out.extend_from_slice(&self.tags);
+        crate::codec::write_tags(out, self.tag_len, self.items(), &self.tags);
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         read_header(r, kind::KKRT_OPRF, "KKRT OPRF chunk")?;
-        let tag_len = r.u8()?;
-        if !TAG_LEN_RANGE.contains(&tag_len) {
-            return Err(DecodeError::InvalidField {
-                field: "tag length",
-                value: tag_len.into(),
-            });
-        }
-        let count = r.u32()?;
-        if count > MAX_OPRF_ITEMS {
-            return Err(DecodeError::TooLarge {
-                field: "items in OPRF chunk",
-                value: count.into(),
-                limit: MAX_OPRF_ITEMS.into(),
-            });
-        }
-        let tags = r.take(count as usize * 3 * usize::from(tag_len))?.to_vec();
+        let (tag_len, tags) = crate::codec::read_tags(r, 3, MAX_OPRF_ITEMS, "items in OPRF chunk")?;
         Ok(OprfChunk { tag_len, tags })
     }
 }
