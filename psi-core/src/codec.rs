@@ -170,6 +170,14 @@ pub enum Protocol {
     /// KKRT OT-extension PSI ([`crate::kkrt`]); the client (OPRF receiver) learns
     /// which of its items are shared.
     Kkrt,
+    /// PSI-cardinality ([`crate::pjc`]): the counting party learns only `|X ∩ Y|`.
+    Cardinality,
+    /// PSI-sum ([`crate::pjc`]), direction 1: the value holder learns the number
+    /// of matches and the sum of its values over them.
+    SumToValueHolder,
+    /// PSI-sum ([`crate::pjc`]), direction 2: the key-only party learns the number
+    /// of matches and the sum of the peer's values over them.
+    SumToKeyHolder,
 }
 
 impl Protocol {
@@ -177,6 +185,9 @@ impl Protocol {
         match self {
             Protocol::EcdhIntersection => 1,
             Protocol::Kkrt => 2,
+            Protocol::Cardinality => 3,
+            Protocol::SumToValueHolder => 4,
+            Protocol::SumToKeyHolder => 5,
         }
     }
 
@@ -184,6 +195,9 @@ impl Protocol {
         match id {
             1 => Ok(Protocol::EcdhIntersection),
             2 => Ok(Protocol::Kkrt),
+            3 => Ok(Protocol::Cardinality),
+            4 => Ok(Protocol::SumToValueHolder),
+            5 => Ok(Protocol::SumToKeyHolder),
             other => Err(DecodeError::UnknownProtocol(other)),
         }
     }
@@ -193,6 +207,9 @@ impl Protocol {
         match self {
             Protocol::EcdhIntersection => "ecdh-ristretto255",
             Protocol::Kkrt => "kkrt-ot",
+            Protocol::Cardinality => "pjc-cardinality-ristretto255",
+            Protocol::SumToValueHolder => "pjc-sum-to-value-holder-ristretto255",
+            Protocol::SumToKeyHolder => "pjc-sum-to-key-holder-ristretto255",
         }
     }
 }
@@ -218,6 +235,20 @@ pub(crate) mod kind {
     pub const KKRT_MATRIX: u8 = 18;
     /// [`crate::kkrt::OprfChunk`].
     pub const KKRT_OPRF: u8 = 19;
+    /// [`crate::pjc::PjcHello`] (both roles).
+    pub const PJC_HELLO: u8 = 32;
+    /// [`crate::codec::PointStream::CounterMasked`] chunks.
+    pub const PJC_COUNTER_MASKED: u8 = 33;
+    /// [`crate::pjc::ShuffledTags`].
+    pub const PJC_SHUFFLED_TAGS: u8 = 34;
+    /// [`crate::pjc::ResponderSetChunk`].
+    pub const PJC_RESPONDER_SET: u8 = 35;
+    /// [`crate::pjc::SumResult`].
+    pub const PJC_SUM_RESULT: u8 = 36;
+    /// [`crate::pjc::MaskedSum`].
+    pub const PJC_MASKED_SUM: u8 = 37;
+    /// [`crate::pjc::DecryptedSum`].
+    pub const PJC_DECRYPTED_SUM: u8 = 38;
 }
 
 pub(crate) fn write_header(out: &mut Vec<u8>, kind: u8) {
@@ -244,6 +275,11 @@ pub(crate) fn read_header(
 /// The message-type byte of a KKRT receiver hello: a server that serves several
 /// protocols reads the second byte of a hello to pick its decoder.
 pub const KKRT_HELLO_TYPE: u8 = kind::KKRT_RECEIVER_HELLO;
+
+/// The message-type byte of a [`crate::pjc::PjcHello`] (PSI-cardinality and
+/// PSI-sum, either role): a server reads the second byte of a hello to pick
+/// its decoder, then the hello's protocol and role to pick its own role.
+pub const PJC_HELLO_TYPE: u8 = kind::PJC_HELLO;
 
 /// Reads only the version byte of a message, for a clear error before decoding.
 pub fn peek_version(bytes: &[u8]) -> Option<u8> {
@@ -315,6 +351,9 @@ pub enum PointStream {
     ClientMasked,
     /// The server's items, masked with the server's secret and shuffled.
     ServerMasked,
+    /// PSI-cardinality/sum ([`crate::pjc`]): the counting party's items, masked
+    /// with its secret.
+    CounterMasked,
 }
 
 impl PointStream {
@@ -322,6 +361,7 @@ impl PointStream {
         match self {
             PointStream::ClientMasked => kind::CLIENT_MASKED,
             PointStream::ServerMasked => kind::SERVER_MASKED,
+            PointStream::CounterMasked => kind::PJC_COUNTER_MASKED,
         }
     }
 
@@ -329,6 +369,7 @@ impl PointStream {
         match self {
             PointStream::ClientMasked => "client-masked chunk",
             PointStream::ServerMasked => "server-masked chunk",
+            PointStream::CounterMasked => "counter-masked chunk",
         }
     }
 }
@@ -411,6 +452,16 @@ impl TagChunk {
     /// True when the chunk holds no tag.
     pub fn is_empty(&self) -> bool {
         self.tags.is_empty()
+    }
+
+    /// The tags as little-endian integers (the first `tag_len` bytes of each).
+    pub(crate) fn tag_values(&self) -> impl Iterator<Item = u128> + '_ {
+        let len = usize::from(self.tag_len.max(1));
+        self.tags.chunks_exact(len).map(move |t| {
+            let mut b = [0u8; 16];
+            b[..len].copy_from_slice(t);
+            u128::from_le_bytes(b)
+        })
     }
 }
 

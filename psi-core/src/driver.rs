@@ -7,10 +7,14 @@ use std::sync::Arc;
 use rand_core::CryptoRng;
 
 use crate::codec::{
-    encode_frame, ClientHello, Codec, FrameDecoder, PointChunk, PointStream, ServerHello, TagChunk,
+    encode_frame, ClientHello, Codec, FrameDecoder, PointChunk, PointStream, Protocol, ServerHello,
+    TagChunk,
 };
 use crate::ecdh::{self, ClientOutput};
 use crate::kkrt::{self, MatrixChunk, OprfChunk, ReceiverHello, SenderHello};
+use crate::pjc::{
+    self, DecryptedSum, MaskedSum, PjcHello, ResponderSetChunk, ShuffledTags, SumResult,
+};
 use crate::{Error, Item, Limits};
 
 /// The result of a driven run, with the bytes each side sent.
@@ -125,5 +129,170 @@ pub fn run_kkrt<R: CryptoRng + ?Sized>(
         client_set_size,
         client_to_server: up.bytes,
         server_to_client: down.bytes,
+    })
+}
+
+/// The result of a driven PSI-cardinality run ([`crate::pjc`]).
+#[derive(Debug, Clone)]
+pub struct CardinalityRun {
+    /// What the counter (the output party) learned.
+    pub output: pjc::Outcome<u64>,
+    /// What the responder learned: the size of the counter's set.
+    pub counter_set_size: u64,
+    /// Bytes (frames included) the counter sent.
+    pub counter_to_responder: u64,
+    /// Bytes (frames included) the responder sent.
+    pub responder_to_counter: u64,
+}
+
+/// The result of a driven PSI-sum run ([`crate::pjc`]).
+#[derive(Debug, Clone)]
+pub struct SumRun {
+    /// The output party's result (the value holder in direction 1, the key
+    /// holder in direction 2).
+    pub output: pjc::Outcome<pjc::SumOutput>,
+    /// Direction 1 only: the count as the key holder (counter) sees it.
+    pub key_holder_count: Option<pjc::Outcome<u64>>,
+    /// Bytes (frames included) the key holder (counter) sent.
+    pub key_holder_to_value_holder: u64,
+    /// Bytes (frames included) the value holder (responder) sent.
+    pub value_holder_to_key_holder: u64,
+}
+
+/// The counter's and responder's states after the common part of every
+/// [`crate::pjc`] run: hellos, the counter's items, the shuffled answers and
+/// the responder's set.
+struct PjcRun {
+    finish: pjc::CounterFinish,
+    finale: pjc::ResponderFinale,
+    counter_set_size: u64,
+}
+
+fn run_pjc_common<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    wires: (&mut Wire, &mut Wire),
+    key_items: Vec<Item>,
+    value_items: Vec<Item>,
+    values: Option<Vec<u64>>,
+    params: &pjc::Params,
+    limits: &Limits,
+) -> Result<PjcRun, Error> {
+    let (up, down) = wires;
+    let (expect_hello, hello) = pjc::Counter::start(rng, key_items, params, limits)?;
+    let hello = PjcHello::from_bytes(&up.carry(hello.to_bytes())?)?;
+    let counter_set_size = hello.set_size;
+    let (responder_hello, mut responder) = pjc::Responder::accept(
+        rng,
+        value_items.into(),
+        values.map(Into::into),
+        params,
+        hello,
+        limits,
+    )?;
+    let responder_hello = PjcHello::from_bytes(&down.carry(responder_hello.to_bytes())?)?;
+    let mut counter = expect_hello.receive(responder_hello)?;
+
+    while let Some(chunk) = counter.masker.next_chunk() {
+        let chunk = PointChunk::decode(PointStream::CounterMasked, &up.carry(chunk.to_bytes())?)?;
+        responder.answerer.receive(chunk)?;
+    }
+    let mut answers = responder.answerer.finish()?;
+    while let Some(chunk) = answers.next_chunk() {
+        let chunk = ShuffledTags::from_bytes(&down.carry(chunk.to_bytes())?)?;
+        counter.tags.receive(chunk)?;
+    }
+    let mut set = counter.tags.finish()?;
+    while let Some(chunk) = responder.masker.next_chunk() {
+        let chunk = ResponderSetChunk::from_bytes(&down.carry(chunk.to_bytes())?)?;
+        set.receive(chunk)?;
+    }
+    Ok(PjcRun {
+        finish: set.finish()?,
+        finale: responder.finale,
+        counter_set_size,
+    })
+}
+
+/// Runs PSI-cardinality ([`crate::pjc`], [`Protocol::Cardinality`]): the counter
+/// holds `counter_items` and learns the size of the intersection with
+/// `responder_items` (each list distinct), behind `min_intersection`.
+pub fn run_cardinality<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    counter_items: Vec<Item>,
+    responder_items: Vec<Item>,
+    min_intersection: u64,
+    limits: &Limits,
+) -> Result<CardinalityRun, Error> {
+    let mut up = Wire { bytes: 0 };
+    let mut down = Wire { bytes: 0 };
+    let params = pjc::Params::new(Protocol::Cardinality, min_intersection);
+    let run = run_pjc_common(
+        rng,
+        (&mut up, &mut down),
+        counter_items,
+        responder_items,
+        None,
+        &params,
+        limits,
+    )?;
+    let output = match (run.finish, run.finale) {
+        (pjc::CounterFinish::Cardinality(o), pjc::ResponderFinale::Nothing) => o,
+        _ => return Err(Error::Misuse("cardinality run ended in another mode")),
+    };
+    Ok(CardinalityRun {
+        output,
+        counter_set_size: run.counter_set_size,
+        counter_to_responder: up.bytes,
+        responder_to_counter: down.bytes,
+    })
+}
+
+/// Runs PSI-sum ([`crate::pjc`]): the key holder holds `key_items`, the value
+/// holder `value_items` with `values[i]` for `value_items[i]` (each list
+/// distinct). `params.protocol` picks the direction:
+/// [`Protocol::SumToValueHolder`] or [`Protocol::SumToKeyHolder`].
+pub fn run_sum<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    key_items: Vec<Item>,
+    value_items: Vec<Item>,
+    values: Vec<u64>,
+    params: &pjc::Params,
+    limits: &Limits,
+) -> Result<SumRun, Error> {
+    let mut up = Wire { bytes: 0 };
+    let mut down = Wire { bytes: 0 };
+    let run = run_pjc_common(
+        rng,
+        (&mut up, &mut down),
+        key_items,
+        value_items,
+        Some(values),
+        params,
+        limits,
+    )?;
+    let (output, key_holder_count) = match (run.finish, run.finale) {
+        (
+            pjc::CounterFinish::SendSum { message, count },
+            pjc::ResponderFinale::ExpectSum(expect),
+        ) => {
+            let message = SumResult::from_bytes(&up.carry(message.to_bytes())?)?;
+            (expect.receive(message)?, Some(count))
+        }
+        (
+            pjc::CounterFinish::SendMaskedSum { message, next },
+            pjc::ResponderFinale::Decrypt(decrypt),
+        ) => {
+            let message = MaskedSum::from_bytes(&up.carry(message.to_bytes())?)?;
+            let answer = decrypt.receive(message)?;
+            let answer = DecryptedSum::from_bytes(&down.carry(answer.to_bytes())?)?;
+            (next.receive(answer)?, None)
+        }
+        _ => return Err(Error::Misuse("run_sum needs a sum protocol")),
+    };
+    Ok(SumRun {
+        output,
+        key_holder_count,
+        key_holder_to_value_holder: up.bytes,
+        value_holder_to_key_holder: down.bytes,
     })
 }

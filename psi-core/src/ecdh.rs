@@ -69,10 +69,11 @@ use crate::{Error, Item, Limits};
 pub const LAMBDA_BITS: u32 = 40;
 
 /// Items per rayon task: large enough to amortise the batched inversion.
-const BATCH: usize = 256;
+pub(crate) const BATCH: usize = 256;
 
 /// A per-session secret scalar, kept as `s/2` (see the module doc), zeroized on drop.
-struct Secret {
+/// Shared with [`crate::pjc`], which masks items the same way.
+pub(crate) struct Secret {
     half: Scalar,
 }
 
@@ -91,7 +92,7 @@ impl Drop for Secret {
 impl ZeroizeOnDrop for Secret {}
 
 impl Secret {
-    fn random<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+    pub(crate) fn random<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
         let mut wide = [0u8; 64];
         loop {
             rng.fill_bytes(&mut wide);
@@ -105,7 +106,7 @@ impl Secret {
     }
 
     /// `compress(s·P)` for a batch of points.
-    fn mul_compress(&self, points: &[RistrettoPoint]) -> Vec<CompressedRistretto> {
+    pub(crate) fn mul_compress(&self, points: &[RistrettoPoint]) -> Vec<CompressedRistretto> {
         let halves: Vec<RistrettoPoint> = points.iter().map(|p| p * self.half).collect();
         RistrettoPoint::double_and_compress_batch(&halves)
     }
@@ -113,19 +114,33 @@ impl Secret {
 
 /// Everything both sides derive from the hellos.
 #[derive(Clone)]
-struct Session {
-    id: [u8; 32],
+pub(crate) struct Session {
+    pub(crate) id: [u8; 32],
     /// SHA-512 state after absorbing the domain-separation tag.
     hasher: Sha512,
-    tag_len: u8,
+    pub(crate) tag_len: u8,
 }
 
 impl Session {
     fn new(protocol: Protocol, client: &ClientHello, server: &ServerHello) -> Self {
+        Self::derive(
+            protocol,
+            (&client.nonce, client.set_size),
+            (&server.nonce, server.set_size),
+        )
+    }
+
+    /// The session of a run between a first party (ECDH client, PJC counter) and a
+    /// second, each given by its hello's nonce and set size.
+    pub(crate) fn derive(
+        protocol: Protocol,
+        first: (&[u8; 32], u64),
+        second: (&[u8; 32], u64),
+    ) -> Self {
         let mut h = Sha256::new();
         h.update(b"psi/session-id/v1");
-        h.update(client.nonce);
-        h.update(server.nonce);
+        h.update(first.0);
+        h.update(second.0);
         let id: [u8; 32] = h.finalize().into();
         let mut hasher = Sha512::new();
         let dst = format!("psi/{}/v1/hash-to-group/", protocol.name());
@@ -135,11 +150,11 @@ impl Session {
         Session {
             id,
             hasher,
-            tag_len: tag_len(client.set_size, server.set_size),
+            tag_len: tag_len(first.1, second.1),
         }
     }
 
-    fn hash_to_group(&self, item: &Item) -> RistrettoPoint {
+    pub(crate) fn hash_to_group(&self, item: &Item) -> RistrettoPoint {
         let mut h = self.hasher.clone();
         h.update(item.as_bytes());
         let wide: [u8; 64] = h.finalize().into();
@@ -158,13 +173,13 @@ pub fn tag_len(client_size: u64, server_size: u64) -> u8 {
     )
 }
 
-fn tag_of(c: &CompressedRistretto, len: u8) -> u128 {
+pub(crate) fn tag_of(c: &CompressedRistretto, len: u8) -> u128 {
     let mut b = [0u8; 16];
     b[..usize::from(len)].copy_from_slice(&c.as_bytes()[..usize::from(len)]);
     u128::from_le_bytes(b)
 }
 
-fn check_size(who: &'static str, size: u64, limits: &Limits) -> Result<(), Error> {
+pub(crate) fn check_size(who: &'static str, size: u64, limits: &Limits) -> Result<(), Error> {
     if size > limits.max_set_size {
         return Err(Error::SetTooLarge {
             who,
@@ -177,7 +192,10 @@ fn check_size(who: &'static str, size: u64, limits: &Limits) -> Result<(), Error
 
 /// Decompresses every point of a chunk in parallel; `offset` is the position of
 /// the chunk's first point in its stream, for the error.
-fn decompress_all(points: &[[u8; POINT_LEN]], offset: u64) -> Result<Vec<RistrettoPoint>, Error> {
+pub(crate) fn decompress_all(
+    points: &[[u8; POINT_LEN]],
+    offset: u64,
+) -> Result<Vec<RistrettoPoint>, Error> {
     points
         .par_iter()
         .enumerate()
@@ -191,8 +209,44 @@ fn decompress_all(points: &[[u8; POINT_LEN]], offset: u64) -> Result<Vec<Ristret
         .collect()
 }
 
+/// `compress(s·H(item))` for each item, in order, in parallel batches.
+pub(crate) fn mask_items<'a, F>(
+    session: &Session,
+    secret: &Secret,
+    count: usize,
+    item: F,
+) -> Vec<[u8; POINT_LEN]>
+where
+    F: Fn(usize) -> &'a Item + Sync,
+{
+    let idx: Vec<usize> = (0..count).collect();
+    idx.par_chunks(BATCH)
+        .flat_map_iter(|batch| {
+            let hashed: Vec<RistrettoPoint> = batch
+                .iter()
+                .map(|&i| session.hash_to_group(item(i)))
+                .collect();
+            secret.mul_compress(&hashed).into_iter().map(|c| c.0)
+        })
+        .collect()
+}
+
+/// Decompresses a chunk of peer points (`offset`: position of the first one in
+/// its stream) and returns `compress(s·P)` for each, in order.
+pub(crate) fn remask(
+    secret: &Secret,
+    points: &[[u8; POINT_LEN]],
+    offset: u64,
+) -> Result<Vec<CompressedRistretto>, Error> {
+    let points = decompress_all(points, offset)?;
+    Ok(points
+        .par_chunks(BATCH)
+        .flat_map_iter(|batch| secret.mul_compress(batch))
+        .collect())
+}
+
 /// Chunk size clamped to what the codec accepts.
-fn clamp_chunk(chunk: usize) -> usize {
+pub(crate) fn clamp_chunk(chunk: usize) -> usize {
     chunk.clamp(1, MAX_CHUNK_ITEMS as usize)
 }
 
@@ -316,16 +370,7 @@ impl ClientMasker {
         let end = (self.next + self.chunk).min(self.items.len());
         let slice = &self.items[self.next..end];
         self.next = end;
-        let points = slice
-            .par_chunks(BATCH)
-            .flat_map_iter(|batch| {
-                let hashed: Vec<RistrettoPoint> = batch
-                    .iter()
-                    .map(|x| self.session.hash_to_group(x))
-                    .collect();
-                self.secret.mul_compress(&hashed).into_iter().map(|c| c.0)
-            })
-            .collect();
+        let points = mask_items(&self.session, &self.secret, slice.len(), |i| &slice[i]);
         Some(PointChunk {
             stream: PointStream::ClientMasked,
             points,
@@ -357,12 +402,7 @@ impl ExpectDoubleMasked {
                 got,
             });
         }
-        let len = usize::from(self.tag_len);
-        self.tags.extend(chunk.tags.chunks_exact(len).map(|t| {
-            let mut b = [0u8; 16];
-            b[..len].copy_from_slice(t);
-            u128::from_le_bytes(b)
-        }));
+        self.tags.extend(chunk.tag_values());
         Ok(())
     }
 
@@ -407,19 +447,9 @@ impl ExpectServerMasked {
                 got,
             });
         }
-        let points = decompress_all(&chunk.points, offset)?;
         let len = self.tag_len;
-        let secret = &self.secret;
-        let tags: Vec<u128> = points
-            .par_chunks(BATCH)
-            .flat_map_iter(|batch| {
-                secret
-                    .mul_compress(batch)
-                    .into_iter()
-                    .map(move |c| tag_of(&c, len))
-            })
-            .collect();
-        self.tags.extend(tags);
+        let masked = remask(&self.secret, &chunk.points, offset)?;
+        self.tags.extend(masked.iter().map(|c| tag_of(c, len)));
         Ok(())
     }
 
@@ -559,18 +589,12 @@ impl ExpectClientMasked {
                 got,
             });
         }
-        let points = decompress_all(&chunk.points, self.seen)?;
+        let masked = remask(&self.secret, &chunk.points, self.seen)?;
         self.seen = got;
         let len = usize::from(self.tag_len);
-        let secret = &self.secret;
-        let tags: Vec<u8> = points
-            .par_chunks(BATCH)
-            .flat_map_iter(|batch| {
-                secret
-                    .mul_compress(batch)
-                    .into_iter()
-                    .flat_map(move |c| c.0.into_iter().take(len))
-            })
+        let tags: Vec<u8> = masked
+            .iter()
+            .flat_map(|c| c.0.into_iter().take(len))
             .collect();
         Ok(TagChunk {
             tag_len: self.tag_len,
@@ -625,16 +649,10 @@ impl ServerMasker {
         let end = (self.next + self.chunk).min(self.order.len());
         let slice = &self.order[self.next..end];
         self.next = end;
-        let points = slice
-            .par_chunks(BATCH)
-            .flat_map_iter(|batch| {
-                let hashed: Vec<RistrettoPoint> = batch
-                    .iter()
-                    .map(|&i| self.session.hash_to_group(&self.items[i as usize]))
-                    .collect();
-                self.secret.mul_compress(&hashed).into_iter().map(|c| c.0)
-            })
-            .collect();
+        let items = &self.items;
+        let points = mask_items(&self.session, &self.secret, slice.len(), |i| {
+            &items[slice[i] as usize]
+        });
         Some(PointChunk {
             stream: PointStream::ServerMasked,
             points,

@@ -59,4 +59,41 @@ pub enum Error {
     /// The caller used the API out of order (a bug in the caller, not the peer).
     #[error("API misuse: {0}")]
     Misuse(&'static str),
+    /// One of our values is above the limit the sum protocol can carry.
+    #[error("value {value} of item {index} is above the limit of {limit}")]
+    ValueOutOfRange {
+        /// Position of the value in our list.
+        index: u64,
+        /// The value.
+        value: u64,
+        /// The largest value accepted.
+        limit: u64,
+    },
+    /// Our values could add up to a sum the protocol cannot decrypt: their total
+    /// is not below `2^sum_bits`. Refused up front, so a sum never wraps.
+    #[error(
+        "the total of our values ({total}) is not below 2^{sum_bits}, the agreed bound on sums"
+    )]
+    SumOutOfRange {
+        /// The total of all our values (saturating).
+        total: u64,
+        /// The agreed bound, in bits.
+        sum_bits: u8,
+    },
+    /// The decrypted sum is not in the agreed range: the peer deviated.
+    #[error("the decrypted sum is not below 2^{sum_bits}: the peer deviated from the protocol")]
+    SumNotFound {
+        /// The bound searched, in bits.
+        sum_bits: u8,
+    },
+    /// The peer's hello disagrees with ours on a parameter both sides must share.
+    #[error("peer's {what} is {theirs}, ours is {ours}")]
+    ParameterMismatch {
+        /// Which parameter.
+        what: &'static str,
+        /// Our value.
+        ours: u64,
+        /// Theirs.
+        theirs: u64,
+    },
 }

@@ -4,6 +4,7 @@
 //! - [`codec`]: the versioned wire messages and stream framing.
 //! - [`ecdh`]: ECDH-PSI on ristretto255, one typed state per protocol step.
 //! - [`kkrt`]: KKRT OT-extension PSI (batched related-key OPRF + cuckoo hashing).
+//! - [`pjc`]: PSI-cardinality and PSI-sum (Private Join and Compute, ElGamal sums).
 //! - [`driver`]: an in-memory two-party driver (tests, fuzzing, benchmarks).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -12,6 +13,7 @@ pub mod driver;
 pub mod ecdh;
 mod error;
 pub mod kkrt;
+pub mod pjc;
 
 pub use error::Error;
 
