@@ -14,6 +14,10 @@ use psi_core::codec::{
 };
 use psi_core::ecdh::{self, ClientOutput};
 use psi_core::kkrt::{self, OprfChunk, SenderHello};
+use psi_core::pjc::{
+    self, CounterFinish, DecryptedSum, Outcome, PjcHello, ResponderSetChunk, ShuffledTags,
+    SumOutput,
+};
 use psi_core::{Item, Limits};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -442,6 +446,161 @@ pub async fn run_kkrt_client(
         phases,
         cuckoo_retries,
     })
+}
+
+/// What the client (the counter) learned in a PSI-cardinality or PSI-sum run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PjcOutput {
+    /// Cardinality: the count, behind the threshold.
+    Cardinality(Outcome<u64>),
+    /// Sum to the server: the client learns the count it computed (behind the
+    /// threshold); the server learns count and sum.
+    SumToServer(Outcome<u64>),
+    /// Sum to the client: count and sum, behind the threshold.
+    SumToClient(Outcome<SumOutput>),
+}
+
+/// The result of a PSI-cardinality or PSI-sum client run.
+#[derive(Debug, Clone)]
+pub struct PjcRun {
+    /// What we learned.
+    pub output: PjcOutput,
+    /// The server's set size (both parties learn both sizes).
+    pub server_set_size: u64,
+    /// The server's session token.
+    pub session: String,
+    /// Body bytes sent.
+    pub bytes_sent: u64,
+    /// Body bytes received.
+    pub bytes_received: u64,
+    /// Seconds per phase: `hello`, `client-masked` (our items, masked and
+    /// uploaded), `shuffled-tags` (the server's answers in a secret order),
+    /// `server-masked` (the server's set, counted), `sum` (the last exchange).
+    pub phases: Vec<(&'static str, Duration)>,
+}
+
+/// Runs PSI-cardinality or PSI-sum as the counter (client) against `peer`:
+/// `params.protocol` picks the mode; the server must serve the same one.
+pub async fn run_pjc_client(
+    peer: &str,
+    items: Vec<Item>,
+    params: &pjc::Params,
+    config: &ClientConfig,
+) -> Result<PjcRun, Error> {
+    let addr = authority(peer)?;
+    let t = Instant::now();
+    let limits = config.limits.clone();
+    let p = params.clone();
+    let (state, hello) = tokio::task::spawn_blocking(move || {
+        let mut rng = StdRng::from_os_rng();
+        pjc::Counter::start(&mut rng, items, &p, &limits)
+    })
+    .await??;
+    let (session, answer, mut bytes_sent, mut bytes_received) =
+        open_session(&addr, config, hello.to_bytes(), |b| {
+            Ok(PjcHello::from_bytes(b)?)
+        })
+        .await?;
+    let server_set_size = answer.set_size;
+    let mut streams = state.receive(answer)?;
+    streams.masker.set_chunk_items(config.chunk_items);
+    let mut phases = vec![("hello", t.elapsed())];
+    let base = format!("/v1/sessions/{session}");
+
+    let t = Instant::now();
+    let (_, sent) = put_stream(
+        &addr,
+        &format!("{base}/client-masked"),
+        config,
+        streams.masker,
+        |m| m.next_chunk().map(|c| c.to_bytes()),
+    )
+    .await?;
+    bytes_sent += sent;
+    phases.push(("client-masked", t.elapsed()));
+
+    let t = Instant::now();
+    let (tags, received) = get_stream(
+        &addr,
+        &format!("{base}/shuffled-tags"),
+        "shuffled-tags",
+        config,
+        streams.tags,
+        |s, m| Ok(s.receive(ShuffledTags::from_bytes(&m)?)?),
+    )
+    .await?;
+    bytes_received += received;
+    let set = tags.finish()?;
+    phases.push(("shuffled-tags", t.elapsed()));
+
+    let t = Instant::now();
+    let (set, received) = get_stream(
+        &addr,
+        &format!("{base}/server-masked"),
+        "server-masked",
+        config,
+        set,
+        |s, m| Ok(s.receive(ResponderSetChunk::from_bytes(&m)?)?),
+    )
+    .await?;
+    bytes_received += received;
+    let finish = tokio::task::spawn_blocking(move || set.finish()).await??;
+    phases.push(("server-masked", t.elapsed()));
+
+    let t = Instant::now();
+    let output = match finish {
+        CounterFinish::Cardinality(count) => PjcOutput::Cardinality(count),
+        CounterFinish::SendSum { message, count } => {
+            let bytes = message.to_bytes();
+            bytes_sent += bytes.len() as u64;
+            post_small(&addr, &format!("{base}/sum"), config, bytes).await?;
+            PjcOutput::SumToServer(count)
+        }
+        CounterFinish::SendMaskedSum { message, next } => {
+            let bytes = message.to_bytes();
+            bytes_sent += bytes.len() as u64;
+            let answer = post_small(&addr, &format!("{base}/sum"), config, bytes).await?;
+            bytes_received += answer.len() as u64;
+            let answer = DecryptedSum::from_bytes(&answer)?;
+            let outcome = tokio::task::spawn_blocking(move || next.receive(answer)).await??;
+            PjcOutput::SumToClient(outcome)
+        }
+    };
+    phases.push(("sum", t.elapsed()));
+    Ok(PjcRun {
+        output,
+        server_set_size,
+        session,
+        bytes_sent,
+        bytes_received,
+        phases,
+    })
+}
+
+/// POSTs a small message and returns the (small) answer body.
+async fn post_small(
+    addr: &str,
+    path: &str,
+    config: &ClientConfig,
+    body: Vec<u8>,
+) -> Result<Bytes, Error> {
+    let idle = config.idle_timeout;
+    let mut conn = connect(addr, config).await?;
+    let req = request(Method::POST, addr, path, full(body))?;
+    let resp = with_timeout("the server's answer", idle, async {
+        Ok(conn.send_request(req).await?)
+    })
+    .await?;
+    let resp = check(resp, idle).await?;
+    let body = http_body_util::Limited::new(resp.into_body(), MAX_ANSWER_BYTES);
+    Ok(tokio::time::timeout(idle, body.collect())
+        .await
+        .map_err(|_| Error::Timeout {
+            what: "the server's answer",
+            seconds: idle.as_secs(),
+        })?
+        .map_err(|_| Error::StreamCut("answer"))?
+        .to_bytes())
 }
 
 /// Matrix rows per uploaded chunk (a chunk is `448 × rows / 8` bytes: 448 KB).

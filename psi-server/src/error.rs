@@ -60,6 +60,9 @@ pub enum Error {
     /// A stream ended before everything announced had arrived.
     #[error("the peer closed the {0} stream early")]
     StreamCut(&'static str),
+    /// The server was configured inconsistently.
+    #[error("invalid server configuration: {0}")]
+    Config(&'static str),
     /// A background task failed.
     #[error("internal task failed: {0}")]
     Task(String),

@@ -6,8 +6,11 @@ mod client;
 mod error;
 mod server;
 
-pub use client::{run_ecdh_client, run_kkrt_client, ClientConfig, ClientRun};
+pub use client::{
+    run_ecdh_client, run_kkrt_client, run_pjc_client, ClientConfig, ClientRun, PjcOutput, PjcRun,
+};
 pub use error::Error;
 pub use server::{
-    PsiServer, ServerConfig, SessionEvent, MAX_HELLO_BYTES, SESSION_HEADER, VERSION_HEADER,
+    PsiServer, ServeMode, ServerConfig, SessionEvent, MAX_HELLO_BYTES, SESSION_HEADER,
+    VERSION_HEADER,
 };

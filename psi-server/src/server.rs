@@ -18,6 +18,10 @@ use psi_core::codec::{
 };
 use psi_core::ecdh::{self, ExpectClientMasked, ServerMasker};
 use psi_core::kkrt::{self, ExpectMatrix, MatrixChunk, ReceiverHello, SendOprfValues};
+use psi_core::pjc::{
+    self, ExpectCounterMasked, MaskedSum, Outcome, PjcHello, ResponderFinale, ResponderMasker,
+    ShuffledTagSender, SumOutput, SumResult,
+};
 use psi_core::{Item, Limits};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -51,6 +55,46 @@ pub struct ServerConfig {
     pub max_frame: usize,
     /// Time allowed for a client to send a request's headers.
     pub header_timeout: Duration,
+    /// What this server answers: intersection (ECDH or KKRT, the client's
+    /// choice), or one PSI-cardinality / PSI-sum protocol. A client asking for
+    /// anything else is refused before any private data moves.
+    pub mode: ServeMode,
+    /// PSI-cardinality and PSI-sum: below this many matches the output party
+    /// learns only that the threshold was not met (the larger of the two
+    /// parties' thresholds applies).
+    pub min_intersection: u64,
+    /// PSI-sum: sums are below `2^sum_bits`.
+    pub sum_bits: u8,
+}
+
+/// The output mode a server offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServeMode {
+    /// The client learns which of its items are shared (ECDH or KKRT).
+    Intersection,
+    /// The client learns only how many items are shared.
+    Cardinality,
+    /// PSI-sum: the server holds values; the server learns count and sum.
+    SumToServer,
+    /// PSI-sum: the server holds values; the client learns count and sum.
+    SumToClient,
+}
+
+impl ServeMode {
+    /// The protocols a client may choose in this mode.
+    pub fn protocols(self) -> &'static [Protocol] {
+        match self {
+            ServeMode::Intersection => &[Protocol::EcdhIntersection, Protocol::Kkrt],
+            ServeMode::Cardinality => &[Protocol::Cardinality],
+            ServeMode::SumToServer => &[Protocol::SumToValueHolder],
+            ServeMode::SumToClient => &[Protocol::SumToKeyHolder],
+        }
+    }
+
+    /// Whether the mode needs a value per item.
+    pub fn needs_values(self) -> bool {
+        matches!(self, ServeMode::SumToServer | ServeMode::SumToClient)
+    }
 }
 
 impl Default for ServerConfig {
@@ -63,6 +107,9 @@ impl Default for ServerConfig {
             max_completed_sessions: None,
             max_frame: MAX_FRAME_LEN,
             header_timeout: Duration::from_secs(30),
+            mode: ServeMode::Intersection,
+            min_intersection: 1,
+            sum_bits: pjc::DEFAULT_SUM_BITS,
         }
     }
 }
@@ -86,11 +133,15 @@ pub struct SessionEvent {
     pub seconds: f64,
     /// `Ok` or why it failed.
     pub outcome: Result<(), String>,
+    /// PSI-sum to the server: what the server learned (count and sum, or only
+    /// that the threshold was not met).
+    pub sum: Option<Outcome<SumOutput>>,
 }
 
 const STREAM_UPLOAD: u8 = 1;
 const STREAM_ANSWERS: u8 = 2;
 const STREAM_SERVER_SET: u8 = 4;
+const STREAM_FINALE: u8 = 8;
 
 type Chunks = mpsc::Sender<Result<Bytes, std::io::Error>>;
 
@@ -133,10 +184,37 @@ impl Upload for ExpectMatrix {
 
     fn finish(self: Box<Self>, session: &Session) -> Result<(), psi_core::Error> {
         let values = ExpectMatrix::finish(*self)?;
-        if let Ok(mut slot) = session.download.lock() {
+        if let Ok(mut slot) = session.after_upload.lock() {
             *slot = Some(Box::new(values));
         }
         Ok(())
+    }
+}
+
+impl Upload for ExpectCounterMasked {
+    fn process(&mut self, message: &[u8]) -> Result<Option<Vec<u8>>, psi_core::Error> {
+        self.receive(PointChunk::decode(PointStream::CounterMasked, message)?)?;
+        Ok(None)
+    }
+
+    fn finish(self: Box<Self>, session: &Session) -> Result<(), psi_core::Error> {
+        let tags = ExpectCounterMasked::finish(*self)?;
+        if let Ok(mut slot) = session.after_upload.lock() {
+            *slot = Some(Box::new(tags));
+        }
+        Ok(())
+    }
+}
+
+impl Download for ShuffledTagSender {
+    fn next_message(&mut self) -> Option<Vec<u8>> {
+        self.next_chunk().map(|c| c.to_bytes())
+    }
+}
+
+impl Download for ResponderMasker {
+    fn next_message(&mut self) -> Option<Vec<u8>> {
+        self.next_chunk().map(|c| c.to_bytes())
     }
 }
 
@@ -156,9 +234,15 @@ struct Session {
     /// ECDH only: the answers, forwarded from the upload to their own stream.
     answers_tx: Mutex<Option<Chunks>>,
     answers_body: Mutex<Option<ChannelBody>>,
-    /// ECDH: the server's masked set (ready at once); KKRT: the OPRF values
-    /// (ready when the matrix upload finished).
+    /// ECDH, PJC: the server's masked set (ready at once).
     download: Mutex<Option<Box<dyn Download>>>,
+    /// KKRT: the OPRF values; PJC: the shuffled answers (ready when the upload
+    /// finished).
+    after_upload: Mutex<Option<Box<dyn Download>>>,
+    /// PJC sums: the last step.
+    finale: Mutex<Option<ResponderFinale>>,
+    /// PJC sum to the server: what it learned.
+    sum: Mutex<Option<Outcome<SumOutput>>>,
     /// Streams this protocol has; the session ends when all are done.
     all_streams: u8,
     done: AtomicU8,
@@ -188,6 +272,7 @@ fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
 
 struct Shared {
     items: Arc<[Item]>,
+    values: Option<Arc<[u64]>>,
     config: ServerConfig,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     completed: AtomicU64,
@@ -219,6 +304,7 @@ impl Shared {
             bytes_sent: session.bytes_out.load(Ordering::Relaxed),
             seconds: session.started.elapsed().as_secs_f64(),
             outcome,
+            sum: session.sum.lock().ok().and_then(|s| *s),
         };
         match &event.outcome {
             Ok(()) => tracing::info!(
@@ -264,6 +350,25 @@ impl PsiServer {
         items: Vec<Item>,
         config: ServerConfig,
     ) -> Result<PsiServer, Error> {
+        Self::bind_with_values(addr, items, None, config).await
+    }
+
+    /// [`PsiServer::bind`] with one value per item, for the PSI-sum modes.
+    pub async fn bind_with_values(
+        addr: SocketAddr,
+        items: Vec<Item>,
+        values: Option<Vec<u64>>,
+        config: ServerConfig,
+    ) -> Result<PsiServer, Error> {
+        match &values {
+            Some(v) if v.len() != items.len() => {
+                return Err(Error::Config("one value per item is required"))
+            }
+            None if config.mode.needs_values() => {
+                return Err(Error::Config("a PSI-sum server needs a value per item"))
+            }
+            _ => {}
+        }
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| Error::Bind { addr, source })?;
@@ -272,6 +377,7 @@ impl PsiServer {
             listener,
             shared: Arc::new(Shared {
                 items: items.into(),
+                values: values.map(Into::into),
                 config,
                 sessions: Mutex::new(HashMap::new()),
                 completed: AtomicU64::new(0),
@@ -458,15 +564,22 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<BoxBody>
     let parts: Vec<&str> = path.iter().map(String::as_str).collect();
     let method = req.method().clone();
     match (method, parts.as_slice()) {
-        (Method::GET, ["v1", "health"]) => health(),
+        (Method::GET, ["v1", "health"]) => health(&shared),
         (Method::POST, ["v1", "sessions"]) => hello(shared, req).await,
         (Method::PUT, ["v1", "sessions", token, stream @ ("client-masked" | "matrix")]) => {
             let (token, stream) = (token.to_string(), stream.to_string());
             upload(shared, &token, &stream, req).await
         }
         (Method::GET, ["v1", "sessions", token, "double-masked"]) => answers(shared, token),
-        (Method::GET, ["v1", "sessions", token, stream @ ("server-masked" | "oprf-values")]) => {
-            download(shared, token, stream)
+        (Method::GET, ["v1", "sessions", token, stream @ ("oprf-values" | "shuffled-tags")]) => {
+            download(shared, token, stream, true)
+        }
+        (Method::GET, ["v1", "sessions", token, "server-masked"]) => {
+            download(shared, token, "server-masked", false)
+        }
+        (Method::POST, ["v1", "sessions", token, "sum"]) => {
+            let token = token.to_string();
+            finale(shared, &token, req).await
         }
         (Method::DELETE, ["v1", "sessions", token]) => match shared.session(token) {
             Some(s) => {
@@ -479,7 +592,8 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<BoxBody>
         | (_, ["v1", "sessions"])
         | (
             _,
-            ["v1", "sessions", _, "client-masked" | "double-masked" | "server-masked" | "matrix" | "oprf-values"],
+            ["v1", "sessions", _, "client-masked" | "double-masked" | "server-masked" | "matrix" | "oprf-values"
+            | "shuffled-tags" | "sum"],
         ) => error_response(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
@@ -489,11 +603,18 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<BoxBody>
     }
 }
 
-fn health() -> Response<BoxBody> {
+fn health(shared: &Shared) -> Response<BoxBody> {
+    let protocols: Vec<&str> = shared
+        .config
+        .mode
+        .protocols()
+        .iter()
+        .map(|p| p.name())
+        .collect();
     let body = serde_json::json!({
         "status": "ok",
         "wire_version": WIRE_VERSION,
-        "protocols": [Protocol::EcdhIntersection.name(), Protocol::Kkrt.name()],
+        "protocols": protocols,
         "server_version": env!("CARGO_PKG_VERSION"),
     });
     let mut r = Response::new(full(body.to_string()));
@@ -533,6 +654,7 @@ struct Opened {
     answer: Vec<u8>,
     upload: Box<dyn Upload>,
     download: Option<Box<dyn Download>>,
+    finale: Option<ResponderFinale>,
     all_streams: u8,
 }
 
@@ -541,11 +663,55 @@ struct Opened {
 fn open(
     bytes: &[u8],
     items: Arc<[Item]>,
+    values: Option<Arc<[u64]>>,
     config: &ServerConfig,
-) -> Result<Opened, psi_core::Error> {
+) -> Result<Opened, OpenError> {
     let mut rng = StdRng::from_os_rng();
+    let allowed = config.mode.protocols();
+    let check = |protocol: Protocol| {
+        if allowed.contains(&protocol) {
+            Ok(())
+        } else {
+            Err(OpenError::Refused {
+                asked: protocol,
+                mode: config.mode,
+            })
+        }
+    };
+    if bytes.get(1) == Some(&psi_core::codec::PJC_HELLO_TYPE) {
+        let hello = PjcHello::from_bytes(bytes)?;
+        check(hello.protocol)?;
+        let params = pjc::Params {
+            protocol: hello.protocol,
+            min_intersection: config.min_intersection,
+            sum_bits: config.sum_bits,
+        };
+        let values = if config.mode.needs_values() {
+            values
+        } else {
+            None
+        };
+        let client_set_size = hello.set_size;
+        let (answer, mut streams) =
+            pjc::Responder::accept(&mut rng, items, values, &params, hello, &config.limits)?;
+        streams.masker.set_chunk_items(config.chunk_items);
+        let (finale, extra) = match streams.finale {
+            ResponderFinale::Nothing => (None, 0),
+            f => (Some(f), STREAM_FINALE),
+        };
+        return Ok(Opened {
+            protocol: params.protocol,
+            client_set_size,
+            answer: answer.to_bytes(),
+            upload: Box::new(streams.answerer),
+            download: Some(Box::new(streams.masker)),
+            finale,
+            all_streams: STREAM_UPLOAD | STREAM_ANSWERS | STREAM_SERVER_SET | extra,
+        });
+    }
     if bytes.get(1) == Some(&psi_core::codec::KKRT_HELLO_TYPE) {
         let hello = ReceiverHello::from_bytes(bytes)?;
+        check(hello.protocol)?;
         let (answer, matrix) = kkrt::Sender::accept(&mut rng, items, &hello, &config.limits)?;
         return Ok(Opened {
             protocol: Protocol::Kkrt,
@@ -553,10 +719,12 @@ fn open(
             answer: answer.to_bytes(),
             upload: Box::new(matrix),
             download: None,
-            all_streams: STREAM_UPLOAD | STREAM_SERVER_SET,
+            finale: None,
+            all_streams: STREAM_UPLOAD | STREAM_ANSWERS,
         });
     }
     let hello = ClientHello::from_bytes(bytes)?;
+    check(hello.protocol)?;
     let (answer, mut streams) = ecdh::Server::accept(&mut rng, items, &hello, &config.limits)?;
     streams.masker.set_chunk_items(config.chunk_items);
     Ok(Opened {
@@ -565,8 +733,29 @@ fn open(
         answer: answer.to_bytes(),
         upload: Box::new(streams.answerer),
         download: Some(Box::new(streams.masker)),
+        finale: None,
         all_streams: STREAM_UPLOAD | STREAM_ANSWERS | STREAM_SERVER_SET,
     })
+}
+
+/// Why a hello was not accepted.
+enum OpenError {
+    /// The protocol failed (malformed hello, sizes, parameters).
+    Core(psi_core::Error),
+    /// The client asked for a protocol this server does not offer.
+    Refused { asked: Protocol, mode: ServeMode },
+}
+
+impl From<psi_core::Error> for OpenError {
+    fn from(e: psi_core::Error) -> Self {
+        OpenError::Core(e)
+    }
+}
+
+impl From<psi_core::codec::DecodeError> for OpenError {
+    fn from(e: psi_core::codec::DecodeError) -> Self {
+        OpenError::Core(e.into())
+    }
 }
 
 async fn hello(shared: Arc<Shared>, req: Request<Incoming>) -> Response<BoxBody> {
@@ -597,16 +786,29 @@ async fn hello(shared: Arc<Shared>, req: Request<Incoming>) -> Response<BoxBody>
         );
     }
     let items = shared.items.clone();
+    let values = shared.values.clone();
     let config = shared.config.clone();
     let hello_len = bytes.len() as u64;
-    let opened = match tokio::task::spawn_blocking(move || open(&bytes, items, &config)).await {
-        Ok(Ok(o)) => o,
-        Ok(Err(e)) => return core_error(&e),
-        Err(e) => {
-            return error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-        }
-    };
-    let (answers_tx, answers_body) = if opened.all_streams & STREAM_ANSWERS != 0 {
+    let opened =
+        match tokio::task::spawn_blocking(move || open(&bytes, items, values, &config)).await {
+            Ok(Ok(o)) => o,
+            Ok(Err(OpenError::Core(e))) => return core_error(&e),
+            Ok(Err(OpenError::Refused { asked, mode })) => {
+                let offered: Vec<&str> = mode.protocols().iter().map(|p| p.name()).collect();
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    "mode_mismatch",
+                    format!(
+                    "this server does not run {asked}; it offers {} (check --mode on both sides)",
+                    offered.join(", ")
+                ),
+                );
+            }
+            Err(e) => {
+                return error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            }
+        };
+    let (answers_tx, answers_body) = if opened.protocol == Protocol::EcdhIntersection {
         let (tx, body) = ChannelBody::channel(4);
         (Some(tx), Some(body))
     } else {
@@ -622,6 +824,9 @@ async fn hello(shared: Arc<Shared>, req: Request<Incoming>) -> Response<BoxBody>
         answers_tx: Mutex::new(answers_tx),
         answers_body: Mutex::new(answers_body),
         download: Mutex::new(opened.download),
+        after_upload: Mutex::new(None),
+        finale: Mutex::new(opened.finale),
+        sum: Mutex::new(None),
         all_streams: opened.all_streams,
         done: AtomicU8::new(0),
         bytes_in: AtomicU64::new(hello_len),
@@ -653,11 +858,12 @@ fn upload_path(protocol: Protocol) -> &'static str {
     }
 }
 
-/// Which download path belongs to which protocol.
-fn download_path(protocol: Protocol) -> &'static str {
+/// Which stream, ready after the upload, belongs to which protocol.
+fn after_upload_path(protocol: Protocol) -> &'static str {
     match protocol {
         Protocol::Kkrt => "oprf-values",
-        _ => "server-masked",
+        Protocol::EcdhIntersection => "double-masked",
+        _ => "shuffled-tags",
     }
 }
 
@@ -832,7 +1038,7 @@ fn answers(shared: Arc<Shared>, token: &str) -> Response<BoxBody> {
     let Some(session) = shared.session(token) else {
         return unknown_session();
     };
-    if session.all_streams & STREAM_ANSWERS == 0 {
+    if session.protocol != Protocol::EcdhIntersection {
         return wrong_stream(session.protocol, "double-masked");
     }
     let Some(body) = take(&session.answers_body) else {
@@ -842,22 +1048,36 @@ fn answers(shared: Arc<Shared>, token: &str) -> Response<BoxBody> {
     stream_response(shared, session, body, STREAM_ANSWERS)
 }
 
-/// GET …/server-masked (ECDH: our set, masked and shuffled) or …/oprf-values
-/// (KKRT: after the matrix upload), one chunk at a time.
-fn download(shared: Arc<Shared>, token: &str, stream: &str) -> Response<BoxBody> {
+/// GET …/server-masked (ECDH, PJC: our set, masked and shuffled, ready at
+/// once) or, with `after_upload`, …/oprf-values (KKRT) and …/shuffled-tags
+/// (PJC), ready when the upload ended; one chunk at a time.
+fn download(
+    shared: Arc<Shared>,
+    token: &str,
+    stream: &str,
+    after_upload: bool,
+) -> Response<BoxBody> {
     let Some(session) = shared.session(token) else {
         return unknown_session();
     };
-    if download_path(session.protocol) != stream {
-        return wrong_stream(session.protocol, stream);
-    }
-    let Some(mut producer) = take(&session.download) else {
+    let (slot, bit) = if after_upload {
+        if after_upload_path(session.protocol) != stream {
+            return wrong_stream(session.protocol, stream);
+        }
+        (&session.after_upload, STREAM_ANSWERS)
+    } else {
+        if session.all_streams & STREAM_SERVER_SET == 0 {
+            return wrong_stream(session.protocol, stream);
+        }
+        (&session.download, STREAM_SERVER_SET)
+    };
+    let Some(mut producer) = take(slot) else {
         let upload_pending = session.done.load(Ordering::SeqCst) & STREAM_UPLOAD == 0;
-        if session.protocol == Protocol::Kkrt && upload_pending {
+        if after_upload && upload_pending {
             return error_response(
                 StatusCode::CONFLICT,
                 "not_ready",
-                "the OPRF values are ready only after the whole matrix was uploaded",
+                format!("the {stream} stream is ready only after the whole upload"),
             );
         }
         return already_taken(stream);
@@ -886,5 +1106,74 @@ fn download(shared: Arc<Shared>, token: &str, stream: &str) -> Response<BoxBody>
             }
         }
     });
-    stream_response(shared, session, body, STREAM_SERVER_SET)
+    stream_response(shared, session, body, bit)
+}
+
+/// POST …/sum (PJC sums): the counter's last message. Sum to the server: the
+/// encrypted sum, decrypted here (the server learns count and sum). Sum to the
+/// client: the masked sum, decrypted and sent back.
+async fn finale(shared: Arc<Shared>, token: &str, req: Request<Incoming>) -> Response<BoxBody> {
+    let Some(session) = shared.session(token) else {
+        return unknown_session();
+    };
+    if session.all_streams & STREAM_FINALE == 0 {
+        return wrong_stream(session.protocol, "sum");
+    }
+    if session.done.load(Ordering::SeqCst) & (STREAM_UPLOAD | STREAM_ANSWERS | STREAM_SERVER_SET)
+        != STREAM_UPLOAD | STREAM_ANSWERS | STREAM_SERVER_SET
+    {
+        return error_response(
+            StatusCode::CONFLICT,
+            "not_ready",
+            "the sum comes after every stream of the session ended",
+        );
+    }
+    let Some(state) = take(&session.finale) else {
+        return already_taken("sum");
+    };
+    let limited = http_body_util::Limited::new(req.into_body(), MAX_HELLO_BYTES);
+    let Ok(bytes) = limited.collect().await.map(|b| b.to_bytes()) else {
+        let why = "the sum message is too large or broke off".to_string();
+        shared.end(&session, Err(why.clone()));
+        return error_response(StatusCode::PAYLOAD_TOO_LARGE, "too_large", why);
+    };
+    session
+        .bytes_in
+        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    // The discrete log may take a second or two: off the async threads.
+    let s = session.clone();
+    let done = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, psi_core::Error> {
+        match state {
+            ResponderFinale::ExpectSum(expect) => {
+                let outcome = expect.receive(SumResult::from_bytes(&bytes)?)?;
+                if let Ok(mut slot) = s.sum.lock() {
+                    *slot = Some(outcome);
+                }
+                Ok(Vec::new())
+            }
+            ResponderFinale::Decrypt(expect) => {
+                Ok(expect.receive(MaskedSum::from_bytes(&bytes)?)?.to_bytes())
+            }
+            ResponderFinale::Nothing => Err(psi_core::Error::Misuse("no sum in this protocol")),
+        }
+    })
+    .await;
+    match done {
+        Ok(Ok(answer)) => {
+            session
+                .bytes_out
+                .fetch_add(answer.len() as u64, Ordering::Relaxed);
+            shared.stream_done(&session, STREAM_FINALE);
+            Response::new(full(answer))
+        }
+        Ok(Err(e)) => {
+            shared.end(&session, Err(e.to_string()));
+            core_error(&e)
+        }
+        Err(e) => {
+            let why = format!("internal error: {e}");
+            shared.end(&session, Err(why.clone()));
+            error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", why)
+        }
+    }
 }

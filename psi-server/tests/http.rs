@@ -426,3 +426,152 @@ async fn kkrt_streams_in_the_wrong_order_or_place_are_refused() {
         "{body}"
     );
 }
+
+async fn start_pjc(
+    server_items: &[u32],
+    values: Option<Vec<u64>>,
+    mode: psi_server::ServeMode,
+    min_intersection: u64,
+) -> (
+    SocketAddr,
+    tokio::sync::broadcast::Receiver<psi_server::SessionEvent>,
+) {
+    let items = server_items.iter().map(|&v| item(v)).collect();
+    let config = ServerConfig {
+        mode,
+        min_intersection,
+        ..Default::default()
+    };
+    let server = PsiServer::bind_with_values("127.0.0.1:0".parse().unwrap(), items, values, config)
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let events = server.events();
+    tokio::spawn(async move {
+        server.run_until(std::future::pending()).await.unwrap();
+    });
+    (addr, events)
+}
+
+async fn run_pjc(
+    addr: SocketAddr,
+    client: &[u32],
+    protocol: Protocol,
+    min_intersection: u64,
+) -> Result<psi_server::PjcRun, Error> {
+    let params = psi_core::pjc::Params::new(protocol, min_intersection);
+    psi_server::run_pjc_client(
+        &format!("http://{addr}"),
+        client.iter().map(|&v| item(v)).collect(),
+        &params,
+        &ClientConfig::default(),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cardinality_and_sums_equal_the_plaintext_answers() {
+    use psi_core::pjc::{Outcome, SumOutput};
+    use psi_server::{PjcOutput, ServeMode};
+    let server: Vec<u32> = (1000..6000).collect();
+    let values: Vec<u64> = server.iter().map(|&v| u64::from(v % 97) * 1000).collect();
+    let sum_of = |client: &[u32]| -> (u64, u64) {
+        let c: HashSet<u32> = client.iter().copied().collect();
+        let matched: Vec<usize> = (0..server.len())
+            .filter(|&i| c.contains(&server[i]))
+            .collect();
+        (
+            matched.len() as u64,
+            matched.iter().map(|&i| values[i]).sum(),
+        )
+    };
+    let clients: Vec<Vec<u32>> = vec![
+        vec![],
+        vec![7],
+        (0..2500).collect(),
+        (3000..9000).collect(),
+        server.clone(),
+    ];
+
+    let (addr, _) = start_pjc(&server, None, ServeMode::Cardinality, 1).await;
+    for client in &clients {
+        let r = run_pjc(addr, client, Protocol::Cardinality, 1)
+            .await
+            .unwrap();
+        let (count, _) = sum_of(client);
+        let expected = if count >= 1 {
+            Outcome::Released(count)
+        } else {
+            Outcome::ThresholdNotMet
+        };
+        assert_eq!(r.output, PjcOutput::Cardinality(expected));
+        assert_eq!(r.server_set_size, server.len() as u64);
+    }
+
+    let (addr, _) = start_pjc(&server, Some(values.clone()), ServeMode::SumToClient, 1).await;
+    for client in &clients {
+        let r = run_pjc(addr, client, Protocol::SumToKeyHolder, 1)
+            .await
+            .unwrap();
+        let (count, sum) = sum_of(client);
+        let expected = if count >= 1 {
+            Outcome::Released(SumOutput { count, sum })
+        } else {
+            Outcome::ThresholdNotMet
+        };
+        assert_eq!(r.output, PjcOutput::SumToClient(expected));
+    }
+
+    let (addr, mut events) =
+        start_pjc(&server, Some(values.clone()), ServeMode::SumToServer, 10).await;
+    for client in &clients {
+        let r = run_pjc(addr, client, Protocol::SumToValueHolder, 1)
+            .await
+            .unwrap();
+        let (count, sum) = sum_of(client);
+        let event = events.recv().await.unwrap();
+        assert!(event.outcome.is_ok(), "{:?}", event.outcome);
+        // The server's threshold (10) is the larger one: it applies to both.
+        if count >= 10 {
+            assert_eq!(r.output, PjcOutput::SumToServer(Outcome::Released(count)));
+            assert_eq!(event.sum, Some(Outcome::Released(SumOutput { count, sum })));
+        } else {
+            assert_eq!(r.output, PjcOutput::SumToServer(Outcome::ThresholdNotMet));
+            assert_eq!(event.sum, Some(Outcome::ThresholdNotMet));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_answers_only_its_own_mode() {
+    use psi_server::ServeMode;
+    let (addr, _) = start_pjc(&[1, 2, 3], None, ServeMode::Cardinality, 1).await;
+    // An intersection client is refused before any private data moves.
+    let e = run(addr, &[1, 2]).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::Peer { code, .. } if code == "mode_mismatch"),
+        "{e}"
+    );
+    let e = run_pjc(addr, &[1], Protocol::SumToKeyHolder, 1)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("pjc-cardinality"), "{e}");
+
+    // An intersection server refuses a cardinality client.
+    let (addr, _h) = start(&[1, 2, 3], ServerConfig::default()).await;
+    let e = run_pjc(addr, &[1], Protocol::Cardinality, 1)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("mode_mismatch"), "{e}");
+
+    // A sum server needs values.
+    let config = ServerConfig {
+        mode: ServeMode::SumToServer,
+        ..Default::default()
+    };
+    assert!(
+        PsiServer::bind("127.0.0.1:0".parse().unwrap(), vec![item(1)], config)
+            .await
+            .is_err()
+    );
+}
