@@ -26,6 +26,8 @@ use std::path::{Path, PathBuf};
 
 use psi_core::Item;
 
+mod values;
+
 /// Everything that can go wrong reading or writing a table. Each variant names
 /// the file and, where there is one, the line and column.
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +122,20 @@ pub enum Error {
         path: PathBuf,
         /// The cause.
         source: io::Error,
+    },
+    /// A value (PSI-sum) is not a non-negative integer within the limit.
+    #[error("{path}, line {line}, column {column:?}: value {value:?} {reason}")]
+    BadValue {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// The column name.
+        column: String,
+        /// The value (at most 40 characters of it).
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
     },
     /// Too many rows for one run.
     #[error("{path} has more than {limit} rows; split it or use bucketed mode")]
