@@ -616,7 +616,7 @@ impl ExpectMatrix {
     pub fn receive(&mut self, chunk: MatrixChunk) -> Result<(), Error> {
         // The codec guarantees this for decoded chunks; a chunk built in memory
         // is checked too, since the block layout depends on it.
-        if chunk.rows == 0 || chunk.rows % 128 != 0 || chunk.rows > MAX_MATRIX_ROWS {
+        if chunk.rows == 0 || !chunk.rows.is_multiple_of(128) || chunk.rows > MAX_MATRIX_ROWS {
             return Err(Error::Decode(DecodeError::InvalidField {
                 field: "matrix rows in chunk",
                 value: chunk.rows.into(),
