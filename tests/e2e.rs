@@ -475,3 +475,208 @@ fn febrl_files_when_available() {
         expected.len()
     );
 }
+
+/// Generated tables with a `spend` column; returns (a, b).
+fn gen_with_values(dir: &Path, rows_a: u32, rows_b: u32, overlap: u32) -> (PathBuf, PathBuf) {
+    let a = dir.join("a.csv");
+    let b = dir.join("b.csv");
+    let g = Command::new(PSI)
+        .args(["gen", "--with-value", "--seed", "11"])
+        .args([
+            "--rows-a",
+            &rows_a.to_string(),
+            "--rows-b",
+            &rows_b.to_string(),
+        ])
+        .args(["--overlap", &overlap.to_string()])
+        .arg("--out-a")
+        .arg(&a)
+        .arg("--out-b")
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert!(g.status.success(), "{}", stderr(&g));
+    (a, b)
+}
+
+/// The plaintext answer: distinct shared emails and the sum of B's `spend`
+/// over B's rows whose email A also holds.
+fn plaintext_count_and_sum(a: &Path, b: &Path) -> (u64, u64) {
+    let ea = column(a, "email");
+    let (eb, sb) = (column(b, "email"), column(b, "spend"));
+    let a_emails: HashSet<String> = rows(a).into_iter().map(|r| r[ea].clone()).collect();
+    let mut shared = HashSet::new();
+    let mut sum = 0u64;
+    for r in rows(b) {
+        if a_emails.contains(&r[eb]) {
+            shared.insert(r[eb].clone());
+            sum += r[sb].parse::<u64>().unwrap();
+        }
+    }
+    (shared.len() as u64, sum)
+}
+
+fn run_mode(url: &str, input: &Path, extra: &[&str], report: &Path) -> Output {
+    Command::new(PSI)
+        .args(["run", "--peer", url, "--key", "email"])
+        .args(extra)
+        .arg("--input")
+        .arg(input)
+        .arg("--report")
+        .arg(report)
+        .output()
+        .unwrap()
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn cardinality_and_sums_equal_the_plaintext_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = gen_with_values(dir.path(), 1500, 2500, 600);
+    let (count, sum) = plaintext_count_and_sum(&a, &b);
+    assert_eq!(count, 600);
+    let report = dir.path().join("r.json");
+
+    // Cardinality: the count only.
+    let server = Server::start(&b, "email", &["--once", "--mode", "cardinality"]);
+    let o = run_mode(&server.url, &a, &["--mode", "cardinality"], &report);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(&format!("shared keys: {count}")), "{out}");
+    let r = json(&report);
+    assert_eq!(r["released"]["count"], count);
+    assert_eq!(r["released"]["threshold_met"], true);
+    assert!(r["released"]["sum"].is_null());
+    assert_eq!(r["protocol"], "pjc-cardinality-ristretto255");
+    assert!(server.wait_exit());
+
+    // Sum to the client (the ad-measurement case).
+    let server = Server::start(
+        &b,
+        "email",
+        &[
+            "--once", "--mode", "sum", "--sum-to", "client", "--value", "spend",
+        ],
+    );
+    let o = run_mode(
+        &server.url,
+        &a,
+        &["--mode", "sum", "--sum-to", "client"],
+        &report,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(&format!("sum over them: {sum}")), "{out}");
+    assert_eq!(json(&report)["released"]["sum"], sum);
+    assert!(server.wait_exit());
+
+    // Sum to the server (Private Join and Compute's direction): the server's
+    // report holds the sum, the client learns the count.
+    let serve_report = dir.path().join("s.json");
+    let serve_report_arg = serve_report.display().to_string();
+    let server = Server::start(
+        &b,
+        "email",
+        &[
+            "--once",
+            "--mode",
+            "sum",
+            "--value",
+            "spend",
+            "--report",
+            &serve_report_arg,
+        ],
+    );
+    let o = run_mode(&server.url, &a, &["--mode", "sum"], &report);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json(&report)["released"]["count"], count);
+    assert!(json(&report)["released"]["sum"].is_null());
+    assert!(server.wait_exit());
+    let s = json(&serve_report);
+    assert_eq!(s["sessions"][0]["released"]["sum"], sum, "{s}");
+    assert_eq!(s["sessions"][0]["released"]["count"], count, "{s}");
+}
+
+#[test]
+fn threshold_noise_and_mode_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = gen_with_values(dir.path(), 300, 400, 5);
+    let report = dir.path().join("r.json");
+
+    // Below the threshold only "not met" is released.
+    let server = Server::start(&b, "email", &["--once", "--mode", "cardinality"]);
+    let o = run_mode(
+        &server.url,
+        &a,
+        &["--mode", "cardinality", "--min-intersection", "10"],
+        &report,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("threshold not met"));
+    let r = json(&report);
+    assert_eq!(r["released"]["threshold_met"], false);
+    assert!(r["released"]["count"].is_null());
+    assert!(server.wait_exit());
+
+    // Noise is described in the report.
+    let server = Server::start(&b, "email", &["--once", "--mode", "cardinality"]);
+    let o = run_mode(
+        &server.url,
+        &a,
+        &["--mode", "cardinality", "--dp-epsilon", "1.0"],
+        &report,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = json(&report);
+    assert_eq!(r["released"]["noise"][0]["epsilon"], 1.0);
+    assert_eq!(r["released"]["noise"][0]["sensitivity"], 1);
+    assert!(r["released"]["count"].is_i64());
+    assert!(server.wait_exit());
+
+    // A client asking another mode is refused before any data moves.
+    let server = Server::start(&b, "email", &["--mode", "cardinality"]);
+    let out = dir.path().join("m.csv");
+    let o = run_against(&server.url, &a, "email", &out, &report);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("pjc-cardinality"), "{}", stderr(&o));
+    assert!(!out.exists());
+    drop(server);
+
+    // A value column that is not a number names the line, column and value.
+    let o = psi(&[
+        "serve",
+        "--mode",
+        "sum",
+        "--value",
+        "given_name",
+        "--key",
+        "email",
+        "--listen",
+        "127.0.0.1:0",
+        "--input",
+        b.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("line 2")
+            && e.contains("given_name")
+            && e.contains("not a non-negative integer"),
+        "{e}"
+    );
+    // --mode sum without --value.
+    let o = psi(&[
+        "serve",
+        "--mode",
+        "sum",
+        "--key",
+        "email",
+        "--input",
+        b.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--value"), "{}", stderr(&o));
+}

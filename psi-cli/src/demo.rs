@@ -83,15 +83,13 @@ pub async fn demo(args: DemoArgs) -> Result<(), CliError> {
 
     // Party B: the same code path as `psi serve --once`, on a free loopback port.
     let serve_args = ServeArgs {
-        table: TableArgs {
-            input: file_b.clone(),
-            key: args.key.clone(),
-        },
+        table: TableArgs::intersection(file_b.clone(), args.key.clone()),
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         once: true,
         max_sessions: 1,
         idle_timeout: 60,
         report: None,
+        value: None,
     };
     let started = crate::serve::start(&serve_args).await?;
     let addr = started.server.local_addr();
@@ -104,11 +102,9 @@ pub async fn demo(args: DemoArgs) -> Result<(), CliError> {
     let report_path = dir.join("report_a.json");
     let run_args = RunArgs {
         peer: format!("http://{addr}"),
-        table: TableArgs {
-            input: file_a.clone(),
-            key: args.key.clone(),
-        },
-        output: output.clone(),
+        table: TableArgs::intersection(file_a.clone(), args.key.clone()),
+        output: Some(output.clone()),
+        dp_sum_sensitivity: None,
         report: Some(report_path.clone()),
         connect_timeout: 10,
         idle_timeout: 60,

@@ -3,6 +3,7 @@
 //! The binary is glue: tables come from `psi-table`, the protocol from
 //! `psi-core`, the network from `psi-server`, test data from `psi-datasets`.
 
+mod aggregate;
 mod demo;
 mod error;
 mod gen;
@@ -50,6 +51,37 @@ pub struct TableArgs {
     /// Key column, or comma-separated columns for a composite key (names are trimmed).
     #[arg(long, value_name = "COLUMN[,COLUMN...]")]
     pub key: String,
+    /// What the run computes: the shared rows, only their number, or only the
+    /// count and total of a value over them. Both parties must give the same.
+    #[arg(long, value_enum, default_value_t = aggregate::ModeArg::Intersection)]
+    pub mode: aggregate::ModeArg,
+    /// `--mode sum`: who learns the sum (the server holds the values).
+    #[arg(long, value_enum, default_value_t = aggregate::SumTo::Server)]
+    pub sum_to: aggregate::SumTo,
+    /// `--mode cardinality|sum`: below this many shared keys the output party
+    /// learns only that the threshold was not met (the larger of both
+    /// parties' thresholds applies). At least 10 is recommended: a count or sum
+    /// over a handful of rows reveals individuals.
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    pub min_intersection: u64,
+    /// `--mode cardinality|sum`: add discrete-Laplace noise with this total ε to
+    /// what this party releases (split evenly between count and sum).
+    #[arg(long, value_name = "EPSILON")]
+    pub dp_epsilon: Option<f64>,
+}
+
+impl TableArgs {
+    /// An intersection run over `key` of `input`, with the default options.
+    pub fn intersection(input: PathBuf, key: String) -> Self {
+        TableArgs {
+            input,
+            key,
+            mode: aggregate::ModeArg::Intersection,
+            sum_to: aggregate::SumTo::Server,
+            min_intersection: 1,
+            dp_epsilon: None,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -66,7 +98,7 @@ fn main() -> ExitCode {
             rt.block_on(async {
                 match cli.command {
                     Command::Serve(args) => serve::serve(args).await,
-                    Command::Run(args) => run::run(args).await.map(|_| ()),
+                    Command::Run(args) => run::run(args).await,
                     Command::Demo(args) => demo::demo(args).await,
                     Command::Gen(args) => gen::gen(args),
                 }

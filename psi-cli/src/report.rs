@@ -101,6 +101,33 @@ pub struct RunReport {
     pub environment: Environment,
 }
 
+/// The report of `psi run --mode cardinality|sum`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AggregateReport {
+    /// Always "client".
+    pub role: &'static str,
+    /// Protocol name.
+    pub protocol: &'static str,
+    /// The peer's address.
+    pub peer: String,
+    /// Session token.
+    pub session: String,
+    /// Our input.
+    pub input: InputReport,
+    /// Distinct keys the peer holds.
+    pub peer_set_size: u64,
+    /// What we learned.
+    pub released: crate::aggregate::Released,
+    /// Bytes we sent.
+    pub bytes_sent: u64,
+    /// Bytes we received.
+    pub bytes_received: u64,
+    /// Seconds per phase, in order, then "total".
+    pub seconds: Vec<(String, f64)>,
+    /// Build and machine.
+    pub environment: Environment,
+}
+
 /// One ended session, in the report of `psi serve`.
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionReport {
@@ -118,6 +145,9 @@ pub struct SessionReport {
     pub seconds: f64,
     /// "ok" or the error.
     pub outcome: String,
+    /// `--mode sum --sum-to server`: what the server learned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub released: Option<crate::aggregate::Released>,
 }
 
 /// The report of `psi serve`, rewritten after every session.

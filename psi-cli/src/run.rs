@@ -7,6 +7,7 @@ use clap::Args;
 use psi_core::codec::Protocol;
 use psi_table::{KeySpec, KeyedTable};
 
+use crate::aggregate::{self, ModeArg};
 use crate::error::CliError;
 use crate::report::{self, secs, Environment, InputReport, RunReport};
 use crate::TableArgs;
@@ -19,9 +20,14 @@ pub struct RunArgs {
     pub peer: String,
     #[command(flatten)]
     pub table: TableArgs,
-    /// Where to write this party's matching rows (CSV, same header, input order).
+    /// Where to write this party's matching rows (CSV, same header, input
+    /// order); `--mode intersection` only.
     #[arg(long, value_name = "FILE")]
-    pub output: PathBuf,
+    pub output: Option<PathBuf>,
+    /// `--mode sum --sum-to client --dp-epsilon`: the most one key can add to
+    /// the sum (the noise's sensitivity; the server's values are unknown here).
+    #[arg(long, value_name = "N")]
+    pub dp_sum_sensitivity: Option<u64>,
     /// Where to write the JSON report.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -82,36 +88,149 @@ pub fn check_output(output: &Path, inputs: &[&Path]) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Runs party A; returns the report it wrote.
-pub async fn run(args: RunArgs) -> Result<RunReport, CliError> {
-    run_matched(args).await.map(|(report, _)| report)
+/// Runs party A.
+pub async fn run(args: RunArgs) -> Result<(), CliError> {
+    if args.table.mode == ModeArg::Intersection {
+        let (report, _) = run_matched(args).await?;
+        println!(
+            "{} of {} rows matched ({} shared distinct keys; the peer holds {}); written to {}",
+            report.matched_rows,
+            report.input.rows,
+            report.matched_keys,
+            report.peer_set_size,
+            report.output
+        );
+        return Ok(());
+    }
+    run_aggregate(args).await
+}
+
+/// Reads the input table (off the async threads).
+async fn read_table(args: &RunArgs, key: &KeySpec) -> Result<KeyedTable, CliError> {
+    let input = args.table.input.clone();
+    let spec = key.clone();
+    tokio::task::spawn_blocking(move || KeyedTable::read(&input, &spec))
+        .await
+        .map_err(|e| CliError::Io {
+            what: "reading the input",
+            source: std::io::Error::other(e),
+        })?
+        .map_err(Into::into)
+}
+
+fn client_config(args: &RunArgs) -> psi_server::ClientConfig {
+    psi_server::ClientConfig {
+        connect_timeout: Duration::from_secs(args.connect_timeout),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        ..Default::default()
+    }
+}
+
+/// `--mode cardinality|sum`: the count (and sum), never the rows.
+async fn run_aggregate(args: RunArgs) -> Result<(), CliError> {
+    let start = Instant::now();
+    let key = KeySpec::parse(&args.table.key)?;
+    if let Some(out) = &args.output {
+        return Err(CliError::Usage(
+            format!(
+                "--mode {:?} learns no rows, so it writes no --output ({}); drop it",
+                args.table.mode,
+                out.display()
+            )
+            .to_lowercase(),
+        ));
+    }
+    if args.protocol != ProtocolArg::Ecdh {
+        return Err(CliError::Usage(
+            "--protocol applies to --mode intersection; cardinality and sum run on ristretto255 ECDH"
+                .into(),
+        ));
+    }
+    let mode = aggregate::serve_mode(args.table.mode, args.table.sum_to);
+    let dp = match (args.table.dp_epsilon, mode) {
+        (None, _) => None,
+        (Some(_), psi_server::ServeMode::SumToServer) => {
+            return Err(CliError::Usage(
+                "with --sum-to server the server releases the result: give --dp-epsilon to `psi serve`"
+                    .into(),
+            ))
+        }
+        (Some(epsilon), psi_server::ServeMode::SumToClient) => Some(aggregate::Dp {
+            epsilon,
+            sum_sensitivity: args.dp_sum_sensitivity.ok_or_else(|| {
+                CliError::Usage(
+                    "--dp-epsilon with --sum-to client needs --dp-sum-sensitivity N (the most one key adds to the sum)"
+                        .into(),
+                )
+            })?,
+        }),
+        (Some(epsilon), _) => Some(aggregate::Dp {
+            epsilon,
+            sum_sensitivity: 1,
+        }),
+    };
+    if let Some(r) = &args.report {
+        check_output(r, &[&args.table.input])?;
+    }
+    let t = Instant::now();
+    let table = read_table(&args, &key).await?;
+    let mut phases = vec![("read_input".to_string(), secs(t.elapsed()))];
+    let params = psi_core::pjc::Params::new(aggregate::protocol(mode), args.table.min_intersection);
+    let outcome = psi_server::run_pjc_client(
+        &args.peer,
+        table.items().to_vec(),
+        &params,
+        &client_config(&args),
+    )
+    .await?;
+    phases.extend(aggregate::phase_seconds(&outcome.phases));
+    phases.push(("total".to_string(), aggregate::since(start)));
+    let threshold = args.table.min_intersection;
+    let released = aggregate::client_release(outcome.output, threshold, dp)?;
+    println!("{}", aggregate::describe(&released));
+    let report = crate::report::AggregateReport {
+        role: "client",
+        protocol: params.protocol.name(),
+        peer: args.peer.clone(),
+        session: outcome.session.clone(),
+        input: InputReport::new(&table, &key),
+        peer_set_size: outcome.server_set_size,
+        released,
+        bytes_sent: outcome.bytes_sent,
+        bytes_received: outcome.bytes_received,
+        seconds: phases,
+        environment: Environment::now(),
+    };
+    if let Some(path) = &args.report {
+        report::write(path, &report)?;
+    }
+    Ok(())
 }
 
 /// Runs party A; returns the report and the matched distinct-key indices.
 pub async fn run_matched(args: RunArgs) -> Result<(RunReport, Vec<usize>), CliError> {
     let start = Instant::now();
     let key = KeySpec::parse(&args.table.key)?;
-    check_output(&args.output, &[&args.table.input])?;
+    let Some(output) = args.output.clone() else {
+        return Err(CliError::Usage(
+            "--mode intersection needs --output FILE for the matching rows".into(),
+        ));
+    };
+    if args.dp_sum_sensitivity.is_some() || args.table.dp_epsilon.is_some() {
+        return Err(CliError::Usage(
+            "--dp-epsilon applies to --mode cardinality and --mode sum".into(),
+        ));
+    }
+    check_output(&output, &[&args.table.input])?;
     if let Some(r) = &args.report {
-        check_output(r, &[&args.table.input, &args.output])?;
+        check_output(r, &[&args.table.input, &output])?;
     }
 
     let t = Instant::now();
-    let input = args.table.input.clone();
-    let spec = key.clone();
-    let table = tokio::task::spawn_blocking(move || KeyedTable::read(&input, &spec))
-        .await
-        .map_err(|e| CliError::Io {
-            what: "reading the input",
-            source: std::io::Error::other(e),
-        })??;
+    let table = read_table(&args, &key).await?;
     let mut phases = vec![("read_input".to_string(), secs(t.elapsed()))];
 
-    let config = psi_server::ClientConfig {
-        connect_timeout: Duration::from_secs(args.connect_timeout),
-        idle_timeout: Duration::from_secs(args.idle_timeout),
-        ..Default::default()
-    };
+    let config = client_config(&args);
     let items = table.items().to_vec();
     let outcome = match args.protocol {
         ProtocolArg::Ecdh => psi_server::run_ecdh_client(&args.peer, items, &config).await?,
@@ -126,7 +245,7 @@ pub async fn run_matched(args: RunArgs) -> Result<(RunReport, Vec<usize>), CliEr
 
     let t = Instant::now();
     let keep = table.matched_rows(&outcome.output.matched);
-    let output = args.output.clone();
+    let out_path = output.clone();
     let (table, written) = tokio::task::spawn_blocking(move || {
         let written = table.write_rows(&keep, &output);
         (table, written)
@@ -149,7 +268,7 @@ pub async fn run_matched(args: RunArgs) -> Result<(RunReport, Vec<usize>), CliEr
         peer_set_size: outcome.output.server_set_size,
         matched_keys: outcome.output.matched.len() as u64,
         matched_rows: written,
-        output: args.output.display().to_string(),
+        output: out_path.display().to_string(),
         bytes_sent: outcome.bytes_sent,
         bytes_received: outcome.bytes_received,
         cuckoo_retries: (args.protocol == ProtocolArg::Kkrt).then_some(outcome.cuckoo_retries),

@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use psi_server::{PsiServer, ServerConfig, SessionEvent};
+use psi_core::pjc::Outcome;
+use psi_server::{PsiServer, ServeMode, ServerConfig, SessionEvent};
 use psi_table::{KeySpec, KeyedTable};
 
+use crate::aggregate;
 use crate::error::CliError;
 use crate::report::{self, secs, Environment, InputReport, ServeReport, SessionReport};
 use crate::TableArgs;
@@ -33,6 +35,10 @@ pub struct ServeArgs {
     /// Where to write the JSON report (rewritten after every session).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// `--mode sum`: the column of non-negative integers to sum (at most
+    /// 2^32 − 1 per key; rows repeating a key add their values).
+    #[arg(long, value_name = "COLUMN")]
+    pub value: Option<String>,
 }
 
 /// A bound server with its table read.
@@ -43,6 +49,10 @@ pub struct Started {
     pub input: InputReport,
     /// Seconds spent reading.
     pub read_seconds: f64,
+    /// What it serves.
+    pub mode: ServeMode,
+    /// Noise on what the server releases (`--mode sum --sum-to server`).
+    pub dp: Option<aggregate::Dp>,
 }
 
 /// Reads the table and binds the listener.
@@ -51,34 +61,90 @@ pub async fn start(args: &ServeArgs) -> Result<Started, CliError> {
     if let Some(r) = &args.report {
         crate::run::check_output(r, &[&args.table.input])?;
     }
+    let mode = aggregate::serve_mode(args.table.mode, args.table.sum_to);
+    match (&args.value, mode.needs_values()) {
+        (None, true) => {
+            return Err(CliError::Usage(
+                "--mode sum needs --value COLUMN: the column to sum".into(),
+            ))
+        }
+        (Some(_), false) => return Err(CliError::Usage("--value is for --mode sum only".into())),
+        _ => {}
+    }
+    if args.table.dp_epsilon.is_some() && mode != ServeMode::SumToServer {
+        return Err(CliError::Usage(
+            "the server releases nothing in this mode: --dp-epsilon belongs to `psi run` (or use --mode sum --sum-to server)"
+                .into(),
+        ));
+    }
     let t = Instant::now();
     let input = args.table.input.clone();
     let spec = key.clone();
-    let table = tokio::task::spawn_blocking(move || KeyedTable::read(&input, &spec))
-        .await
-        .map_err(|e| CliError::Io {
-            what: "reading the input",
-            source: std::io::Error::other(e),
-        })??;
+    let value = args.value.clone();
+    let (table, values) = tokio::task::spawn_blocking(move || {
+        let table = KeyedTable::read(&input, &spec)?;
+        let values = match &value {
+            Some(column) => Some(table.read_values(column, psi_core::pjc::MAX_VALUE)?),
+            None => None,
+        };
+        Ok::<_, psi_table::Error>((table, values))
+    })
+    .await
+    .map_err(|e| CliError::Io {
+        what: "reading the input",
+        source: std::io::Error::other(e),
+    })??;
+    let largest_value = values
+        .as_ref()
+        .and_then(|v| v.iter().copied().max())
+        .unwrap_or(1);
     let read_seconds = secs(t.elapsed());
     let input = InputReport::new(&table, &key);
     let config = ServerConfig {
         max_sessions: args.max_sessions.max(1),
         idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
         max_completed_sessions: args.once.then_some(1),
+        mode,
+        min_intersection: args.table.min_intersection,
         ..Default::default()
     };
-    let server = PsiServer::bind(args.listen, table.items().to_vec(), config).await?;
+    let server =
+        PsiServer::bind_with_values(args.listen, table.items().to_vec(), values, config).await?;
+    let dp = args.table.dp_epsilon.map(|epsilon| aggregate::Dp {
+        epsilon,
+        sum_sensitivity: largest_value,
+    });
     Ok(Started {
         server,
         input,
         read_seconds,
+        mode,
+        dp,
     })
 }
 
-/// Turns a server event into a report entry.
-pub fn session_report(e: &SessionEvent) -> SessionReport {
+/// Turns a server event into a report entry (adding noise to a released sum
+/// when `dp` says so).
+pub fn session_report(
+    e: &SessionEvent,
+    min_intersection: u64,
+    dp: Option<aggregate::Dp>,
+) -> SessionReport {
+    let released = e.sum.and_then(|sum| {
+        let count = match sum {
+            Outcome::Released(s) => Outcome::Released(s.count),
+            Outcome::ThresholdNotMet => Outcome::ThresholdNotMet,
+        };
+        match aggregate::release(count, Some(sum), min_intersection, dp) {
+            Ok(r) => Some(r),
+            Err(err) => {
+                tracing::error!("cannot release the sum: {err}");
+                None
+            }
+        }
+    });
     SessionReport {
+        released,
         session: e.session.clone(),
         protocol: e.protocol.name(),
         client_set_size: e.client_set_size,
@@ -107,10 +173,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
 
     let mut report = ServeReport {
         role: "server",
-        protocols: vec![
-            psi_core::codec::Protocol::EcdhIntersection.name(),
-            psi_core::codec::Protocol::Kkrt.name(),
-        ],
+        protocols: started.mode.protocols().iter().map(|p| p.name()).collect(),
         listen: addr.to_string(),
         input: started.input,
         read_input_seconds: started.read_seconds,
@@ -121,13 +184,18 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
         report::write(path, &report)?;
     }
     let report_path = args.report.clone();
+    let min_intersection = args.table.min_intersection;
+    let dp = started.dp;
     let recorder = tokio::spawn(async move {
         while let Ok(event) = events.recv().await {
-            let entry = session_report(&event);
+            let entry = session_report(&event, min_intersection, dp);
             println!(
                 "session {} ended: {}; the client holds {} distinct keys",
                 entry.session, entry.outcome, entry.client_set_size
             );
+            if let Some(r) = &entry.released {
+                println!("session {}: {}", entry.session, aggregate::describe(r));
+            }
             report.sessions.push(entry);
             report.environment = Environment::now();
             if let Some(path) = &report_path {
