@@ -5,6 +5,7 @@
 //! cargo build --release -p psi-cli -p psi-benches
 //! target/release/psi-bench ecdh [--log2 16,20] [--no-cli] [--spu PATH/spu_psi_bench.py]
 //! target/release/psi-bench kkrt [--log2 16,20,22] [--no-cli] [--spu PATH/spu_psi_bench.py]
+//! target/release/psi-bench pjc [--log2 16,20] [--no-cli] [--openmined PATH/openmined_psi_bench.py]
 //! target/release/psi-bench primitives
 //! ```
 //! Every case runs in a child process of its own so that its peak RSS is its own.
@@ -22,7 +23,7 @@ use rand_core::SeedableRng;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: psi-bench ecdh|kkrt [--log2 16,20] [--no-cli] [--spu PATH]\n       psi-bench primitives"
+        "usage: psi-bench ecdh|kkrt [--log2 16,20] [--no-cli] [--spu PATH]\n       psi-bench pjc [--log2 16,20] [--no-cli] [--openmined PATH]\n       psi-bench primitives"
     );
     std::process::exit(2)
 }
@@ -35,6 +36,8 @@ fn main() {
         Some("primitives") => primitives(),
         Some("inmem-child") => inmem_child(args[1].parse().unwrap()),
         Some("kkrt-inmem-child") => kkrt_inmem_child(args[1].parse().unwrap()),
+        Some("pjc") => pjc(&args[1..]),
+        Some("pjc-child") => pjc_child(&args[1], args[2].parse().unwrap()),
         _ => usage(),
     }
 }
@@ -294,103 +297,271 @@ fn kkrt_inmem_child(log2: u32) {
     );
 }
 
-/// The full path: `psi gen`, `psi serve --once`, `psi run`; returns seconds of the run.
+/// One `psi serve --once` / `psi run` pair on generated tables (n rows each,
+/// 50 % overlap): the run's report, the server's report, and wall seconds
+/// from the server's start to both processes' exit.
+struct CliPair {
+    ra: serde_json::Value,
+    rb: serde_json::Value,
+    wall: f64,
+}
+
+impl CliPair {
+    fn run(psi: &Path, n: u64, serve_extra: &[&str], run_extra: &[&str]) -> CliPair {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+        let st = Command::new(psi)
+            .args(["gen", "--with-value", "--seed", "3"])
+            .args(["--rows-a", &n.to_string(), "--rows-b", &n.to_string()])
+            .args(["--overlap", &(n / 2).to_string()])
+            .arg("--out-a")
+            .arg(&a)
+            .arg("--out-b")
+            .arg(&b)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let report_b = dir.path().join("rb.json");
+        let report_a = dir.path().join("ra.json");
+        let t = Instant::now();
+        let mut server = Command::new(psi)
+            .args([
+                "serve",
+                "--once",
+                "--listen",
+                "127.0.0.1:0",
+                "--key",
+                "email",
+            ])
+            .args(serve_extra)
+            .arg("--input")
+            .arg(&b)
+            .arg("--report")
+            .arg(&report_b)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let url = line.trim().trim_start_matches("listening on ").to_string();
+        let out = Command::new(psi)
+            .args(["run", "--peer", &url, "--key", "email"])
+            .args(run_extra)
+            .arg("--input")
+            .arg(&a)
+            .arg("--report")
+            .arg(&report_a)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(server.wait().unwrap().success());
+        let wall = t.elapsed().as_secs_f64();
+        let read = |p: &PathBuf| -> serde_json::Value {
+            serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+        };
+        CliPair {
+            ra: read(&report_a),
+            rb: read(&report_b),
+            wall,
+        }
+    }
+
+    /// `psi run`'s total seconds.
+    fn total(&self) -> f64 {
+        self.ra["seconds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p[0] == "total")
+            .and_then(|p| p[1].as_f64())
+            .unwrap()
+    }
+
+    fn print(&self, what: &str, n: u64) {
+        let ra = &self.ra;
+        let phases: Vec<String> = ra["seconds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| format!("{} {:.2}", p[0].as_str().unwrap(), p[1].as_f64().unwrap()))
+            .collect();
+        println!(
+            "{what} CLI+HTTP    n={n} x {n}, 50% overlap: {:.2} s in `psi run` (CSV in, CSV out; wall incl. server start {:.2} s), {:.1} MB on the wire, peak RSS run {:.0} MB / serve {:.0} MB\n                 phases: {}",
+            self.total(),
+            self.wall,
+            mb(ra["bytes_sent"].as_u64().unwrap() + ra["bytes_received"].as_u64().unwrap()),
+            mb(ra["environment"]["peak_rss_bytes"].as_u64().unwrap_or(0)),
+            mb(self.rb["environment"]["peak_rss_bytes"].as_u64().unwrap_or(0)),
+            phases.join(", ")
+        );
+    }
+}
+
+/// The full intersection path; returns `psi run`'s seconds and the wall time.
 fn cli_run(psi: &Path, proto: Proto, n: u64, log2: u32) -> (f64, f64) {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
-    let st = Command::new(psi)
-        .args([
-            "gen",
-            "--rows-a",
-            &n.to_string(),
-            "--rows-b",
-            &n.to_string(),
-        ])
-        .args(["--overlap", &(n / 2).to_string(), "--seed", "3"])
-        .arg("--out-a")
-        .arg(&a)
-        .arg("--out-b")
-        .arg(&b)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let report_b = dir.path().join("rb.json");
-    let report_a = dir.path().join("ra.json");
-    let t = Instant::now();
-    let mut server = Command::new(psi)
-        .args([
-            "serve",
-            "--once",
-            "--listen",
-            "127.0.0.1:0",
-            "--key",
-            "email",
-            "--input",
-        ])
-        .arg(&b)
-        .arg("--report")
-        .arg(&report_b)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let url = line.trim().trim_start_matches("listening on ").to_string();
-    let out = Command::new(psi)
-        .args(["run", "--protocol", proto.arg(), "--peer", &url])
-        .args(["--key", "email", "--input"])
-        .arg(&a)
-        .arg("--output")
-        .arg(dir.path().join("m.csv"))
-        .arg("--report")
-        .arg(&report_a)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let status = server.wait().unwrap();
-    let wall = t.elapsed().as_secs_f64();
-    assert!(status.success());
-    let read = |p: &PathBuf| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
-    };
-    let (ra, rb) = (read(&report_a), read(&report_b));
+    let out = dir.path().join("m.csv");
+    let out = out.to_str().unwrap();
+    let pair = CliPair::run(psi, n, &[], &["--protocol", proto.arg(), "--output", out]);
     assert_eq!(
-        ra["matched_rows"].as_u64().unwrap(),
+        pair.ra["matched_rows"].as_u64().unwrap(),
         n / 2,
         "wrong intersection"
     );
-    let total = ra["seconds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p[0] == "total")
-        .and_then(|p| p[1].as_f64())
-        .unwrap();
-    let phases: Vec<String> = ra["seconds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| format!("{} {:.2}", p[0].as_str().unwrap(), p[1].as_f64().unwrap()))
-        .collect();
+    pair.print(&format!("{} 2^{log2}", proto.arg()), n);
+    (pair.total(), pair.wall)
+}
+
+/// PSI-cardinality and PSI-sum: in memory and through the CLI at 2^log2, and
+/// OpenMined's PSI-cardinality at 10^5 against ours on the same n.
+fn pjc(args: &[String]) {
+    println!("{}", machine());
+    let me = std::env::current_exe().unwrap();
+    let psi = me.with_file_name("psi");
+    let with_cli = !args.iter().any(|a| a == "--no-cli");
+    for log2 in parse_log2(args) {
+        let n = 1u64 << log2;
+        let mut card = 0.0;
+        for mode in ["cardinality", "sum-to-server", "sum-to-client"] {
+            let out = Command::new(&me)
+                .args(["pjc-child", mode, &log2.to_string()])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let secs = v["seconds"].as_f64().unwrap();
+            if mode == "cardinality" {
+                card = secs;
+            }
+            println!(
+                "{mode:<13} in-memory n=2^{log2} ({n}) x {n}, 50% overlap: {secs:.2} s ({:.2}x cardinality), key holder->value holder {:.1} MB, back {:.1} MB, peak RSS {:.0} MB",
+                secs / card,
+                mb(v["up"].as_u64().unwrap()),
+                mb(v["down"].as_u64().unwrap()),
+                mb(v["peak_rss"].as_u64().unwrap()),
+            );
+        }
+        if with_cli {
+            for (mode, serve, run) in [
+                (
+                    "cardinality",
+                    vec!["--mode", "cardinality"],
+                    vec!["--mode", "cardinality"],
+                ),
+                (
+                    "sum-to-client",
+                    vec!["--mode", "sum", "--sum-to", "client", "--value", "spend"],
+                    vec!["--mode", "sum", "--sum-to", "client"],
+                ),
+            ] {
+                let pair = CliPair::run(&psi, n, &serve, &run);
+                assert_eq!(pair.ra["released"]["count"].as_u64(), Some(n / 2));
+                pair.print(&format!("{mode} 2^{log2}"), n);
+            }
+        }
+    }
+    if let Some(script) = flag_value(args, "--openmined") {
+        let n = 100_000u64;
+        let pair = CliPair::run(
+            &psi,
+            n,
+            &["--mode", "cardinality"],
+            &["--mode", "cardinality"],
+        );
+        assert_eq!(pair.ra["released"]["count"].as_u64(), Some(n / 2));
+        pair.print("cardinality", n);
+        let out = Command::new("python3")
+            .arg(&script)
+            .arg(n.to_string())
+            .args(["--mode", "cardinality", "--ds", "raw", "--reps", "1"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let Some(line) = text.lines().find(|l| l.starts_with("peer=openmined-psi")) else {
+            println!(
+                "OpenMined PSI did not run: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return;
+        };
+        println!("{line}");
+        let theirs: f64 = line
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("seconds="))
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        println!(
+            "ratio n=10^5 cardinality: OpenMined PSI {theirs:.2} s / psi CLI-over-HTTP {:.2} s = {:.1}x faster (wall incl. both processes and CSV {:.2} s: {:.1}x)",
+            pair.total(),
+            theirs / pair.total(),
+            pair.wall,
+            theirs / pair.wall
+        );
+    }
+}
+
+/// One in-memory PSI-cardinality or PSI-sum run (in its own process).
+fn pjc_child(mode: &str, log2: u32) {
+    use psi_core::codec::Protocol;
+    use psi_core::pjc::{Outcome, Params};
+    let n = 1usize << log2;
+    let (x, y) = sets(n, 1);
+    // Values below 2^19, so that the total of 2^20 of them stays below 2^40.
+    let values: Vec<u64> = (0..n as u64).map(|i| (i * 7919) % (1 << 19)).collect();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(2);
+    let limits = Limits::default();
+    let t = Instant::now();
+    let (count, up, down) = match mode {
+        "cardinality" => {
+            let r = driver::run_cardinality(&mut rng, x, y, 0, &limits).unwrap();
+            let Outcome::Released(c) = r.output else {
+                panic!("threshold 0")
+            };
+            (c, r.counter_to_responder, r.responder_to_counter)
+        }
+        _ => {
+            let protocol = if mode == "sum-to-server" {
+                Protocol::SumToValueHolder
+            } else {
+                Protocol::SumToKeyHolder
+            };
+            let r = driver::run_sum(&mut rng, x, y, values, &Params::new(protocol, 0), &limits)
+                .unwrap();
+            let Outcome::Released(o) = r.output else {
+                panic!("threshold 0")
+            };
+            (
+                o.count,
+                r.key_holder_to_value_holder,
+                r.value_holder_to_key_holder,
+            )
+        }
+    };
+    let seconds = t.elapsed().as_secs_f64();
+    assert_eq!(count, n as u64 / 2, "wrong count");
     println!(
-        "{} CLI+HTTP    n=2^{log2} ({n}) x {n}, 50% overlap: {total:.2} s in `psi run` (CSV in, CSV out; wall incl. server start {wall:.2} s), {:.1} MB on the wire, peak RSS run {:.0} MB / serve {:.0} MB\n                 phases: {}",
-        proto.arg(),
-        mb(ra["bytes_sent"].as_u64().unwrap() + ra["bytes_received"].as_u64().unwrap()),
-        mb(ra["environment"]["peak_rss_bytes"].as_u64().unwrap_or(0)),
-        mb(rb["environment"]["peak_rss_bytes"].as_u64().unwrap_or(0)),
-        phases.join(", ")
+        "{}",
+        serde_json::json!({
+            "seconds": seconds,
+            "up": up,
+            "down": down,
+            "peak_rss": peak_rss(),
+        })
     );
-    (total, wall)
 }
 
 /// Runs SecretFlow's SPU ECDH (Curve25519) or KKRT through the shared peer script.
