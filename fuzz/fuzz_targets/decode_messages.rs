@@ -3,6 +3,7 @@
 use libfuzzer_sys::fuzz_target;
 use psi_core::codec::{ClientHello, Codec, PointChunk, PointStream, ServerHello, TagChunk};
 use psi_core::kkrt::{MatrixChunk, OprfChunk, ReceiverHello, SenderHello};
+use psi_core::pjc::{DecryptedSum, MaskedSum, PjcHello, ResponderSetChunk, ShuffledTags, SumResult};
 
 fuzz_target!(|data: &[u8]| {
     let _ = ClientHello::from_bytes(data);
@@ -14,4 +15,11 @@ fuzz_target!(|data: &[u8]| {
     let _ = SenderHello::from_bytes(data);
     let _ = MatrixChunk::from_bytes(data);
     let _ = OprfChunk::from_bytes(data);
+    let _ = PointChunk::decode(PointStream::CounterMasked, data);
+    let _ = PjcHello::from_bytes(data);
+    let _ = ShuffledTags::from_bytes(data);
+    let _ = ResponderSetChunk::from_bytes(data);
+    let _ = SumResult::from_bytes(data);
+    let _ = MaskedSum::from_bytes(data);
+    let _ = DecryptedSum::from_bytes(data);
 });
