@@ -328,9 +328,7 @@ impl ExpectServerHello {
                 chunk: DEFAULT_CHUNK_ITEMS,
             },
             double_masked: ExpectDoubleMasked {
-                tag_len: session.tag_len,
-                expected: n,
-                tags: Vec::with_capacity(n as usize),
+                tags: TagCollector::new("double-masked tags", session.tag_len, n, n as usize),
             },
             server_set: ExpectServerMasked {
                 tag_len: session.tag_len,
@@ -378,16 +376,28 @@ impl ClientMasker {
     }
 }
 
-/// Client stream 2: waits for the server's double-masked tags of its items.
-pub struct ExpectDoubleMasked {
+/// Collects a stream of tags of one announced length and count (the ECDH
+/// client's double-masked answers, the PJC counter's shuffled answers).
+pub(crate) struct TagCollector {
+    stream: &'static str,
     tag_len: u8,
     expected: u64,
     tags: Vec<u128>,
 }
 
-impl ExpectDoubleMasked {
-    /// Takes one chunk of tags.
-    pub fn receive(&mut self, chunk: TagChunk) -> Result<(), Error> {
+impl TagCollector {
+    pub(crate) fn new(stream: &'static str, tag_len: u8, expected: u64, capacity: usize) -> Self {
+        TagCollector {
+            stream,
+            tag_len,
+            expected,
+            tags: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Takes one chunk: the tag length must match and the count stay within
+    /// what was announced.
+    pub(crate) fn receive(&mut self, chunk: &TagChunk) -> Result<(), Error> {
         if chunk.tag_len != self.tag_len {
             return Err(Error::WrongTagLength {
                 expected: self.tag_len,
@@ -397,7 +407,7 @@ impl ExpectDoubleMasked {
         let got = self.tags.len() as u64 + chunk.len() as u64;
         if got > self.expected {
             return Err(Error::UnexpectedCount {
-                stream: "double-masked tags",
+                stream: self.stream,
                 expected: self.expected,
                 got,
             });
@@ -406,16 +416,35 @@ impl ExpectDoubleMasked {
         Ok(())
     }
 
-    /// Ends the stream: every tag must have arrived.
-    pub fn finish(self) -> Result<DoubleMaskedDone, Error> {
+    /// Ends the stream: every announced tag must have arrived.
+    pub(crate) fn finish(self) -> Result<Vec<u128>, Error> {
         if self.tags.len() as u64 != self.expected {
             return Err(Error::UnexpectedCount {
-                stream: "double-masked tags",
+                stream: self.stream,
                 expected: self.expected,
                 got: self.tags.len() as u64,
             });
         }
-        Ok(DoubleMaskedDone { tags: self.tags })
+        Ok(self.tags)
+    }
+}
+
+/// Client stream 2: waits for the server's double-masked tags of its items.
+pub struct ExpectDoubleMasked {
+    tags: TagCollector,
+}
+
+impl ExpectDoubleMasked {
+    /// Takes one chunk of tags.
+    pub fn receive(&mut self, chunk: TagChunk) -> Result<(), Error> {
+        self.tags.receive(&chunk)
+    }
+
+    /// Ends the stream: every tag must have arrived.
+    pub fn finish(self) -> Result<DoubleMaskedDone, Error> {
+        Ok(DoubleMaskedDone {
+            tags: self.tags.finish()?,
+        })
     }
 }
 

@@ -133,7 +133,9 @@ pub use wire::{
 };
 
 use crate::codec::{PointChunk, PointStream, Protocol, TagChunk, DEFAULT_CHUNK_ITEMS};
-use crate::ecdh::{check_size, clamp_chunk, mask_items, remask, tag_of, Secret, Session};
+use crate::ecdh::{
+    check_size, clamp_chunk, mask_items, remask, tag_of, Secret, Session, TagCollector,
+};
 use crate::{Error, Item, Limits};
 use elgamal::{random_scalar, vartime_dlog, Ciphertext, PublicKey, SecretKey};
 
@@ -389,9 +391,7 @@ impl ExpectResponderHello {
         let n = self.items.len() as u64;
         Ok(CounterStreams {
             tags: ExpectShuffledTags {
-                tag_len: session.tag_len,
-                expected: n,
-                tags: Vec::with_capacity(self.items.len()),
+                tags: TagCollector::new("shuffled tags", session.tag_len, n, self.items.len()),
                 ctx: CounterContext {
                     protocol: self.hello.protocol,
                     secret: self.secret.clone(),
@@ -463,45 +463,20 @@ struct CounterContext {
 
 /// Counter stream 2: the responder's answers to the counter's items, shuffled.
 pub struct ExpectShuffledTags {
-    tag_len: u8,
-    expected: u64,
-    tags: Vec<u128>,
+    tags: TagCollector,
     ctx: CounterContext,
 }
 
 impl ExpectShuffledTags {
     /// Takes one chunk of shuffled tags.
     pub fn receive(&mut self, chunk: ShuffledTags) -> Result<(), Error> {
-        let chunk = chunk.0;
-        if chunk.tag_len != self.tag_len {
-            return Err(Error::WrongTagLength {
-                expected: self.tag_len,
-                got: chunk.tag_len,
-            });
-        }
-        let got = self.tags.len() as u64 + chunk.len() as u64;
-        if got > self.expected {
-            return Err(Error::UnexpectedCount {
-                stream: "shuffled tags",
-                expected: self.expected,
-                got,
-            });
-        }
-        self.tags.extend(chunk.tag_values());
-        Ok(())
+        self.tags.receive(&chunk.0)
     }
 
     /// Ends the stream (every tag must have arrived) and becomes the consumer
     /// of the responder's set.
     pub fn finish(self) -> Result<ExpectResponderSet, Error> {
-        if self.tags.len() as u64 != self.expected {
-            return Err(Error::UnexpectedCount {
-                stream: "shuffled tags",
-                expected: self.expected,
-                got: self.tags.len() as u64,
-            });
-        }
-        let mut own_tags = self.tags;
+        let mut own_tags = self.tags.finish()?;
         own_tags.par_sort_unstable();
         Ok(ExpectResponderSet {
             own_tags,
