@@ -24,7 +24,7 @@ use rand::SeedableRng;
 use tokio::net::TcpStream;
 
 use crate::body::{framed, full, BoxBody, ChannelBody, FrameReader, ReadError};
-use crate::server::{SESSION_HEADER, VERSION_HEADER};
+use crate::server::{KEY_SPEC_HEADER, SESSION_HEADER, VERSION_HEADER};
 use crate::Error;
 
 /// Limits and timeouts of the client.
@@ -38,6 +38,9 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Time allowed without progress on any stream.
     pub idle_timeout: Duration,
+    /// Our canonical key specification, announced in the hello so that a
+    /// server made with another one refuses before any private data moves.
+    pub key_spec: Option<String>,
 }
 
 impl Default for ClientConfig {
@@ -47,6 +50,7 @@ impl Default for ClientConfig {
             chunk_items: psi_core::codec::DEFAULT_CHUNK_ITEMS,
             connect_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
+            key_spec: None,
         }
     }
 }
@@ -188,7 +192,12 @@ async fn open_session<T>(
     let idle = config.idle_timeout;
     let sent = hello.len() as u64;
     let mut conn = connect(addr, config).await?;
-    let req = request(Method::POST, addr, "/v1/sessions", full(hello))?;
+    let mut req = request(Method::POST, addr, "/v1/sessions", full(hello))?;
+    if let Some(spec) = &config.key_spec {
+        let value = hyper::header::HeaderValue::from_str(&crate::server::encode_key_spec(spec))
+            .map_err(|_| Error::Config("the key specification cannot be sent"))?;
+        req.headers_mut().insert(KEY_SPEC_HEADER, value);
+    }
     let resp = with_timeout("the server's hello", idle, async {
         Ok(conn.send_request(req).await?)
     })

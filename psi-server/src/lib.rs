@@ -11,6 +11,6 @@ pub use client::{
 };
 pub use error::Error;
 pub use server::{
-    PsiServer, ServeMode, ServerConfig, SessionEvent, MAX_HELLO_BYTES, SESSION_HEADER,
-    VERSION_HEADER,
+    decode_key_spec, encode_key_spec, PsiServer, ServeMode, ServerConfig, SessionEvent,
+    KEY_SPEC_HEADER, MAX_HELLO_BYTES, SESSION_HEADER, VERSION_HEADER,
 };

@@ -35,6 +35,11 @@ use crate::Error;
 pub const VERSION_HEADER: &str = "x-psi-wire-version";
 /// The header that carries the session token in the hello's response.
 pub const SESSION_HEADER: &str = "x-psi-session";
+/// The header of a hello that carries the client's key specification (the
+/// canonical text of its columns, normalisation profiles and their versions,
+/// hex-encoded UTF-8), so that both sides can check they hash the same thing
+/// before any private data moves.
+pub const KEY_SPEC_HEADER: &str = "x-psi-key-spec";
 /// Largest hello body accepted.
 pub const MAX_HELLO_BYTES: usize = 1024;
 
@@ -65,6 +70,9 @@ pub struct ServerConfig {
     pub min_intersection: u64,
     /// PSI-sum: sums are below `2^sum_bits`.
     pub sum_bits: u8,
+    /// The canonical key specification this server's items were made with; a
+    /// client announcing another one is refused (`key_spec_mismatch`).
+    pub key_spec: Option<String>,
 }
 
 /// The output mode a server offers.
@@ -110,6 +118,7 @@ impl Default for ServerConfig {
             mode: ServeMode::Intersection,
             min_intersection: 1,
             sum_bits: pjc::DEFAULT_SUM_BITS,
+            key_spec: None,
         }
     }
 }
@@ -758,7 +767,67 @@ impl From<psi_core::codec::DecodeError> for OpenError {
     }
 }
 
+/// Hex-encodes a key specification for [`KEY_SPEC_HEADER`].
+pub fn encode_key_spec(spec: &str) -> String {
+    spec.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Decodes [`KEY_SPEC_HEADER`]; `None` if it is not hex of UTF-8.
+pub fn decode_key_spec(hex: &[u8]) -> Option<String> {
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = hex
+        .chunks(2)
+        .map(|p| {
+            let s = std::str::from_utf8(p).ok()?;
+            u8::from_str_radix(s, 16).ok()
+        })
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
+/// Refuses a hello whose key specification differs from ours.
+fn check_key_spec(shared: &Shared, req: &Request<Incoming>) -> Result<(), Response<BoxBody>> {
+    let Some(ours) = &shared.config.key_spec else {
+        return Ok(());
+    };
+    let theirs = match req.headers().get(KEY_SPEC_HEADER) {
+        None => String::new(),
+        Some(v) => decode_key_spec(v.as_bytes()).ok_or_else(|| {
+            error_response(
+                StatusCode::BAD_REQUEST,
+                "malformed_message",
+                format!("the {KEY_SPEC_HEADER} header is not hex-encoded UTF-8"),
+            )
+        })?,
+    };
+    if &theirs == ours {
+        return Ok(());
+    }
+    let body = serde_json::json!({
+        "error": {
+            "code": "key_spec_mismatch",
+            "message": format!(
+                "the two sides normalise and combine key columns differently: this server uses `{ours}`, the client sent `{theirs}`"
+            ),
+            "server_key_spec": ours,
+            "client_key_spec": theirs,
+        }
+    });
+    let mut r = Response::new(full(body.to_string()));
+    *r.status_mut() = StatusCode::BAD_REQUEST;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    Err(r)
+}
+
 async fn hello(shared: Arc<Shared>, req: Request<Incoming>) -> Response<BoxBody> {
+    if let Err(refusal) = check_key_spec(&shared, &req) {
+        return refusal;
+    }
     let limited = http_body_util::Limited::new(req.into_body(), MAX_HELLO_BYTES);
     let bytes = match limited.collect().await {
         Ok(b) => b.to_bytes(),

@@ -575,3 +575,40 @@ async fn a_server_answers_only_its_own_mode() {
             .is_err()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_specs_must_agree_before_any_data_moves() {
+    let config = ServerConfig {
+        key_spec: Some("e-mail adresse:email@1:gmail".into()),
+        ..Default::default()
+    };
+    let (addr, _h) = start(&[1, 2, 3], config).await;
+    let client = |spec: Option<&str>| ClientConfig {
+        key_spec: spec.map(str::to_string),
+        ..Default::default()
+    };
+    let items = || vec![item(1), item(7)];
+    let url = format!("http://{addr}");
+    let r = run_ecdh_client(&url, items(), &client(Some("e-mail adresse:email@1:gmail")))
+        .await
+        .unwrap();
+    assert_eq!(r.output.matched, vec![0]);
+    for spec in [Some("e-mail adresse:raw@1"), None] {
+        let e = run_ecdh_client(&url, items(), &client(spec))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::Peer { code, message, .. }
+                if code == "key_spec_mismatch" && message.contains("email@1:gmail")),
+            "{e}"
+        );
+    }
+    let text = "Straße:name@1:ascii,dob:date@1";
+    let hex = psi_server::encode_key_spec(text);
+    assert_eq!(
+        psi_server::decode_key_spec(hex.as_bytes()).as_deref(),
+        Some(text)
+    );
+    assert_eq!(psi_server::decode_key_spec(b"zz"), None);
+    assert_eq!(psi_server::decode_key_spec(b"ff"), None);
+}
