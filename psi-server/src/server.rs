@@ -774,7 +774,7 @@ pub fn encode_key_spec(spec: &str) -> String {
 
 /// Decodes [`KEY_SPEC_HEADER`]; `None` if it is not hex of UTF-8.
 pub fn decode_key_spec(hex: &[u8]) -> Option<String> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     let bytes: Option<Vec<u8>> = hex
@@ -787,23 +787,24 @@ pub fn decode_key_spec(hex: &[u8]) -> Option<String> {
     String::from_utf8(bytes?).ok()
 }
 
-/// Refuses a hello whose key specification differs from ours.
-fn check_key_spec(shared: &Shared, req: &Request<Incoming>) -> Result<(), Response<BoxBody>> {
-    let Some(ours) = &shared.config.key_spec else {
-        return Ok(());
-    };
+/// The refusal of a hello whose key specification differs from ours, if it does.
+fn key_spec_refusal(shared: &Shared, req: &Request<Incoming>) -> Option<Response<BoxBody>> {
+    let ours = shared.config.key_spec.as_ref()?;
     let theirs = match req.headers().get(KEY_SPEC_HEADER) {
         None => String::new(),
-        Some(v) => decode_key_spec(v.as_bytes()).ok_or_else(|| {
-            error_response(
-                StatusCode::BAD_REQUEST,
-                "malformed_message",
-                format!("the {KEY_SPEC_HEADER} header is not hex-encoded UTF-8"),
-            )
-        })?,
+        Some(v) => match decode_key_spec(v.as_bytes()) {
+            Some(s) => s,
+            None => {
+                return Some(error_response(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_message",
+                    format!("the {KEY_SPEC_HEADER} header is not hex-encoded UTF-8"),
+                ))
+            }
+        },
     };
     if &theirs == ours {
-        return Ok(());
+        return None;
     }
     let body = serde_json::json!({
         "error": {
@@ -821,11 +822,11 @@ fn check_key_spec(shared: &Shared, req: &Request<Incoming>) -> Result<(), Respon
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/json"),
     );
-    Err(r)
+    Some(r)
 }
 
 async fn hello(shared: Arc<Shared>, req: Request<Incoming>) -> Response<BoxBody> {
-    if let Err(refusal) = check_key_spec(&shared, &req) {
+    if let Some(refusal) = key_spec_refusal(&shared, &req) {
         return refusal;
     }
     let limited = http_body_util::Limited::new(req.into_body(), MAX_HELLO_BYTES);
