@@ -13,6 +13,17 @@
 //! The components are joined by length-prefixing each (`u32` big-endian length,
 //! then the UTF-8 bytes), so `("ab", "c")` and `("a", "bc")` never collide.
 //!
+//! # Profiles
+//! Each key column may name a normalisation profile, `COL:PROFILE[:OPTION]`
+//! (`email:email:gmail`, `dob:date`, `tel:phone:GB`; see [`profile`]), applied
+//! on both sides before hashing. A bare column is profile `raw` (trim only),
+//! so the keys above are unchanged. A value that its profile rejects makes an
+//! *invalid key*: counted, never matched, and listed with its reason (not its
+//! value) by [`write_rejects`]. Several keys in priority order make a
+//! [`LinkageSpec`], whose [`LinkageSpec::fingerprint`] two parties compare;
+//! [`LinkageTable`] reads all its keys in one pass and
+//! [`waterfall_match_plain`] evaluates the waterfall in plaintext.
+//!
 //! # Duplicates
 //! Rows whose key repeats an earlier row's key are counted. The protocol runs on
 //! distinct keys only (a repeated masked value would reveal multiplicity to the
@@ -26,7 +37,16 @@ use std::path::{Path, PathBuf};
 
 use psi_core::Item;
 
+pub mod linkage;
+pub mod profile;
+mod rejects;
+mod spec;
 mod values;
+
+pub use linkage::{waterfall_match_plain, Linkage, LinkageTable, LinkedPair, StepStats};
+pub use profile::{Invalid, Normalised, Profile};
+pub use rejects::{write_rejects, ColumnStats, Problem, Rejection};
+pub use spec::{KeySpec, LinkageSpec, KEY_ENCODING_VERSION, MAX_KEYS};
 
 /// Everything that can go wrong reading or writing a table. Each variant names
 /// the file and, where there is one, the line and column.
@@ -137,6 +157,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// Two tables were read with linkage specs that normalise differently.
+    #[error("{path} was read with another linkage spec: {differences}")]
+    SpecMismatch {
+        /// The table whose spec differs.
+        path: PathBuf,
+        /// The differences, in words.
+        differences: String,
+    },
     /// Too many rows for one run.
     #[error("{path} has more than {limit} rows; split it or use bucketed mode")]
     TooManyRows {
@@ -147,39 +175,6 @@ pub enum Error {
     },
 }
 
-/// Which columns form the key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeySpec {
-    columns: Vec<String>,
-}
-
-impl KeySpec {
-    /// Parses `col` or `col1,col2,...` (names trimmed).
-    pub fn parse(spec: &str) -> Result<Self, Error> {
-        let columns: Vec<String> = spec.split(',').map(|c| c.trim().to_string()).collect();
-        if columns.iter().any(|c| c.is_empty()) {
-            return Err(Error::BadKeySpec {
-                spec: spec.to_string(),
-                reason: "a column name is empty",
-            });
-        }
-        for (i, c) in columns.iter().enumerate() {
-            if columns[..i].contains(c) {
-                return Err(Error::BadKeySpec {
-                    spec: spec.to_string(),
-                    reason: "a column is named twice",
-                });
-            }
-        }
-        Ok(KeySpec { columns })
-    }
-
-    /// The column names.
-    pub fn columns(&self) -> &[String] {
-        &self.columns
-    }
-}
-
 /// Counts from reading a table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TableStats {
@@ -187,6 +182,8 @@ pub struct TableStats {
     pub rows: u64,
     /// Rows whose key has an empty component.
     pub empty_key_rows: u64,
+    /// Rows whose key has no empty component but a value its profile rejects.
+    pub invalid_key_rows: u64,
     /// Rows whose key repeats an earlier row's key.
     pub duplicate_key_rows: u64,
     /// Distinct non-empty keys (the size of the set given to the protocol).
@@ -202,6 +199,9 @@ pub struct KeyedTable {
     /// Per data row: the index into `items`, or `NO_KEY`.
     row_items: Vec<u32>,
     stats: TableStats,
+    spec: KeySpec,
+    columns: Vec<ColumnStats>,
+    rejections: Vec<Rejection>,
 }
 
 const NO_KEY: u32 = u32::MAX;
@@ -282,14 +282,24 @@ fn line_of(record: &csv::ByteRecord, fallback: u64) -> u64 {
     record.position().map(|p| p.line()).unwrap_or(fallback)
 }
 
-impl KeyedTable {
-    /// Reads `path` as a stream and collects the keys named by `spec`.
-    pub fn read(path: &Path, spec: &KeySpec) -> Result<Self, Error> {
-        let mut reader = open(path)?;
-        let header = read_header(path, &mut reader)?;
-        let names = header_names(path, &header)?;
+/// Collects one key's items during a streaming pass over a table.
+struct KeyBuilder {
+    spec: KeySpec,
+    positions: Vec<usize>,
+    items: Vec<Item>,
+    row_items: Vec<u32>,
+    index: HashMap<Item, u32>,
+    stats: TableStats,
+    columns: Vec<ColumnStats>,
+    rejections: Vec<Rejection>,
+    key: Vec<u8>,
+    problems: Vec<(usize, Problem)>,
+}
+
+impl KeyBuilder {
+    fn new(path: &Path, names: &[String], spec: &KeySpec) -> Result<Self, Error> {
         let positions: Vec<usize> = spec
-            .columns
+            .columns()
             .iter()
             .map(|c| {
                 names
@@ -302,73 +312,167 @@ impl KeyedTable {
                     })
             })
             .collect::<Result<_, _>>()?;
+        Ok(KeyBuilder {
+            columns: spec
+                .fields()
+                .map(|(c, p)| ColumnStats::new(c, *p))
+                .collect(),
+            spec: spec.clone(),
+            positions,
+            items: Vec::new(),
+            row_items: Vec::new(),
+            index: HashMap::new(),
+            stats: TableStats::default(),
+            rejections: Vec::new(),
+            key: Vec::with_capacity(128),
+            problems: Vec::new(),
+        })
+    }
 
-        let mut items = Vec::new();
-        let mut row_items = Vec::new();
-        let mut index: HashMap<Item, u32> = HashMap::new();
-        let mut stats = TableStats::default();
-        let mut record = csv::ByteRecord::new();
-        let mut key = Vec::with_capacity(128);
-        while reader
-            .read_byte_record(&mut record)
-            .map_err(|e| csv_error(path, e))?
+    /// Adds one data row (`row` is 0-based, `line` 1-based).
+    fn push(&mut self, path: &Path, record: &csv::ByteRecord, line: u64) -> Result<(), Error> {
+        self.stats.rows += 1;
+        self.key.clear();
+        self.problems.clear();
+        for (c, (&pos, (name, profile))) in
+            self.positions.iter().zip(self.spec.fields()).enumerate()
         {
-            let line = line_of(&record, stats.rows + 2);
-            if record.len() != header.len() {
-                return Err(Error::Ragged {
-                    path: path.to_path_buf(),
-                    line,
-                    expected: header.len() as u64,
-                    found: record.len() as u64,
-                });
-            }
-            if stats.rows >= MAX_ROWS {
-                return Err(Error::TooManyRows {
-                    path: path.to_path_buf(),
-                    limit: MAX_ROWS,
-                });
-            }
-            stats.rows += 1;
-            key.clear();
-            let mut empty = false;
-            for (&pos, name) in positions.iter().zip(&spec.columns) {
-                let raw = record.get(pos).unwrap_or_default();
-                let value = std::str::from_utf8(raw).map_err(|_| Error::NotUtf8 {
-                    path: path.to_path_buf(),
-                    line,
-                    column: name.clone(),
-                })?;
-                let value = value.trim();
-                empty |= value.is_empty();
-                encode_component(value, &mut key);
-            }
-            if empty {
-                stats.empty_key_rows += 1;
-                row_items.push(NO_KEY);
+            let raw = record.get(pos).unwrap_or_default();
+            let value = std::str::from_utf8(raw).map_err(|_| Error::NotUtf8 {
+                path: path.to_path_buf(),
+                line,
+                column: name.to_string(),
+            })?;
+            let value = value.trim();
+            if value.is_empty() {
+                self.problems.push((c, Problem::Empty));
                 continue;
             }
-            let item = Item::from_key(&key);
-            let next = items.len() as u32;
-            let id = *index.entry(item).or_insert(next);
-            if id == next {
-                items.push(item);
-            } else {
-                stats.duplicate_key_rows += 1;
+            match profile.normalise(value) {
+                Ok(n) => encode_component(n.as_str(), &mut self.key),
+                Err(reason) => self.problems.push((c, Problem::Invalid(reason))),
             }
-            row_items.push(id);
         }
-        if stats.rows == 0 {
-            return Err(Error::NoRows {
+        if !self.problems.is_empty() {
+            let mut empty = false;
+            for &(c, problem) in &self.problems {
+                self.columns[c].count(problem);
+                empty |= problem == Problem::Empty;
+                self.rejections.push(Rejection {
+                    line,
+                    column: c,
+                    problem,
+                });
+            }
+            if empty {
+                self.stats.empty_key_rows += 1;
+            } else {
+                self.stats.invalid_key_rows += 1;
+            }
+            self.row_items.push(NO_KEY);
+            return Ok(());
+        }
+        let item = Item::from_key(&self.key);
+        let next = self.items.len() as u32;
+        let id = *self.index.entry(item).or_insert(next);
+        if id == next {
+            self.items.push(item);
+        } else {
+            self.stats.duplicate_key_rows += 1;
+        }
+        self.row_items.push(id);
+        Ok(())
+    }
+
+    fn finish(mut self, path: &Path) -> KeyedTable {
+        self.stats.distinct_keys = self.items.len() as u64;
+        KeyedTable {
+            path: path.to_path_buf(),
+            items: self.items,
+            row_items: self.row_items,
+            stats: self.stats,
+            spec: self.spec,
+            columns: self.columns,
+            rejections: self.rejections,
+        }
+    }
+}
+
+/// Reads `path` once and collects every key of `specs`, one table per key.
+fn read_keys(path: &Path, specs: &[KeySpec]) -> Result<Vec<KeyedTable>, Error> {
+    let mut reader = open(path)?;
+    let header = read_header(path, &mut reader)?;
+    let names = header_names(path, &header)?;
+    let mut builders = specs
+        .iter()
+        .map(|s| KeyBuilder::new(path, &names, s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut record = csv::ByteRecord::new();
+    let mut rows = 0u64;
+    while reader
+        .read_byte_record(&mut record)
+        .map_err(|e| csv_error(path, e))?
+    {
+        let line = line_of(&record, rows + 2);
+        if record.len() != header.len() {
+            return Err(Error::Ragged {
                 path: path.to_path_buf(),
+                line,
+                expected: header.len() as u64,
+                found: record.len() as u64,
             });
         }
-        stats.distinct_keys = items.len() as u64;
-        Ok(KeyedTable {
+        if rows >= MAX_ROWS {
+            return Err(Error::TooManyRows {
+                path: path.to_path_buf(),
+                limit: MAX_ROWS,
+            });
+        }
+        rows += 1;
+        for b in &mut builders {
+            b.push(path, &record, line)?;
+        }
+    }
+    if rows == 0 {
+        return Err(Error::NoRows {
             path: path.to_path_buf(),
-            items,
-            row_items,
-            stats,
+        });
+    }
+    Ok(builders.into_iter().map(|b| b.finish(path)).collect())
+}
+
+impl KeyedTable {
+    /// Reads `path` as a stream and collects the keys named by `spec`, each
+    /// value normalised by its column's profile.
+    pub fn read(path: &Path, spec: &KeySpec) -> Result<Self, Error> {
+        let mut tables = read_keys(path, std::slice::from_ref(spec))?;
+        tables.pop().ok_or_else(|| Error::NoRows {
+            path: path.to_path_buf(),
         })
+    }
+
+    /// The key this table was read with.
+    pub fn spec(&self) -> &KeySpec {
+        &self.spec
+    }
+
+    /// Empty and invalid counts per key column, in [`KeySpec::columns`] order.
+    pub fn column_stats(&self) -> &[ColumnStats] {
+        &self.columns
+    }
+
+    /// Every empty or invalid key value, in line order.
+    pub fn rejections(&self) -> &[Rejection] {
+        &self.rejections
+    }
+
+    /// Per data row: the index into [`Self::items`] of the row's key, or
+    /// `None` if the key was empty or invalid.
+    pub fn row_item(&self, row: usize) -> Option<usize> {
+        self.row_items
+            .get(row)
+            .filter(|&&i| i != NO_KEY)
+            .map(|&i| i as usize)
     }
 
     /// The distinct items, to hand to a protocol.
@@ -516,6 +620,7 @@ mod tests {
             &TableStats {
                 rows: 4,
                 empty_key_rows: 1,
+                invalid_key_rows: 0,
                 duplicate_key_rows: 1,
                 distinct_keys: 2
             }
