@@ -15,11 +15,13 @@
 //!
 //! # Profiles
 //! Each key column may name a normalisation profile, `COL:PROFILE[:OPTION]`
-//! (`email:email:gmail`, `dob:date`, `tel:phone:GB`; see [`profile`]), applied
-//! on both sides before hashing. A bare column is profile `raw` (trim only),
-//! so the keys above are unchanged. A value that its profile rejects makes an
-//! *invalid key*: counted, never matched, and listed with its reason (not its
-//! value) by [`write_rejects`]. Several keys in priority order make a
+//! (`email:email:gmail`, `dob:date`, `tel:phone:GB`; see [`normalize`]),
+//! applied on both sides before hashing. A bare column is profile `raw` (trim
+//! only), so the keys above are unchanged, byte for byte. A key with any other
+//! profile carries its profiles in its encoding (see [`spec`]), so it never
+//! equals a key normalised otherwise. A value that its profile rejects makes an
+//! *invalid key*: counted per column, never matched, and listed with its
+//! reason (not its value) by [`KeyedTable::write_rejects`]. Several keys in priority order make a
 //! [`LinkageSpec`], whose [`LinkageSpec::fingerprint`] two parties compare;
 //! [`LinkageTable`] reads all its keys in one pass and
 //! [`waterfall_match_plain`] evaluates the waterfall in plaintext.
@@ -38,14 +40,14 @@ use std::path::{Path, PathBuf};
 use psi_core::Item;
 
 pub mod linkage;
-pub mod profile;
+pub mod normalize;
 mod rejects;
-mod spec;
+pub mod spec;
 mod values;
 
 pub use linkage::{waterfall_match_plain, Linkage, LinkageTable, LinkedPair, StepStats};
-pub use profile::{Invalid, Normalised, Profile};
-pub use rejects::{write_rejects, ColumnStats, Problem, Rejection};
+pub use normalize::{Invalid, Normalised, Profile, PROFILE_NAMES};
+pub use rejects::{ColumnStats, Reject, MAX_REJECTS};
 pub use spec::{KeySpec, LinkageSpec, KEY_ENCODING_VERSION, MAX_KEYS};
 
 /// Everything that can go wrong reading or writing a table. Each variant names
@@ -84,10 +86,12 @@ pub enum Error {
         available: String,
     },
     /// The key specification is unusable.
-    #[error("invalid key {spec:?}: {reason}")]
+    #[error("invalid key {spec:?}: {}{reason}", at_part(.part))]
     BadKeySpec {
         /// What the user wrote.
         spec: String,
+        /// The part of it that is wrong (`surname:nope`), or empty.
+        part: String,
         /// Why it is invalid.
         reason: &'static str,
     },
@@ -175,8 +179,17 @@ pub enum Error {
     },
 }
 
+fn at_part(part: &str) -> String {
+    if part.is_empty() {
+        String::new()
+    } else {
+        format!("{part:?}: ")
+    }
+}
+
 /// Counts from reading a table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TableStats {
     /// Data rows (header excluded).
     pub rows: u64,
@@ -188,6 +201,8 @@ pub struct TableStats {
     pub duplicate_key_rows: u64,
     /// Distinct non-empty keys (the size of the set given to the protocol).
     pub distinct_keys: u64,
+    /// Empty and invalid counts per key column, in [`KeySpec::columns`] order.
+    pub columns: Vec<ColumnStats>,
 }
 
 /// The keys of a table: distinct items plus, per row, which item it carries.
@@ -200,8 +215,7 @@ pub struct KeyedTable {
     row_items: Vec<u32>,
     stats: TableStats,
     spec: KeySpec,
-    columns: Vec<ColumnStats>,
-    rejections: Vec<Rejection>,
+    rejects: Vec<Reject>,
 }
 
 const NO_KEY: u32 = u32::MAX;
@@ -290,10 +304,10 @@ struct KeyBuilder {
     row_items: Vec<u32>,
     index: HashMap<Item, u32>,
     stats: TableStats,
-    columns: Vec<ColumnStats>,
-    rejections: Vec<Rejection>,
+    rejects: Vec<Reject>,
+    /// Empty for all-`raw` keys, else the profile prefix.
+    prefix: Vec<u8>,
     key: Vec<u8>,
-    problems: Vec<(usize, Problem)>,
 }
 
 impl KeyBuilder {
@@ -313,27 +327,27 @@ impl KeyBuilder {
             })
             .collect::<Result<_, _>>()?;
         Ok(KeyBuilder {
-            columns: spec
-                .fields()
-                .map(|(c, p)| ColumnStats::new(c, *p))
-                .collect(),
+            stats: TableStats {
+                columns: spec.columns().iter().map(|c| ColumnStats::new(c)).collect(),
+                ..TableStats::default()
+            },
             spec: spec.clone(),
             positions,
             items: Vec::new(),
             row_items: Vec::new(),
             index: HashMap::new(),
-            stats: TableStats::default(),
-            rejections: Vec::new(),
+            rejects: Vec::new(),
+            prefix: spec.key_prefix(),
             key: Vec::with_capacity(128),
-            problems: Vec::new(),
         })
     }
 
-    /// Adds one data row (`row` is 0-based, `line` 1-based).
+    /// Adds one data row (`line` 1-based).
     fn push(&mut self, path: &Path, record: &csv::ByteRecord, line: u64) -> Result<(), Error> {
         self.stats.rows += 1;
         self.key.clear();
-        self.problems.clear();
+        self.key.extend_from_slice(&self.prefix);
+        let (mut empty, mut invalid) = (false, false);
         for (c, (&pos, (name, profile))) in
             self.positions.iter().zip(self.spec.fields()).enumerate()
         {
@@ -345,25 +359,26 @@ impl KeyBuilder {
             })?;
             let value = value.trim();
             if value.is_empty() {
-                self.problems.push((c, Problem::Empty));
+                self.stats.columns[c].empty += 1;
+                empty = true;
                 continue;
             }
             match profile.normalise(value) {
                 Ok(n) => encode_component(n.as_str(), &mut self.key),
-                Err(reason) => self.problems.push((c, Problem::Invalid(reason))),
+                Err(reason) => {
+                    self.stats.columns[c].invalid += 1;
+                    invalid = true;
+                    if self.rejects.len() < MAX_REJECTS {
+                        self.rejects.push(Reject {
+                            line,
+                            column: name.to_string(),
+                            reason: reason.reason(),
+                        });
+                    }
+                }
             }
         }
-        if !self.problems.is_empty() {
-            let mut empty = false;
-            for &(c, problem) in &self.problems {
-                self.columns[c].count(problem);
-                empty |= problem == Problem::Empty;
-                self.rejections.push(Rejection {
-                    line,
-                    column: c,
-                    problem,
-                });
-            }
+        if empty || invalid {
             if empty {
                 self.stats.empty_key_rows += 1;
             } else {
@@ -392,8 +407,7 @@ impl KeyBuilder {
             row_items: self.row_items,
             stats: self.stats,
             spec: self.spec,
-            columns: self.columns,
-            rejections: self.rejections,
+            rejects: self.rejects,
         }
     }
 }
@@ -454,16 +468,6 @@ impl KeyedTable {
     /// The key this table was read with.
     pub fn spec(&self) -> &KeySpec {
         &self.spec
-    }
-
-    /// Empty and invalid counts per key column, in [`KeySpec::columns`] order.
-    pub fn column_stats(&self) -> &[ColumnStats] {
-        &self.columns
-    }
-
-    /// Every empty or invalid key value, in line order.
-    pub fn rejections(&self) -> &[Rejection] {
-        &self.rejections
     }
 
     /// Per data row: the index into [`Self::items`] of the row's key, or
@@ -622,7 +626,12 @@ mod tests {
                 empty_key_rows: 1,
                 invalid_key_rows: 0,
                 duplicate_key_rows: 1,
-                distinct_keys: 2
+                distinct_keys: 2,
+                columns: vec![ColumnStats {
+                    name: "email".into(),
+                    empty: 1,
+                    invalid: 0
+                }],
             }
         );
         assert_eq!(t.matched_rows(&[0]), vec![true, false, true, false]);
@@ -661,6 +670,40 @@ mod tests {
         assert!(matches!(e, Error::NotUtf8 { line: 2, .. }), "{e}");
         assert!(KeySpec::parse("a,,b").is_err());
         assert!(KeySpec::parse("a,a").is_err());
+    }
+
+    #[test]
+    fn raw_keys_encode_as_before_and_profiles_are_in_the_key() {
+        let f = file(b"first,last\n Ann ,O'Brien\n");
+        let raw = KeyedTable::read(f.path(), &KeySpec::parse("first,last").unwrap()).unwrap();
+        // Byte-identical to the encoding before profiles existed.
+        let mut key = Vec::new();
+        encode_component("Ann", &mut key);
+        encode_component("O'Brien", &mut key);
+        assert_eq!(raw.items(), [Item::from_key(&key)]);
+        let explicit =
+            KeyedTable::read(f.path(), &KeySpec::parse("first:raw,last:raw@1").unwrap()).unwrap();
+        assert_eq!(explicit.items(), raw.items());
+
+        // `text` leaves these values as they are, yet the keys differ.
+        let text =
+            KeyedTable::read(f.path(), &KeySpec::parse("first:text,last:text").unwrap()).unwrap();
+        assert_ne!(text.items(), raw.items());
+        let name =
+            KeyedTable::read(f.path(), &KeySpec::parse("first:name,last:name").unwrap()).unwrap();
+        assert_ne!(name.items(), text.items());
+
+        // Another party's column names do not matter, the profiles do.
+        let g = file(b"given,family\nANN,obrien\n");
+        let theirs =
+            KeyedTable::read(g.path(), &KeySpec::parse("given:name,family:name").unwrap()).unwrap();
+        assert_eq!(theirs.items(), name.items());
+        let ascii = KeyedTable::read(
+            g.path(),
+            &KeySpec::parse("given:name:ascii,family:name").unwrap(),
+        )
+        .unwrap();
+        assert_ne!(ascii.items(), name.items());
     }
 
     #[test]

@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
 
 use psi_core::Item;
 
-use crate::{read_keys, write_rejects, Error, KeyedTable, LinkageSpec, Rejection, NO_KEY};
+use crate::rejects::csv_field;
+use crate::{read_keys, write_atomically, Error, KeyedTable, LinkageSpec, Reject, NO_KEY};
 
 /// A table read with every key of a [`LinkageSpec`] in one streaming pass.
 #[derive(Debug, Clone)]
@@ -65,22 +66,34 @@ impl LinkageTable {
         self.keys.first().map_or(0, |k| k.row_items.len())
     }
 
-    /// Every key's rejections as (key index, rejection), by line.
-    pub fn rejections(&self) -> Vec<(usize, Rejection)> {
-        let mut all: Vec<(usize, Rejection)> = self
+    /// Every key's rejects as (key index, reject), by line, then key.
+    pub fn rejects(&self) -> Vec<(usize, &Reject)> {
+        let mut all: Vec<(usize, &Reject)> = self
             .keys
             .iter()
             .enumerate()
-            .flat_map(|(k, t)| t.rejections().iter().map(move |r| (k, *r)))
+            .flat_map(|(k, t)| t.rejects().iter().map(move |r| (k, r)))
             .collect();
-        all.sort_unstable_by_key(|(k, r)| (r.line, *k, r.column));
+        all.sort_by_key(|(k, r)| (r.line, *k));
         all
     }
 
-    /// Writes every key's rejections to `output` (see [`write_rejects`]).
+    /// Writes every key's rejects to `output` as CSV `line,key,column,reason`
+    /// (keys numbered from 1), atomically; returns how many.
     pub fn write_rejects(&self, output: &Path) -> Result<u64, Error> {
-        let keys: Vec<&KeyedTable> = self.keys.iter().collect();
-        write_rejects(output, &keys)
+        let all = self.rejects();
+        let mut text = String::from("line,key,column,reason\n");
+        for (k, r) in &all {
+            text.push_str(&format!(
+                "{},{},{},{}\n",
+                r.line,
+                k + 1,
+                csv_field(&r.column),
+                csv_field(r.reason)
+            ));
+        }
+        write_atomically(output, text.as_bytes())?;
+        Ok(all.len() as u64)
     }
 }
 
@@ -246,11 +259,23 @@ mod tests {
             .all(|p| seen_a.insert(p.a_row) && seen_b.insert(p.b_row)));
 
         let out = dir.path().join("rejects.csv");
-        assert_eq!(a.write_rejects(&out).unwrap(), 1);
-        assert_eq!(a.rejections().len(), 1);
-        assert!(std::fs::read_to_string(&out)
-            .unwrap()
-            .contains("3,1,email,email,empty"));
+        assert_eq!(a.write_rejects(&out).unwrap(), 0);
+        assert_eq!(a.keys()[0].stats().columns[0].empty, 1);
+        assert_eq!(b.write_rejects(&out).unwrap(), 0);
+        let c = table(
+            dir.path(),
+            "c.csv",
+            "email,name,dob\nnot-an-email,Ann,19500230\n",
+            &spec,
+        );
+        assert_eq!(c.rejects().len(), 2);
+        assert_eq!(c.write_rejects(&out).unwrap(), 2);
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "line,key,column,reason\n\
+             2,1,email,email needs exactly one @ with text on both sides\n\
+             2,2,dob,date does not exist in the calendar\n"
+        );
 
         let other = LinkageSpec::parse("email:email;name:text,dob:date").unwrap();
         let e = waterfall_match_plain(&a, &b, &other).unwrap_err();

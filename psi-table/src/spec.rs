@@ -3,11 +3,27 @@
 //! ([`LinkageSpec`]) with a fingerprint two parties can compare.
 //!
 //! Syntax of one key: `COL[:PROFILE[:OPTION]][,COL[:PROFILE[:OPTION]]...]`,
-//! e.g. `given_name:name,surname:name,date_of_birth:date` or `phone:phone:GB`.
-//! A bare `COL` means profile `raw` (trim only), so keys written before
-//! profiles existed read exactly as before. A column name that itself contains
-//! `:` can no longer be named bare: `a:b` now means column `a`, profile `b`
-//! (and is refused unless `b` is a profile).
+//! e.g. `given_name:name,surname:name,date_of_birth:date`, `email:email:gmail`
+//! or `phone:phone:GB` (profiles in [`crate::normalize`]). A profile may carry
+//! its version, `name@1`, which must be this build's. Column names are
+//! trimmed and may contain spaces, but not `:` or `,`. A bare `COL` means
+//! profile `raw` (trim only), so keys written before profiles existed read,
+//! and encode, exactly as before.
+//!
+//! [`KeySpec::canonical`] writes every part in full (`email:email@1:gmail`,
+//! `id:raw@1`); it is what two parties exchange, and [`KeySpec::fingerprint`]
+//! hashes it. [`KeySpec::explain_difference`] says in words how two canonical
+//! specs differ.
+//!
+//! # The profile is part of the key
+//! A key whose columns are all `raw` is encoded exactly as before profiles
+//! existed: the length-prefixed components. Any other key starts with the
+//! marker `FF FF FF FF` (a component length no real value has) and the 32
+//! bytes of [`KeySpec::encoding_fingerprint`], then the components. So a
+//! `name` key never equals a `raw` or `text` key that happens to hold the same
+//! text, nor a key of another profile version or option. The prefix leaves the
+//! column names out: two parties may call the same field differently, and the
+//! keys must still match when the profiles agree.
 //!
 //! A waterfall is several keys separated by `;` (or given one per `--key`):
 //! `email:email;given_name:name,surname:name,date_of_birth:date`.
@@ -16,15 +32,19 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
-use crate::profile::Profile;
+use crate::normalize::Profile;
 use crate::Error;
 
 /// Version of the key encoding (length-prefixed components of profile
-/// output); covered by [`LinkageSpec::fingerprint`].
+/// output, with the profile prefix for keys that are not all `raw`);
+/// covered by the fingerprints.
 pub const KEY_ENCODING_VERSION: u32 = 1;
 
 /// Most keys a waterfall may have.
 pub const MAX_KEYS: usize = 64;
+
+/// The first four bytes of every encoded key that is not all `raw`.
+pub(crate) const PROFILE_MARKER: [u8; 4] = [0xff; 4];
 
 /// Which columns form the key, and the profile of each.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,8 +57,9 @@ impl KeySpec {
     /// Parses `col` or `col1,col2,...`, each column optionally followed by
     /// `:profile` and `:option` (names trimmed; a bare column is `raw`).
     pub fn parse(spec: &str) -> Result<Self, Error> {
-        let bad = |reason: &'static str| Error::BadKeySpec {
+        let bad = |part: &str, reason: &'static str| Error::BadKeySpec {
             spec: spec.to_string(),
+            part: part.trim().to_string(),
             reason,
         };
         let mut columns = Vec::new();
@@ -50,20 +71,23 @@ impl KeySpec {
                 (None, _) => Profile::Raw,
                 (Some(name), option) => {
                     if option.is_some_and(|o| o.contains(':')) {
-                        return Err(bad("too many ':' in one column (COL:PROFILE:OPTION)"));
+                        return Err(bad(
+                            part,
+                            "too many ':' in one column (COL:PROFILE:OPTION; a column name cannot contain ':')",
+                        ));
                     }
-                    Profile::parse(name, option).map_err(bad)?
+                    Profile::parse(name, option).map_err(|r| bad(part, r))?
                 }
             };
             if column.is_empty() {
-                return Err(bad("a column name is empty"));
+                return Err(bad(part, "a column name is empty"));
             }
             columns.push(column);
             profiles.push(profile);
         }
         for (i, c) in columns.iter().enumerate() {
             if columns[..i].contains(c) {
-                return Err(bad("a column is named twice"));
+                return Err(bad(c, "a column is named twice"));
             }
         }
         Ok(KeySpec { columns, profiles })
@@ -76,23 +100,24 @@ impl KeySpec {
             .map(|(c, p)| format!("{c}:{p}"))
             .collect::<Vec<_>>()
             .join(",");
-        let bad = |reason| Error::BadKeySpec {
+        let bad = |part: &str, reason| Error::BadKeySpec {
             spec: text.clone(),
+            part: part.to_string(),
             reason,
         };
         if fields.is_empty() {
-            return Err(bad("a key needs at least one column"));
+            return Err(bad("", "a key needs at least one column"));
         }
         let (columns, profiles): (Vec<String>, Vec<Profile>) = fields
             .into_iter()
             .map(|(c, p)| (c.trim().to_string(), p))
             .unzip();
-        if columns.iter().any(|c| c.is_empty()) {
-            return Err(bad("a column name is empty"));
-        }
         for (i, c) in columns.iter().enumerate() {
+            if c.is_empty() || c.contains([':', ',']) {
+                return Err(bad(c, "a column name is empty or contains ':' or ','"));
+            }
             if columns[..i].contains(c) {
-                return Err(bad("a column is named twice"));
+                return Err(bad(c, "a column is named twice"));
             }
         }
         Ok(KeySpec { columns, profiles })
@@ -112,11 +137,152 @@ impl KeySpec {
     pub fn fields(&self) -> impl Iterator<Item = (&str, &Profile)> {
         self.columns.iter().map(String::as_str).zip(&self.profiles)
     }
+
+    /// Whether every column is `raw` (the key encodes as before profiles).
+    pub fn is_raw(&self) -> bool {
+        self.profiles.iter().all(|p| *p == Profile::Raw)
+    }
+
+    /// Every column with its profile, version and option, comma-separated:
+    /// `email:email@1:gmail,phone:phone@1:GB`. [`Self::parse`] of it gives
+    /// this spec back.
+    pub fn canonical(&self) -> String {
+        self.to_string()
+    }
+
+    /// SHA-256 over a domain tag and [`Self::canonical`]: equal exactly when
+    /// the canonical specs are equal, column names included.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(b"psi-table/key-spec/v1\0");
+        h.update(self.canonical().as_bytes());
+        h.finalize().into()
+    }
+
+    /// SHA-256 over a domain tag, [`KEY_ENCODING_VERSION`] and the parts'
+    /// profiles (name, version, option) in order, column names left out:
+    /// what decides whether two parties' keys can be equal. Non-raw keys
+    /// carry it as their prefix (see the module doc).
+    pub fn encoding_fingerprint(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(b"psi-table/key-encoding\0");
+        h.update(KEY_ENCODING_VERSION.to_be_bytes());
+        h.update((self.profiles.len() as u32).to_be_bytes());
+        for p in &self.profiles {
+            let text = p.to_string();
+            h.update((text.len() as u32).to_be_bytes());
+            h.update(text.as_bytes());
+        }
+        h.finalize().into()
+    }
+
+    /// The bytes every encoded key of this spec starts with: nothing for an
+    /// all-`raw` key, else [`PROFILE_MARKER`] and the encoding fingerprint.
+    pub(crate) fn key_prefix(&self) -> Vec<u8> {
+        if self.is_raw() {
+            return Vec::new();
+        }
+        let mut prefix = PROFILE_MARKER.to_vec();
+        prefix.extend_from_slice(&self.encoding_fingerprint());
+        prefix
+    }
+
+    /// How two canonical specs (ours, the other side's) differ, in words,
+    /// `; `-separated, or `None` if they are the same. Each is read back
+    /// leniently (a profile or version this build does not know is still
+    /// compared by its text), e.g. `key part 2 (surname): profile name@1 vs
+    /// text@1` or `the other side's key has 3 parts, ours 2`.
+    pub fn explain_difference(ours: &str, theirs: &str) -> Option<String> {
+        let (ours, theirs) = (CanonicalParts::read(ours), CanonicalParts::read(theirs));
+        if ours == theirs {
+            return None;
+        }
+        let mut out = Vec::new();
+        if ours.0.len() != theirs.0.len() {
+            out.push(format!(
+                "the other side's key has {} part{}, ours {}",
+                theirs.0.len(),
+                if theirs.0.len() == 1 { "" } else { "s" },
+                ours.0.len()
+            ));
+        }
+        for (i, (o, t)) in ours.0.iter().zip(&theirs.0).enumerate() {
+            let label = if o.column == t.column {
+                format!("key part {} ({})", i + 1, o.column)
+            } else {
+                format!("key part {} ({}; theirs: {})", i + 1, o.column, t.column)
+            };
+            if o.profile != t.profile {
+                out.push(format!("{label}: profile {} vs {}", o.profile, t.profile));
+            } else if o.option != t.option {
+                let show = |s: &str| if s.is_empty() { "none" } else { s }.to_string();
+                out.push(format!(
+                    "{label}: {} option {} vs {}",
+                    o.profile,
+                    show(&o.option),
+                    show(&t.option)
+                ));
+            } else if o.column != t.column {
+                out.push(format!(
+                    "{label}: only the column names differ (the keys can still match)"
+                ));
+            }
+        }
+        if out.is_empty() {
+            // Same parts, but one side's text could not be read the same way.
+            out.push("the specs differ in their text".to_string());
+        }
+        Some(out.join("; "))
+    }
+}
+
+/// One part of a canonical spec read back as text.
+#[derive(Debug, PartialEq, Eq)]
+struct CanonicalPart {
+    column: String,
+    /// `name@version`.
+    profile: String,
+    option: String,
+}
+
+/// A canonical spec read back as text, tolerating profiles and versions this
+/// build does not know.
+#[derive(Debug, PartialEq, Eq)]
+struct CanonicalParts(Vec<CanonicalPart>);
+
+impl CanonicalParts {
+    fn read(text: &str) -> Self {
+        // Prefer our own parser, which fills in versions and default options.
+        let canonical = KeySpec::parse(text).map(|k| k.canonical());
+        let text = canonical.as_deref().unwrap_or(text).trim();
+        if text.is_empty() {
+            return CanonicalParts(Vec::new());
+        }
+        CanonicalParts(
+            text.split(',')
+                .map(|part| {
+                    let mut pieces = part.splitn(3, ':').map(str::trim);
+                    let column = pieces.next().unwrap_or_default().to_string();
+                    let profile = pieces.next().unwrap_or("raw").to_ascii_lowercase();
+                    let profile = if profile.contains('@') {
+                        profile
+                    } else {
+                        format!("{profile}@?")
+                    };
+                    let option = pieces.next().unwrap_or_default().to_string();
+                    CanonicalPart {
+                        column,
+                        profile,
+                        option,
+                    }
+                })
+                .collect(),
+        )
+    }
 }
 
 impl fmt::Display for KeySpec {
-    /// The canonical text: every column with its profile (`email:email`,
-    /// `id:raw`), so that `KeySpec::parse` of it gives the same spec.
+    /// [`KeySpec::canonical`].
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, (c, p)) in self.fields().enumerate() {
             if i > 0 {
@@ -141,12 +307,14 @@ impl LinkageSpec {
         if keys.is_empty() {
             return Err(Error::BadKeySpec {
                 spec: String::new(),
+                part: String::new(),
                 reason: "a linkage spec needs at least one key",
             });
         }
         if keys.len() > MAX_KEYS {
             return Err(Error::BadKeySpec {
                 spec: format!("{} keys", keys.len()),
+                part: String::new(),
                 reason: "too many keys in one linkage spec (at most 64)",
             });
         }
@@ -298,36 +466,126 @@ mod tests {
         let k = KeySpec::parse(" given_name , surname ").unwrap();
         assert_eq!(k.columns(), ["given_name", "surname"]);
         assert_eq!(k.profiles(), [Profile::Raw, Profile::Raw]);
-        assert_eq!(k.to_string(), "given_name:raw,surname:raw");
-        assert_eq!(KeySpec::parse(&k.to_string()).unwrap(), k);
+        assert!(k.is_raw());
+        assert!(k.key_prefix().is_empty());
+        assert_eq!(k.canonical(), "given_name:raw@1,surname:raw@1");
+        assert_eq!(KeySpec::parse(&k.canonical()).unwrap(), k);
+        let spaced = KeySpec::parse(" date of birth : date ").unwrap();
+        assert_eq!(spaced.columns(), ["date of birth"]);
+        assert_eq!(spaced.canonical(), "date of birth:date@1:dmy");
     }
 
     #[test]
     fn profiles_and_options() {
         let k = KeySpec::parse("given_name:name:ascii, dob : date, tel:phone:gb").unwrap();
         assert_eq!(
-            k.to_string(),
-            "given_name:name:ascii,dob:date:dmy,tel:phone:GB"
+            k.canonical(),
+            "given_name:name@1:ascii,dob:date@1:dmy,tel:phone@1:GB"
         );
-        assert_eq!(KeySpec::parse(&k.to_string()).unwrap(), k);
+        assert_eq!(KeySpec::parse(&k.canonical()).unwrap(), k);
+        assert!(!k.is_raw());
+        assert_eq!(k.key_prefix().len(), 36);
+        assert_eq!(
+            KeySpec::parse("email:email:gmail,phone:phone:GB")
+                .unwrap()
+                .canonical(),
+            "email:email@1:gmail,phone:phone@1:GB"
+        );
         for bad in [
             "a:nope",
             "a:phone:XX",
             "a:raw:x",
             "a:date:dmy:x",
+            "a:name@2",
+            "a:",
             ":name",
             "a:name,a:text",
             "a,,b",
             "",
         ] {
-            assert!(KeySpec::parse(bad).is_err(), "{bad}");
+            assert!(
+                matches!(KeySpec::parse(bad), Err(Error::BadKeySpec { .. })),
+                "{bad}"
+            );
         }
-        let e = KeySpec::parse("a:nope").unwrap_err();
-        assert!(e.to_string().contains("unknown profile"), "{e}");
+        let e = KeySpec::parse("id, surname:nope").unwrap_err().to_string();
+        assert!(e.contains("\"surname:nope\""), "{e}");
+        assert!(e.contains("unknown profile"), "{e}");
+        assert!(e.contains(crate::PROFILE_NAMES), "{e}");
+        let e = KeySpec::parse("tel:phone:XX").unwrap_err().to_string();
+        assert!(
+            e.contains("\"tel:phone:XX\"") && e.contains("region"),
+            "{e}"
+        );
     }
 
     #[test]
-    fn fingerprint_covers_profiles_not_column_names() {
+    fn fingerprints() {
+        let a = KeySpec::parse("email:email:gmail").unwrap();
+        let b = KeySpec::parse(" email : EMAIL@1 : GMAIL ").unwrap();
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert_ne!(
+            a.fingerprint(),
+            KeySpec::parse("email:email").unwrap().fingerprint()
+        );
+        // The fingerprint covers column names; the key encoding does not.
+        let c = KeySpec::parse("mail:email:gmail").unwrap();
+        assert_ne!(a.fingerprint(), c.fingerprint());
+        assert_eq!(a.encoding_fingerprint(), c.encoding_fingerprint());
+        assert_eq!(a.key_prefix(), c.key_prefix());
+        assert_ne!(
+            a.encoding_fingerprint(),
+            KeySpec::parse("email:text").unwrap().encoding_fingerprint()
+        );
+        assert_ne!(
+            KeySpec::parse("a:name,b:name")
+                .unwrap()
+                .encoding_fingerprint(),
+            KeySpec::parse("a:name").unwrap().encoding_fingerprint()
+        );
+    }
+
+    #[test]
+    fn explain_difference_in_words() {
+        let ex = |a: &str, b: &str| KeySpec::explain_difference(a, b);
+        let ours = "given_name:name@1,surname:name@1";
+        assert_eq!(ex(ours, ours), None);
+        // Bare and defaulted forms read back to the same canonical spec.
+        assert_eq!(ex("id", "id:raw@1"), None);
+        assert_eq!(ex("d:date", "d:date@1:dmy"), None);
+        assert_eq!(
+            ex(ours, "given_name:name@1,surname:text@1").as_deref(),
+            Some("key part 2 (surname): profile name@1 vs text@1")
+        );
+        assert_eq!(
+            ex(ours, "given_name:name@1,surname:name@1,dob:date@1:dmy").as_deref(),
+            Some("the other side's key has 3 parts, ours 2")
+        );
+        assert_eq!(
+            ex("email:email@1", "email:email@1:gmail").as_deref(),
+            Some("key part 1 (email): email@1 option none vs gmail")
+        );
+        assert_eq!(
+            ex("email:email@1", "mail:email@1").as_deref(),
+            Some("key part 1 (email; theirs: mail): only the column names differ (the keys can still match)")
+        );
+        // A newer profile version on the other side is still explained.
+        assert_eq!(
+            ex("n:name@1", "n:name@2").as_deref(),
+            Some("key part 1 (n): profile name@1 vs name@2")
+        );
+        assert_eq!(
+            ex("n:name@1", "n:soundex@1,x").as_deref(),
+            Some("the other side's key has 2 parts, ours 1; key part 1 (n): profile name@1 vs soundex@1")
+        );
+        assert_eq!(
+            ex("n:name@1", "").as_deref(),
+            Some("the other side's key has 0 parts, ours 1")
+        );
+    }
+
+    #[test]
+    fn linkage_fingerprint_covers_profiles_not_column_names() {
         let a = LinkageSpec::parse("email:email; given_name:name,surname:name,dob:date").unwrap();
         let b = LinkageSpec::parse("mail:email;first:name,last:name,birth:date:dmy").unwrap();
         assert_eq!(a.fingerprint(), b.fingerprint());
@@ -363,7 +621,7 @@ mod tests {
             LinkageSpec::parse_keys(&["a", "b:name"])
                 .unwrap()
                 .to_string(),
-            "a:raw; b:name"
+            "a:raw@1; b:name@1"
         );
     }
 }
