@@ -9,6 +9,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = ClientHello::from_bytes(data);
     let _ = ServerHello::from_bytes(data);
     let _ = TagChunk::from_bytes(data);
+    let _ = psi_core::linkage::LinkResult::from_bytes(data);
     let _ = PointChunk::decode(PointStream::ClientMasked, data);
     let _ = PointChunk::decode(PointStream::ServerMasked, data);
     let _ = ReceiverHello::from_bytes(data);

@@ -249,6 +249,8 @@ pub(crate) mod kind {
     pub const PJC_MASKED_SUM: u8 = 37;
     /// [`crate::pjc::DecryptedSum`].
     pub const PJC_DECRYPTED_SUM: u8 = 38;
+    /// [`crate::linkage::LinkResult`].
+    pub const LINK_RESULT: u8 = 48;
 }
 
 pub(crate) fn write_header(out: &mut Vec<u8>, kind: u8) {

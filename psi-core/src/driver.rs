@@ -12,6 +12,7 @@ use crate::codec::{
 };
 use crate::ecdh::{self, ClientOutput};
 use crate::kkrt::{self, MatrixChunk, OprfChunk, ReceiverHello, SenderHello};
+use crate::linkage::{self, LinkResult, Waterfall};
 use crate::pjc::{
     self, DecryptedSum, MaskedSum, PjcHello, ResponderSetChunk, ShuffledTags, SumResult,
 };
@@ -89,6 +90,61 @@ pub fn run_ecdh<R: CryptoRng + ?Sized>(
         client_to_server: up.bytes,
         server_to_client: down.bytes,
     })
+}
+
+/// Runs a linkage ([`linkage`]) between a client and a server, each with its
+/// [`Waterfall`] over its own keys: one ECDH-PSI per step, with the result
+/// shared with the server through a [`LinkResult`]. Returns both states (each
+/// with its links) and the bytes each side sent.
+pub fn run_linkage<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    mut client: Waterfall,
+    mut server: Waterfall,
+    limits: &Limits,
+) -> Result<(Waterfall, Waterfall, u64, u64), Error> {
+    if client.steps() != server.steps() {
+        return Err(Error::Misuse("both sides need the same number of keys"));
+    }
+    let mut up = Wire { bytes: 0 };
+    let mut down = Wire { bytes: 0 };
+    while client.step() < client.steps() {
+        let (client_offer, server_offer) = (client.offer()?, server.offer()?);
+        let (expect_hello, hello) = ecdh::Client::start(rng, client_offer.items.clone(), limits)?;
+        let hello = ClientHello::from_bytes(&up.carry(hello.to_bytes())?)?;
+        let server_items: Arc<[Item]> = server_offer.items.clone().into();
+        let (server_hello, mut s) = ecdh::Server::accept(rng, server_items, &hello, limits)?;
+        let order = s.masker.stream_order();
+        let server_hello = ServerHello::from_bytes(&down.carry(server_hello.to_bytes())?)?;
+        let mut c = expect_hello.receive(server_hello)?;
+        let session_id = c.masker.session_id();
+        while let Some(chunk) = c.masker.next_chunk() {
+            let chunk =
+                PointChunk::decode(PointStream::ClientMasked, &up.carry(chunk.to_bytes())?)?;
+            let answer = s.answerer.receive(chunk)?;
+            c.double_masked
+                .receive(TagChunk::from_bytes(&down.carry(answer.to_bytes())?)?)?;
+        }
+        s.answerer.finish()?;
+        while let Some(chunk) = s.masker.next_chunk() {
+            let chunk =
+                PointChunk::decode(PointStream::ServerMasked, &down.carry(chunk.to_bytes())?)?;
+            c.server_set.receive(chunk)?;
+        }
+        let (_, pairs) = ecdh::intersect_pairs(
+            c.double_masked.finish()?,
+            c.server_set.finish_keeping_positions()?,
+            &session_id,
+        )?;
+        let result = LinkResult {
+            pairs: pairs.iter().map(|p| (p.server_position, p.id)).collect(),
+        };
+        let result = LinkResult::from_bytes(&up.carry(result.to_bytes())?)?;
+        let mine: Vec<(u32, ecdh::LinkId)> =
+            pairs.iter().map(|p| (p.client as u32, p.id)).collect();
+        client.record(&client_offer, &mine)?;
+        server.record(&server_offer, &linkage::resolve(&result, &order)?)?;
+    }
+    Ok((client, server, up.bytes, down.bytes))
 }
 
 /// Runs KKRT OT-extension PSI ([`kkrt`]) between a receiver (client) holding

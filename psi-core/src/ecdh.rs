@@ -493,13 +493,46 @@ impl ExpectServerMasked {
         }
         let mut tags = self.tags;
         tags.par_sort_unstable();
-        Ok(ServerSetDone { tags })
+        Ok(ServerSetDone {
+            tags,
+            positions: None,
+        })
+    }
+
+    /// Like [`ExpectServerMasked::finish`], but remembers where each tag came
+    /// in the server's stream, so that [`intersect_pairs`] can tell the server
+    /// which of its (shuffled) positions matched.
+    pub fn finish_keeping_positions(self) -> Result<ServerSetDone, Error> {
+        if self.tags.len() as u64 != self.expected {
+            return Err(Error::UnexpectedCount {
+                stream: "server-masked points",
+                expected: self.expected,
+                got: self.tags.len() as u64,
+            });
+        }
+        // The stream is at most u32::MAX long (the server refuses larger sets).
+        let mut pairs: Vec<(u128, u32)> = self
+            .tags
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| (t, i as u32))
+            .collect();
+        pairs.par_sort_unstable();
+        let positions = pairs.iter().map(|p| p.1).collect();
+        let tags = pairs.into_iter().map(|p| p.0).collect();
+        Ok(ServerSetDone {
+            tags,
+            positions: Some(positions),
+        })
     }
 }
 
 /// Client: the server's set, doubly masked and sorted.
 pub struct ServerSetDone {
     tags: Vec<u128>,
+    /// With [`ExpectServerMasked::finish_keeping_positions`]: for each sorted
+    /// tag, its position in the server's stream.
+    positions: Option<Vec<u32>>,
 }
 
 /// What the client learns.
@@ -524,6 +557,70 @@ pub fn intersect(own: DoubleMaskedDone, server: ServerSetDone) -> ClientOutput {
         matched,
         server_set_size: server.tags.len() as u64,
     }
+}
+
+/// One shared item as the client sees it when the result is shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MatchedPair {
+    /// Index into the client's item list.
+    pub client: usize,
+    /// Position of the matching element in the server's (shuffled) stream.
+    pub server_position: u32,
+    /// The pair's pseudonymous id (see [`link_id`]).
+    pub id: LinkId,
+}
+
+/// A pseudonymous id of a shared item.
+pub type LinkId = [u8; 16];
+
+/// The id both parties can use for the shared item whose doubly-masked tag
+/// is `tag`: SHA-256 of a domain-separation tag, the session id and the tag,
+/// truncated to 128 bits. It depends on both parties' secrets, so neither
+/// can compute it for a key alone, and it changes with every session.
+pub fn link_id(session_id: &[u8; 32], tag: u128) -> LinkId {
+    let mut h = Sha256::new();
+    h.update(b"psi/link-id/v1\0");
+    h.update(session_id);
+    h.update(tag.to_be_bytes());
+    let d: [u8; 32] = h.finalize().into();
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&d[..16]);
+    id
+}
+
+/// [`intersect`] that also pairs each shared item with its position in the
+/// server's stream and its [`link_id`], for sharing the result with the
+/// server. `server` must come from
+/// [`ExpectServerMasked::finish_keeping_positions`]. Pairs are in client
+/// item order.
+pub fn intersect_pairs(
+    own: DoubleMaskedDone,
+    server: ServerSetDone,
+    session_id: &[u8; 32],
+) -> Result<(ClientOutput, Vec<MatchedPair>), Error> {
+    let Some(positions) = &server.positions else {
+        return Err(Error::Misuse(
+            "intersect_pairs needs finish_keeping_positions",
+        ));
+    };
+    let pairs: Vec<MatchedPair> = own
+        .tags
+        .par_iter()
+        .enumerate()
+        .filter_map(|(i, t)| {
+            let k = server.tags.binary_search(t).ok()?;
+            Some(MatchedPair {
+                client: i,
+                server_position: positions[k],
+                id: link_id(session_id, *t),
+            })
+        })
+        .collect();
+    let output = ClientOutput {
+        matched: pairs.iter().map(|p| p.client).collect(),
+        server_set_size: server.tags.len() as u64,
+    };
+    Ok((output, pairs))
 }
 
 // ---------------------------------------------------------------- server
@@ -574,6 +671,7 @@ impl Server {
         let secret = Arc::new(Secret::random(rng));
         let mut order: Vec<u32> = (0..items.len() as u32).collect();
         order.shuffle(rng);
+        let order: Arc<[u32]> = order.into();
         Ok((
             hello,
             ServerStreams {
@@ -654,7 +752,7 @@ pub struct ServerMasker {
     session: Session,
     secret: Arc<Secret>,
     items: Arc<[Item]>,
-    order: Vec<u32>,
+    order: Arc<[u32]>,
     next: usize,
     chunk: usize,
 }
@@ -668,6 +766,12 @@ impl ServerMasker {
     /// The session id both sides derived.
     pub fn session_id(&self) -> [u8; 32] {
         self.session.id
+    }
+
+    /// The shuffled order: the item (index into the server's items) at each
+    /// position of the stream, to resolve a shared result.
+    pub fn stream_order(&self) -> Arc<[u32]> {
+        self.order.clone()
     }
 
     /// The next chunk of `b·H(y)` in shuffled order, or `None` at the end.

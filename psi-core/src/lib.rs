@@ -13,6 +13,7 @@ pub mod driver;
 pub mod ecdh;
 mod error;
 pub mod kkrt;
+pub mod linkage;
 pub mod pjc;
 
 pub use error::Error;
