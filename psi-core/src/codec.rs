@@ -274,6 +274,10 @@ pub(crate) fn read_header(
     Ok(())
 }
 
+/// The message-type byte of an ECDH client hello (the only hello a linkage
+/// step accepts).
+pub const CLIENT_HELLO_TYPE: u8 = kind::CLIENT_HELLO;
+
 /// The message-type byte of a KKRT receiver hello: a server that serves several
 /// protocols reads the second byte of a hello to pick its decoder.
 pub const KKRT_HELLO_TYPE: u8 = kind::KKRT_RECEIVER_HELLO;

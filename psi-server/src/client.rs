@@ -14,6 +14,7 @@ use psi_core::codec::{
 };
 use psi_core::ecdh::{self, ClientOutput};
 use psi_core::kkrt::{self, OprfChunk, SenderHello};
+use psi_core::linkage::{LinkResult, Waterfall};
 use psi_core::pjc::{
     self, CounterFinish, DecryptedSum, Outcome, PjcHello, ResponderSetChunk, ShuffledTags,
     SumOutput,
@@ -24,7 +25,7 @@ use rand::SeedableRng;
 use tokio::net::TcpStream;
 
 use crate::body::{framed, full, BoxBody, ChannelBody, FrameReader, ReadError};
-use crate::server::{KEY_SPEC_HEADER, SESSION_HEADER, VERSION_HEADER};
+use crate::server::{KEY_SPEC_HEADER, LINKAGE_HEADER, LINKAGE_NEW, SESSION_HEADER, VERSION_HEADER};
 use crate::Error;
 
 /// Limits and timeouts of the client.
@@ -189,6 +190,20 @@ async fn open_session<T>(
     hello: Vec<u8>,
     decode: impl FnOnce(&[u8]) -> Result<T, Error>,
 ) -> Result<(String, T, u64, u64), Error> {
+    let (session, decoded, sent, received, _) =
+        open_session_with(addr, config, hello, None, decode).await?;
+    Ok((session, decoded, sent, received))
+}
+
+/// [`open_session`] with an optional [`LINKAGE_HEADER`] value; also returns
+/// the linkage id the server answered with.
+async fn open_session_with<T>(
+    addr: &str,
+    config: &ClientConfig,
+    hello: Vec<u8>,
+    linkage: Option<&str>,
+    decode: impl FnOnce(&[u8]) -> Result<T, Error>,
+) -> Result<(String, T, u64, u64, Option<String>), Error> {
     let idle = config.idle_timeout;
     let sent = hello.len() as u64;
     let mut conn = connect(addr, config).await?;
@@ -198,6 +213,11 @@ async fn open_session<T>(
             .map_err(|_| Error::Config("the key specification cannot be sent"))?;
         req.headers_mut().insert(KEY_SPEC_HEADER, value);
     }
+    if let Some(linkage) = linkage {
+        let value = hyper::header::HeaderValue::from_str(linkage)
+            .map_err(|_| Error::Config("the linkage id cannot be sent"))?;
+        req.headers_mut().insert(LINKAGE_HEADER, value);
+    }
     let resp = with_timeout("the server's hello", idle, async {
         Ok(conn.send_request(req).await?)
     })
@@ -206,6 +226,12 @@ async fn open_session<T>(
     let token = resp
         .headers()
         .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .map(str::to_string);
+    let linkage_id = resp
+        .headers()
+        .get(LINKAGE_HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|s| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric()))
         .map(str::to_string);
@@ -222,7 +248,7 @@ async fn open_session<T>(
     let session = token.ok_or(Error::NotPsi(
         "its answer to the hello carries no valid session token",
     ))?;
-    Ok((session, decoded, sent, answer.len() as u64))
+    Ok((session, decoded, sent, answer.len() as u64, linkage_id))
 }
 
 /// Largest answer to a hello we accept (a KKRT sender hello is about 14 KB).
@@ -311,6 +337,24 @@ pub async fn run_ecdh_client(
     config: &ClientConfig,
 ) -> Result<ClientRun, Error> {
     let addr = authority(peer)?;
+    let (run, _) = ecdh_session(&addr, items, config, None).await?;
+    Ok(run)
+}
+
+/// What an ECDH session that shares its result adds to [`ClientRun`].
+struct SharedSession {
+    pairs: Vec<ecdh::MatchedPair>,
+    linkage: Option<String>,
+}
+
+/// One ECDH session; with `linkage` (`new` or an id) it is a step of a
+/// linkage: the result is kept with positions and ids (and posted by the caller).
+async fn ecdh_session(
+    addr: &str,
+    items: Vec<Item>,
+    config: &ClientConfig,
+    linkage: Option<&str>,
+) -> Result<(ClientRun, Option<SharedSession>), Error> {
     let t0 = Instant::now();
     let limits = config.limits.clone();
     let (state, hello) = tokio::task::spawn_blocking(move || {
@@ -318,13 +362,14 @@ pub async fn run_ecdh_client(
         ecdh::Client::start(&mut rng, items, &limits)
     })
     .await??;
-    let (session, server_hello, mut bytes_sent, mut bytes_received) =
-        open_session(&addr, config, hello.to_bytes(), |b| {
+    let (session, server_hello, mut bytes_sent, mut bytes_received, linkage_id) =
+        open_session_with(addr, config, hello.to_bytes(), linkage, |b| {
             Ok(ServerHello::from_bytes(b)?)
         })
         .await?;
     let mut streams = state.receive(server_hello)?;
     streams.masker.set_chunk_items(config.chunk_items);
+    let session_id = streams.masker.session_id();
     let mut phases = vec![("connect+hello", t0.elapsed())];
 
     let t1 = Instant::now();
@@ -332,7 +377,7 @@ pub async fn run_ecdh_client(
     // Stream 1: our masked items, produced chunk by chunk as the body is sent.
     let upload = async {
         let (_, sent) = put_stream(
-            &addr,
+            addr,
             &format!("{base}/client-masked"),
             config,
             streams.masker,
@@ -344,7 +389,7 @@ pub async fn run_ecdh_client(
     // Stream 2: the server's answers to our items, in order.
     let answers = async {
         let (state, bytes) = get_stream(
-            &addr,
+            addr,
             &format!("{base}/double-masked"),
             "double-masked",
             config,
@@ -355,9 +400,10 @@ pub async fn run_ecdh_client(
         Ok::<_, Error>((state.finish()?, bytes, t1.elapsed()))
     };
     // Stream 3: the server's masked, shuffled set; re-masked off the async threads.
+    let shared = linkage.is_some();
     let server_set = async {
         let (state, bytes) = get_stream(
-            &addr,
+            addr,
             &format!("{base}/server-masked"),
             "server-masked",
             config,
@@ -365,7 +411,12 @@ pub async fn run_ecdh_client(
             |s, m| Ok(s.receive(PointChunk::decode(PointStream::ServerMasked, &m)?)?),
         )
         .await?;
-        Ok::<_, Error>((state.finish()?, bytes, t1.elapsed()))
+        let done = if shared {
+            state.finish_keeping_positions()?
+        } else {
+            state.finish()?
+        };
+        Ok::<_, Error>((done, bytes, t1.elapsed()))
     };
 
     let ((sent, t_up), (own, answer_bytes, t_answers), (theirs, set_bytes, t_set)) =
@@ -377,15 +428,156 @@ pub async fn run_ecdh_client(
     phases.push(("server-masked", t_set));
 
     let t2 = Instant::now();
-    let output = tokio::task::spawn_blocking(move || ecdh::intersect(own, theirs)).await?;
+    let (output, shared) = if shared {
+        let (output, pairs) =
+            tokio::task::spawn_blocking(move || ecdh::intersect_pairs(own, theirs, &session_id))
+                .await??;
+        let shared = SharedSession {
+            pairs,
+            linkage: linkage_id,
+        };
+        (output, Some(shared))
+    } else {
+        let output = tokio::task::spawn_blocking(move || ecdh::intersect(own, theirs)).await?;
+        (output, None)
+    };
     phases.push(("intersect", t2.elapsed()));
-    Ok(ClientRun {
+    let run = ClientRun {
         output,
         session,
         bytes_sent,
         bytes_received,
         phases,
         cuckoo_retries: 0,
+    };
+    Ok((run, shared))
+}
+
+/// How the client wants the linkage's result written, told to the server at
+/// the end of a linkage (see [`run_linkage_client`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LinkageFinish {
+    /// The join type (`inner`, `left`, `right`, `full`, `difference`).
+    pub join: String,
+    /// Whether both sides write their rows in the same (id) order.
+    pub align: bool,
+    /// Whether the server writes its side of the result.
+    pub share_result: bool,
+    /// The client's data rows.
+    pub client_rows: u64,
+    /// The client's rows that were not linked.
+    pub client_unlinked_rows: u64,
+}
+
+/// The server's answer to a [`LinkageFinish`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LinkageTotals {
+    /// The server's data rows.
+    pub server_rows: u64,
+    /// The server's rows that were not linked.
+    pub server_unlinked_rows: u64,
+}
+
+/// The result of [`run_linkage_client`].
+#[derive(Debug, Clone)]
+pub struct LinkageRun {
+    /// Our state after every step, with each row's link.
+    pub waterfall: Waterfall,
+    /// The linkage id the server gave.
+    pub linkage: String,
+    /// Per step: the size of the server's offered set.
+    pub server_offered: Vec<u64>,
+    /// The server's totals.
+    pub totals: LinkageTotals,
+    /// Body bytes sent (all steps).
+    pub bytes_sent: u64,
+    /// Body bytes received (all steps).
+    pub bytes_received: u64,
+    /// Seconds per step.
+    pub phases: Vec<(String, Duration)>,
+}
+
+/// Runs a linkage against `peer`: for each step of `waterfall`, an ECDH-PSI
+/// session over the step's offer whose result is shared with the server (so
+/// both withdraw linked rows), then the [`LinkageFinish`] message. See
+/// [`psi_core::linkage`] for what each side learns.
+pub async fn run_linkage_client(
+    peer: &str,
+    mut waterfall: Waterfall,
+    mut finish: LinkageFinish,
+    config: &ClientConfig,
+) -> Result<LinkageRun, Error> {
+    let addr = authority(peer)?;
+    let mut linkage: Option<String> = None;
+    let (mut bytes_sent, mut bytes_received) = (0, 0);
+    let mut phases = Vec::new();
+    let mut server_offered = Vec::new();
+    while waterfall.step() < waterfall.steps() {
+        let t = Instant::now();
+        let step = waterfall.step();
+        let offer = waterfall.offer()?;
+        let header = linkage.clone().unwrap_or_else(|| LINKAGE_NEW.to_string());
+        let (run, shared) = ecdh_session(&addr, offer.items.clone(), config, Some(&header)).await?;
+        let shared = shared.ok_or(Error::Config("a linkage step must share its result"))?;
+        match (&linkage, shared.linkage) {
+            (None, Some(id)) => linkage = Some(id),
+            (Some(ours), Some(theirs)) if *ours == theirs => {}
+            _ => {
+                return Err(Error::NotPsi(
+                    "it did not answer a linkage step with the linkage id",
+                ))
+            }
+        }
+        let result = LinkResult {
+            pairs: shared
+                .pairs
+                .iter()
+                .map(|p| (p.server_position, p.id))
+                .collect(),
+        };
+        let body = result.to_bytes();
+        bytes_sent += run.bytes_sent + body.len() as u64;
+        bytes_received += run.bytes_received;
+        server_offered.push(run.output.server_set_size);
+        let answer = post_small(
+            &addr,
+            &format!("/v1/sessions/{}/result", run.session),
+            config,
+            body,
+        )
+        .await?;
+        bytes_received += answer.len() as u64;
+        let mine: Vec<(u32, ecdh::LinkId)> = shared
+            .pairs
+            .iter()
+            .map(|p| (p.client as u32, p.id))
+            .collect();
+        waterfall.record(&offer, &mine)?;
+        phases.push((format!("step {}", step + 1), t.elapsed()));
+    }
+    let linkage = linkage.ok_or(Error::Config("a linkage needs at least one key"))?;
+    finish.client_rows = waterfall.rows() as u64;
+    finish.client_unlinked_rows = finish.client_rows - waterfall.linked_rows();
+    let body = serde_json::to_vec(&finish).map_err(|_| Error::Config("unencodable finish"))?;
+    bytes_sent += body.len() as u64;
+    let answer = post_small(
+        &addr,
+        &format!("/v1/linkages/{linkage}/finish"),
+        config,
+        body,
+    )
+    .await?;
+    bytes_received += answer.len() as u64;
+    let totals: LinkageTotals = serde_json::from_slice(&answer)
+        .map_err(|_| Error::NotPsi("its answer to the linkage's end is not the expected JSON"))?;
+    Ok(LinkageRun {
+        waterfall,
+        linkage,
+        server_offered,
+        totals,
+        bytes_sent,
+        bytes_received,
+        phases,
     })
 }
 

@@ -18,11 +18,14 @@ use psi_core::codec::{
 };
 use psi_core::ecdh::{self, ExpectClientMasked, ServerMasker};
 use psi_core::kkrt::{self, ExpectMatrix, MatrixChunk, ReceiverHello, SendOprfValues};
+use psi_core::linkage::{Duplicates, KeyColumn, Link, LinkResult, Offer, StepSummary, Waterfall};
 use psi_core::pjc::{
     self, ExpectCounterMasked, MaskedSum, Outcome, PjcHello, ResponderFinale, ResponderMasker,
     ShuffledTagSender, SumOutput, SumResult,
 };
 use psi_core::{Item, Limits};
+
+use crate::client::{LinkageFinish, LinkageTotals};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tokio::net::TcpListener;
@@ -40,6 +43,12 @@ pub const SESSION_HEADER: &str = "x-psi-session";
 /// hex-encoded UTF-8), so that both sides can check they hash the same thing
 /// before any private data moves.
 pub const KEY_SPEC_HEADER: &str = "x-psi-key-spec";
+/// The header of a hello that makes its session one step of a linkage:
+/// [`LINKAGE_NEW`] for the first step, then the linkage id that the server
+/// returned in the same header.
+pub const LINKAGE_HEADER: &str = "x-psi-linkage";
+/// The [`LINKAGE_HEADER`] value that starts a linkage.
+pub const LINKAGE_NEW: &str = "new";
 /// Largest hello body accepted.
 pub const MAX_HELLO_BYTES: usize = 1024;
 
@@ -151,6 +160,42 @@ const STREAM_UPLOAD: u8 = 1;
 const STREAM_ANSWERS: u8 = 2;
 const STREAM_SERVER_SET: u8 = 4;
 const STREAM_FINALE: u8 = 8;
+const STREAM_RESULT: u8 = 16;
+
+/// A linkage that ended (see [`psi_core::linkage`]): the server's side.
+#[derive(Debug, Clone)]
+pub struct LinkageEvent {
+    /// The linkage id.
+    pub linkage: String,
+    /// `Ok` or why it failed.
+    pub outcome: Result<(), String>,
+    /// Per row of our table: its link, if any.
+    pub links: Vec<Option<Link>>,
+    /// Per step, what it did on our side.
+    pub summaries: Vec<StepSummary>,
+    /// Per step, how many values the client offered (what we learned).
+    pub client_offered: Vec<u64>,
+    /// What the client asked for at the end.
+    pub finish: Option<LinkageFinish>,
+    /// Body bytes received over all steps.
+    pub bytes_received: u64,
+    /// Body bytes sent over all steps.
+    pub bytes_sent: u64,
+    /// Seconds from the first hello to the end.
+    pub seconds: f64,
+}
+
+/// The server's state of one linkage between its steps.
+struct LinkageState {
+    waterfall: Waterfall,
+    /// The current step's offer and stream order, until its result arrives.
+    pending: Option<(Offer, Arc<[u32]>)>,
+    client_offered: Vec<u64>,
+    bytes_in: u64,
+    bytes_out: u64,
+    started: Instant,
+    last_activity: Instant,
+}
 
 type Chunks = mpsc::Sender<Result<Bytes, std::io::Error>>;
 
@@ -252,6 +297,8 @@ struct Session {
     finale: Mutex<Option<ResponderFinale>>,
     /// PJC sum to the server: what it learned.
     sum: Mutex<Option<Outcome<SumOutput>>>,
+    /// A step of this linkage.
+    linkage: Option<String>,
     /// Streams this protocol has; the session ends when all are done.
     all_streams: u8,
     done: AtomicU8,
@@ -281,6 +328,10 @@ fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
 
 struct Shared {
     items: Arc<[Item]>,
+    /// Every key, for linkages (the first key's items are `items`).
+    linkage_keys: Option<(Vec<KeyColumn>, Duplicates)>,
+    linkages: Mutex<HashMap<String, Arc<Mutex<LinkageState>>>>,
+    linkage_events: broadcast::Sender<LinkageEvent>,
     values: Option<Arc<[u64]>>,
     config: ServerConfig,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
@@ -302,6 +353,25 @@ impl Shared {
             .map(|mut s| s.remove(&session.token).is_some())
             .unwrap_or(false);
         if !removed {
+            return;
+        }
+        if let Some(id) = &session.linkage {
+            let bytes = (
+                session.bytes_in.load(Ordering::Relaxed),
+                session.bytes_out.load(Ordering::Relaxed),
+            );
+            match &outcome {
+                Ok(()) => {
+                    if let Some(state) = self.linkage(id) {
+                        if let Ok(mut st) = state.lock() {
+                            st.bytes_in += bytes.0;
+                            st.bytes_out += bytes.1;
+                        }
+                    }
+                }
+                Err(e) => self.end_linkage(id, Err(format!("step failed: {e}")), None),
+            }
+            tracing::debug!(session = %session.token, linkage = %id, "linkage step ended");
             return;
         }
         let event = SessionEvent {
@@ -327,6 +397,44 @@ impl Shared {
             Err(e) => tracing::warn!(session = %event.session, error = %e, "session failed"),
         }
         let _ = self.events.send(event);
+        let n = self.completed.fetch_add(1, Ordering::SeqCst) + 1;
+        if self
+            .config
+            .max_completed_sessions
+            .is_some_and(|max| n >= max)
+        {
+            self.finished.notify_one();
+        }
+    }
+
+    fn linkage(&self, id: &str) -> Option<Arc<Mutex<LinkageState>>> {
+        self.linkages.lock().ok()?.get(id).cloned()
+    }
+
+    /// Ends a linkage (once): removes it, emits its event, counts it.
+    fn end_linkage(&self, id: &str, outcome: Result<(), String>, finish: Option<LinkageFinish>) {
+        let Some(state) = self.linkages.lock().ok().and_then(|mut l| l.remove(id)) else {
+            return;
+        };
+        let Ok(st) = state.lock() else { return };
+        let event = LinkageEvent {
+            linkage: id.to_string(),
+            outcome,
+            links: st.waterfall.links().to_vec(),
+            summaries: st.waterfall.summaries().to_vec(),
+            client_offered: st.client_offered.clone(),
+            finish,
+            bytes_received: st.bytes_in,
+            bytes_sent: st.bytes_out,
+            seconds: st.started.elapsed().as_secs_f64(),
+        };
+        match &event.outcome {
+            Ok(()) => {
+                tracing::info!(linkage = %id, linked_rows = st.waterfall.linked_rows(), "linkage completed")
+            }
+            Err(e) => tracing::warn!(linkage = %id, error = %e, "linkage failed"),
+        }
+        let _ = self.linkage_events.send(event);
         let n = self.completed.fetch_add(1, Ordering::SeqCst) + 1;
         if self
             .config
@@ -382,10 +490,14 @@ impl PsiServer {
             .await
             .map_err(|source| Error::Bind { addr, source })?;
         let (events, _) = broadcast::channel(256);
+        let (linkage_events, _) = broadcast::channel(64);
         Ok(PsiServer {
             listener,
             shared: Arc::new(Shared {
                 items: items.into(),
+                linkage_keys: None,
+                linkages: Mutex::new(HashMap::new()),
+                linkage_events,
                 values: values.map(Into::into),
                 config,
                 sessions: Mutex::new(HashMap::new()),
@@ -394,6 +506,33 @@ impl PsiServer {
                 events,
             }),
         })
+    }
+
+    /// Binds and prepares to serve a table with several keys (in priority
+    /// order, one [`KeyColumn`] each): linkage sessions run the waterfall over
+    /// them ([`psi_core::linkage`]); single sessions of any protocol use the
+    /// first key. `duplicates` applies to single-key linkages.
+    pub async fn bind_linkage(
+        addr: SocketAddr,
+        keys: Vec<KeyColumn>,
+        duplicates: Duplicates,
+        config: ServerConfig,
+    ) -> Result<PsiServer, Error> {
+        // Checks the columns once, here, rather than at every linkage.
+        Waterfall::new(keys.clone(), duplicates).map_err(|_| {
+            Error::Config("linkage keys need one entry per row, and 1 to 65535 keys")
+        })?;
+        let items = keys.first().map(|k| k.items.clone()).unwrap_or_default();
+        let mut server = Self::bind(addr, items, config).await?;
+        if let Some(shared) = Arc::get_mut(&mut server.shared) {
+            shared.linkage_keys = Some((keys, duplicates));
+        }
+        Ok(server)
+    }
+
+    /// A receiver of one event per linkage that ended.
+    pub fn linkage_events(&self) -> broadcast::Receiver<LinkageEvent> {
+        self.shared.linkage_events.subscribe()
     }
 
     /// The bound address.
@@ -477,6 +616,34 @@ async fn reap_idle(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                     shared.config.idle_timeout.as_secs()
                 )),
             );
+        }
+        // A linkage between steps has no session; it is reaped on its own.
+        let idle_linkages: Vec<String> = shared
+            .linkages
+            .lock()
+            .map(|l| {
+                l.iter()
+                    .filter(|(_, st)| {
+                        st.lock()
+                            .is_ok_and(|st| st.last_activity.elapsed() > shared.config.idle_timeout)
+                    })
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for id in idle_linkages {
+            let active = shared
+                .sessions
+                .lock()
+                .map(|s| {
+                    s.values()
+                        .any(|s| s.linkage.as_deref() == Some(id.as_str()))
+                })
+                .unwrap_or(false);
+            if !active {
+                let why = format!("no step for {} s", shared.config.idle_timeout.as_secs());
+                shared.end_linkage(&id, Err(why), None);
+            }
         }
     }
 }
@@ -590,6 +757,14 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<BoxBody>
             let token = token.to_string();
             finale(shared, &token, req).await
         }
+        (Method::POST, ["v1", "sessions", token, "result"]) => {
+            let token = token.to_string();
+            link_result(shared, &token, req).await
+        }
+        (Method::POST, ["v1", "linkages", id, "finish"]) => {
+            let id = id.to_string();
+            finish_linkage(shared, &id, req).await
+        }
         (Method::DELETE, ["v1", "sessions", token]) => match shared.session(token) {
             Some(s) => {
                 shared.end(&s, Err("aborted by the client".into()));
@@ -602,8 +777,9 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<BoxBody>
         | (
             _,
             ["v1", "sessions", _, "client-masked" | "double-masked" | "server-masked" | "matrix" | "oprf-values"
-            | "shuffled-tags" | "sum"],
-        ) => error_response(
+            | "shuffled-tags" | "sum" | "result"],
+        )
+        | (_, ["v1", "linkages", _, "finish"]) => error_response(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             "this method is not allowed on this path",
@@ -665,6 +841,8 @@ struct Opened {
     download: Option<Box<dyn Download>>,
     finale: Option<ResponderFinale>,
     all_streams: u8,
+    /// ECDH: the shuffled order of our items in the server-masked stream.
+    order: Option<Arc<[u32]>>,
 }
 
 /// Runs the server side of a hello (off the async threads: ECDH shuffles the
@@ -716,6 +894,7 @@ fn open(
             download: Some(Box::new(streams.masker)),
             finale,
             all_streams: STREAM_UPLOAD | STREAM_ANSWERS | STREAM_SERVER_SET | extra,
+            order: None,
         });
     }
     if bytes.get(1) == Some(&psi_core::codec::KKRT_HELLO_TYPE) {
@@ -730,12 +909,14 @@ fn open(
             download: None,
             finale: None,
             all_streams: STREAM_UPLOAD | STREAM_ANSWERS,
+            order: None,
         });
     }
     let hello = ClientHello::from_bytes(bytes)?;
     check(hello.protocol)?;
     let (answer, mut streams) = ecdh::Server::accept(&mut rng, items, &hello, &config.limits)?;
     streams.masker.set_chunk_items(config.chunk_items);
+    let order = Some(streams.masker.stream_order());
     Ok(Opened {
         protocol: hello.protocol,
         client_set_size: hello.set_size,
@@ -744,6 +925,7 @@ fn open(
         download: Some(Box::new(streams.masker)),
         finale: None,
         all_streams: STREAM_UPLOAD | STREAM_ANSWERS | STREAM_SERVER_SET,
+        order,
     })
 }
 
@@ -829,6 +1011,7 @@ async fn hello(shared: Arc<Shared>, req: Request<Incoming>) -> Response<BoxBody>
     if let Some(refusal) = key_spec_refusal(&shared, &req) {
         return refusal;
     }
+    let headers = req.headers().clone();
     let limited = http_body_util::Limited::new(req.into_body(), MAX_HELLO_BYTES);
     let bytes = match limited.collect().await {
         Ok(b) => b.to_bytes(),
@@ -855,7 +1038,14 @@ async fn hello(shared: Arc<Shared>, req: Request<Incoming>) -> Response<BoxBody>
             ),
         );
     }
-    let items = shared.items.clone();
+    let linkage = match linkage_step(&shared, &headers, &bytes) {
+        Ok(l) => l,
+        Err(refusal) => return refusal,
+    };
+    let items = match &linkage {
+        Some((_, _, offer)) => offer.items.clone().into(),
+        None => shared.items.clone(),
+    };
     let values = shared.values.clone();
     let config = shared.config.clone();
     let hello_len = bytes.len() as u64;
@@ -884,6 +1074,24 @@ async fn hello(shared: Arc<Shared>, req: Request<Incoming>) -> Response<BoxBody>
     } else {
         (None, None)
     };
+    let mut all_streams = opened.all_streams;
+    let mut linkage_id = None;
+    if let Some((id, state, offer)) = linkage {
+        let Some(order) = opened.order else {
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "an ECDH session without a stream order",
+            );
+        };
+        if let Ok(mut st) = state.lock() {
+            st.pending = Some((offer, order));
+            st.client_offered.push(opened.client_set_size);
+            st.last_activity = Instant::now();
+        }
+        all_streams |= STREAM_RESULT;
+        linkage_id = Some(id);
+    }
     let token = random_token();
     let session = Arc::new(Session {
         token: token.clone(),
@@ -897,7 +1105,8 @@ async fn hello(shared: Arc<Shared>, req: Request<Incoming>) -> Response<BoxBody>
         after_upload: Mutex::new(None),
         finale: Mutex::new(opened.finale),
         sum: Mutex::new(None),
-        all_streams: opened.all_streams,
+        linkage: linkage_id.clone(),
+        all_streams,
         done: AtomicU8::new(0),
         bytes_in: AtomicU64::new(hello_len),
         bytes_out: AtomicU64::new(opened.answer.len() as u64),
@@ -917,6 +1126,220 @@ async fn hello(shared: Arc<Shared>, req: Request<Incoming>) -> Response<BoxBody>
     if let Ok(v) = hyper::header::HeaderValue::from_str(&token) {
         r.headers_mut().insert(SESSION_HEADER, v);
     }
+    if let Some(id) = linkage_id {
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&id) {
+            r.headers_mut().insert(LINKAGE_HEADER, v);
+        }
+    }
+    r
+}
+
+type LinkageStep = (String, Arc<Mutex<LinkageState>>, Offer);
+
+/// A hello with [`LINKAGE_HEADER`]: starts a linkage or finds it, checks that
+/// the previous step's result arrived, and computes this step's offer.
+#[allow(clippy::result_large_err)]
+fn linkage_step(
+    shared: &Shared,
+    headers: &hyper::HeaderMap,
+    hello: &[u8],
+) -> Result<Option<LinkageStep>, Response<BoxBody>> {
+    let Some(value) = headers.get(LINKAGE_HEADER) else {
+        return Ok(None);
+    };
+    let bad =
+        |code: &str, message: String| Err(error_response(StatusCode::BAD_REQUEST, code, message));
+    if hello.get(1) != Some(&psi_core::codec::CLIENT_HELLO_TYPE) {
+        return bad(
+            "linkage_protocol",
+            "a linkage step runs ECDH-PSI (ristretto255); other protocols have no shared result"
+                .into(),
+        );
+    }
+    let Some((keys, duplicates)) = &shared.linkage_keys else {
+        return bad(
+            "no_linkage",
+            "this server was not started with linkage keys".into(),
+        );
+    };
+    let value = value.to_str().unwrap_or_default();
+    let (id, state) = if value == LINKAGE_NEW {
+        let waterfall = match Waterfall::new(keys.clone(), *duplicates) {
+            Ok(w) => w,
+            Err(e) => return bad("no_linkage", e.to_string()),
+        };
+        let state = Arc::new(Mutex::new(LinkageState {
+            waterfall,
+            pending: None,
+            client_offered: Vec::new(),
+            bytes_in: 0,
+            bytes_out: 0,
+            started: Instant::now(),
+            last_activity: Instant::now(),
+        }));
+        let id = random_token();
+        if let Ok(mut l) = shared.linkages.lock() {
+            l.insert(id.clone(), state.clone());
+        }
+        (id, state)
+    } else {
+        match shared.linkage(value) {
+            Some(state) => (value.to_string(), state),
+            None => {
+                return Err(error_response(
+                    StatusCode::NOT_FOUND,
+                    "unknown_linkage",
+                    "no such linkage (it ended, failed or timed out)",
+                ))
+            }
+        }
+    };
+    let offer = {
+        let Ok(st) = state.lock() else {
+            return bad("internal", "linkage state poisoned".into());
+        };
+        if st.pending.is_some() {
+            return Err(error_response(
+                StatusCode::CONFLICT,
+                "not_ready",
+                "the previous step's result has not arrived",
+            ));
+        }
+        match st.waterfall.offer() {
+            Ok(o) => o,
+            Err(_) => {
+                return Err(error_response(
+                    StatusCode::CONFLICT,
+                    "linkage_done",
+                    format!(
+                        "every one of the {} steps of this linkage has run",
+                        st.waterfall.steps()
+                    ),
+                ))
+            }
+        }
+    };
+    Ok(Some((id, state, offer)))
+}
+
+/// POST …/result (a linkage step): the client's [`LinkResult`].
+async fn link_result(
+    shared: Arc<Shared>,
+    token: &str,
+    req: Request<Incoming>,
+) -> Response<BoxBody> {
+    let Some(session) = shared.session(token) else {
+        return unknown_session();
+    };
+    let Some(id) = session.linkage.clone() else {
+        return wrong_stream(session.protocol, "result");
+    };
+    let Some(state) = shared.linkage(&id) else {
+        return error_response(StatusCode::NOT_FOUND, "unknown_linkage", "no such linkage");
+    };
+    let Some((offer, order)) = state.lock().ok().and_then(|mut st| st.pending.take()) else {
+        return already_taken("result");
+    };
+    // Six header bytes and 20 per matched position at most.
+    let limit = 16 + 20 * order.len();
+    let limited = http_body_util::Limited::new(req.into_body(), limit);
+    let Ok(bytes) = limited.collect().await.map(|b| b.to_bytes()) else {
+        let why = "the result is larger than the offered set allows, or broke off".to_string();
+        shared.end(&session, Err(why.clone()));
+        return error_response(StatusCode::PAYLOAD_TOO_LARGE, "too_large", why);
+    };
+    session
+        .bytes_in
+        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    let st = state.clone();
+    let recorded = tokio::task::spawn_blocking(move || -> Result<u64, psi_core::Error> {
+        let result = LinkResult::from_bytes(&bytes)?;
+        let matched = psi_core::linkage::resolve(&result, &order)?;
+        let mut st = st
+            .lock()
+            .map_err(|_| psi_core::Error::Misuse("linkage state poisoned"))?;
+        let before = st.waterfall.linked_rows();
+        st.waterfall.record(&offer, &matched)?;
+        st.last_activity = Instant::now();
+        Ok(st.waterfall.linked_rows() - before)
+    })
+    .await;
+    match recorded {
+        Ok(Ok(linked)) => {
+            shared.stream_done(&session, STREAM_RESULT);
+            let body = serde_json::json!({ "linked_rows": linked });
+            Response::new(full(body.to_string()))
+        }
+        Ok(Err(e)) => {
+            shared.end(&session, Err(e.to_string()));
+            core_error(&e)
+        }
+        Err(e) => {
+            let why = format!("internal error: {e}");
+            shared.end(&session, Err(why.clone()));
+            error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", why)
+        }
+    }
+}
+
+/// POST /v1/linkages/{id}/finish: the client's [`LinkageFinish`]; answers
+/// with our [`LinkageTotals`] and ends the linkage.
+async fn finish_linkage(
+    shared: Arc<Shared>,
+    id: &str,
+    req: Request<Incoming>,
+) -> Response<BoxBody> {
+    let Some(state) = shared.linkage(id) else {
+        return error_response(StatusCode::NOT_FOUND, "unknown_linkage", "no such linkage");
+    };
+    let limited = http_body_util::Limited::new(req.into_body(), MAX_HELLO_BYTES);
+    let Ok(bytes) = limited.collect().await.map(|b| b.to_bytes()) else {
+        return error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "the finish message is too large",
+        );
+    };
+    let Ok(finish) = serde_json::from_slice::<LinkageFinish>(&bytes) else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "malformed_message",
+            "the finish message is not the expected JSON",
+        );
+    };
+    let totals = {
+        let Ok(mut st) = state.lock() else {
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "linkage state poisoned",
+            );
+        };
+        if st.waterfall.step() < st.waterfall.steps() || st.pending.is_some() {
+            return error_response(
+                StatusCode::CONFLICT,
+                "not_ready",
+                format!(
+                    "the linkage ran {} of its {} steps",
+                    st.waterfall.step(),
+                    st.waterfall.steps()
+                ),
+            );
+        }
+        st.bytes_in += bytes.len() as u64;
+        let rows = st.waterfall.rows() as u64;
+        LinkageTotals {
+            server_rows: rows,
+            server_unlinked_rows: rows - st.waterfall.linked_rows(),
+        }
+    };
+    shared.end_linkage(id, Ok(()), Some(finish));
+    let body = serde_json::to_string(&totals).unwrap_or_default();
+    let mut r = Response::new(full(body));
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
     r
 }
 

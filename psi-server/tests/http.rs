@@ -612,3 +612,100 @@ async fn key_specs_must_agree_before_any_data_moves() {
     assert_eq!(psi_server::decode_key_spec(b"zz"), None);
     assert_eq!(psi_server::decode_key_spec(b"ff"), None);
 }
+
+/// One key column from per-row values (0 = no key).
+fn key_column(values: &[u32], key: u8) -> psi_core::linkage::KeyColumn {
+    let mut col = psi_core::linkage::KeyColumn::default();
+    let mut index = std::collections::HashMap::new();
+    for &v in values {
+        if v == 0 {
+            col.row_items.push(psi_core::linkage::NO_KEY);
+            continue;
+        }
+        let next = col.items.len() as u32;
+        let i = *index.entry(v).or_insert(next);
+        if i == next {
+            let mut k = vec![key];
+            k.extend_from_slice(&v.to_be_bytes());
+            col.items.push(Item::from_key(&k));
+        }
+        col.row_items.push(i);
+    }
+    col
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linkage_over_sockets_links_the_same_rows_on_both_sides() {
+    use psi_core::linkage::{Duplicates, Waterfall};
+    use psi_server::{run_linkage_client, LinkageFinish};
+    // Server: 6 rows, two keys. Key 1 value 10 is on two rows (ambiguous).
+    let server_keys = vec![
+        key_column(&[10, 10, 11, 12, 0, 13], 1),
+        key_column(&[20, 21, 22, 23, 24, 25], 2),
+    ];
+    let config = ServerConfig {
+        max_completed_sessions: Some(1),
+        ..Default::default()
+    };
+    let server = PsiServer::bind_linkage(
+        "127.0.0.1:0".parse().unwrap(),
+        server_keys,
+        Duplicates::All,
+        config,
+    )
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    let mut events = server.linkage_events();
+    let handle = tokio::spawn(async move { server.run_until(std::future::pending()).await });
+    // Client: row 0 matches server row 2 on key 1; row 1 matches server row 1 on
+    // key 2 only (key 1 value 10 is ambiguous on the server); row 2 matches
+    // nothing; row 3 has key 1 = 11 too but server row 2 is taken, and key 2 = 25
+    // matches server row 5.
+    let client = Waterfall::new(
+        vec![
+            key_column(&[11, 10, 99, 0], 1),
+            key_column(&[22, 21, 98, 25], 2),
+        ],
+        Duplicates::All,
+    )
+    .unwrap();
+    let finish = LinkageFinish {
+        join: "inner".into(),
+        align: true,
+        share_result: true,
+        client_rows: 0,
+        client_unlinked_rows: 0,
+    };
+    let run = run_linkage_client(
+        &format!("http://{addr}"),
+        client,
+        finish,
+        &ClientConfig::default(),
+    )
+    .await
+    .unwrap();
+    let event = events.recv().await.unwrap();
+    handle.await.unwrap().unwrap();
+    assert_eq!(event.outcome, Ok(()));
+    let ours: Vec<Option<u16>> = run
+        .waterfall
+        .links()
+        .iter()
+        .map(|l| l.map(|l| l.step))
+        .collect();
+    assert_eq!(ours, vec![Some(0), Some(1), None, Some(1)]);
+    let theirs: Vec<Option<u16>> = event.links.iter().map(|l| l.map(|l| l.step)).collect();
+    assert_eq!(theirs, vec![None, Some(1), Some(0), None, None, Some(1)]);
+    let id = |links: &[Option<psi_core::linkage::Link>], r: usize| links[r].unwrap().id;
+    assert_eq!(id(run.waterfall.links(), 0), id(&event.links, 2));
+    assert_eq!(id(run.waterfall.links(), 1), id(&event.links, 1));
+    assert_eq!(id(run.waterfall.links(), 3), id(&event.links, 5));
+    assert_eq!(run.totals.server_rows, 6);
+    assert_eq!(run.totals.server_unlinked_rows, 3);
+    let finish = event.finish.unwrap();
+    assert_eq!((finish.client_rows, finish.client_unlinked_rows), (4, 1));
+    // What the server learned of the client per step: the sizes of its offers.
+    assert_eq!(event.client_offered, vec![3, 3]);
+    assert_eq!(run.server_offered, vec![3, 5]);
+}
