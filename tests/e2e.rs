@@ -222,7 +222,39 @@ fn composite_keys_trimmed_headers_empty_and_duplicate_keys() {
     let server = Server::start(&b, "given_name, surname", &["--once"]);
     let out = dir.path().join("m.csv");
     let report = dir.path().join("r.json");
+    // By default a repeated key is an error naming its lines, before any data moves.
     let o = run_against(&server.url, &a, "given_name,surname", &out, &report);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("line 5 repeats line 2, line 6 repeats line 3"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists() && !report.exists());
+    // --duplicates first: only the first row of each key can match.
+    let first = dir.path().join("first.csv");
+    let o = Command::new(PSI)
+        .args(["run", "--peer", &server.url, "--key", "given_name,surname"])
+        .args(["--duplicates", "first", "--input"])
+        .arg(&a)
+        .arg("--output")
+        .arg(&first)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ids: Vec<String> = rows(&first).into_iter().map(|r| r[0].clone()).collect();
+    assert_eq!(ids, ["a1", "a2"]);
+    let server = Server::start(&b, "given_name, surname", &["--once"]);
+    let o = Command::new(PSI)
+        .args(["run", "--peer", &server.url, "--key", "given_name,surname"])
+        .args(["--duplicates", "all", "--input"])
+        .arg(&a)
+        .arg("--output")
+        .arg(&out)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let ids: Vec<String> = rows(&out).into_iter().map(|r| r[0].clone()).collect();
     // a3 has an empty key; "abc"+"d" must not collide with "ab"+"cd".

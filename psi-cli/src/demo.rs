@@ -90,6 +90,8 @@ pub async fn demo(args: DemoArgs) -> Result<(), CliError> {
         idle_timeout: 60,
         report: None,
         value: None,
+        output: None,
+        output_options: crate::output::OutputArgs::default(),
     };
     let started = crate::serve::start(&serve_args).await?;
     let addr = started.server.local_addr();
@@ -109,6 +111,10 @@ pub async fn demo(args: DemoArgs) -> Result<(), CliError> {
         connect_timeout: 10,
         idle_timeout: 60,
         protocol: args.protocol,
+        join: crate::linkage::JoinArg::Inner,
+        share_result: false,
+        align: false,
+        output_options: crate::output::OutputArgs::default(),
     };
     let (report, matched) = crate::run::run_matched(run_args).await?;
     let event = events.recv().await.ok();

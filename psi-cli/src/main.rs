@@ -2,11 +2,14 @@
 //!
 //! The binary is glue: tables come from `psi-table`, the protocol from
 //! `psi-core`, the network from `psi-server`, test data from `psi-datasets`.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod aggregate;
 mod demo;
 mod error;
 mod gen;
+mod linkage;
+mod output;
 mod report;
 mod run;
 mod serve;
@@ -48,9 +51,32 @@ pub struct TableArgs {
     /// The CSV file (with a header row).
     #[arg(long, value_name = "FILE")]
     pub input: PathBuf,
-    /// Key column, or comma-separated columns for a composite key (names are trimmed).
-    #[arg(long, value_name = "COLUMN[,COLUMN...]")]
-    pub key: String,
+    /// The key: a column, or comma-separated columns for a composite key, each
+    /// with an optional normalisation profile and option
+    /// (`email:email:gmail`, `tel:phone:GB`, `given_name:name,dob:date`;
+    /// profiles: raw, text, email, phone, name, date, postcode, zip, digits).
+    /// Repeat `--key` for a waterfall: keys tried in priority order, each row
+    /// linked at most once. Both parties must give the same profiles.
+    #[arg(
+        long = "key",
+        value_name = "COL[:PROFILE[:OPTION]][,...]",
+        required_unless_present = "spec"
+    )]
+    pub keys: Vec<String>,
+    /// A JSON linkage spec instead of `--key`: `{"keys": ["email:email:gmail",
+    /// "tel:phone:GB"]}` (keys in priority order).
+    #[arg(long, value_name = "FILE", conflicts_with = "keys")]
+    pub spec: Option<PathBuf>,
+    /// Rows that share a key value (single key): `reject` (default: an error
+    /// naming the first repeated keys' lines), `first` (only the first such
+    /// row can match) or `all` (every such row matches). With several keys a
+    /// value repeated among the rows still unlinked is withheld at that step.
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub duplicates: Option<linkage::DuplicatesArg>,
+    /// Write the rows whose key value failed its profile (line, key, column,
+    /// reason; never the value) to this CSV file.
+    #[arg(long, value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
     /// What the run computes: the shared rows, only their number, or only the
     /// count and total of a value over them. Both parties must give the same.
     #[arg(long, value_enum, default_value_t = aggregate::ModeArg::Intersection)]
@@ -75,7 +101,10 @@ impl TableArgs {
     pub fn intersection(input: PathBuf, key: String) -> Self {
         TableArgs {
             input,
-            key,
+            keys: vec![key],
+            spec: None,
+            duplicates: Some(linkage::DuplicatesArg::All),
+            rejects: None,
             mode: aggregate::ModeArg::Intersection,
             sum_to: aggregate::SumTo::Server,
             min_intersection: 1,

@@ -22,6 +22,52 @@ pub struct InputReport {
     pub duplicate_key_rows: u64,
     /// Distinct non-empty keys: the set size the peer learns.
     pub distinct_keys: u64,
+    /// Rows whose key has a value its profile rejects (never matched).
+    pub invalid_key_rows: u64,
+    /// Empty and invalid values per key column.
+    pub columns: Vec<ColumnReport>,
+    /// With several keys (a waterfall): the same counts per key.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<KeyReport>,
+}
+
+/// Empty and invalid values of one key column.
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnReport {
+    /// The column.
+    pub column: String,
+    /// Empty values.
+    pub empty: u64,
+    /// Values the column's profile rejected.
+    pub invalid: u64,
+}
+
+/// Counts for one key of a waterfall.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyReport {
+    /// The key's canonical spec.
+    pub key: String,
+    /// Rows with an empty value in the key.
+    pub empty_key_rows: u64,
+    /// Rows with an invalid value in the key.
+    pub invalid_key_rows: u64,
+    /// Rows repeating another row's value of this key.
+    pub duplicate_key_rows: u64,
+    /// Distinct values of this key.
+    pub distinct_keys: u64,
+    /// Per column.
+    pub columns: Vec<ColumnReport>,
+}
+
+fn column_reports(s: &psi_table::TableStats) -> Vec<ColumnReport> {
+    s.columns
+        .iter()
+        .map(|c| ColumnReport {
+            column: c.name.clone(),
+            empty: c.empty,
+            invalid: c.invalid,
+        })
+        .collect()
 }
 
 impl InputReport {
@@ -35,7 +81,36 @@ impl InputReport {
             empty_key_rows: s.empty_key_rows,
             duplicate_key_rows: s.duplicate_key_rows,
             distinct_keys: s.distinct_keys,
+            invalid_key_rows: s.invalid_key_rows,
+            columns: column_reports(s),
+            keys: Vec::new(),
         }
+    }
+
+    /// From a table read with every key of a waterfall: the first key's
+    /// counts at the top, then every key's.
+    pub fn linkage(table: &psi_table::LinkageTable) -> Self {
+        let first = &table.keys()[0];
+        let mut report = Self::new(first, first.spec());
+        report.key = table.spec().keys().iter().map(|k| k.canonical()).collect();
+        if table.keys().len() > 1 {
+            report.keys = table
+                .keys()
+                .iter()
+                .map(|t| {
+                    let s = t.stats();
+                    KeyReport {
+                        key: t.spec().canonical(),
+                        empty_key_rows: s.empty_key_rows,
+                        invalid_key_rows: s.invalid_key_rows,
+                        duplicate_key_rows: s.duplicate_key_rows,
+                        distinct_keys: s.distinct_keys,
+                        columns: column_reports(s),
+                    }
+                })
+                .collect();
+        }
+        report
     }
 }
 
@@ -163,8 +238,10 @@ pub struct ServeReport {
     pub input: InputReport,
     /// Seconds to read the input.
     pub read_input_seconds: f64,
-    /// Sessions that ended.
+    /// Sessions that ended (linkage steps are reported under `linkages`).
     pub sessions: Vec<SessionReport>,
+    /// Linkages that ended.
+    pub linkages: Vec<crate::serve::ServerLinkageReport>,
     /// Build and machine.
     pub environment: Environment,
 }

@@ -9,6 +9,7 @@ use psi_table::{KeySpec, KeyedTable};
 
 use crate::aggregate::{self, ModeArg};
 use crate::error::CliError;
+use crate::linkage::{self, JoinArg, LinkageReport, Side};
 use crate::report::{self, secs, Environment, InputReport, RunReport};
 use crate::TableArgs;
 
@@ -24,6 +25,9 @@ pub struct RunArgs {
     /// order); `--mode intersection` only.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// How the output is written.
+    #[command(flatten)]
+    pub output_options: crate::output::OutputArgs,
     /// `--mode sum --sum-to client --dp-epsilon`: the most one key can add to
     /// the sum (the noise's sensitivity; the server's values are unknown here).
     #[arg(long, value_name = "N")]
@@ -35,6 +39,20 @@ pub struct RunArgs {
     /// PSI: faster on large sets, more bytes on the wire).
     #[arg(long, value_enum, default_value_t = ProtocolArg::Ecdh)]
     pub protocol: ProtocolArg,
+    /// Which rows to write: `inner` (linked rows), `left` (all of ours),
+    /// `right` (all of the server's, with `--align`), `full`, or `difference`
+    /// (rows without a partner). Needs `--protocol ecdh`.
+    #[arg(long, value_enum, default_value_t = JoinArg::Inner)]
+    pub join: JoinArg,
+    /// The serving party also learns which of its rows were linked and writes
+    /// its side (where `psi serve --output` says).
+    #[arg(long)]
+    pub share_result: bool,
+    /// Both parties write their rows in the same order, with a shared
+    /// pseudonymous id column (`psi_id`), so row i on one side is row i on the
+    /// other (vertical federated learning). Implies `--share-result`.
+    #[arg(long)]
+    pub align: bool,
     /// Seconds to wait for the peer to accept a connection.
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub connect_timeout: u64,
@@ -90,6 +108,9 @@ pub fn check_output(output: &Path, inputs: &[&Path]) -> Result<(), CliError> {
 
 /// Runs party A.
 pub async fn run(args: RunArgs) -> Result<(), CliError> {
+    if args.table.mode == ModeArg::Intersection && is_linkage(&args, &args.table.linkage_spec()?) {
+        return run_linkage(args).await.map(|_| ());
+    }
     if args.table.mode == ModeArg::Intersection {
         let (report, _) = run_matched(args).await?;
         println!(
@@ -118,18 +139,48 @@ async fn read_table(args: &RunArgs, key: &KeySpec) -> Result<KeyedTable, CliErro
         .map_err(Into::into)
 }
 
-fn client_config(args: &RunArgs) -> psi_server::ClientConfig {
+fn client_config(args: &RunArgs, spec: &psi_table::LinkageSpec) -> psi_server::ClientConfig {
     psi_server::ClientConfig {
         connect_timeout: Duration::from_secs(args.connect_timeout),
         idle_timeout: Duration::from_secs(args.idle_timeout),
+        key_spec: Some(linkage::spec_text(spec)),
         ..Default::default()
     }
+}
+
+/// The one key of a single-key run (several keys are a waterfall).
+pub fn single_key(
+    table: &TableArgs,
+    what: &str,
+) -> Result<(psi_table::LinkageSpec, KeySpec), CliError> {
+    let spec = table.linkage_spec()?;
+    match spec.keys() {
+        [key] => {
+            let key = key.clone();
+            Ok((spec, key))
+        }
+        keys => Err(CliError::Usage(format!(
+            "{what} takes one key; {} keys (a waterfall) need --mode intersection and --protocol ecdh",
+            keys.len()
+        ))),
+    }
+}
+
+/// Whether a run is a linkage (several keys, a join other than inner, a
+/// shared or aligned result) rather than a plain intersection.
+fn is_linkage(args: &RunArgs, spec: &psi_table::LinkageSpec) -> bool {
+    spec.keys().len() > 1 || args.share_result || args.align || args.join != JoinArg::Inner
 }
 
 /// `--mode cardinality|sum`: the count (and sum), never the rows.
 async fn run_aggregate(args: RunArgs) -> Result<(), CliError> {
     let start = Instant::now();
-    let key = KeySpec::parse(&args.table.key)?;
+    let (spec, key) = single_key(&args.table, "--mode cardinality|sum")?;
+    if args.share_result || args.align || args.join != JoinArg::Inner {
+        return Err(CliError::Usage(
+            "--join, --share-result and --align apply to --mode intersection".into(),
+        ));
+    }
     if let Some(out) = &args.output {
         return Err(CliError::Usage(
             format!(
@@ -174,13 +225,14 @@ async fn run_aggregate(args: RunArgs) -> Result<(), CliError> {
     }
     let t = Instant::now();
     let table = read_table(&args, &key).await?;
+    write_rejects(&args.table, &table)?;
     let mut phases = vec![("read_input".to_string(), secs(t.elapsed()))];
     let params = psi_core::pjc::Params::new(aggregate::protocol(mode), args.table.min_intersection);
     let outcome = psi_server::run_pjc_client(
         &args.peer,
         table.items().to_vec(),
         &params,
-        &client_config(&args),
+        &client_config(&args, &spec),
     )
     .await?;
     phases.extend(aggregate::phase_seconds(&outcome.phases));
@@ -207,10 +259,178 @@ async fn run_aggregate(args: RunArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// With `--rejects FILE`: writes the rows whose key failed its profile.
+fn write_rejects(args: &TableArgs, table: &KeyedTable) -> Result<(), CliError> {
+    if let Some(path) = &args.rejects {
+        check_output(path, &[&args.input])?;
+        let n = table.write_rejects(path)?;
+        if n > 0 {
+            eprintln!(
+                "{n} rows with invalid key values written to {}",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The report of a linkage run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LinkageRunReport {
+    /// Always "client".
+    pub role: &'static str,
+    /// Protocol name.
+    pub protocol: &'static str,
+    /// The peer's address.
+    pub peer: String,
+    /// Our input.
+    pub input: InputReport,
+    /// What the linkage did.
+    pub linkage: LinkageReport,
+    /// Bytes we sent.
+    pub bytes_sent: u64,
+    /// Bytes we received.
+    pub bytes_received: u64,
+    /// Seconds per phase, in order, then "total".
+    pub seconds: Vec<(String, f64)>,
+    /// Build and machine.
+    pub environment: Environment,
+}
+
+/// `--mode intersection` with several keys, a join, or a shared or aligned
+/// result: the waterfall over ECDH-PSI steps ([`psi_core::linkage`]).
+pub async fn run_linkage(args: RunArgs) -> Result<LinkageRunReport, CliError> {
+    let start = Instant::now();
+    let spec = args.table.linkage_spec()?;
+    if args.protocol != ProtocolArg::Ecdh {
+        return Err(CliError::Usage(
+            "several keys, --join, --share-result and --align run on --protocol ecdh (KKRT gives no shared result)"
+                .into(),
+        ));
+    }
+    if args.align && args.join == JoinArg::Difference {
+        return Err(CliError::Usage(
+            "--align pairs rows; --join difference has no pairs to align".into(),
+        ));
+    }
+    if spec.keys().len() > 1 && args.table.duplicates.is_some() {
+        return Err(CliError::Usage(
+            "--duplicates is for a single key: with several keys a value repeated among the unlinked rows is withheld at that key"
+                .into(),
+        ));
+    }
+    let Some(output) = args.output.clone() else {
+        return Err(CliError::Usage(
+            "--mode intersection needs --output FILE for the result rows".into(),
+        ));
+    };
+    check_output(&output, &[&args.table.input])?;
+    if let Some(r) = &args.report {
+        check_output(r, &[&args.table.input, &output])?;
+    }
+    let t = Instant::now();
+    let input = args.table.input.clone();
+    let s = spec.clone();
+    let table = tokio::task::spawn_blocking(move || psi_table::LinkageTable::read(&input, &s))
+        .await
+        .map_err(|e| CliError::Io {
+            what: "reading the input",
+            source: std::io::Error::other(e),
+        })??;
+    if let Some(path) = &args.table.rejects {
+        check_output(path, &[&args.table.input, &output])?;
+        table.write_rejects(path)?;
+    }
+    let first = &table.keys()[0];
+    let duplicates = args.table.duplicates();
+    if spec.keys().len() == 1 && duplicates == linkage::DuplicatesArg::Reject {
+        linkage::check_duplicates(first, "key")?;
+    }
+    let mut phases = vec![("read_input".to_string(), secs(t.elapsed()))];
+    let waterfall = psi_core::linkage::Waterfall::new(
+        linkage::key_columns(&table),
+        linkage::policy(duplicates, spec.keys().len()),
+    )
+    .map_err(|e| CliError::Usage(format!("cannot link this table: {e}")))?;
+    let share = args.share_result || args.align;
+    let finish = psi_server::LinkageFinish {
+        join: args.join.name().to_string(),
+        align: args.align,
+        share_result: share,
+        client_rows: 0,
+        client_unlinked_rows: 0,
+    };
+    let run =
+        psi_server::run_linkage_client(&args.peer, waterfall, finish, &client_config(&args, &spec))
+            .await?;
+    phases.extend(run.phases.iter().map(|(n, d)| (n.clone(), secs(*d))));
+    let w = &run.waterfall;
+    let unlinked = w.rows() as u64 - w.linked_rows();
+    let rows = linkage::plan_rows(
+        Side::Client,
+        args.join,
+        args.align,
+        w.links(),
+        unlinked,
+        run.totals.server_unlinked_rows,
+    );
+    let t = Instant::now();
+    let first = table.keys()[0].clone();
+    let out = output.clone();
+    let options = args.output_options.options()?;
+    let written = tokio::task::spawn_blocking(move || {
+        first.write_output(&rows, Some("psi_id"), &out, &options)
+    })
+    .await
+    .map_err(|e| CliError::Io {
+        what: "writing the output",
+        source: std::io::Error::other(e),
+    })??;
+    phases.push(("write_output".to_string(), secs(t.elapsed())));
+    phases.push(("total".to_string(), secs(start.elapsed())));
+    let report = LinkageRunReport {
+        role: "client",
+        protocol: "ecdh-ristretto255-linkage",
+        peer: args.peer.clone(),
+        input: InputReport::linkage(&table),
+        linkage: LinkageReport {
+            linkage: run.linkage.clone(),
+            join: args.join.name(),
+            align: args.align,
+            share_result: share,
+            steps: linkage::step_reports(&spec, w.summaries(), &run.server_offered),
+            linked_rows: w.linked_rows(),
+            unlinked_rows: unlinked,
+            peer_rows: run.totals.server_rows,
+            peer_unlinked_rows: run.totals.server_unlinked_rows,
+            rows_written: written,
+            output: Some(output.display().to_string()),
+        },
+        bytes_sent: run.bytes_sent,
+        bytes_received: run.bytes_received,
+        seconds: phases,
+        environment: Environment::now(),
+    };
+    if let Some(path) = &args.report {
+        report::write(path, &report)?;
+    }
+    println!(
+        "{} of {} rows linked ({} keys; the peer linked {} of its {} rows); {} rows written to {}",
+        report.linkage.linked_rows,
+        w.rows(),
+        spec.keys().len(),
+        run.totals.server_rows - run.totals.server_unlinked_rows,
+        run.totals.server_rows,
+        written,
+        output.display()
+    );
+    Ok(report)
+}
+
 /// Runs party A; returns the report and the matched distinct-key indices.
 pub async fn run_matched(args: RunArgs) -> Result<(RunReport, Vec<usize>), CliError> {
     let start = Instant::now();
-    let key = KeySpec::parse(&args.table.key)?;
+    let (spec, key) = single_key(&args.table, "this run")?;
     let Some(output) = args.output.clone() else {
         return Err(CliError::Usage(
             "--mode intersection needs --output FILE for the matching rows".into(),
@@ -228,9 +448,14 @@ pub async fn run_matched(args: RunArgs) -> Result<(RunReport, Vec<usize>), CliEr
 
     let t = Instant::now();
     let table = read_table(&args, &key).await?;
+    write_rejects(&args.table, &table)?;
+    let duplicates = args.table.duplicates();
+    if duplicates == linkage::DuplicatesArg::Reject {
+        linkage::check_duplicates(&table, "key")?;
+    }
     let mut phases = vec![("read_input".to_string(), secs(t.elapsed()))];
 
-    let config = client_config(&args);
+    let config = client_config(&args, &spec);
     let items = table.items().to_vec();
     let outcome = match args.protocol {
         ProtocolArg::Ecdh => psi_server::run_ecdh_client(&args.peer, items, &config).await?,
@@ -244,10 +469,29 @@ pub async fn run_matched(args: RunArgs) -> Result<(RunReport, Vec<usize>), CliEr
     );
 
     let t = Instant::now();
-    let keep = table.matched_rows(&outcome.output.matched);
+    let mut keep = table.matched_rows(&outcome.output.matched);
+    if duplicates == linkage::DuplicatesArg::First {
+        // Only the first row carrying each key can match.
+        let mut seen = vec![false; table.items().len()];
+        for (row, k) in keep.iter_mut().enumerate() {
+            if let Some(item) = table.row_item(row) {
+                *k = *k && !std::mem::replace(&mut seen[item], true);
+            }
+        }
+    }
     let out_path = output.clone();
+    let options = args.output_options.options();
     let (table, written) = tokio::task::spawn_blocking(move || {
-        let written = table.write_rows(&keep, &output);
+        let rows: Vec<psi_table::OutRow> = keep
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| **k)
+            .map(|(row, _)| psi_table::OutRow {
+                row: Some(row),
+                id: None,
+            })
+            .collect();
+        let written = options.and_then(|o| Ok(table.write_output(&rows, None, &output, &o)?));
         (table, written)
     })
     .await

@@ -7,11 +7,14 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use psi_core::pjc::Outcome;
-use psi_server::{PsiServer, ServeMode, ServerConfig, SessionEvent};
-use psi_table::{KeySpec, KeyedTable};
+use std::sync::Arc;
+
+use psi_server::{LinkageEvent, PsiServer, ServeMode, ServerConfig, SessionEvent};
+use psi_table::{KeyedTable, LinkageSpec, LinkageTable};
 
 use crate::aggregate;
 use crate::error::CliError;
+use crate::linkage::{self, JoinArg, LinkageReport, Side};
 use crate::report::{self, secs, Environment, InputReport, ServeReport, SessionReport};
 use crate::TableArgs;
 
@@ -39,6 +42,15 @@ pub struct ServeArgs {
     /// 2^32 − 1 per key; rows repeating a key add their values).
     #[arg(long, value_name = "COLUMN")]
     pub value: Option<String>,
+    /// Where to write this party's side of a shared result (`psi run
+    /// --share-result` or `--align`): `{linkage}` in the name is replaced by
+    /// the linkage id; otherwise, unless `--once`, the id is added before the
+    /// extension (`b.csv` → `b-<id>.csv`), one file per linkage.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// How the output is written.
+    #[command(flatten)]
+    pub output_options: crate::output::OutputArgs,
 }
 
 /// A bound server with its table read.
@@ -53,15 +65,84 @@ pub struct Started {
     pub mode: ServeMode,
     /// Noise on what the server releases (`--mode sum --sum-to server`).
     pub dp: Option<aggregate::Dp>,
+    /// `--mode intersection`: the table with every key, for writing results.
+    pub table: Option<Arc<LinkageTable>>,
+    /// The keys.
+    pub spec: LinkageSpec,
 }
 
 /// Reads the table and binds the listener.
 pub async fn start(args: &ServeArgs) -> Result<Started, CliError> {
-    let key = KeySpec::parse(&args.table.key)?;
+    let spec = args.table.linkage_spec()?;
     if let Some(r) = &args.report {
         crate::run::check_output(r, &[&args.table.input])?;
     }
+    if let Some(o) = &args.output {
+        crate::run::check_output(o, &[&args.table.input])?;
+        args.output_options.options()?;
+    }
     let mode = aggregate::serve_mode(args.table.mode, args.table.sum_to);
+    let config = ServerConfig {
+        max_sessions: args.max_sessions.max(1),
+        idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
+        max_completed_sessions: args.once.then_some(1),
+        mode,
+        min_intersection: args.table.min_intersection,
+        key_spec: Some(linkage::spec_text(&spec)),
+        key_spec_difference: Some(linkage::spec_difference),
+        ..Default::default()
+    };
+    if mode == ServeMode::Intersection {
+        if args.value.is_some() {
+            return Err(CliError::Usage("--value is for --mode sum only".into()));
+        }
+        if args.table.dp_epsilon.is_some() {
+            return Err(CliError::Usage(
+                "--dp-epsilon applies to --mode cardinality and --mode sum".into(),
+            ));
+        }
+        if spec.keys().len() > 1 && args.table.duplicates.is_some() {
+            return Err(CliError::Usage(
+                "--duplicates is for a single key: with several keys a value repeated among the unlinked rows is withheld at that key"
+                    .into(),
+            ));
+        }
+        let t = Instant::now();
+        let input = args.table.input.clone();
+        let s = spec.clone();
+        let table = tokio::task::spawn_blocking(move || LinkageTable::read(&input, &s))
+            .await
+            .map_err(|e| CliError::Io {
+                what: "reading the input",
+                source: std::io::Error::other(e),
+            })??;
+        if let Some(path) = &args.table.rejects {
+            crate::run::check_output(path, &[&args.table.input])?;
+            table.write_rejects(path)?;
+        }
+        let duplicates = args.table.duplicates();
+        if spec.keys().len() == 1 && duplicates == linkage::DuplicatesArg::Reject {
+            linkage::check_duplicates(&table.keys()[0], "key")?;
+        }
+        let read_seconds = secs(t.elapsed());
+        let server = PsiServer::bind_linkage(
+            args.listen,
+            linkage::key_columns(&table),
+            linkage::policy(duplicates, spec.keys().len()),
+            config,
+        )
+        .await?;
+        return Ok(Started {
+            server,
+            input: InputReport::linkage(&table),
+            read_seconds,
+            mode,
+            dp: None,
+            table: Some(Arc::new(table)),
+            spec,
+        });
+    }
+    let (_, key) = crate::run::single_key(&args.table, "--mode cardinality|sum")?;
     match (&args.value, mode.needs_values()) {
         (None, true) => {
             return Err(CliError::Usage(
@@ -79,10 +160,10 @@ pub async fn start(args: &ServeArgs) -> Result<Started, CliError> {
     }
     let t = Instant::now();
     let input = args.table.input.clone();
-    let spec = key.clone();
+    let key_spec = key.clone();
     let value = args.value.clone();
     let (table, values) = tokio::task::spawn_blocking(move || {
-        let table = KeyedTable::read(&input, &spec)?;
+        let table = KeyedTable::read(&input, &key_spec)?;
         let values = match &value {
             Some(column) => Some(table.read_values(column, psi_core::pjc::MAX_VALUE)?),
             None => None,
@@ -100,14 +181,6 @@ pub async fn start(args: &ServeArgs) -> Result<Started, CliError> {
         .unwrap_or(1);
     let read_seconds = secs(t.elapsed());
     let input = InputReport::new(&table, &key);
-    let config = ServerConfig {
-        max_sessions: args.max_sessions.max(1),
-        idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
-        max_completed_sessions: args.once.then_some(1),
-        mode,
-        min_intersection: args.table.min_intersection,
-        ..Default::default()
-    };
     let server =
         PsiServer::bind_with_values(args.listen, table.items().to_vec(), values, config).await?;
     let dp = args.table.dp_epsilon.map(|epsilon| aggregate::Dp {
@@ -120,7 +193,99 @@ pub async fn start(args: &ServeArgs) -> Result<Started, CliError> {
         read_seconds,
         mode,
         dp,
+        table: None,
+        spec,
     })
+}
+
+/// Writes this server's side of a shared linkage result, if asked; returns
+/// the report entry.
+fn linkage_report(
+    e: &LinkageEvent,
+    table: Option<&LinkageTable>,
+    spec: &LinkageSpec,
+    args: &ServeArgs,
+) -> ServerLinkageReport {
+    let rows = e.links.len() as u64;
+    let linked = e.links.iter().filter(|l| l.is_some()).count() as u64;
+    let finish = e.finish.clone();
+    let join = finish
+        .as_ref()
+        .and_then(|f| JoinArg::from_name(&f.join))
+        .unwrap_or(JoinArg::Inner);
+    let mut written = None;
+    let mut output = None;
+    let mut outcome = match &e.outcome {
+        Ok(()) => "ok".to_string(),
+        Err(m) => m.clone(),
+    };
+    if let (Ok(()), Some(f), Some(table)) = (&e.outcome, &finish, table) {
+        if f.share_result {
+            match &args.output {
+                None => {
+                    outcome =
+                        "ok; the client shared the result but this server has no --output".into()
+                }
+                Some(pattern) => {
+                    let path = linkage::server_output_path(pattern, &e.linkage, args.once);
+                    let plan = linkage::plan_rows(
+                        Side::Server,
+                        join,
+                        f.align,
+                        &e.links,
+                        f.client_unlinked_rows,
+                        rows - linked,
+                    );
+                    let result = args.output_options.options().and_then(|o| {
+                        Ok(table.keys()[0].write_output(&plan, Some("psi_id"), &path, &o)?)
+                    });
+                    match result {
+                        Ok(n) => {
+                            written = Some(n);
+                            output = Some(path.display().to_string());
+                        }
+                        Err(err) => {
+                            outcome = format!("linked, but the output was not written: {err}")
+                        }
+                    }
+                }
+            }
+        }
+    }
+    ServerLinkageReport {
+        outcome,
+        linkage: LinkageReport {
+            linkage: e.linkage.clone(),
+            join: join.name(),
+            align: finish.as_ref().is_some_and(|f| f.align),
+            share_result: finish.as_ref().is_some_and(|f| f.share_result),
+            steps: linkage::step_reports(spec, &e.summaries, &e.client_offered),
+            linked_rows: linked,
+            unlinked_rows: rows - linked,
+            peer_rows: finish.as_ref().map_or(0, |f| f.client_rows),
+            peer_unlinked_rows: finish.as_ref().map_or(0, |f| f.client_unlinked_rows),
+            rows_written: written.unwrap_or(0),
+            output,
+        },
+        bytes_received: e.bytes_received,
+        bytes_sent: e.bytes_sent,
+        seconds: (e.seconds * 1000.0).round() / 1000.0,
+    }
+}
+
+/// One linkage in the report of `psi serve`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ServerLinkageReport {
+    /// "ok" or what went wrong.
+    pub outcome: String,
+    /// What it did.
+    pub linkage: LinkageReport,
+    /// Bytes received over all steps.
+    pub bytes_received: u64,
+    /// Bytes sent over all steps.
+    pub bytes_sent: u64,
+    /// Seconds from the first step to the end.
+    pub seconds: f64,
 }
 
 /// Turns a server event into a report entry (adding noise to a released sum
@@ -171,19 +336,56 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
     })?;
     tracing::info!(%addr, rows = started.input.rows, distinct_keys = started.input.distinct_keys, "serving");
 
-    let mut report = ServeReport {
+    let report = ServeReport {
         role: "server",
         protocols: started.mode.protocols().iter().map(|p| p.name()).collect(),
         listen: addr.to_string(),
         input: started.input,
         read_input_seconds: started.read_seconds,
         sessions: Vec::new(),
+        linkages: Vec::new(),
         environment: Environment::now(),
     };
     if let Some(path) = &args.report {
         report::write(path, &report)?;
     }
+    let report = Arc::new(std::sync::Mutex::new(report));
     let report_path = args.report.clone();
+    let write_report = move |report: &ServeReport| {
+        if let Some(path) = &report_path {
+            if let Err(e) = report::write(path, report) {
+                tracing::error!("cannot write the report: {e}");
+            }
+        }
+    };
+    let mut linkage_events = started.server.linkage_events();
+    let (table, spec) = (started.table.clone(), started.spec.clone());
+    let (r2, w2, a2) = (report.clone(), write_report.clone(), args.clone());
+    let linkage_recorder = tokio::spawn(async move {
+        while let Ok(event) = linkage_events.recv().await {
+            let (t, s, a) = (table.clone(), spec.clone(), a2.clone());
+            let entry =
+                tokio::task::spawn_blocking(move || linkage_report(&event, t.as_deref(), &s, &a))
+                    .await;
+            let Ok(entry) = entry else { continue };
+            println!(
+                "linkage {} ended: {}; {} of our {} rows linked{}",
+                entry.linkage.linkage,
+                entry.outcome,
+                entry.linkage.linked_rows,
+                entry.linkage.linked_rows + entry.linkage.unlinked_rows,
+                match &entry.linkage.output {
+                    Some(o) => format!("; {} rows written to {o}", entry.linkage.rows_written),
+                    None => String::new(),
+                }
+            );
+            if let Ok(mut r) = r2.lock() {
+                r.linkages.push(entry);
+                r.environment = Environment::now();
+                w2(&r);
+            }
+        }
+    });
     let min_intersection = args.table.min_intersection;
     let dp = started.dp;
     let recorder = tokio::spawn(async move {
@@ -196,18 +398,17 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
             if let Some(r) = &entry.released {
                 println!("session {}: {}", entry.session, aggregate::describe(r));
             }
-            report.sessions.push(entry);
-            report.environment = Environment::now();
-            if let Some(path) = &report_path {
-                if let Err(e) = report::write(path, &report) {
-                    tracing::error!("cannot write the report: {e}");
-                }
+            if let Ok(mut r) = report.lock() {
+                r.sessions.push(entry);
+                r.environment = Environment::now();
+                write_report(&r);
             }
         }
     });
     started.server.run_until(shutdown_signal()).await?;
-    // The server dropped its event sender; the recorder drains what is left.
+    // The server dropped its event senders; the recorders drain what is left.
     let _ = tokio::time::timeout(Duration::from_secs(5), recorder).await;
+    let _ = tokio::time::timeout(Duration::from_secs(60), linkage_recorder).await;
     Ok(())
 }
 

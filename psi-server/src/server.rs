@@ -82,6 +82,10 @@ pub struct ServerConfig {
     /// The canonical key specification this server's items were made with; a
     /// client announcing another one is refused (`key_spec_mismatch`).
     pub key_spec: Option<String>,
+    /// How to compare [`ServerConfig::key_spec`] (ours, first) with a client's:
+    /// `None` if they make equal keys, else the difference in words. Without
+    /// it, the texts must be equal.
+    pub key_spec_difference: Option<fn(&str, &str) -> Option<String>>,
 }
 
 /// The output mode a server offers.
@@ -128,6 +132,7 @@ impl Default for ServerConfig {
             min_intersection: 1,
             sum_bits: pjc::DEFAULT_SUM_BITS,
             key_spec: None,
+            key_spec_difference: None,
         }
     }
 }
@@ -985,15 +990,18 @@ fn key_spec_refusal(shared: &Shared, req: &Request<Incoming>) -> Option<Response
             }
         },
     };
-    if &theirs == ours {
-        return None;
-    }
+    let difference = match shared.config.key_spec_difference {
+        Some(compare) => compare(ours, &theirs)?,
+        None if &theirs == ours => return None,
+        None => "the texts differ".to_string(),
+    };
     let body = serde_json::json!({
         "error": {
             "code": "key_spec_mismatch",
             "message": format!(
-                "the two sides normalise and combine key columns differently: this server uses `{ours}`, the client sent `{theirs}`"
+                "the two sides normalise and combine key columns differently ({difference}): this server uses `{ours}`, the client sent `{theirs}`"
             ),
+            "difference": difference,
             "server_key_spec": ours,
             "client_key_spec": theirs,
         }

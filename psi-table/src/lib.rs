@@ -1,9 +1,18 @@
-//! Tables in, tables out: reads the key columns of a CSV file as a stream,
-//! encodes each row's (possibly composite) key unambiguously into a
+//! Tables in, tables out: reads the key columns of a CSV or Parquet file as a
+//! stream, encodes each row's (possibly composite) key unambiguously into a
 //! [`psi_core::Item`], and writes the matching rows back out atomically.
 //!
-//! This crate knows files and CSV; it knows nothing of networks or protocols
-//! beyond the [`Item`] type it produces.
+//! This crate knows files, CSV and Parquet; it knows nothing of networks or
+//! protocols beyond the [`Item`] type it produces.
+//!
+//! # Formats
+//! A file whose name ends in `.parquet` (any case) is read as Parquet, any
+//! other as CSV with a header row. A Parquet cell is read as the text a CSV
+//! export would hold (numbers in base 10, dates `YYYY-MM-DD`, a null as the
+//! empty string; see the `source` module for every type), so a key read from
+//! a Parquet file equals the key read from the same table as CSV. Positions in
+//! errors and rejects are 1-based `line`s with the header as line 1; for a
+//! Parquet file that is the data row + 1, and messages say `row N`.
 //!
 //! # Keys
 //! A key is one or more columns (`--key email` or `--key given_name,surname`).
@@ -33,20 +42,24 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use psi_core::Item;
 
 pub mod linkage;
 pub mod normalize;
+mod output;
 mod rejects;
+mod source;
 pub mod spec;
 mod values;
 
+use source::{at, Rows};
+
 pub use linkage::{waterfall_match_plain, Linkage, LinkageTable, LinkedPair, StepStats};
 pub use normalize::{Invalid, Normalised, Profile, PROFILE_NAMES};
+pub use output::{OutRow, OutputFormat, OutputOptions, QuoteStyle};
 pub use rejects::{ColumnStats, Reject, MAX_REJECTS};
 pub use spec::{KeySpec, LinkageSpec, KEY_ENCODING_VERSION, MAX_KEYS};
 
@@ -95,7 +108,7 @@ pub enum Error {
         /// Why it is invalid.
         reason: &'static str,
     },
-    /// A row has another number of fields than the header.
+    /// A CSV row has another number of fields than the header.
     #[error("{path}, line {line}: row has {found} fields but the header has {expected}")]
     Ragged {
         /// The file.
@@ -108,11 +121,11 @@ pub enum Error {
         found: u64,
     },
     /// A key value (or header name) is not valid UTF-8.
-    #[error("{path}, line {line}, column {column:?}: value is not valid UTF-8")]
+    #[error("{path}, {}, column {column:?}: value is not valid UTF-8", at(.path, *.line))]
     NotUtf8 {
         /// The file.
         path: PathBuf,
-        /// 1-based line number.
+        /// 1-based line number (Parquet: the data row + 1; the message says `row N`).
         line: u64,
         /// The column name (or its position in the header).
         column: String,
@@ -148,11 +161,11 @@ pub enum Error {
         source: io::Error,
     },
     /// A value (PSI-sum) is not a non-negative integer within the limit.
-    #[error("{path}, line {line}, column {column:?}: value {value:?} {reason}")]
+    #[error("{path}, {}, column {column:?}: value {value:?} {reason}", at(.path, *.line))]
     BadValue {
         /// The file.
         path: PathBuf,
-        /// 1-based line number.
+        /// 1-based line number (Parquet: the data row + 1; the message says `row N`).
         line: u64,
         /// The column name.
         column: String,
@@ -168,6 +181,26 @@ pub enum Error {
         path: PathBuf,
         /// The differences, in words.
         differences: String,
+    },
+    /// A Parquet file is malformed, or uses a feature (such as a compression
+    /// codec other than Snappy) that this build cannot read.
+    #[error("{path}: cannot read as Parquet: {message}")]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// The reader's description.
+        message: String,
+    },
+    /// A Parquet column that is read has a type with no text form here
+    /// (lists, structs, maps, durations, intervals, half floats).
+    #[error("{path}, column {column:?}: Parquet type {data_type} is not supported (use strings, integers, decimals, floats, booleans, dates, times or timestamps)")]
+    UnsupportedType {
+        /// The file.
+        path: PathBuf,
+        /// The column name.
+        column: String,
+        /// The column's Arrow type.
+        data_type: String,
     },
     /// Too many rows for one run.
     #[error("{path} has more than {limit} rows; split it or use bucketed mode")]
@@ -229,73 +262,6 @@ pub fn encode_component(value: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(value.as_bytes());
 }
 
-fn csv_reader<R: Read>(input: R) -> csv::Reader<R> {
-    csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(input)
-}
-
-fn open(path: &Path) -> Result<csv::Reader<BufReader<File>>, Error> {
-    let file = File::open(path).map_err(|source| Error::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(csv_reader(BufReader::with_capacity(1 << 16, file)))
-}
-
-fn csv_error(path: &Path, e: csv::Error) -> Error {
-    let line = e.position().map(|p| p.line()).unwrap_or(0);
-    match e.into_kind() {
-        csv::ErrorKind::Io(source) => Error::Open {
-            path: path.to_path_buf(),
-            source,
-        },
-        other => Error::Csv {
-            path: path.to_path_buf(),
-            line,
-            message: format!("{other:?}"),
-        },
-    }
-}
-
-/// Reads the header row, trimmed, as text.
-fn read_header<R: Read>(
-    path: &Path,
-    reader: &mut csv::Reader<R>,
-) -> Result<csv::ByteRecord, Error> {
-    let mut header = csv::ByteRecord::new();
-    if !reader
-        .read_byte_record(&mut header)
-        .map_err(|e| csv_error(path, e))?
-    {
-        return Err(Error::Empty {
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(header)
-}
-
-fn header_names(path: &Path, header: &csv::ByteRecord) -> Result<Vec<String>, Error> {
-    header
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            std::str::from_utf8(h)
-                .map(|s| s.trim().to_string())
-                .map_err(|_| Error::NotUtf8 {
-                    path: path.to_path_buf(),
-                    line: 1,
-                    column: format!("#{}", i + 1),
-                })
-        })
-        .collect()
-}
-
-fn line_of(record: &csv::ByteRecord, fallback: u64) -> u64 {
-    record.position().map(|p| p.line()).unwrap_or(fallback)
-}
-
 /// Collects one key's items during a streaming pass over a table.
 struct KeyBuilder {
     spec: KeySpec,
@@ -342,7 +308,7 @@ impl KeyBuilder {
         })
     }
 
-    /// Adds one data row (`line` 1-based).
+    /// Adds one data row (`line` 1-based, the header is line 1).
     fn push(&mut self, path: &Path, record: &csv::ByteRecord, line: u64) -> Result<(), Error> {
         self.stats.rows += 1;
         self.key.clear();
@@ -414,40 +380,32 @@ impl KeyBuilder {
 
 /// Reads `path` once and collects every key of `specs`, one table per key.
 fn read_keys(path: &Path, specs: &[KeySpec]) -> Result<Vec<KeyedTable>, Error> {
-    let mut reader = open(path)?;
-    let header = read_header(path, &mut reader)?;
-    let names = header_names(path, &header)?;
+    let mut rows = Rows::open(path)?;
+    let names = rows.names()?;
     let mut builders = specs
         .iter()
         .map(|s| KeyBuilder::new(path, &names, s))
         .collect::<Result<Vec<_>, _>>()?;
+    let needed: Vec<usize> = builders
+        .iter()
+        .flat_map(|b| b.positions.iter().copied())
+        .collect();
+    rows.select(&needed)?;
     let mut record = csv::ByteRecord::new();
-    let mut rows = 0u64;
-    while reader
-        .read_byte_record(&mut record)
-        .map_err(|e| csv_error(path, e))?
-    {
-        let line = line_of(&record, rows + 2);
-        if record.len() != header.len() {
-            return Err(Error::Ragged {
-                path: path.to_path_buf(),
-                line,
-                expected: header.len() as u64,
-                found: record.len() as u64,
-            });
-        }
-        if rows >= MAX_ROWS {
+    let mut count = 0u64;
+    while let Some(line) = rows.next(&mut record)? {
+        if count >= MAX_ROWS {
             return Err(Error::TooManyRows {
                 path: path.to_path_buf(),
                 limit: MAX_ROWS,
             });
         }
-        rows += 1;
+        count += 1;
         for b in &mut builders {
             b.push(path, &record, line)?;
         }
     }
-    if rows == 0 {
+    if count == 0 {
         return Err(Error::NoRows {
             path: path.to_path_buf(),
         });
@@ -514,8 +472,8 @@ impl KeyedTable {
     /// input order. The output appears atomically: it is written to a temporary
     /// file beside it and renamed into place only when complete.
     pub fn write_rows(&self, keep: &[bool], output: &Path) -> Result<u64, Error> {
-        let mut reader = open(&self.path)?;
-        let header = read_header(&self.path, &mut reader)?;
+        let mut rows = Rows::open(&self.path)?;
+        let header = rows.header().clone();
         let dir = output
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -540,10 +498,7 @@ impl KeyedTable {
         let mut record = csv::ByteRecord::new();
         let mut row = 0usize;
         let mut written = 0u64;
-        while reader
-            .read_byte_record(&mut record)
-            .map_err(|e| csv_error(&self.path, e))?
-        {
+        while rows.next(&mut record)?.is_some() {
             if row >= keep.len() {
                 row += 1;
                 continue;

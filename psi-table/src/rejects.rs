@@ -19,7 +19,8 @@ pub const MAX_REJECTS: usize = 100_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Reject {
-    /// 1-based line number of the row in the file (the header is line 1).
+    /// 1-based line number of the row in the file (the header is line 1; in
+    /// a Parquet file, the data row + 1).
     pub line: u64,
     /// The column name.
     pub column: String,

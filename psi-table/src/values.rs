@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use crate::{csv_error, header_names, line_of, open, read_header, Error, KeyedTable, NO_KEY};
+use crate::{Error, KeyedTable, Rows, NO_KEY};
 
 impl KeyedTable {
     /// Reads column `column` as one value per row and returns, for each
@@ -18,9 +18,8 @@ impl KeyedTable {
     /// values. Each value must be at most `max`, and so must each key's total.
     pub fn read_values(&self, column: &str, max: u64) -> Result<Vec<u64>, Error> {
         let path: &Path = &self.path;
-        let mut reader = open(path)?;
-        let header = read_header(path, &mut reader)?;
-        let names = header_names(path, &header)?;
+        let mut rows = Rows::open(path)?;
+        let names = rows.names()?;
         let column = column.trim();
         let position =
             names
@@ -31,14 +30,11 @@ impl KeyedTable {
                     column: column.to_string(),
                     available: names.join(", "),
                 })?;
+        rows.select(&[position])?;
         let mut totals = vec![0u64; self.items.len()];
         let mut record = csv::ByteRecord::new();
         let mut row = 0usize;
-        while reader
-            .read_byte_record(&mut record)
-            .map_err(|e| csv_error(path, e))?
-        {
-            let line = line_of(&record, row as u64 + 2);
+        while let Some(line) = rows.next(&mut record)? {
             let Some(&item) = self.row_items.get(row) else {
                 return Err(Error::Changed {
                     path: path.to_path_buf(),

@@ -1,0 +1,465 @@
+//! Linkage options shared by `psi run` and `psi serve`: the key spec and its
+//! check, duplicates, join types, aligned output, and which rows each side
+//! writes.
+
+use std::path::{Path, PathBuf};
+
+use psi_core::linkage::{Duplicates, KeyColumn, Link, NO_KEY};
+use psi_table::{KeyedTable, LinkageSpec, LinkageTable, OutRow};
+use serde::Serialize;
+
+use crate::error::CliError;
+use crate::TableArgs;
+
+/// `--duplicates`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DuplicatesArg {
+    /// A repeated key value is an error that names its lines.
+    Reject,
+    /// Only the first row with a key value can match.
+    First,
+    /// Every row with a matched key value is matched.
+    All,
+}
+
+/// `--join`: which rows each side writes (see the README's table of what
+/// each party learns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum JoinArg {
+    /// Linked rows only.
+    Inner,
+    /// Every row of the running party (A); B's linked rows.
+    Left,
+    /// A's linked rows; every row of the serving party (B).
+    Right,
+    /// Every row of both.
+    Full,
+    /// Each side's rows that were not linked.
+    Difference,
+}
+
+impl JoinArg {
+    /// The name sent to the server.
+    pub fn name(self) -> &'static str {
+        match self {
+            JoinArg::Inner => "inner",
+            JoinArg::Left => "left",
+            JoinArg::Right => "right",
+            JoinArg::Full => "full",
+            JoinArg::Difference => "difference",
+        }
+    }
+
+    /// Reads the name the client sent.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            JoinArg::Inner,
+            JoinArg::Left,
+            JoinArg::Right,
+            JoinArg::Full,
+            JoinArg::Difference,
+        ]
+        .into_iter()
+        .find(|j| j.name() == name)
+    }
+}
+
+/// The JSON linkage spec file (`--spec`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpecFile {
+    keys: Vec<String>,
+}
+
+impl TableArgs {
+    /// The keys from `--key` (repeated) or `--spec FILE`.
+    pub fn linkage_spec(&self) -> Result<LinkageSpec, CliError> {
+        let keys = match &self.spec {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    CliError::Usage(format!("cannot read the spec {}: {e}", path.display()))
+                })?;
+                let file: SpecFile = serde_json::from_str(&text).map_err(|e| {
+                    CliError::Usage(format!(
+                        "{}: not a linkage spec ({e}); expected {{\"keys\": [\"col:profile,...\", ...]}}",
+                        path.display()
+                    ))
+                })?;
+                file.keys
+            }
+            None => self.keys.clone(),
+        };
+        Ok(LinkageSpec::parse_keys(&keys)?)
+    }
+
+    /// The duplicate policy for a single key (`reject` by default).
+    pub fn duplicates(&self) -> DuplicatesArg {
+        self.duplicates.unwrap_or(DuplicatesArg::Reject)
+    }
+}
+
+/// The text both sides exchange before any data: each key's canonical spec
+/// (columns, profiles, versions, options), `; `-separated, in priority order.
+pub fn spec_text(spec: &LinkageSpec) -> String {
+    spec.keys()
+        .iter()
+        .map(|k| k.canonical())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Whether two spec texts (ours, theirs) make equal keys: column names may
+/// differ; profiles, versions, options and key order may not. `None` if they
+/// agree, else what differs.
+pub fn spec_difference(ours: &str, theirs: &str) -> Option<String> {
+    let ours = match LinkageSpec::parse(ours) {
+        Ok(s) => s,
+        Err(e) => return Some(format!("our key spec cannot be read: {e}")),
+    };
+    let theirs = match LinkageSpec::parse(theirs) {
+        Ok(s) => s,
+        Err(e) => return Some(format!("the other key spec cannot be read: {e}")),
+    };
+    if ours.fingerprint() == theirs.fingerprint() {
+        return None;
+    }
+    let diff = ours.explain_difference(&theirs);
+    Some(if diff.is_empty() {
+        "the key encodings differ".to_string()
+    } else {
+        diff.join("; ")
+    })
+}
+
+/// One key of a table as the protocol's [`KeyColumn`].
+pub fn key_column(t: &KeyedTable) -> KeyColumn {
+    let rows = t.stats().rows as usize;
+    KeyColumn {
+        items: t.items().to_vec(),
+        row_items: (0..rows)
+            .map(|r| t.row_item(r).map_or(NO_KEY, |i| i as u32))
+            .collect(),
+    }
+}
+
+/// Every key of a table as [`KeyColumn`]s.
+pub fn key_columns(t: &LinkageTable) -> Vec<KeyColumn> {
+    t.keys().iter().map(key_column).collect()
+}
+
+/// With `--duplicates reject`: an error naming the first repeated key values'
+/// lines (CSV lines, the header being line 1).
+pub fn check_duplicates(t: &KeyedTable, what: &str) -> Result<(), CliError> {
+    if t.stats().duplicate_key_rows == 0 {
+        return Ok(());
+    }
+    let mut first = vec![usize::MAX; t.items().len()];
+    let mut shown = Vec::new();
+    for row in 0..t.stats().rows as usize {
+        let Some(item) = t.row_item(row) else {
+            continue;
+        };
+        if first[item] == usize::MAX {
+            first[item] = row;
+        } else if shown.len() < 5 {
+            shown.push(format!("line {} repeats line {}", row + 2, first[item] + 2));
+        }
+    }
+    Err(CliError::Usage(format!(
+        "{}: {} rows repeat the {what} of an earlier row ({}{}); \
+         give --duplicates first (only the first such row can match) or --duplicates all \
+         (every such row matches)",
+        t.path().display(),
+        t.stats().duplicate_key_rows,
+        shown.join(", "),
+        if t.stats().duplicate_key_rows > 5 {
+            ", ..."
+        } else {
+            ""
+        }
+    )))
+}
+
+/// The protocol's policy for `--duplicates` with `keys` keys.
+pub fn policy(dup: DuplicatesArg, keys: usize) -> Duplicates {
+    match dup {
+        _ if keys > 1 => Duplicates::Unique,
+        DuplicatesArg::First => Duplicates::First,
+        // `reject` has already refused a table with duplicates.
+        DuplicatesArg::All | DuplicatesArg::Reject => Duplicates::All,
+    }
+}
+
+/// Which side of the linkage we are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// `psi run` (A, the left side of a join).
+    Client,
+    /// `psi serve` (B, the right side).
+    Server,
+}
+
+/// The id of a link as written: lowercase hex.
+pub fn id_hex(id: &[u8; 16]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The rows this side writes, in order, for `join`: with `align`, linked rows
+/// by id, then the client's unlinked rows (kept by left and full joins; the
+/// server writes empty rows for them), then the server's (right and full);
+/// without, this side's kept rows in input order. `client_unlinked` and
+/// `server_unlinked` are the two sides' counts of rows not linked.
+pub fn plan_rows(
+    side: Side,
+    join: JoinArg,
+    align: bool,
+    links: &[Option<Link>],
+    client_unlinked: u64,
+    server_unlinked: u64,
+) -> Vec<OutRow> {
+    let linked_row = |(row, l): (usize, &Option<Link>)| {
+        l.map(|l| OutRow {
+            row: Some(row),
+            id: Some(id_hex(&l.id)),
+        })
+    };
+    let unlinked = || {
+        links
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.is_none())
+            .map(|(row, _)| OutRow {
+                row: Some(row),
+                id: None,
+            })
+    };
+    let blanks = |n: u64| {
+        (0..n).map(|_| OutRow {
+            row: None,
+            id: None,
+        })
+    };
+    let keeps_client = matches!(join, JoinArg::Left | JoinArg::Full);
+    let keeps_server = matches!(join, JoinArg::Right | JoinArg::Full);
+    let keeps_own = match side {
+        Side::Client => keeps_client,
+        Side::Server => keeps_server,
+    };
+    if join == JoinArg::Difference {
+        return unlinked().collect();
+    }
+    if !align {
+        return links
+            .iter()
+            .enumerate()
+            .filter_map(|(row, l)| match l {
+                Some(_) => linked_row((row, l)),
+                None if keeps_own => Some(OutRow {
+                    row: Some(row),
+                    id: None,
+                }),
+                None => None,
+            })
+            .collect();
+    }
+    let mut out: Vec<OutRow> = links.iter().enumerate().filter_map(linked_row).collect();
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    if keeps_client {
+        match side {
+            Side::Client => out.extend(unlinked()),
+            Side::Server => out.extend(blanks(client_unlinked)),
+        }
+    }
+    if keeps_server {
+        match side {
+            Side::Client => out.extend(blanks(server_unlinked)),
+            Side::Server => out.extend(unlinked()),
+        }
+    }
+    out
+}
+
+/// The file a server writes for one linkage: `{linkage}` in `pattern` is
+/// replaced by the linkage id; otherwise, unless it serves only once, the id
+/// is added before the extension (`out.csv` → `out-<id>.csv`).
+pub fn server_output_path(pattern: &Path, linkage: &str, once: bool) -> PathBuf {
+    let text = pattern.to_string_lossy();
+    if text.contains("{linkage}") {
+        return PathBuf::from(text.replace("{linkage}", linkage));
+    }
+    if once {
+        return pattern.to_path_buf();
+    }
+    let stem = pattern
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match pattern.extension() {
+        Some(ext) => format!("{stem}-{linkage}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{linkage}"),
+    };
+    pattern.with_file_name(name)
+}
+
+/// One key's step in a linkage report.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    /// The key (canonical spec).
+    pub key: String,
+    /// Values we offered.
+    pub offered: u64,
+    /// Values the peer offered (what we learn of it).
+    pub peer_offered: u64,
+    /// Values we withheld because several of our unlinked rows carry them.
+    pub ambiguous: u64,
+    /// Values shared.
+    pub matched: u64,
+    /// Our rows linked at this step.
+    pub linked_rows: u64,
+}
+
+/// The linkage part of a report.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkageReport {
+    /// The linkage id.
+    pub linkage: String,
+    /// The join type.
+    pub join: &'static str,
+    /// Whether both sides wrote rows in the same order.
+    pub align: bool,
+    /// Whether the server wrote its side.
+    pub share_result: bool,
+    /// Per key, in priority order.
+    pub steps: Vec<StepReport>,
+    /// Our rows linked.
+    pub linked_rows: u64,
+    /// Our rows not linked.
+    pub unlinked_rows: u64,
+    /// The peer's rows (told at the end, for joins and alignment).
+    pub peer_rows: u64,
+    /// The peer's rows not linked.
+    pub peer_unlinked_rows: u64,
+    /// Rows written to the output (placeholders included).
+    pub rows_written: u64,
+    /// The output file, if one was written.
+    pub output: Option<String>,
+}
+
+/// Per-step reports from our summaries and the peer's offer sizes.
+pub fn step_reports(
+    spec: &LinkageSpec,
+    summaries: &[psi_core::linkage::StepSummary],
+    peer_offered: &[u64],
+) -> Vec<StepReport> {
+    summaries
+        .iter()
+        .enumerate()
+        .map(|(i, s)| StepReport {
+            key: spec
+                .keys()
+                .get(i)
+                .map(|k| k.canonical())
+                .unwrap_or_default(),
+            offered: s.offered,
+            peer_offered: peer_offered.get(i).copied().unwrap_or(0),
+            ambiguous: s.ambiguous,
+            matched: s.matched,
+            linked_rows: s.linked_rows,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn links(pattern: &[Option<u8>]) -> Vec<Option<Link>> {
+        pattern
+            .iter()
+            .map(|p| {
+                p.map(|b| Link {
+                    step: 0,
+                    id: [b; 16],
+                })
+            })
+            .collect()
+    }
+
+    fn shape(rows: &[OutRow]) -> Vec<(Option<usize>, bool)> {
+        rows.iter().map(|r| (r.row, r.id.is_some())).collect()
+    }
+
+    #[test]
+    fn aligned_full_join_has_the_same_shape_on_both_sides() {
+        // Client rows: 0 linked (id 9), 1 unlinked, 2 linked (id 3).
+        let client = links(&[Some(9), None, Some(3)]);
+        // Server rows: 0 unlinked, 1 linked (id 3), 2 linked (id 9), 3 unlinked.
+        let server = links(&[None, Some(3), Some(9), None]);
+        let c = plan_rows(Side::Client, JoinArg::Full, true, &client, 1, 2);
+        let s = plan_rows(Side::Server, JoinArg::Full, true, &server, 1, 2);
+        assert_eq!(c.len(), s.len());
+        let ids = |rows: &[OutRow]| rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&c), ids(&s));
+        assert_eq!(
+            shape(&c),
+            vec![
+                (Some(2), true),
+                (Some(0), true),
+                (Some(1), false),
+                (None, false),
+                (None, false)
+            ]
+        );
+        assert_eq!(
+            shape(&s),
+            vec![
+                (Some(1), true),
+                (Some(2), true),
+                (None, false),
+                (Some(0), false),
+                (Some(3), false)
+            ]
+        );
+    }
+
+    #[test]
+    fn unaligned_joins_keep_input_order() {
+        let client = links(&[Some(9), None, Some(3)]);
+        let rows = |j| shape(&plan_rows(Side::Client, j, false, &client, 0, 0));
+        assert_eq!(rows(JoinArg::Inner), vec![(Some(0), true), (Some(2), true)]);
+        assert_eq!(
+            rows(JoinArg::Left),
+            vec![(Some(0), true), (Some(1), false), (Some(2), true)]
+        );
+        assert_eq!(rows(JoinArg::Right), rows(JoinArg::Inner));
+        assert_eq!(rows(JoinArg::Difference), vec![(Some(1), false)]);
+        let server_left = plan_rows(Side::Server, JoinArg::Left, false, &client, 0, 0);
+        assert_eq!(shape(&server_left), rows(JoinArg::Inner));
+    }
+
+    #[test]
+    fn server_paths_per_linkage() {
+        let p = Path::new("out/b.csv");
+        assert_eq!(server_output_path(p, "abc", true), Path::new("out/b.csv"));
+        assert_eq!(
+            server_output_path(p, "abc", false),
+            Path::new("out/b-abc.csv")
+        );
+        assert_eq!(
+            server_output_path(Path::new("out/{linkage}.parquet"), "abc", false),
+            Path::new("out/abc.parquet")
+        );
+    }
+
+    #[test]
+    fn spec_texts_compare_without_column_names() {
+        let a = LinkageSpec::parse_keys(&["email:email:gmail", "tel:phone:GB"]).unwrap();
+        let b = LinkageSpec::parse_keys(&["mail:email:gmail", "phone:phone:GB"]).unwrap();
+        let c = LinkageSpec::parse_keys(&["mail:email", "phone:phone:GB"]).unwrap();
+        assert_eq!(spec_difference(&spec_text(&a), &spec_text(&b)), None);
+        let d = spec_difference(&spec_text(&a), &spec_text(&c)).unwrap();
+        assert!(d.contains("key 1") && d.contains("gmail"), "{d}");
+        let e = spec_difference(&spec_text(&a), "email:email:gmail").unwrap();
+        assert!(e.contains("2 keys vs 1 keys"), "{e}");
+    }
+}
