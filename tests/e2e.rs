@@ -712,3 +712,217 @@ fn threshold_noise_and_mode_errors() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--value"), "{}", stderr(&o));
 }
+
+#[path = "../psi-table/tests/common/febrl.rs"]
+mod febrl;
+
+/// Runs a private waterfall linkage between `a` (psi run, --align) and `b`
+/// (psi serve --once --output); returns both outputs' rows.
+fn aligned_linkage(
+    a: &Path,
+    b: &Path,
+    keys: &[&str],
+    dir: &Path,
+) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
+    let (out_a, out_b) = (dir.join("a_out.csv"), dir.join("b_out.csv"));
+    let mut serve: Vec<String> = vec![
+        "serve".into(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--once".into(),
+    ];
+    let mut run: Vec<String> = vec!["run".into(), "--align".into()];
+    for k in keys {
+        serve.extend(["--key".to_string(), k.to_string()]);
+        run.extend(["--key".to_string(), k.to_string()]);
+    }
+    let mut child = Command::new(PSI)
+        .args(&serve)
+        .arg("--input")
+        .arg(b)
+        .arg("--output")
+        .arg(&out_b)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let server = Server { child, url };
+    let o = Command::new(PSI)
+        .args(&run)
+        .args(["--peer", &server.url, "--input"])
+        .arg(a)
+        .arg("--output")
+        .arg(&out_a)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(server.wait_exit(), "the server ends after the linkage");
+    (rows(&out_a), rows(&out_b))
+}
+
+#[test]
+fn aligned_outputs_pair_row_by_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(
+        dir.path(),
+        "a.csv",
+        b"id,email,phone\na1,Ann@X.com,+44 20 7946 0001\na2,bob@y.org,\na3,cy@z.net,+44 20 7946 0003\na4,dee@w.io,+44 20 7946 0004\n",
+    );
+    let b = write(
+        dir.path(),
+        "b.csv",
+        b"ref,mail,tel\nb1,dee@w.io,\nb2,zed@q.com,020 7946 0003\nb3,ann@x.com,\n",
+    );
+    // B calls the columns differently: only the profiles must agree.
+    let (ra, rb) = {
+        let (out_a, out_b) = (dir.path().join("a_out.csv"), dir.path().join("b_out.csv"));
+        let mut child = Command::new(PSI)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--once",
+                "--key",
+                "mail:email",
+                "--key",
+                "tel:phone:GB",
+                "--input",
+            ])
+            .arg(&b)
+            .arg("--output")
+            .arg(&out_b)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap()
+            .to_string();
+        let server = Server { child, url };
+        // A mismatched profile stops before any data moves, saying what differs.
+        let o = Command::new(PSI)
+            .args([
+                "run",
+                "--align",
+                "--key",
+                "email:text",
+                "--key",
+                "phone:phone:GB",
+                "--peer",
+                &server.url,
+                "--input",
+            ])
+            .arg(&a)
+            .arg("--output")
+            .arg(&out_a)
+            .output()
+            .unwrap();
+        assert!(!o.status.success());
+        assert!(
+            stderr(&o).contains("key_spec_mismatch") || stderr(&o).contains("profile"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!out_a.exists());
+        let o = Command::new(PSI)
+            .args([
+                "run",
+                "--align",
+                "--join",
+                "full",
+                "--key",
+                "email:email",
+                "--key",
+                "phone:phone:GB",
+                "--peer",
+                &server.url,
+                "--input",
+            ])
+            .arg(&a)
+            .arg("--output")
+            .arg(&out_a)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(server.wait_exit());
+        (rows(&out_a), rows(&out_b))
+    };
+    // Full join, aligned: 3 linked pairs (a1-b3 by email, a4-b1 by email,
+    // a3-b2 by phone), then a2 (B writes an empty row), then nothing of B's.
+    assert_eq!(ra.len(), 4);
+    assert_eq!(rb.len(), 4);
+    for (x, y) in ra.iter().zip(&rb) {
+        assert_eq!(x[0], y[0], "same psi_id on both sides, row by row");
+    }
+    let pairs: HashSet<(String, String)> = ra
+        .iter()
+        .zip(&rb)
+        .filter(|(x, _)| !x[0].is_empty())
+        .map(|(x, y)| (x[1].clone(), y[1].clone()))
+        .collect();
+    let expect: HashSet<(String, String)> = [("a1", "b3"), ("a4", "b1"), ("a3", "b2")]
+        .iter()
+        .map(|(x, y)| (x.to_string(), y.to_string()))
+        .collect();
+    assert_eq!(pairs, expect);
+    assert_eq!(ra[3][1], "a2");
+    assert!(
+        rb[3].iter().all(String::is_empty),
+        "B's placeholder for A's unlinked row"
+    );
+}
+
+#[test]
+fn febrl_private_waterfall_is_precise_and_aligned() {
+    let Ok(dir) = febrl::febrl_dir() else {
+        eprintln!("SKIPPED: FEBRL files not found (set PSI_FEBRL_DIR)");
+        return;
+    };
+    let (a, b) = (dir.join("febrl4a.csv"), dir.join("febrl4b.csv"));
+    let tmp = tempfile::tempdir().unwrap();
+    let (na, nb) = (febrl::person_ids(&a).len(), febrl::person_ids(&b).len());
+    let (ha, hb) = (tmp.path().join("half_a.csv"), tmp.path().join("half_b.csv"));
+    febrl::write_subset(&a, &febrl::random_half(na, 1), &ha);
+    febrl::write_subset(&b, &febrl::random_half(nb, 1001), &hb);
+    for (fa, fb) in [(&a, &b), (&ha, &hb)] {
+        let (ra, rb) = aligned_linkage(fa, fb, febrl::WATERFALL, tmp.path());
+        assert_eq!(ra.len(), rb.len(), "aligned outputs have equal length");
+        let person = |rec: &str| rec.trim().split('-').nth(1).unwrap_or_default().to_string();
+        let mut correct = 0usize;
+        for (x, y) in ra.iter().zip(&rb) {
+            assert_eq!(x[0], y[0], "same psi_id row by row");
+            if person(&x[1]) == person(&y[1]) {
+                correct += 1;
+            }
+        }
+        let pa: HashSet<String> = febrl::person_ids(fa).into_iter().collect();
+        let true_pairs = febrl::person_ids(fb)
+            .into_iter()
+            .filter(|p| pa.contains(p))
+            .count();
+        let precision = correct as f64 / ra.len() as f64;
+        let recall = correct as f64 / true_pairs as f64;
+        eprintln!(
+            "FEBRL private waterfall {}: {} linked, {correct} correct of {true_pairs} true pairs: precision {precision:.4}, recall {recall:.4}",
+            fa.display(),
+            ra.len()
+        );
+        assert!(precision >= 0.999, "precision {precision}");
+        assert!(recall >= 0.93, "recall {recall}");
+    }
+}
