@@ -22,7 +22,11 @@ fn febrl_waterfall_is_precise_and_finds_most_true_pairs() {
     let (a, b) = (dir.join("febrl4a.csv"), dir.join("febrl4b.csv"));
     let whole = febrl::evaluate(&a, &b, febrl::WATERFALL);
     print!("{}", whole.report("FEBRL 4, whole files"));
-    assert!(whole.precision() >= 0.999, "precision {}", whole.precision());
+    assert!(
+        whole.precision() >= 0.999,
+        "precision {}",
+        whole.precision()
+    );
     assert!(whole.recall() >= 0.93, "recall {}", whole.recall());
     let (na, nb) = (febrl::person_ids(&a).len(), febrl::person_ids(&b).len());
     let tmp = tempfile::tempdir().unwrap();
@@ -32,7 +36,15 @@ fn febrl_waterfall_is_precise_and_finds_most_true_pairs() {
         febrl::write_subset(&b, &febrl::random_half(nb, seed + 1000), &hb);
         let half = febrl::evaluate(&ha, &hb, febrl::WATERFALL);
         print!("{}", half.report(&format!("random halves, seed {seed}")));
-        assert!(half.precision() >= 0.999, "seed {seed}: precision {}", half.precision());
-        assert!(half.recall() >= 0.93, "seed {seed}: recall {}", half.recall());
+        assert!(
+            half.precision() >= 0.999,
+            "seed {seed}: precision {}",
+            half.precision()
+        );
+        assert!(
+            half.recall() >= 0.93,
+            "seed {seed}: recall {}",
+            half.recall()
+        );
     }
 }
