@@ -13,6 +13,9 @@
 //! a Parquet file equals the key read from the same table as CSV. Positions in
 //! errors and rejects are 1-based `line`s with the header as line 1; for a
 //! Parquet file that is the data row + 1, and messages say `row N`.
+//! [`KeyedTable::write_output`] writes chosen rows, in any order, as CSV (with
+//! [`OutputOptions`]) or Parquet (every column a nullable string); see
+//! [`output`].
 //!
 //! # Keys
 //! A key is one or more columns (`--key email` or `--key given_name,surname`).
@@ -49,7 +52,7 @@ use psi_core::Item;
 
 pub mod linkage;
 pub mod normalize;
-mod output;
+pub mod output;
 mod rejects;
 mod source;
 pub mod spec;
@@ -202,6 +205,41 @@ pub enum Error {
         /// The column's Arrow type.
         data_type: String,
     },
+    /// The output path names the input file.
+    #[error("refusing to write {path}: it is the input file")]
+    OutputIsInput {
+        /// The output path.
+        path: PathBuf,
+    },
+    /// An output row names a data row the table does not have (API misuse).
+    #[error("{path} has {rows} data rows, so it has no row {row} (0-based) to write")]
+    NoSuchRow {
+        /// The input file.
+        path: PathBuf,
+        /// The 0-based row asked for.
+        row: u64,
+        /// The data rows the table has.
+        rows: u64,
+    },
+    /// An output option is unusable.
+    #[error("output option {option}: {reason}")]
+    BadOption {
+        /// The option (`delimiter`, `columns`).
+        option: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// With quote style `Never`, a field holds the delimiter, a quote or a
+    /// line break, so it cannot be written without breaking the file.
+    #[error("{path}, {}, column {column:?}: the value holds the delimiter, a quote or a line break, which cannot be written without quotes", output_row(*.row))]
+    NeedsQuotes {
+        /// The output file.
+        path: PathBuf,
+        /// The 1-based output data row (0: the header).
+        row: u64,
+        /// The output column.
+        column: String,
+    },
     /// Too many rows for one run.
     #[error("{path} has more than {limit} rows; split it or use bucketed mode")]
     TooManyRows {
@@ -210,6 +248,14 @@ pub enum Error {
         /// The limit.
         limit: u64,
     },
+}
+
+fn output_row(row: u64) -> String {
+    if row == 0 {
+        "header".to_string()
+    } else {
+        format!("output row {row}")
+    }
 }
 
 fn at_part(part: &str) -> String {
@@ -465,66 +511,6 @@ impl KeyedTable {
             .iter()
             .map(|&i| i != NO_KEY && item_hit[i as usize])
             .collect()
-    }
-
-    /// Writes the header and the rows flagged in `keep` (from
-    /// [`Self::matched_rows`]) to `output`, field for field as in the input, in
-    /// input order. The output appears atomically: it is written to a temporary
-    /// file beside it and renamed into place only when complete.
-    pub fn write_rows(&self, keep: &[bool], output: &Path) -> Result<u64, Error> {
-        let mut rows = Rows::open(&self.path)?;
-        let header = rows.header().clone();
-        let dir = output
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or_else(|| Path::new("."));
-        let write_err = |source: io::Error| Error::Write {
-            path: output.to_path_buf(),
-            source,
-        };
-        let tmp = tempfile::Builder::new()
-            .prefix(".psi-output-")
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .map_err(write_err)?;
-        let mut writer = csv::WriterBuilder::new()
-            .flexible(false)
-            .from_writer(io::BufWriter::with_capacity(1 << 16, tmp));
-        let to_write = |e: csv::Error| match e.into_kind() {
-            csv::ErrorKind::Io(source) => write_err(source),
-            other => write_err(io::Error::other(format!("{other:?}"))),
-        };
-        writer.write_byte_record(&header).map_err(to_write)?;
-        let mut record = csv::ByteRecord::new();
-        let mut row = 0usize;
-        let mut written = 0u64;
-        while rows.next(&mut record)?.is_some() {
-            if row >= keep.len() {
-                row += 1;
-                continue;
-            }
-            if keep[row] {
-                writer.write_byte_record(&record).map_err(to_write)?;
-                written += 1;
-            }
-            row += 1;
-        }
-        if row != keep.len() {
-            return Err(Error::Changed {
-                path: self.path.clone(),
-                expected: keep.len() as u64,
-                found: row as u64,
-            });
-        }
-        let buffered = writer
-            .into_inner()
-            .map_err(|e| write_err(io::Error::other(e.to_string())))?;
-        let tmp = buffered
-            .into_inner()
-            .map_err(|e| write_err(io::Error::other(e.to_string())))?;
-        tmp.as_file().sync_all().map_err(write_err)?;
-        tmp.persist(output).map_err(|e| write_err(e.error))?;
-        Ok(written)
     }
 }
 
