@@ -212,9 +212,14 @@ pub(crate) fn csv_error(path: &Path, e: csv::Error) -> Error {
 }
 
 fn parquet_error(path: &Path, e: impl std::fmt::Display) -> Error {
+    let mut message = e.to_string();
+    // Only Snappy is compiled in (see Cargo.toml for the cost of the others).
+    if message.contains("Disabled feature at compile time") {
+        message.push_str(" (psi reads uncompressed or Snappy-compressed Parquet; rewrite the file with Snappy or as CSV)");
+    }
     Error::Parquet {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        message,
     }
 }
 
@@ -632,5 +637,14 @@ mod tests {
         assert_eq!(at(Path::new("a.PARQUET"), 3), "row 2");
         assert!(is_parquet(Path::new("x/y.Parquet")));
         assert!(!is_parquet(Path::new("parquet")));
+        let e = parquet_error(
+            Path::new("z.parquet"),
+            "Parquet error: Disabled feature at compile time: zstd",
+        );
+        assert!(
+            e.to_string()
+                .contains("zstd (psi reads uncompressed or Snappy"),
+            "{e}"
+        );
     }
 }
