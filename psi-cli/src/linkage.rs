@@ -180,6 +180,43 @@ pub fn check_duplicates(t: &KeyedTable, what: &str) -> Result<(), CliError> {
     )))
 }
 
+/// Reads `table.input` with every key of `spec` (off the async threads),
+/// writes `--rejects` (never over the input or `outputs`), and applies
+/// `--duplicates`: refused with several keys, `reject` checked on a single
+/// key. Returns the table and the protocol's duplicate policy.
+pub async fn read_linkage_table(
+    table: &TableArgs,
+    spec: &LinkageSpec,
+    outputs: &[&Path],
+) -> Result<(LinkageTable, Duplicates), CliError> {
+    let keys = spec.keys().len();
+    if keys > 1 && table.duplicates.is_some() {
+        return Err(CliError::Usage(
+            "--duplicates is for a single key: with several keys a value repeated among the unlinked rows is withheld at that key"
+                .into(),
+        ));
+    }
+    let input = table.input.clone();
+    let s = spec.clone();
+    let read = tokio::task::spawn_blocking(move || LinkageTable::read(&input, &s))
+        .await
+        .map_err(|e| CliError::Io {
+            what: "reading the input",
+            source: std::io::Error::other(e),
+        })??;
+    if let Some(path) = &table.rejects {
+        let mut protected = vec![table.input.as_path()];
+        protected.extend_from_slice(outputs);
+        crate::run::check_output(path, &protected)?;
+        read.write_rejects(path)?;
+    }
+    let duplicates = table.duplicates();
+    if keys == 1 && duplicates == DuplicatesArg::Reject {
+        check_duplicates(&read.keys()[0], "key")?;
+    }
+    Ok((read, policy(duplicates, keys)))
+}
+
 /// The protocol's policy for `--duplicates` with `keys` keys.
 pub fn policy(dup: DuplicatesArg, keys: usize) -> Duplicates {
     match dup {

@@ -313,12 +313,6 @@ pub async fn run_linkage(args: RunArgs) -> Result<LinkageRunReport, CliError> {
             "--align pairs rows; --join difference has no pairs to align".into(),
         ));
     }
-    if spec.keys().len() > 1 && args.table.duplicates.is_some() {
-        return Err(CliError::Usage(
-            "--duplicates is for a single key: with several keys a value repeated among the unlinked rows is withheld at that key"
-                .into(),
-        ));
-    }
     let Some(output) = args.output.clone() else {
         return Err(CliError::Usage(
             "--mode intersection needs --output FILE for the result rows".into(),
@@ -329,29 +323,10 @@ pub async fn run_linkage(args: RunArgs) -> Result<LinkageRunReport, CliError> {
         check_output(r, &[&args.table.input, &output])?;
     }
     let t = Instant::now();
-    let input = args.table.input.clone();
-    let s = spec.clone();
-    let table = tokio::task::spawn_blocking(move || psi_table::LinkageTable::read(&input, &s))
-        .await
-        .map_err(|e| CliError::Io {
-            what: "reading the input",
-            source: std::io::Error::other(e),
-        })??;
-    if let Some(path) = &args.table.rejects {
-        check_output(path, &[&args.table.input, &output])?;
-        table.write_rejects(path)?;
-    }
-    let first = &table.keys()[0];
-    let duplicates = args.table.duplicates();
-    if spec.keys().len() == 1 && duplicates == linkage::DuplicatesArg::Reject {
-        linkage::check_duplicates(first, "key")?;
-    }
+    let (table, duplicates) = linkage::read_linkage_table(&args.table, &spec, &[&output]).await?;
     let mut phases = vec![("read_input".to_string(), secs(t.elapsed()))];
-    let waterfall = psi_core::linkage::Waterfall::new(
-        linkage::key_columns(&table),
-        linkage::policy(duplicates, spec.keys().len()),
-    )
-    .map_err(|e| CliError::Usage(format!("cannot link this table: {e}")))?;
+    let waterfall = psi_core::linkage::Waterfall::new(linkage::key_columns(&table), duplicates)
+        .map_err(|e| CliError::Usage(format!("cannot link this table: {e}")))?;
     let share = args.share_result || args.align;
     let finish = psi_server::LinkageFinish {
         join: args.join.name().to_string(),

@@ -101,34 +101,14 @@ pub async fn start(args: &ServeArgs) -> Result<Started, CliError> {
                 "--dp-epsilon applies to --mode cardinality and --mode sum".into(),
             ));
         }
-        if spec.keys().len() > 1 && args.table.duplicates.is_some() {
-            return Err(CliError::Usage(
-                "--duplicates is for a single key: with several keys a value repeated among the unlinked rows is withheld at that key"
-                    .into(),
-            ));
-        }
         let t = Instant::now();
-        let input = args.table.input.clone();
-        let s = spec.clone();
-        let table = tokio::task::spawn_blocking(move || LinkageTable::read(&input, &s))
-            .await
-            .map_err(|e| CliError::Io {
-                what: "reading the input",
-                source: std::io::Error::other(e),
-            })??;
-        if let Some(path) = &args.table.rejects {
-            crate::run::check_output(path, &[&args.table.input])?;
-            table.write_rejects(path)?;
-        }
-        let duplicates = args.table.duplicates();
-        if spec.keys().len() == 1 && duplicates == linkage::DuplicatesArg::Reject {
-            linkage::check_duplicates(&table.keys()[0], "key")?;
-        }
+        let outputs: Vec<&std::path::Path> = args.output.iter().map(PathBuf::as_path).collect();
+        let (table, duplicates) = linkage::read_linkage_table(&args.table, &spec, &outputs).await?;
         let read_seconds = secs(t.elapsed());
         let server = PsiServer::bind_linkage(
             args.listen,
             linkage::key_columns(&table),
-            linkage::policy(duplicates, spec.keys().len()),
+            duplicates,
             config,
         )
         .await?;
