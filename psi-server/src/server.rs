@@ -482,6 +482,17 @@ impl PsiServer {
         values: Option<Vec<u64>>,
         config: ServerConfig,
     ) -> Result<PsiServer, Error> {
+        Self::bind_table(addr, items, values, None, config).await
+    }
+
+    /// Binds with everything a server may serve.
+    async fn bind_table(
+        addr: SocketAddr,
+        items: Vec<Item>,
+        values: Option<Vec<u64>>,
+        linkage_keys: Option<(Vec<KeyColumn>, Duplicates)>,
+        config: ServerConfig,
+    ) -> Result<PsiServer, Error> {
         match &values {
             Some(v) if v.len() != items.len() => {
                 return Err(Error::Config("one value per item is required"))
@@ -500,7 +511,7 @@ impl PsiServer {
             listener,
             shared: Arc::new(Shared {
                 items: items.into(),
-                linkage_keys: None,
+                linkage_keys,
                 linkages: Mutex::new(HashMap::new()),
                 linkage_events,
                 values: values.map(Into::into),
@@ -528,11 +539,7 @@ impl PsiServer {
             Error::Config("linkage keys need one entry per row, and 1 to 65535 keys")
         })?;
         let items = keys.first().map(|k| k.items.clone()).unwrap_or_default();
-        let mut server = Self::bind(addr, items, config).await?;
-        if let Some(shared) = Arc::get_mut(&mut server.shared) {
-            shared.linkage_keys = Some((keys, duplicates));
-        }
-        Ok(server)
+        Self::bind_table(addr, items, None, Some((keys, duplicates)), config).await
     }
 
     /// A receiver of one event per linkage that ended.
