@@ -482,8 +482,8 @@ impl ExpectServerMasked {
         Ok(())
     }
 
-    /// Ends the stream: every point must have arrived.
-    pub fn finish(self) -> Result<ServerSetDone, Error> {
+    /// Every announced point must have arrived.
+    fn check_complete(&self) -> Result<(), Error> {
         if self.tags.len() as u64 != self.expected {
             return Err(Error::UnexpectedCount {
                 stream: "server-masked points",
@@ -491,6 +491,12 @@ impl ExpectServerMasked {
                 got: self.tags.len() as u64,
             });
         }
+        Ok(())
+    }
+
+    /// Ends the stream: every point must have arrived.
+    pub fn finish(self) -> Result<ServerSetDone, Error> {
+        self.check_complete()?;
         let mut tags = self.tags;
         tags.par_sort_unstable();
         Ok(ServerSetDone {
@@ -503,13 +509,7 @@ impl ExpectServerMasked {
     /// in the server's stream, so that [`intersect_pairs`] can tell the server
     /// which of its (shuffled) positions matched.
     pub fn finish_keeping_positions(self) -> Result<ServerSetDone, Error> {
-        if self.tags.len() as u64 != self.expected {
-            return Err(Error::UnexpectedCount {
-                stream: "server-masked points",
-                expected: self.expected,
-                got: self.tags.len() as u64,
-            });
-        }
+        self.check_complete()?;
         // The stream is at most u32::MAX long (the server refuses larger sets).
         let mut pairs: Vec<(u128, u32)> = self
             .tags

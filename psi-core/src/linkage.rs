@@ -237,8 +237,7 @@ impl Waterfall {
         &self.summaries
     }
 
-    /// Per item of the current key: free rows carrying it (capped at 2 for
-    /// `Unique`), in item order.
+    /// Per item of `key`: how many free rows carry it (saturating), in item order.
     fn free_counts(&self, key: &KeyColumn) -> Vec<u32> {
         let mut counts = vec![0u32; key.items.len()];
         for (row, &item) in key.row_items.iter().enumerate() {
