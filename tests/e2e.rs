@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::collections::HashSet;
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -23,10 +24,17 @@ struct Server {
 
 impl Server {
     fn start(input: &Path, key: &str, extra: &[&str]) -> Server {
+        let mut args: Vec<OsString> = vec!["--key".into(), key.into(), "--input".into()];
+        args.push(input.into());
+        args.extend(extra.iter().map(Into::into));
+        Server::spawn(&args)
+    }
+
+    /// `psi serve --listen 127.0.0.1:0 ARGS`; reads the address it prints.
+    fn spawn(args: &[OsString]) -> Server {
         let mut child = Command::new(PSI)
-            .args(["serve", "--listen", "127.0.0.1:0", "--key", key, "--input"])
-            .arg(input)
-            .args(extra)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -725,37 +733,19 @@ fn aligned_linkage(
     dir: &Path,
 ) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
     let (out_a, out_b) = (dir.join("a_out.csv"), dir.join("b_out.csv"));
-    let mut serve: Vec<String> = vec![
-        "serve".into(),
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--once".into(),
-    ];
+    let mut serve: Vec<OsString> = vec!["--once".into()];
     let mut run: Vec<String> = vec!["run".into(), "--align".into()];
     for k in keys {
-        serve.extend(["--key".to_string(), k.to_string()]);
+        serve.extend(["--key".into(), k.into()]);
         run.extend(["--key".to_string(), k.to_string()]);
     }
-    let mut child = Command::new(PSI)
-        .args(&serve)
-        .arg("--input")
-        .arg(b)
-        .arg("--output")
-        .arg(&out_b)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
-    let server = Server { child, url };
+    serve.extend([
+        "--input".into(),
+        b.into(),
+        "--output".into(),
+        out_b.clone().into(),
+    ]);
+    let server = Server::spawn(&serve);
     let o = Command::new(PSI)
         .args(&run)
         .args(["--peer", &server.url, "--input"])
@@ -785,35 +775,17 @@ fn aligned_outputs_pair_row_by_row() {
     // B calls the columns differently: only the profiles must agree.
     let (ra, rb) = {
         let (out_a, out_b) = (dir.path().join("a_out.csv"), dir.path().join("b_out.csv"));
-        let mut child = Command::new(PSI)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--once",
-                "--key",
-                "mail:email",
-                "--key",
-                "tel:phone:GB",
-                "--input",
-            ])
-            .arg(&b)
-            .arg("--output")
-            .arg(&out_b)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap()
-            .to_string();
-        let server = Server { child, url };
+        let mut serve: Vec<OsString> = ["--once", "--key", "mail:email", "--key", "tel:phone:GB"]
+            .iter()
+            .map(Into::into)
+            .collect();
+        serve.extend([
+            "--input".into(),
+            b.clone().into(),
+            "--output".into(),
+            out_b.clone().into(),
+        ]);
+        let server = Server::spawn(&serve);
         // A mismatched profile stops before any data moves, saying what differs.
         let o = Command::new(PSI)
             .args([
