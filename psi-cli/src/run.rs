@@ -308,6 +308,11 @@ pub async fn run_linkage(args: RunArgs) -> Result<LinkageRunReport, CliError> {
                 .into(),
         ));
     }
+    if args.dp_sum_sensitivity.is_some() || args.table.dp_epsilon.is_some() {
+        return Err(CliError::Usage(
+            "--dp-epsilon applies to --mode cardinality and --mode sum".into(),
+        ));
+    }
     if args.align && args.join == JoinArg::Difference {
         return Err(CliError::Usage(
             "--align pairs rows; --join difference has no pairs to align".into(),
