@@ -98,6 +98,28 @@ impl TableArgs {
     }
 }
 
+/// What both sides exchange before any data: the canonical text of the keys
+/// and the fingerprint that decides (column names do not count).
+pub fn declaration(spec: &LinkageSpec) -> psi_core::codec::KeyDeclaration {
+    psi_core::codec::KeyDeclaration {
+        canonical: spec_text(spec),
+        fingerprint: spec.fingerprint(),
+    }
+}
+
+impl From<JoinArg> for psi_core::linkage::JoinType {
+    fn from(j: JoinArg) -> Self {
+        use psi_core::linkage::JoinType as J;
+        match j {
+            JoinArg::Inner => J::Inner,
+            JoinArg::Left => J::Left,
+            JoinArg::Right => J::Right,
+            JoinArg::Full => J::Full,
+            JoinArg::Difference => J::Difference,
+        }
+    }
+}
+
 /// The text both sides exchange before any data: each key's canonical spec
 /// (columns, profiles, versions, options), `; `-separated, in priority order.
 pub fn spec_text(spec: &LinkageSpec) -> String {
@@ -111,6 +133,7 @@ pub fn spec_text(spec: &LinkageSpec) -> String {
 /// Whether two spec texts (ours, theirs) make equal keys: column names may
 /// differ; profiles, versions, options and key order may not. `None` if they
 /// agree, else what differs.
+#[allow(dead_code)] // explains key_spec_mismatch refusals again once the CLI restructure lands
 pub fn spec_difference(ours: &str, theirs: &str) -> Option<String> {
     let ours = match LinkageSpec::parse(ours) {
         Ok(s) => s,

@@ -143,7 +143,7 @@ fn client_config(args: &RunArgs, spec: &psi_table::LinkageSpec) -> psi_server::C
     psi_server::ClientConfig {
         connect_timeout: Duration::from_secs(args.connect_timeout),
         idle_timeout: Duration::from_secs(args.idle_timeout),
-        key_spec: Some(linkage::spec_text(spec)),
+        key_spec: Some(linkage::declaration(spec)),
         ..Default::default()
     }
 }
@@ -333,8 +333,8 @@ pub async fn run_linkage(args: RunArgs) -> Result<LinkageRunReport, CliError> {
     let waterfall = psi_core::linkage::Waterfall::new(linkage::key_columns(&table), duplicates)
         .map_err(|e| CliError::Usage(format!("cannot link this table: {e}")))?;
     let share = args.share_result || args.align;
-    let finish = psi_server::LinkageFinish {
-        join: args.join.name().to_string(),
+    let finish = psi_core::linkage::LinkageFinish {
+        join: args.join.into(),
         align: args.align,
         share_result: share,
         client_rows: 0,

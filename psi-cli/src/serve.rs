@@ -88,8 +88,7 @@ pub async fn start(args: &ServeArgs) -> Result<Started, CliError> {
         max_completed_sessions: args.once.then_some(1),
         mode,
         min_intersection: args.table.min_intersection,
-        key_spec: Some(linkage::spec_text(&spec)),
-        key_spec_difference: Some(linkage::spec_difference),
+        key_spec: Some(linkage::declaration(&spec)),
         ..Default::default()
     };
     if mode == ServeMode::Intersection {
@@ -191,7 +190,7 @@ fn linkage_report(
     let finish = e.finish.clone();
     let join = finish
         .as_ref()
-        .and_then(|f| JoinArg::from_name(&f.join))
+        .and_then(|f| JoinArg::from_name(f.join.name()))
         .unwrap_or(JoinArg::Inner);
     let mut written = None;
     let mut output = None;

@@ -251,6 +251,14 @@ pub(crate) mod kind {
     pub const PJC_DECRYPTED_SUM: u8 = 38;
     /// [`crate::linkage::LinkResult`].
     pub const LINK_RESULT: u8 = 48;
+    /// [`crate::linkage::StepRecorded`].
+    pub const STEP_RECORDED: u8 = 49;
+    /// [`crate::linkage::LinkageFinish`].
+    pub const LINKAGE_FINISH: u8 = 50;
+    /// [`crate::linkage::LinkageTotals`].
+    pub const LINKAGE_TOTALS: u8 = 51;
+    /// [`crate::codec::KeyDeclaration`].
+    pub const KEY_DECLARATION: u8 = 64;
 }
 
 pub(crate) fn write_header(out: &mut Vec<u8>, kind: u8) {
@@ -290,6 +298,68 @@ pub const PJC_HELLO_TYPE: u8 = kind::PJC_HELLO;
 /// Reads only the version byte of a message, for a clear error before decoding.
 pub fn peek_version(bytes: &[u8]) -> Option<u8> {
     bytes.first().copied()
+}
+
+/// What a party's keys are made of, announced before any private data moves
+/// so that two parties who normalise or combine key columns differently stop
+/// at once instead of computing an empty intersection.
+///
+/// `fingerprint` decides (the table layer makes it so that column names do
+/// not count); `canonical` is the human-readable text, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyDeclaration {
+    /// The canonical text of the keys (columns, profiles, versions, options).
+    pub canonical: String,
+    /// A digest of everything that changes the keys' encoding.
+    pub fingerprint: [u8; 32],
+}
+
+/// Longest [`KeyDeclaration::canonical`] text accepted, in bytes.
+pub const MAX_KEY_DECLARATION_TEXT: usize = 4096;
+
+impl KeyDeclaration {
+    /// Whether both declarations make equal keys.
+    pub fn agrees_with(&self, other: &KeyDeclaration) -> bool {
+        self.fingerprint == other.fingerprint
+    }
+}
+
+impl Codec for KeyDeclaration {
+    fn encode(&self, out: &mut Vec<u8>) {
+        write_header(out, kind::KEY_DECLARATION);
+        out.extend_from_slice(&self.fingerprint);
+        // Callers keep the text short; a longer one is cut at a char boundary
+        // so the encoding stays within what a decoder accepts.
+        let mut end = self.canonical.len().min(MAX_KEY_DECLARATION_TEXT);
+        while !self.canonical.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.extend_from_slice(&(end as u32).to_be_bytes());
+        out.extend_from_slice(&self.canonical.as_bytes()[..end]);
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        read_header(r, kind::KEY_DECLARATION, "key declaration")?;
+        let fingerprint = r.array::<32>()?;
+        let len = r.u32()?;
+        if len as usize > MAX_KEY_DECLARATION_TEXT {
+            return Err(DecodeError::TooLarge {
+                field: "key declaration text",
+                value: len.into(),
+                limit: MAX_KEY_DECLARATION_TEXT as u64,
+            });
+        }
+        let text = r.take(len as usize)?;
+        let canonical =
+            String::from_utf8(text.to_vec()).map_err(|e| DecodeError::InvalidField {
+                field: "key declaration text (not UTF-8 at byte)",
+                value: e.utf8_error().valid_up_to() as u64,
+            })?;
+        Ok(KeyDeclaration {
+            canonical,
+            fingerprint,
+        })
+    }
 }
 
 /// The client's opening message.
@@ -609,6 +679,38 @@ impl FrameDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_declaration_round_trip_and_limits() {
+        let d = KeyDeclaration {
+            canonical: "e-mail:email@1:gmail; tel:phone@1:GB".into(),
+            fingerprint: [3; 32],
+        };
+        assert_eq!(KeyDeclaration::from_bytes(&d.to_bytes()), Ok(d.clone()));
+        assert!(d.agrees_with(&KeyDeclaration {
+            canonical: "other names".into(),
+            fingerprint: [3; 32],
+        }));
+        let mut bytes = d.to_bytes();
+        bytes[34..38].copy_from_slice(&(MAX_KEY_DECLARATION_TEXT as u32 + 1).to_be_bytes());
+        assert!(matches!(
+            KeyDeclaration::from_bytes(&bytes),
+            Err(DecodeError::TooLarge { .. })
+        ));
+        let mut bytes = d.to_bytes();
+        let last = bytes.len() - 1;
+        bytes[last] = 0xff;
+        assert!(matches!(
+            KeyDeclaration::from_bytes(&bytes),
+            Err(DecodeError::InvalidField { .. })
+        ));
+        let long = KeyDeclaration {
+            canonical: "é".repeat(MAX_KEY_DECLARATION_TEXT),
+            fingerprint: [0; 32],
+        };
+        let read = KeyDeclaration::from_bytes(&long.to_bytes()).unwrap();
+        assert!(read.canonical.len() <= MAX_KEY_DECLARATION_TEXT);
+    }
 
     #[test]
     fn hello_round_trip_and_rejections() {

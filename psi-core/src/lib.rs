@@ -5,6 +5,8 @@
 //! - [`ecdh`]: ECDH-PSI on ristretto255, one typed state per protocol step.
 //! - [`kkrt`]: KKRT OT-extension PSI (batched related-key OPRF + cuckoo hashing).
 //! - [`pjc`]: PSI-cardinality and PSI-sum (Private Join and Compute, ElGamal sums).
+//! - [`linkage`]: multi-key waterfall linkage with a shared result, joins.
+//! - [`schedule`]: each protocol's streams, described once for every transport.
 //! - [`driver`]: an in-memory two-party driver (tests, fuzzing, benchmarks).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -15,6 +17,7 @@ mod error;
 pub mod kkrt;
 pub mod linkage;
 pub mod pjc;
+pub mod schedule;
 
 pub use error::Error;
 

@@ -9,12 +9,13 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
+use psi_core::codec::KeyDeclaration;
 use psi_core::codec::{
     Codec, PointChunk, PointStream, ServerHello, TagChunk, MAX_FRAME_LEN, WIRE_VERSION,
 };
 use psi_core::ecdh::{self, ClientOutput};
 use psi_core::kkrt::{self, OprfChunk, SenderHello};
-use psi_core::linkage::{LinkResult, Waterfall};
+use psi_core::linkage::{LinkResult, LinkageFinish, LinkageTotals, StepRecorded, Waterfall};
 use psi_core::pjc::{
     self, CounterFinish, DecryptedSum, Outcome, PjcHello, ResponderSetChunk, ShuffledTags,
     SumOutput,
@@ -24,8 +25,11 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tokio::net::TcpStream;
 
+use crate::api::{
+    encode_key_declaration, KEY_SPEC_HEADER, LINKAGE_HEADER, LINKAGE_NEW, SESSION_HEADER,
+    VERSION_HEADER,
+};
 use crate::body::{framed, full, BoxBody, ChannelBody, FrameReader, ReadError};
-use crate::server::{KEY_SPEC_HEADER, LINKAGE_HEADER, LINKAGE_NEW, SESSION_HEADER, VERSION_HEADER};
 use crate::Error;
 
 /// Limits and timeouts of the client.
@@ -39,9 +43,9 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Time allowed without progress on any stream.
     pub idle_timeout: Duration,
-    /// Our canonical key specification, announced in the hello so that a
-    /// server made with another one refuses before any private data moves.
-    pub key_spec: Option<String>,
+    /// What our keys are made of, announced in the hello so that a server
+    /// whose keys are made otherwise refuses before any private data moves.
+    pub key_spec: Option<KeyDeclaration>,
 }
 
 impl Default for ClientConfig {
@@ -172,6 +176,9 @@ async fn check(resp: Response<Incoming>, idle: Duration) -> Result<Response<Inco
         .unwrap_or_default();
     let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     let field = |k: &str| json["error"][k].as_str().map(str::to_string);
+    if let (Some(server), Some(client)) = (field("server_key_spec"), field("client_key_spec")) {
+        return Err(Error::KeySpecMismatch { server, client });
+    }
     Err(Error::Peer {
         status,
         code: field("code").unwrap_or_else(|| "http_error".into()),
@@ -209,7 +216,7 @@ async fn open_session_with<T>(
     let mut conn = connect(addr, config).await?;
     let mut req = request(Method::POST, addr, "/v1/sessions", full(hello))?;
     if let Some(spec) = &config.key_spec {
-        let value = hyper::header::HeaderValue::from_str(&crate::server::encode_key_spec(spec))
+        let value = hyper::header::HeaderValue::from_str(&encode_key_declaration(spec))
             .map_err(|_| Error::Config("the key specification cannot be sent"))?;
         req.headers_mut().insert(KEY_SPEC_HEADER, value);
     }
@@ -453,31 +460,6 @@ async fn ecdh_session(
     Ok((run, shared))
 }
 
-/// How the client wants the linkage's result written, told to the server at
-/// the end of a linkage (see [`run_linkage_client`]).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct LinkageFinish {
-    /// The join type (`inner`, `left`, `right`, `full`, `difference`).
-    pub join: String,
-    /// Whether both sides write their rows in the same (id) order.
-    pub align: bool,
-    /// Whether the server writes its side of the result.
-    pub share_result: bool,
-    /// The client's data rows.
-    pub client_rows: u64,
-    /// The client's rows that were not linked.
-    pub client_unlinked_rows: u64,
-}
-
-/// The server's answer to a [`LinkageFinish`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct LinkageTotals {
-    /// The server's data rows.
-    pub server_rows: u64,
-    /// The server's rows that were not linked.
-    pub server_unlinked_rows: u64,
-}
-
 /// The result of [`run_linkage_client`].
 #[derive(Debug, Clone)]
 pub struct LinkageRun {
@@ -547,6 +529,7 @@ pub async fn run_linkage_client(
         )
         .await?;
         bytes_received += answer.len() as u64;
+        StepRecorded::from_bytes(&answer)?;
         let mine: Vec<(u32, ecdh::LinkId)> = shared
             .pairs
             .iter()
@@ -558,7 +541,7 @@ pub async fn run_linkage_client(
     let linkage = linkage.ok_or(Error::Config("a linkage needs at least one key"))?;
     finish.client_rows = waterfall.rows() as u64;
     finish.client_unlinked_rows = finish.client_rows - waterfall.linked_rows();
-    let body = serde_json::to_vec(&finish).map_err(|_| Error::Config("unencodable finish"))?;
+    let body = finish.to_bytes();
     bytes_sent += body.len() as u64;
     let answer = post_small(
         &addr,
@@ -568,8 +551,7 @@ pub async fn run_linkage_client(
     )
     .await?;
     bytes_received += answer.len() as u64;
-    let totals: LinkageTotals = serde_json::from_slice(&answer)
-        .map_err(|_| Error::NotPsi("its answer to the linkage's end is not the expected JSON"))?;
+    let totals = LinkageTotals::from_bytes(&answer)?;
     Ok(LinkageRun {
         waterfall,
         linkage,

@@ -51,6 +51,15 @@ pub enum Error {
         /// The peer's explanation.
         message: String,
     },
+    /// The server's keys are made otherwise than ours (its
+    /// `key_spec_mismatch` refusal, with both canonical texts).
+    #[error("the peer refused (key_spec_mismatch): the two sides normalise and combine key columns differently: the server uses `{server}`, this side sent `{client}`")]
+    KeySpecMismatch {
+        /// The server's canonical key text.
+        server: String,
+        /// Ours, as the server read it.
+        client: String,
+    },
     /// The peer broke the protocol, or sent a malformed message.
     #[error(transparent)]
     Protocol(#[from] psi_core::Error),

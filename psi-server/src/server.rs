@@ -18,14 +18,21 @@ use psi_core::codec::{
 };
 use psi_core::ecdh::{self, ExpectClientMasked, ServerMasker};
 use psi_core::kkrt::{self, ExpectMatrix, MatrixChunk, ReceiverHello, SendOprfValues};
-use psi_core::linkage::{Duplicates, KeyColumn, Link, LinkResult, Offer, StepSummary, Waterfall};
+use psi_core::linkage::{
+    Duplicates, KeyColumn, Link, LinkResult, LinkageFinish, LinkageTotals, Offer, StepRecorded,
+    StepSummary, Waterfall,
+};
 use psi_core::pjc::{
     self, ExpectCounterMasked, MaskedSum, Outcome, PjcHello, ResponderFinale, ResponderMasker,
     ShuffledTagSender, SumOutput, SumResult,
 };
 use psi_core::{Item, Limits};
 
-use crate::client::{LinkageFinish, LinkageTotals};
+use crate::api::{
+    decode_key_declaration, KEY_SPEC_HEADER, LINKAGE_HEADER, LINKAGE_NEW, MAX_HELLO_BYTES,
+    SESSION_HEADER, VERSION_HEADER,
+};
+use psi_core::codec::KeyDeclaration;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tokio::net::TcpListener;
@@ -33,24 +40,6 @@ use tokio::sync::{broadcast, mpsc, watch, Notify};
 
 use crate::body::{framed, full, BoxBody, ChannelBody, FrameReader, ReadError};
 use crate::Error;
-
-/// The header that carries the wire version on every request.
-pub const VERSION_HEADER: &str = "x-psi-wire-version";
-/// The header that carries the session token in the hello's response.
-pub const SESSION_HEADER: &str = "x-psi-session";
-/// The header of a hello that carries the client's key specification (the
-/// canonical text of its columns, normalisation profiles and their versions,
-/// hex-encoded UTF-8), so that both sides can check they hash the same thing
-/// before any private data moves.
-pub const KEY_SPEC_HEADER: &str = "x-psi-key-spec";
-/// The header of a hello that makes its session one step of a linkage:
-/// [`LINKAGE_NEW`] for the first step, then the linkage id that the server
-/// returned in the same header.
-pub const LINKAGE_HEADER: &str = "x-psi-linkage";
-/// The [`LINKAGE_HEADER`] value that starts a linkage.
-pub const LINKAGE_NEW: &str = "new";
-/// Largest hello body accepted.
-pub const MAX_HELLO_BYTES: usize = 1024;
 
 /// Limits and behaviour of a [`PsiServer`].
 #[derive(Debug, Clone)]
@@ -79,13 +68,9 @@ pub struct ServerConfig {
     pub min_intersection: u64,
     /// PSI-sum: sums are below `2^sum_bits`.
     pub sum_bits: u8,
-    /// The canonical key specification this server's items were made with; a
-    /// client announcing another one is refused (`key_spec_mismatch`).
-    pub key_spec: Option<String>,
-    /// How to compare [`ServerConfig::key_spec`] (ours, first) with a client's:
-    /// `None` if they make equal keys, else the difference in words. Without
-    /// it, the texts must be equal.
-    pub key_spec_difference: Option<fn(&str, &str) -> Option<String>>,
+    /// What this server's keys are made of; a client declaring keys with
+    /// another fingerprint is refused (`key_spec_mismatch`) before any data moves.
+    pub key_spec: Option<KeyDeclaration>,
 }
 
 /// The output mode a server offers.
@@ -132,7 +117,6 @@ impl Default for ServerConfig {
             min_intersection: 1,
             sum_bits: pjc::DEFAULT_SUM_BITS,
             key_spec: None,
-            key_spec_difference: None,
         }
     }
 }
@@ -961,54 +945,35 @@ impl From<psi_core::codec::DecodeError> for OpenError {
     }
 }
 
-/// Hex-encodes a key specification for [`KEY_SPEC_HEADER`].
-pub fn encode_key_spec(spec: &str) -> String {
-    spec.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Decodes [`KEY_SPEC_HEADER`]; `None` if it is not hex of UTF-8.
-pub fn decode_key_spec(hex: &[u8]) -> Option<String> {
-    if !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = hex
-        .chunks(2)
-        .map(|p| {
-            let s = std::str::from_utf8(p).ok()?;
-            u8::from_str_radix(s, 16).ok()
-        })
-        .collect();
-    String::from_utf8(bytes?).ok()
-}
-
 /// The refusal of a hello whose key specification differs from ours, if it does.
 fn key_spec_refusal(shared: &Shared, req: &Request<Incoming>) -> Option<Response<BoxBody>> {
     let ours = shared.config.key_spec.as_ref()?;
     let theirs = match req.headers().get(KEY_SPEC_HEADER) {
-        None => String::new(),
-        Some(v) => match decode_key_spec(v.as_bytes()) {
-            Some(s) => s,
+        None => KeyDeclaration {
+            canonical: String::new(),
+            fingerprint: [0; 32],
+        },
+        Some(v) => match decode_key_declaration(v.as_bytes()) {
+            Some(d) => d,
             None => {
                 return Some(error_response(
                     StatusCode::BAD_REQUEST,
                     "malformed_message",
-                    format!("the {KEY_SPEC_HEADER} header is not hex-encoded UTF-8"),
+                    format!("the {KEY_SPEC_HEADER} header is not a hex-encoded key declaration"),
                 ))
             }
         },
     };
-    let difference = match shared.config.key_spec_difference {
-        Some(compare) => compare(ours, &theirs)?,
-        None if &theirs == ours => return None,
-        None => "the texts differ".to_string(),
-    };
+    if ours.agrees_with(&theirs) {
+        return None;
+    }
+    let (ours, theirs) = (&ours.canonical, &theirs.canonical);
     let body = serde_json::json!({
         "error": {
             "code": "key_spec_mismatch",
             "message": format!(
-                "the two sides normalise and combine key columns differently ({difference}): this server uses `{ours}`, the client sent `{theirs}`"
+                "the two sides normalise and combine key columns differently: this server uses `{ours}`, the client sent `{theirs}`"
             ),
-            "difference": difference,
             "server_key_spec": ours,
             "client_key_spec": theirs,
         }
@@ -1282,8 +1247,10 @@ async fn link_result(
     match recorded {
         Ok(Ok(linked)) => {
             shared.stream_done(&session, STREAM_RESULT);
-            let body = serde_json::json!({ "linked_rows": linked });
-            Response::new(full(body.to_string()))
+            let answer = StepRecorded {
+                linked_rows: linked,
+            };
+            Response::new(full(answer.to_bytes()))
         }
         Ok(Err(e)) => {
             shared.end(&session, Err(e.to_string()));
@@ -1315,12 +1282,9 @@ async fn finish_linkage(
             "the finish message is too large",
         );
     };
-    let Ok(finish) = serde_json::from_slice::<LinkageFinish>(&bytes) else {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "malformed_message",
-            "the finish message is not the expected JSON",
-        );
+    let finish = match LinkageFinish::from_bytes(&bytes) {
+        Ok(f) => f,
+        Err(e) => return core_error(&e.into()),
     };
     let totals = {
         let Ok(mut st) = state.lock() else {
@@ -1349,13 +1313,7 @@ async fn finish_linkage(
         }
     };
     shared.end_linkage(id, Ok(()), Some(finish));
-    let body = serde_json::to_string(&totals).unwrap_or_default();
-    let mut r = Response::new(full(body));
-    r.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    r
+    Response::new(full(totals.to_bytes()))
 }
 
 /// Which upload path belongs to which protocol.

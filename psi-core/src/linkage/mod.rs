@@ -35,6 +35,12 @@
 
 use std::collections::HashSet;
 
+mod join;
+mod wire;
+
+pub use join::{JoinType, Side};
+pub use wire::{LinkageFinish, LinkageTotals, StepRecorded};
+
 use crate::codec::{kind, read_header, write_header, Codec, DecodeError, Reader};
 use crate::ecdh::LinkId;
 use crate::{Error, Item};

@@ -1,0 +1,199 @@
+//! The HTTP API both ends share: paths, headers, error codes and the header
+//! encoding of small codec messages. The server and the client take every
+//! path from here; neither imports the other.
+//!
+//! A session's streams are named by its protocol's [`Schedule`]
+//! (`psi_core::schedule`): a stream the client sends in chunks is `PUT`, one the
+//! server sends is `GET`, an exchange of one message each way is `POST`.
+
+use hyper::Method;
+use psi_core::codec::{Codec, KeyDeclaration};
+use psi_core::schedule::{Carries, Direction, Stream};
+
+/// The header that carries the wire version on every request.
+pub const VERSION_HEADER: &str = "x-psi-wire-version";
+/// The header that carries the session token in the hello's response.
+pub const SESSION_HEADER: &str = "x-psi-session";
+/// The header of a hello that carries the client's key declaration
+/// ([`KeyDeclaration`], codec-encoded, then hex), so that both sides can check
+/// they hash the same thing before any private data moves.
+pub const KEY_SPEC_HEADER: &str = "x-psi-key-spec";
+/// The header of a hello that makes its session one step of a linkage:
+/// [`LINKAGE_NEW`] for the first step, then the linkage id that the server
+/// returned in the same header.
+pub const LINKAGE_HEADER: &str = "x-psi-linkage";
+/// The [`LINKAGE_HEADER`] value that starts a linkage.
+pub const LINKAGE_NEW: &str = "new";
+/// Largest hello body (and small exchanged message) accepted.
+pub const MAX_HELLO_BYTES: usize = 1024;
+
+/// `GET`: whether the server is up, its wire version and protocols.
+pub const HEALTH_PATH: &str = "/v1/health";
+/// `POST` a hello: opens a session.
+pub const SESSIONS_PATH: &str = "/v1/sessions";
+
+/// `DELETE`: aborts a session.
+pub fn session_path(token: &str) -> String {
+    format!("{SESSIONS_PATH}/{token}")
+}
+
+/// The path of one stream of a session.
+pub fn stream_path(token: &str, stream: &Stream) -> String {
+    format!("{SESSIONS_PATH}/{token}/{}", stream.name)
+}
+
+/// `POST` a [`psi_core::linkage::LinkageFinish`]: ends a linkage.
+pub fn linkage_finish_path(linkage: &str) -> String {
+    format!("/v1/linkages/{linkage}/finish")
+}
+
+/// The method that carries a stream.
+pub fn stream_method(stream: &Stream) -> Method {
+    match (stream.carries, stream.direction) {
+        (Carries::Exchange, _) => Method::POST,
+        (Carries::Chunks, Direction::ClientToServer) => Method::PUT,
+        (Carries::Chunks, Direction::ServerToClient) => Method::GET,
+    }
+}
+
+/// What a request asks for, read from its path (the method is checked by the
+/// handler, which knows the session's schedule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// [`HEALTH_PATH`].
+    Health,
+    /// [`SESSIONS_PATH`].
+    Sessions,
+    /// [`session_path`].
+    Session(&'a str),
+    /// [`stream_path`].
+    Stream {
+        /// The session token.
+        token: &'a str,
+        /// The stream's name.
+        stream: &'a str,
+    },
+    /// [`linkage_finish_path`].
+    LinkageFinish(&'a str),
+    /// No such endpoint.
+    NotFound,
+}
+
+impl<'a> Route<'a> {
+    /// Reads a request path.
+    pub fn parse(path: &'a str) -> Route<'a> {
+        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        match parts.as_slice() {
+            ["v1", "health"] => Route::Health,
+            ["v1", "sessions"] => Route::Sessions,
+            ["v1", "sessions", token] => Route::Session(token),
+            ["v1", "sessions", token, stream] => Route::Stream { token, stream },
+            ["v1", "linkages", id, "finish"] => Route::LinkageFinish(id),
+            _ => Route::NotFound,
+        }
+    }
+
+    /// The one method allowed on this route, where it does not depend on the
+    /// session (streams: see [`stream_method`]).
+    pub fn method(&self) -> Option<Method> {
+        match self {
+            Route::Health => Some(Method::GET),
+            Route::Sessions | Route::LinkageFinish(_) => Some(Method::POST),
+            Route::Session(_) => Some(Method::DELETE),
+            Route::Stream { .. } | Route::NotFound => None,
+        }
+    }
+}
+
+/// Machine-readable error codes in `{"error":{"code","message"}}` bodies.
+pub mod code {
+    /// The peer speaks another wire version.
+    pub const UNSUPPORTED_VERSION: &str = "unsupported_version";
+    /// A body or message is above its limit.
+    pub const TOO_LARGE: &str = "too_large";
+    /// A message could not be decoded.
+    pub const MALFORMED_MESSAGE: &str = "malformed_message";
+    /// The two sides' key declarations differ.
+    pub const KEY_SPEC_MISMATCH: &str = "key_spec_mismatch";
+    /// The server does not run the protocol the client asked for.
+    pub const MODE_MISMATCH: &str = "mode_mismatch";
+    /// No such session.
+    pub const UNKNOWN_SESSION: &str = "unknown_session";
+    /// No such linkage.
+    pub const UNKNOWN_LINKAGE: &str = "unknown_linkage";
+    /// The session's protocol has no such stream.
+    pub const WRONG_STREAM: &str = "wrong_stream";
+    /// The stream was already requested.
+    pub const STREAM_TAKEN: &str = "stream_taken";
+    /// The stream is not ready yet.
+    pub const NOT_READY: &str = "not_ready";
+    /// The server is at its session limit.
+    pub const BUSY: &str = "busy";
+}
+
+/// Hex of the codec encoding of `declaration`, for [`KEY_SPEC_HEADER`].
+pub fn encode_key_declaration(declaration: &KeyDeclaration) -> String {
+    declaration
+        .to_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Reads [`KEY_SPEC_HEADER`]; `None` if it is not hex of a [`KeyDeclaration`].
+pub fn decode_key_declaration(hex: &[u8]) -> Option<KeyDeclaration> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = hex
+        .chunks(2)
+        .map(|p| {
+            let s = std::str::from_utf8(p).ok()?;
+            u8::from_str_radix(s, 16).ok()
+        })
+        .collect();
+    KeyDeclaration::from_bytes(&bytes?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use psi_core::schedule;
+
+    #[test]
+    fn routes_round_trip() {
+        for s in schedule::ALL {
+            for stream in s.streams {
+                let path = stream_path("ab12", stream);
+                assert_eq!(
+                    Route::parse(&path),
+                    Route::Stream {
+                        token: "ab12",
+                        stream: stream.name
+                    }
+                );
+            }
+        }
+        assert_eq!(Route::parse(HEALTH_PATH), Route::Health);
+        assert_eq!(Route::parse(SESSIONS_PATH), Route::Sessions);
+        assert_eq!(Route::parse(&session_path("x")), Route::Session("x"));
+        assert_eq!(
+            Route::parse(&linkage_finish_path("y")),
+            Route::LinkageFinish("y")
+        );
+        assert_eq!(Route::parse("/v2/health"), Route::NotFound);
+    }
+
+    #[test]
+    fn key_declarations_in_headers() {
+        let d = KeyDeclaration {
+            canonical: "email@1:gmail".into(),
+            fingerprint: [9; 32],
+        };
+        let hex = encode_key_declaration(&d);
+        assert_eq!(decode_key_declaration(hex.as_bytes()), Some(d));
+        assert_eq!(decode_key_declaration(b"zz"), None);
+        assert_eq!(decode_key_declaration(b"ff"), None);
+        assert_eq!(decode_key_declaration(b"f"), None);
+    }
+}
