@@ -204,14 +204,6 @@ pub fn describe(r: &Released) -> String {
     }
 }
 
-/// Times in the report.
-pub fn phase_seconds(phases: &[(&'static str, std::time::Duration)]) -> Vec<(String, f64)> {
-    phases
-        .iter()
-        .map(|(n, d)| (n.to_string(), crate::report::secs(*d)))
-        .collect()
-}
-
 /// For the report's total.
 pub fn since(t: Instant) -> f64 {
     crate::report::secs(t.elapsed())

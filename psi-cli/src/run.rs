@@ -235,7 +235,7 @@ async fn run_aggregate(args: RunArgs) -> Result<(), CliError> {
         &client_config(&args, &spec),
     )
     .await?;
-    phases.extend(aggregate::phase_seconds(&outcome.phases));
+    phases.extend(outcome.phases.iter().map(|(n, s)| (n.to_string(), s)));
     phases.push(("total".to_string(), aggregate::since(start)));
     let threshold = args.table.min_intersection;
     let released = aggregate::client_release(outcome.output, threshold, dp)?;
@@ -248,8 +248,8 @@ async fn run_aggregate(args: RunArgs) -> Result<(), CliError> {
         input: InputReport::new(&table, &key),
         peer_set_size: outcome.server_set_size,
         released,
-        bytes_sent: outcome.bytes_sent,
-        bytes_received: outcome.bytes_received,
+        bytes_sent: outcome.traffic.bytes_sent,
+        bytes_received: outcome.traffic.bytes_received,
         seconds: phases,
         environment: Environment::now(),
     };
@@ -343,7 +343,7 @@ pub async fn run_linkage(args: RunArgs) -> Result<LinkageRunReport, CliError> {
     let run =
         psi_server::run_linkage_client(&args.peer, waterfall, finish, &client_config(&args, &spec))
             .await?;
-    phases.extend(run.phases.iter().map(|(n, d)| (n.clone(), secs(*d))));
+    phases.extend(run.phases.iter().map(|(n, s)| (n.to_string(), s)));
     let w = &run.waterfall;
     let unlinked = w.rows() as u64 - w.linked_rows();
     let rows = linkage::plan_rows(
@@ -386,8 +386,8 @@ pub async fn run_linkage(args: RunArgs) -> Result<LinkageRunReport, CliError> {
             rows_written: written,
             output: Some(output.display().to_string()),
         },
-        bytes_sent: run.bytes_sent,
-        bytes_received: run.bytes_received,
+        bytes_sent: run.traffic.bytes_sent,
+        bytes_received: run.traffic.bytes_received,
         seconds: phases,
         environment: Environment::now(),
     };
@@ -441,12 +441,7 @@ pub async fn run_matched(args: RunArgs) -> Result<(RunReport, Vec<usize>), CliEr
         ProtocolArg::Ecdh => psi_server::run_ecdh_client(&args.peer, items, &config).await?,
         ProtocolArg::Kkrt => psi_server::run_kkrt_client(&args.peer, items, &config).await?,
     };
-    phases.extend(
-        outcome
-            .phases
-            .iter()
-            .map(|(name, d)| (name.to_string(), secs(*d))),
-    );
+    phases.extend(outcome.phases.iter().map(|(name, s)| (name.to_string(), s)));
 
     let t = Instant::now();
     let mut keep = table.matched_rows(&outcome.output.matched);
@@ -493,8 +488,8 @@ pub async fn run_matched(args: RunArgs) -> Result<(RunReport, Vec<usize>), CliEr
         matched_keys: outcome.output.matched.len() as u64,
         matched_rows: written,
         output: out_path.display().to_string(),
-        bytes_sent: outcome.bytes_sent,
-        bytes_received: outcome.bytes_received,
+        bytes_sent: outcome.traffic.bytes_sent,
+        bytes_received: outcome.traffic.bytes_received,
         cuckoo_retries: (args.protocol == ProtocolArg::Kkrt).then_some(outcome.cuckoo_retries),
         seconds: phases,
         environment: Environment::now(),

@@ -246,8 +246,8 @@ fn linkage_report(
             rows_written: written.unwrap_or(0),
             output,
         },
-        bytes_received: e.bytes_received,
-        bytes_sent: e.bytes_sent,
+        bytes_received: e.traffic.bytes_received,
+        bytes_sent: e.traffic.bytes_sent,
         seconds: (e.seconds * 1000.0).round() / 1000.0,
     }
 }
@@ -292,8 +292,8 @@ pub fn session_report(
         session: e.session.clone(),
         protocol: e.protocol.name(),
         client_set_size: e.client_set_size,
-        bytes_received: e.bytes_received,
-        bytes_sent: e.bytes_sent,
+        bytes_received: e.traffic.bytes_received,
+        bytes_sent: e.traffic.bytes_sent,
         seconds: (e.seconds * 1000.0).round() / 1000.0,
         outcome: match &e.outcome {
             Ok(()) => "ok".to_string(),

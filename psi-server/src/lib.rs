@@ -5,6 +5,7 @@ pub mod api;
 mod body;
 mod client;
 mod error;
+mod metrics;
 mod server;
 
 pub use client::{
@@ -12,4 +13,5 @@ pub use client::{
     LinkageRun, PjcOutput, PjcRun,
 };
 pub use error::Error;
+pub use metrics::{Phases, Traffic};
 pub use server::{LinkageEvent, PsiServer, ServeMode, ServerConfig, SessionEvent};

@@ -39,6 +39,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch, Notify};
 
 use crate::body::{framed, full, BoxBody, ChannelBody, FrameReader, ReadError};
+use crate::metrics::Traffic;
 use crate::Error;
 
 /// Limits and behaviour of a [`PsiServer`].
@@ -132,10 +133,8 @@ pub struct SessionEvent {
     pub client_set_size: u64,
     /// The size of our set.
     pub server_set_size: u64,
-    /// Body bytes received in this session.
-    pub bytes_received: u64,
-    /// Body bytes sent in this session.
-    pub bytes_sent: u64,
+    /// Body bytes each way, from the server's side.
+    pub traffic: Traffic,
     /// Seconds from hello to end.
     pub seconds: f64,
     /// `Ok` or why it failed.
@@ -166,10 +165,8 @@ pub struct LinkageEvent {
     pub client_offered: Vec<u64>,
     /// What the client asked for at the end.
     pub finish: Option<LinkageFinish>,
-    /// Body bytes received over all steps.
-    pub bytes_received: u64,
-    /// Body bytes sent over all steps.
-    pub bytes_sent: u64,
+    /// Body bytes each way over all steps, from the server's side.
+    pub traffic: Traffic,
     /// Seconds from the first hello to the end.
     pub seconds: f64,
 }
@@ -368,8 +365,10 @@ impl Shared {
             protocol: session.protocol,
             client_set_size: session.client_set_size,
             server_set_size: self.items.len() as u64,
-            bytes_received: session.bytes_in.load(Ordering::Relaxed),
-            bytes_sent: session.bytes_out.load(Ordering::Relaxed),
+            traffic: Traffic {
+                bytes_received: session.bytes_in.load(Ordering::Relaxed),
+                bytes_sent: session.bytes_out.load(Ordering::Relaxed),
+            },
             seconds: session.started.elapsed().as_secs_f64(),
             outcome,
             sum: session.sum.lock().ok().and_then(|s| *s),
@@ -378,8 +377,8 @@ impl Shared {
             Ok(()) => tracing::info!(
                 session = %event.session,
                 client_set_size = event.client_set_size,
-                bytes_received = event.bytes_received,
-                bytes_sent = event.bytes_sent,
+                bytes_received = event.traffic.bytes_received,
+                bytes_sent = event.traffic.bytes_sent,
                 seconds = event.seconds,
                 "session completed"
             ),
@@ -413,8 +412,10 @@ impl Shared {
             summaries: st.waterfall.summaries().to_vec(),
             client_offered: st.client_offered.clone(),
             finish,
-            bytes_received: st.bytes_in,
-            bytes_sent: st.bytes_out,
+            traffic: Traffic {
+                bytes_received: st.bytes_in,
+                bytes_sent: st.bytes_out,
+            },
             seconds: st.started.elapsed().as_secs_f64(),
         };
         match &event.outcome {

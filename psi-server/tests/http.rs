@@ -67,7 +67,7 @@ async fn results_equal_the_plaintext_intersection() {
         let r = run(addr, &client).await.unwrap();
         assert_eq!(r.output.matched, expected(&client, &server));
         assert_eq!(r.output.server_set_size, server.len() as u64);
-        assert!(r.bytes_received >= server.len() as u64 * 32);
+        assert!(r.traffic.bytes_received >= server.len() as u64 * 32);
     }
 }
 
@@ -371,7 +371,7 @@ async fn kkrt_results_equal_the_plaintext_intersection() {
         assert_eq!(r.output.matched, expected(&client, &server));
         assert_eq!(r.output.server_set_size, server.len() as u64);
         // The sender's values: at least 3 tags of 8+ bytes per server item.
-        assert!(r.bytes_received >= server.len() as u64 * 24);
+        assert!(r.traffic.bytes_received >= server.len() as u64 * 24);
         let names: Vec<&str> = r.phases.iter().map(|p| p.0).collect();
         assert_eq!(names, ["cuckoo+hello", "base-ot", "matrix", "oprf-values"]);
     }

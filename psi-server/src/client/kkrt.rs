@@ -1,0 +1,85 @@
+//! The client (OPRF receiver) of KKRT OT-extension PSI ([`psi_core::kkrt`],
+//! [`schedule::KKRT`]): the matrix up, then the OPRF values down.
+
+use std::time::Instant;
+
+use psi_core::codec::Codec;
+use psi_core::kkrt::{self, OprfChunk, SenderHello};
+use psi_core::schedule;
+use psi_core::Item;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use super::transport::Peer;
+use super::{ClientConfig, ClientRun};
+use crate::metrics::{Phases, Traffic};
+use crate::Error;
+
+/// Matrix rows per uploaded chunk (a chunk is `448 × rows / 8` bytes: 448 KB).
+const MATRIX_CHUNK_ROWS: usize = 8192;
+
+/// Runs KKRT OT-extension PSI as the receiver (client) against `peer`.
+///
+/// Phases: `cuckoo+hello` (cuckoo hashing, our base-OT message, the server's
+/// answer), `base-ot` (finishing the base OTs), `matrix` (the OT-extension
+/// matrix, computed and uploaded chunk by chunk), `oprf-values` (the server's
+/// OPRF values, streamed and looked up as they arrive).
+pub async fn run_kkrt_client(
+    peer: &str,
+    items: Vec<Item>,
+    config: &ClientConfig,
+) -> Result<ClientRun, Error> {
+    let mut peer = Peer::new(peer, config)?;
+    let t0 = Instant::now();
+    let limits = config.limits.clone();
+    let (state, hello) = tokio::task::spawn_blocking(move || {
+        let mut rng = StdRng::from_os_rng();
+        kkrt::Receiver::start(&mut rng, items, &limits)
+    })
+    .await??;
+    let cuckoo_retries = state.cuckoo_retries();
+    if cuckoo_retries > 0 {
+        tracing::info!(cuckoo_retries, "cuckoo hashing needed fresh seeds");
+    }
+    let opened = peer
+        .hello(hello.to_bytes(), None, |b| Ok(SenderHello::from_bytes(b)?))
+        .await?;
+    let token = opened.token;
+    let mut phases = Phases::new();
+    phases.push("cuckoo+hello", t0.elapsed());
+
+    let t = Instant::now();
+    let answer = opened.answer;
+    let mut matrix = tokio::task::spawn_blocking(move || state.receive(answer)).await??;
+    phases.push("base-ot", t.elapsed());
+    matrix.set_chunk_rows(MATRIX_CHUNK_ROWS);
+
+    let t = Instant::now();
+    let (matrix, sent) = peer
+        .upload(&token, &schedule::MATRIX, matrix, |m| {
+            m.next_chunk().map(|c| c.to_bytes())
+        })
+        .await?;
+    let expect = matrix.finish()?;
+    phases.push(schedule::MATRIX.name, t.elapsed());
+
+    let t = Instant::now();
+    let (expect, received) = peer
+        .download(&token, &schedule::OPRF_VALUES, expect, |s, m| {
+            Ok(s.receive(OprfChunk::from_bytes(&m)?)?)
+        })
+        .await?;
+    peer.count(Traffic {
+        bytes_sent: sent,
+        bytes_received: received,
+    });
+    let output = expect.finish()?;
+    phases.push(schedule::OPRF_VALUES.name, t.elapsed());
+    Ok(ClientRun {
+        output,
+        session: token,
+        traffic: peer.traffic(),
+        phases,
+        cuckoo_retries,
+    })
+}

@@ -1,0 +1,395 @@
+//! How the client talks HTTP: one connection per request, a [`Peer`] that
+//! opens sessions, uploads and downloads streams and exchanges small
+//! messages, all named by [`psi_core::schedule`] and routed by [`crate::api`].
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request, Response};
+use hyper_util::rt::TokioIo;
+use psi_core::codec::{MAX_FRAME_LEN, WIRE_VERSION};
+use psi_core::schedule::Stream;
+use tokio::net::TcpStream;
+
+use super::ClientConfig;
+use crate::api::{self, KEY_SPEC_HEADER, LINKAGE_HEADER, SESSION_HEADER, VERSION_HEADER};
+use crate::body::{framed, full, BoxBody, ChannelBody, FrameReader, ReadError};
+use crate::metrics::Traffic;
+use crate::Error;
+
+/// Largest answer to a hello or exchange we accept (a KKRT sender hello is
+/// about 14 KB).
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// `host:port` from `http://host:port[/]` or `host:port`.
+pub(super) fn authority(peer: &str) -> Result<String, Error> {
+    let bad = |reason| Error::BadUrl {
+        url: peer.to_string(),
+        reason,
+    };
+    if peer.starts_with("https://") {
+        return Err(bad(
+            "TLS (https) is not supported yet; use http:// on a trusted network or a TLS tunnel",
+        ));
+    }
+    let rest = peer
+        .strip_prefix("http://")
+        .unwrap_or(peer)
+        .trim_end_matches('/');
+    if rest.is_empty() || rest.contains('/') || rest.contains("://") {
+        return Err(bad("expected http://HOST:PORT"));
+    }
+    match rest.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+            Ok(rest.to_string())
+        }
+        _ => Err(bad("expected http://HOST:PORT with a port number")),
+    }
+}
+
+async fn with_timeout<T>(
+    what: &'static str,
+    limit: Duration,
+    fut: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    tokio::time::timeout(limit, fut)
+        .await
+        .map_err(|_| Error::Timeout {
+            what,
+            seconds: limit.as_secs(),
+        })?
+}
+
+/// A session the server opened.
+pub(super) struct Opened<T> {
+    /// The session token.
+    pub token: String,
+    /// The server's answer to the hello, decoded.
+    pub answer: T,
+    /// The linkage id, if the server answered with one.
+    pub linkage: Option<String>,
+}
+
+/// A server, and the bytes exchanged with it so far.
+pub(super) struct Peer<'a> {
+    addr: String,
+    config: &'a ClientConfig,
+    traffic: Traffic,
+}
+
+impl<'a> Peer<'a> {
+    /// The server at `peer` (`http://host:port` or `host:port`).
+    pub fn new(peer: &str, config: &'a ClientConfig) -> Result<Self, Error> {
+        Ok(Peer {
+            addr: authority(peer)?,
+            config,
+            traffic: Traffic::default(),
+        })
+    }
+
+    /// The client's configuration.
+    pub fn config(&self) -> &'a ClientConfig {
+        self.config
+    }
+
+    /// The bytes exchanged so far.
+    pub fn traffic(&self) -> Traffic {
+        self.traffic
+    }
+
+    /// Opens one HTTP/1.1 connection.
+    async fn connect(&self) -> Result<SendRequest<BoxBody>, Error> {
+        let addr = self.addr.as_str();
+        let stream = with_timeout(
+            "the connection to the peer",
+            self.config.connect_timeout,
+            async {
+                TcpStream::connect(addr)
+                    .await
+                    .map_err(|source| Error::Connect {
+                        addr: addr.to_string(),
+                        source,
+                    })
+            },
+        )
+        .await?;
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("connection closed: {e}");
+            }
+        });
+        Ok(sender)
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: BoxBody,
+    ) -> Result<Request<BoxBody>, Error> {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, self.addr.as_str())
+            .header(VERSION_HEADER, WIRE_VERSION.to_string())
+            .body(body)
+            .map_err(|_| Error::BadUrl {
+                url: self.addr.clone(),
+                reason: "cannot build a request for this address",
+            })
+    }
+
+    /// Sends one request with a small body and returns the response, checked.
+    async fn send(&self, req: Request<BoxBody>) -> Result<Response<Incoming>, Error> {
+        let idle = self.config.idle_timeout;
+        let mut conn = self.connect().await?;
+        let resp = with_timeout("the server's answer", idle, async {
+            Ok(conn.send_request(req).await?)
+        })
+        .await?;
+        check(resp, idle).await
+    }
+
+    /// Reads a small answer body.
+    async fn small_body(
+        &self,
+        resp: Response<Incoming>,
+        what: &'static str,
+    ) -> Result<Bytes, Error> {
+        let idle = self.config.idle_timeout;
+        let body = http_body_util::Limited::new(resp.into_body(), MAX_ANSWER_BYTES);
+        Ok(tokio::time::timeout(idle, body.collect())
+            .await
+            .map_err(|_| Error::Timeout {
+                what,
+                seconds: idle.as_secs(),
+            })?
+            .map_err(|_| Error::StreamCut(what))?
+            .to_bytes())
+    }
+
+    /// Opens a session: POSTs our hello (with our key declaration and, for a
+    /// linkage step, `linkage`: `new` or the id) and decodes the server's
+    /// answer with `decode` before looking at the token, so a peer of another
+    /// version gets that error rather than a vaguer one.
+    pub async fn hello<T>(
+        &mut self,
+        hello: Vec<u8>,
+        linkage: Option<&str>,
+        decode: impl FnOnce(&[u8]) -> Result<T, Error>,
+    ) -> Result<Opened<T>, Error> {
+        let sent = hello.len() as u64;
+        let mut req = self.request(Method::POST, api::SESSIONS_PATH, full(hello))?;
+        if let Some(spec) = &self.config.key_spec {
+            let value = hyper::header::HeaderValue::from_str(&api::encode_key_declaration(spec))
+                .map_err(|_| Error::Config("the key specification cannot be sent"))?;
+            req.headers_mut().insert(KEY_SPEC_HEADER, value);
+        }
+        if let Some(linkage) = linkage {
+            let value = hyper::header::HeaderValue::from_str(linkage)
+                .map_err(|_| Error::Config("the linkage id cannot be sent"))?;
+            req.headers_mut().insert(LINKAGE_HEADER, value);
+        }
+        let resp = self.send(req).await?;
+        let token = header_token(&resp, SESSION_HEADER);
+        let linkage = header_token(&resp, LINKAGE_HEADER);
+        let answer = self.small_body(resp, "the server's hello").await?;
+        self.traffic.add(Traffic {
+            bytes_sent: sent,
+            bytes_received: answer.len() as u64,
+        });
+        let answer = decode(&answer)?;
+        let token = token.ok_or(Error::NotPsi(
+            "its answer to the hello carries no valid session token",
+        ))?;
+        Ok(Opened {
+            token,
+            answer,
+            linkage,
+        })
+    }
+
+    /// Uploads `stream` of session `token`: the messages `next` produces, off
+    /// the async threads, one chunk at a time as the body is sent. Returns
+    /// the state and the bytes sent (also counted in [`Peer::traffic`] by
+    /// [`Peer::count`]).
+    pub async fn upload<S: Send + 'static>(
+        &self,
+        token: &str,
+        stream: &Stream,
+        mut state: S,
+        next: fn(&mut S) -> Option<Vec<u8>>,
+    ) -> Result<(S, u64), Error> {
+        let mut conn = self.connect().await?;
+        let (tx, body) = ChannelBody::channel(2);
+        let producer = tokio::spawn(async move {
+            let mut sent = 0u64;
+            loop {
+                let (s, message) = tokio::task::spawn_blocking(move || {
+                    let m = next(&mut state);
+                    (state, m)
+                })
+                .await?;
+                state = s;
+                let Some(message) = message else {
+                    return Ok::<_, Error>((state, sent));
+                };
+                let frame = framed(&message);
+                sent += frame.len() as u64;
+                if tx.send(Ok::<Bytes, std::io::Error>(frame)).await.is_err() {
+                    return Ok((state, sent));
+                }
+            }
+        });
+        let path = api::stream_path(token, stream);
+        let req = self.request(api::stream_method(stream), &path, body.boxed())?;
+        let resp = conn.send_request(req).await?;
+        let resp = check(resp, self.config.idle_timeout).await?;
+        let _ = resp.into_body().collect().await;
+        producer.await?
+    }
+
+    /// Downloads `stream` of session `token` and feeds each message to `each`
+    /// off the async threads. Returns the state and the bytes received.
+    pub async fn download<S: Send + 'static>(
+        &self,
+        token: &str,
+        stream: &'static Stream,
+        state: S,
+        each: fn(&mut S, Vec<u8>) -> Result<(), Error>,
+    ) -> Result<(S, u64), Error> {
+        let idle = self.config.idle_timeout;
+        let path = api::stream_path(token, stream);
+        let req = self.request(api::stream_method(stream), &path, full(Bytes::new()))?;
+        let mut conn = self.connect().await?;
+        let resp = conn.send_request(req).await?;
+        let resp = check(resp, idle).await?;
+        let mut reader = FrameReader::new(resp.into_body(), MAX_FRAME_LEN);
+        let mut state = Some(state);
+        loop {
+            let next = tokio::time::timeout(idle, reader.next())
+                .await
+                .map_err(|_| Error::Timeout {
+                    what: stream.name,
+                    seconds: idle.as_secs(),
+                })?;
+            let message = match next {
+                Ok(Some(m)) => m,
+                Ok(None) => break,
+                Err(ReadError::Decode(e)) => return Err(e.into()),
+                Err(ReadError::Body(_)) => return Err(Error::StreamCut(stream.name)),
+            };
+            let mut s = state.take().ok_or(Error::Task("state lost".into()))?;
+            let s =
+                tokio::task::spawn_blocking(move || each(&mut s, message).map(|()| s)).await??;
+            state = Some(s);
+        }
+        let s = state.ok_or(Error::Task("state lost".into()))?;
+        Ok((s, reader.bytes))
+    }
+
+    /// Adds bytes carried by [`Peer::upload`] and [`Peer::download`] (which
+    /// may run concurrently, so they cannot count themselves).
+    pub fn count(&mut self, traffic: Traffic) {
+        self.traffic.add(traffic);
+    }
+
+    /// Sends one small message on `stream` (an exchange) and returns the answer.
+    pub async fn exchange(
+        &mut self,
+        token: &str,
+        stream: &Stream,
+        message: Vec<u8>,
+    ) -> Result<Bytes, Error> {
+        let path = api::stream_path(token, stream);
+        self.post(&path, message).await
+    }
+
+    /// Sends the last message of a linkage and returns the answer.
+    pub async fn finish_linkage(
+        &mut self,
+        linkage: &str,
+        message: Vec<u8>,
+    ) -> Result<Bytes, Error> {
+        self.post(&api::linkage_finish_path(linkage), message).await
+    }
+
+    async fn post(&mut self, path: &str, message: Vec<u8>) -> Result<Bytes, Error> {
+        let sent = message.len() as u64;
+        let req = self.request(Method::POST, path, full(message))?;
+        let resp = self.send(req).await?;
+        let answer = self.small_body(resp, "the server's answer").await?;
+        self.traffic.add(Traffic {
+            bytes_sent: sent,
+            bytes_received: answer.len() as u64,
+        });
+        Ok(answer)
+    }
+}
+
+/// A token-like header value (session token, linkage id), if valid.
+fn header_token(resp: &Response<Incoming>, header: &str) -> Option<String> {
+    resp.headers()
+        .get(header)
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .map(str::to_string)
+}
+
+/// Turns a non-2xx response into [`Error::Peer`] with the server's JSON
+/// message ([`Error::KeySpecMismatch`] for a key-spec refusal).
+async fn check(resp: Response<Incoming>, idle: Duration) -> Result<Response<Incoming>, Error> {
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    let status = resp.status().as_u16();
+    let body = http_body_util::Limited::new(resp.into_body(), MAX_ANSWER_BYTES);
+    let bytes = tokio::time::timeout(idle, body.collect())
+        .await
+        .ok()
+        .and_then(|r| r.ok())
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let field = |k: &str| json["error"][k].as_str().map(str::to_string);
+    if let (Some(server), Some(client)) = (field("server_key_spec"), field("client_key_spec")) {
+        return Err(Error::KeySpecMismatch { server, client });
+    }
+    Err(Error::Peer {
+        status,
+        code: field("code").unwrap_or_else(|| "http_error".into()),
+        message: field("message")
+            .unwrap_or_else(|| format!("HTTP status {status} (is this a PSI server?)")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::authority;
+
+    #[test]
+    fn peer_addresses() {
+        assert_eq!(
+            authority("http://127.0.0.1:7700").ok().as_deref(),
+            Some("127.0.0.1:7700")
+        );
+        assert_eq!(
+            authority("127.0.0.1:7700/").ok().as_deref(),
+            Some("127.0.0.1:7700")
+        );
+        assert_eq!(
+            authority("http://[::1]:80").ok().as_deref(),
+            Some("[::1]:80")
+        );
+        assert!(authority("https://x:1").is_err());
+        assert!(authority("http://x").is_err());
+        assert!(authority("http://x:1/path").is_err());
+        assert!(authority("").is_err());
+    }
+}
