@@ -38,7 +38,7 @@ use std::collections::HashSet;
 mod join;
 mod wire;
 
-pub use join::{JoinType, Side};
+pub use join::{plan_rows, JoinType, PlannedRow, Side};
 pub use wire::{LinkageFinish, LinkageTotals, StepRecorded};
 
 use crate::codec::{kind, read_header, write_header, Codec, DecodeError, Reader};
