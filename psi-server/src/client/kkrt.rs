@@ -10,8 +10,9 @@ use psi_core::Item;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+use super::config::ClientConfig;
+use super::ecdh::ClientRun;
 use super::transport::Peer;
-use super::{ClientConfig, ClientRun};
 use crate::metrics::{Phases, Traffic};
 use crate::Error;
 

@@ -8,8 +8,9 @@ use psi_core::ecdh::LinkId;
 use psi_core::linkage::{LinkResult, LinkageFinish, LinkageTotals, StepRecorded, Waterfall};
 use psi_core::schedule;
 
+use super::config::ClientConfig;
+use super::ecdh;
 use super::transport::Peer;
-use super::{ecdh, ClientConfig};
 use crate::api::LINKAGE_NEW;
 use crate::metrics::{Phases, Traffic};
 use crate::Error;

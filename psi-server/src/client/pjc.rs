@@ -13,8 +13,8 @@ use psi_core::Item;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+use super::config::ClientConfig;
 use super::transport::Peer;
-use super::ClientConfig;
 use crate::metrics::{Phases, Traffic};
 use crate::Error;
 

@@ -15,7 +15,7 @@ use psi_core::codec::{MAX_FRAME_LEN, WIRE_VERSION};
 use psi_core::schedule::Stream;
 use tokio::net::TcpStream;
 
-use super::ClientConfig;
+use super::config::ClientConfig;
 use crate::api::{self, KEY_SPEC_HEADER, LINKAGE_HEADER, SESSION_HEADER, VERSION_HEADER};
 use crate::body::{framed, full, BoxBody, ChannelBody, FrameReader, ReadError};
 use crate::metrics::Traffic;

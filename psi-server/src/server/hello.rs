@@ -1,0 +1,253 @@
+//! `POST /v1/sessions`: checks the key declaration, reads the hello (its type
+//! byte picks the protocol), runs the server's side of it off the async
+//! threads and registers the new session.
+
+use std::sync::Arc;
+
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use psi_core::codec::{ClientHello, Codec, KeyDeclaration, Protocol};
+use psi_core::ecdh;
+use psi_core::kkrt::{self, ReceiverHello};
+use psi_core::pjc::{self, PjcHello};
+use psi_core::Item;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use super::config::{ServeMode, ServerConfig};
+use super::linkage;
+use super::respond::{self, Answer};
+use super::session::{EcdhStreams, KkrtStreams, PjcStreams, Session, Streams};
+use super::shared::{random_token, Shared};
+use crate::api::SESSION_HEADER;
+use crate::api::{code, decode_key_declaration, KEY_SPEC_HEADER, LINKAGE_HEADER, MAX_HELLO_BYTES};
+use crate::metrics::Traffic;
+
+/// The parts of a new session that depend on its protocol.
+struct Opened {
+    protocol: Protocol,
+    client_set_size: u64,
+    answer: Vec<u8>,
+    streams: Streams,
+    /// ECDH: the shuffled order of our items in the server-masked stream.
+    order: Option<Arc<[u32]>>,
+}
+
+/// Why a hello was not accepted.
+enum OpenError {
+    /// The protocol failed (malformed hello, sizes, parameters).
+    Core(psi_core::Error),
+    /// The client asked for a protocol this server does not offer.
+    Refused { asked: Protocol, mode: ServeMode },
+}
+
+impl From<psi_core::Error> for OpenError {
+    fn from(e: psi_core::Error) -> Self {
+        OpenError::Core(e)
+    }
+}
+
+impl From<psi_core::codec::DecodeError> for OpenError {
+    fn from(e: psi_core::codec::DecodeError) -> Self {
+        OpenError::Core(e.into())
+    }
+}
+
+/// Runs the server side of a hello (off the async threads: ECDH shuffles the
+/// whole set, KKRT does the base OTs). The message type byte picks the protocol.
+fn open(
+    bytes: &[u8],
+    items: Arc<[Item]>,
+    values: Option<Arc<[u64]>>,
+    linkage: Option<String>,
+    config: &ServerConfig,
+) -> Result<Opened, OpenError> {
+    let mut rng = StdRng::from_os_rng();
+    let check = |protocol: Protocol| {
+        if config.mode.protocols().contains(&protocol) {
+            Ok(())
+        } else {
+            Err(OpenError::Refused {
+                asked: protocol,
+                mode: config.mode,
+            })
+        }
+    };
+    match bytes.get(1).copied() {
+        Some(psi_core::codec::PJC_HELLO_TYPE) => {
+            let hello = PjcHello::from_bytes(bytes)?;
+            check(hello.protocol)?;
+            let params = pjc::Params {
+                protocol: hello.protocol,
+                min_intersection: config.min_intersection,
+                sum_bits: config.sum_bits,
+            };
+            let values = values.filter(|_| config.mode.needs_values());
+            let client_set_size = hello.set_size;
+            let (answer, mut s) =
+                pjc::Responder::accept(&mut rng, items, values, &params, hello, &config.limits)?;
+            s.masker.set_chunk_items(config.chunk_items);
+            Ok(Opened {
+                protocol: params.protocol,
+                client_set_size,
+                answer: answer.to_bytes(),
+                streams: Streams::Pjc(PjcStreams::new(s.answerer, s.masker, s.finale)),
+                order: None,
+            })
+        }
+        Some(psi_core::codec::KKRT_HELLO_TYPE) => {
+            let hello = ReceiverHello::from_bytes(bytes)?;
+            check(hello.protocol)?;
+            let (answer, matrix) = kkrt::Sender::accept(&mut rng, items, &hello, &config.limits)?;
+            Ok(Opened {
+                protocol: Protocol::Kkrt,
+                client_set_size: hello.set_size,
+                answer: answer.to_bytes(),
+                streams: Streams::Kkrt(KkrtStreams::new(matrix)),
+                order: None,
+            })
+        }
+        _ => {
+            let hello = ClientHello::from_bytes(bytes)?;
+            check(hello.protocol)?;
+            let (answer, mut s) = ecdh::Server::accept(&mut rng, items, &hello, &config.limits)?;
+            s.masker.set_chunk_items(config.chunk_items);
+            let order = Some(s.masker.stream_order());
+            Ok(Opened {
+                protocol: hello.protocol,
+                client_set_size: hello.set_size,
+                answer: answer.to_bytes(),
+                streams: Streams::Ecdh(EcdhStreams::new(s.answerer, s.masker, linkage)),
+                order,
+            })
+        }
+    }
+}
+
+/// The refusal of a hello whose key declaration differs from ours, if it does.
+fn key_spec_refusal(shared: &Shared, req: &Request<Incoming>) -> Option<Answer> {
+    let ours = shared.config.key_spec.as_ref()?;
+    let theirs = match req.headers().get(KEY_SPEC_HEADER) {
+        None => KeyDeclaration {
+            canonical: String::new(),
+            fingerprint: [0; 32],
+        },
+        Some(v) => match decode_key_declaration(v.as_bytes()) {
+            Some(d) => d,
+            None => {
+                return Some(respond::error(
+                    StatusCode::BAD_REQUEST,
+                    code::MALFORMED_MESSAGE,
+                    format!("the {KEY_SPEC_HEADER} header is not a hex-encoded key declaration"),
+                ))
+            }
+        },
+    };
+    if ours.agrees_with(&theirs) {
+        return None;
+    }
+    let (ours, theirs) = (&ours.canonical, &theirs.canonical);
+    let body = serde_json::json!({
+        "error": {
+            "code": code::KEY_SPEC_MISMATCH,
+            "message": format!(
+                "the two sides normalise and combine key columns differently: this server uses `{ours}`, the client sent `{theirs}`"
+            ),
+            "server_key_spec": ours,
+            "client_key_spec": theirs,
+        }
+    });
+    Some(respond::json(StatusCode::BAD_REQUEST, &body))
+}
+
+/// `POST /v1/sessions`.
+pub(crate) async fn hello(shared: Arc<Shared>, req: Request<Incoming>) -> Answer {
+    if let Some(refusal) = key_spec_refusal(&shared, &req) {
+        return refusal;
+    }
+    let headers = req.headers().clone();
+    let limited = http_body_util::Limited::new(req.into_body(), MAX_HELLO_BYTES);
+    let Ok(bytes) = limited.collect().await.map(|b| b.to_bytes()) else {
+        return respond::error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            code::TOO_LARGE,
+            format!("the hello must be at most {MAX_HELLO_BYTES} bytes"),
+        );
+    };
+    let max = shared.config.max_sessions;
+    if shared.registry.active() >= max {
+        return respond::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code::BUSY,
+            format!("the server is at its limit of {max} concurrent sessions; try again later"),
+        );
+    }
+    let step = match linkage::begin_step(&shared, &headers, &bytes) {
+        Ok(step) => step,
+        Err(refusal) => return refusal,
+    };
+    let items = match &step {
+        Some(step) => step.offer.items.clone().into(),
+        None => shared.table.items.clone(),
+    };
+    let values = shared.table.values.clone();
+    let config = shared.config.clone();
+    let linkage_id = step.as_ref().map(|s| s.id.clone());
+    let hello_len = bytes.len() as u64;
+    let opening = move || open(&bytes, items, values, linkage_id, &config);
+    let opened = match tokio::task::spawn_blocking(opening).await {
+        Ok(Ok(o)) => o,
+        Ok(Err(OpenError::Core(e))) => return respond::core_error(&e),
+        Ok(Err(OpenError::Refused { asked, mode })) => {
+            let offered: Vec<&str> = mode.protocols().iter().map(|p| p.name()).collect();
+            return respond::error(
+                StatusCode::BAD_REQUEST,
+                code::MODE_MISMATCH,
+                format!(
+                    "this server does not run {asked}; it offers {} (check --mode on both sides)",
+                    offered.join(", ")
+                ),
+            );
+        }
+        Err(e) => return respond::internal(e.to_string()),
+    };
+    let linkage_id = match step {
+        Some(step) => match linkage::bind_step(step, opened.order, opened.client_set_size) {
+            Ok(id) => Some(id),
+            Err(refusal) => return refusal,
+        },
+        None => None,
+    };
+    let token = random_token();
+    let traffic = Traffic {
+        bytes_sent: opened.answer.len() as u64,
+        bytes_received: hello_len,
+    };
+    let session = Arc::new(Session::new(
+        token.clone(),
+        opened.protocol,
+        opened.client_set_size,
+        linkage_id.clone(),
+        opened.streams,
+        traffic,
+    ));
+    shared.registry.insert(session.clone());
+    tracing::info!(
+        session = %token,
+        protocol = %session.protocol,
+        client_set_size = session.client_set_size,
+        "session started"
+    );
+    let mut r = respond::message(opened.answer);
+    *r.status_mut() = StatusCode::CREATED;
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&token) {
+        r.headers_mut().insert(SESSION_HEADER, v);
+    }
+    if let Some(id) = linkage_id {
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&id) {
+            r.headers_mut().insert(LINKAGE_HEADER, v);
+        }
+    }
+    r
+}

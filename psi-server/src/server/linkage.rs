@@ -1,0 +1,196 @@
+//! Linkages ([`psi_core::linkage`]): each step is an ECDH session whose hello
+//! carries [`LINKAGE_HEADER`]; its result comes back on the step's `result`
+//! exchange; `POST /v1/linkages/{id}/finish` ends the linkage.
+// A refusal here is a response on its way out to the client; boxing it would
+// only add an allocation to the error path.
+#![allow(clippy::result_large_err)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{HeaderMap, Request, StatusCode};
+use psi_core::codec::Codec;
+use psi_core::linkage::{LinkResult, LinkageFinish, LinkageTotals, Offer, StepRecorded, Waterfall};
+
+use super::linkage_state::LinkageState;
+use super::respond::{self, Answer};
+use super::shared::{random_token, Shared};
+use crate::api::{code, LINKAGE_HEADER, LINKAGE_NEW, MAX_HELLO_BYTES};
+
+/// A hello that is a step of a linkage, before its session exists.
+pub(crate) struct Step {
+    pub(crate) id: String,
+    state: Arc<Mutex<LinkageState>>,
+    pub(crate) offer: Offer,
+}
+
+fn bad(code: &str, message: impl Into<String>) -> Answer {
+    respond::error(StatusCode::BAD_REQUEST, code, message)
+}
+
+/// A hello with [`LINKAGE_HEADER`]: starts a linkage or finds it, checks that
+/// the previous step's result arrived, and computes this step's offer.
+pub(crate) fn begin_step(
+    shared: &Shared,
+    headers: &HeaderMap,
+    hello: &[u8],
+) -> Result<Option<Step>, Answer> {
+    let Some(value) = headers.get(LINKAGE_HEADER) else {
+        return Ok(None);
+    };
+    if hello.get(1) != Some(&psi_core::codec::CLIENT_HELLO_TYPE) {
+        return Err(bad(
+            "linkage_protocol",
+            "a linkage step runs ECDH-PSI (ristretto255); other protocols have no shared result",
+        ));
+    }
+    let Some((keys, duplicates)) = &shared.table.linkage_keys else {
+        return Err(bad(
+            "no_linkage",
+            "this server was not started with linkage keys",
+        ));
+    };
+    let value = value.to_str().unwrap_or_default();
+    let (id, state) = if value == LINKAGE_NEW {
+        let waterfall = Waterfall::new(keys.clone(), *duplicates)
+            .map_err(|e| bad("no_linkage", e.to_string()))?;
+        let state = Arc::new(Mutex::new(LinkageState::new(waterfall)));
+        let id = random_token();
+        shared.registry.insert_linkage(id.clone(), state.clone());
+        (id, state)
+    } else {
+        match shared.registry.linkage(value) {
+            Some(state) => (value.to_string(), state),
+            None => return Err(respond::unknown_linkage()),
+        }
+    };
+    let offer = {
+        let Ok(st) = state.lock() else {
+            return Err(respond::internal("linkage state poisoned"));
+        };
+        if st.pending.is_some() {
+            return Err(respond::error(
+                StatusCode::CONFLICT,
+                code::NOT_READY,
+                "the previous step's result has not arrived",
+            ));
+        }
+        st.waterfall.offer().map_err(|_| {
+            respond::error(
+                StatusCode::CONFLICT,
+                "linkage_done",
+                format!(
+                    "every one of the {} steps of this linkage has run",
+                    st.waterfall.steps()
+                ),
+            )
+        })?
+    };
+    Ok(Some(Step { id, state, offer }))
+}
+
+/// The step's session opened: keeps its offer and stream order until the
+/// result arrives. Returns the linkage id.
+pub(crate) fn bind_step(
+    step: Step,
+    order: Option<Arc<[u32]>>,
+    client_offered: u64,
+) -> Result<String, Answer> {
+    let Some(order) = order else {
+        return Err(respond::internal("an ECDH session without a stream order"));
+    };
+    let Ok(mut st) = step.state.lock() else {
+        return Err(respond::internal("linkage state poisoned"));
+    };
+    st.pending = Some((step.offer, order));
+    st.client_offered.push(client_offered);
+    st.last_activity = Instant::now();
+    Ok(step.id)
+}
+
+/// The largest [`LinkResult`] a step can carry for the linkage `id`, if it
+/// is waiting for one: six header bytes and 20 per matched position.
+pub(crate) fn result_limit(shared: &Shared, id: &str) -> Option<usize> {
+    let state = shared.registry.linkage(id)?;
+    let st = state.lock().ok()?;
+    st.pending.as_ref().map(|(_, order)| 16 + 20 * order.len())
+}
+
+/// A step's [`LinkResult`] for linkage `id` (off the async threads): maps it
+/// through our stream order and records it. Returns the answer.
+pub(crate) fn record_result(
+    shared: &Shared,
+    id: &str,
+    bytes: &[u8],
+) -> Result<StepRecorded, psi_core::Error> {
+    let state = shared
+        .registry
+        .linkage(id)
+        .ok_or(psi_core::Error::Misuse("the linkage ended"))?;
+    let mut st = state
+        .lock()
+        .map_err(|_| psi_core::Error::Misuse("linkage state poisoned"))?;
+    let (offer, order) = st
+        .pending
+        .take()
+        .ok_or(psi_core::Error::Misuse("no step is waiting for its result"))?;
+    let result = LinkResult::from_bytes(bytes)?;
+    let matched = psi_core::linkage::resolve(&result, &order)?;
+    let before = st.waterfall.linked_rows();
+    st.waterfall.record(&offer, &matched)?;
+    st.last_activity = Instant::now();
+    Ok(StepRecorded {
+        linked_rows: st.waterfall.linked_rows() - before,
+    })
+}
+
+/// `POST /v1/linkages/{id}/finish`: the client's [`LinkageFinish`]; answers
+/// with our [`LinkageTotals`] and ends the linkage.
+pub(crate) async fn finish(shared: Arc<Shared>, id: &str, req: Request<Incoming>) -> Answer {
+    let Some(state) = shared.registry.linkage(id) else {
+        return respond::unknown_linkage();
+    };
+    let limited = http_body_util::Limited::new(req.into_body(), MAX_HELLO_BYTES);
+    let Ok(bytes) = limited.collect().await.map(|b| b.to_bytes()) else {
+        return respond::too_large("finish message");
+    };
+    let finish = match LinkageFinish::from_bytes(&bytes) {
+        Ok(f) => f,
+        Err(e) => return respond::core_error(&e.into()),
+    };
+    let totals = match totals(&state, &bytes) {
+        Ok(t) => t,
+        Err(refusal) => return refusal,
+    };
+    shared.registry.end_linkage(id, Ok(()), Some(finish));
+    respond::message(totals.to_bytes())
+}
+
+/// Our totals, once every step ran.
+fn totals(state: &Mutex<LinkageState>, finish: &Bytes) -> Result<LinkageTotals, Answer> {
+    let Ok(mut st) = state.lock() else {
+        return Err(respond::internal("linkage state poisoned"));
+    };
+    if st.waterfall.step() < st.waterfall.steps() || st.pending.is_some() {
+        return Err(respond::error(
+            StatusCode::CONFLICT,
+            code::NOT_READY,
+            format!(
+                "the linkage ran {} of its {} steps",
+                st.waterfall.step(),
+                st.waterfall.steps()
+            ),
+        ));
+    }
+    let rows = st.waterfall.rows() as u64;
+    let answer = LinkageTotals {
+        server_rows: rows,
+        server_unlinked_rows: rows - st.waterfall.linked_rows(),
+    };
+    st.traffic.bytes_received += finish.len() as u64;
+    st.traffic.bytes_sent += answer.to_bytes().len() as u64;
+    Ok(answer)
+}

@@ -1,0 +1,33 @@
+//! The server's state of one linkage between its steps.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use psi_core::linkage::{Offer, Waterfall};
+
+use crate::metrics::Traffic;
+
+pub(crate) struct LinkageState {
+    pub(crate) waterfall: Waterfall,
+    /// The current step's offer and stream order, until its result arrives.
+    pub(crate) pending: Option<(Offer, Arc<[u32]>)>,
+    /// Per step, how many values the client offered.
+    pub(crate) client_offered: Vec<u64>,
+    /// Bytes of the steps that ended, and of the finish.
+    pub(crate) traffic: Traffic,
+    pub(crate) started: Instant,
+    pub(crate) last_activity: Instant,
+}
+
+impl LinkageState {
+    pub(crate) fn new(waterfall: Waterfall) -> Self {
+        LinkageState {
+            waterfall,
+            pending: None,
+            client_offered: Vec::new(),
+            traffic: Traffic::default(),
+            started: Instant::now(),
+            last_activity: Instant::now(),
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The HTTP server: one table, many sessions.
+//!
+//! - [`listener`]: accept loop, connections, reaper, graceful shutdown;
+//! - [`routes`]: paths from [`crate::api`], streams from each protocol's
+//!   [`psi_core::schedule`];
+//! - [`hello`], [`streams`], [`linkage`]: the handlers;
+//! - [`session`]: one session type per protocol, the core's typed states held
+//!   by value, one lane per stream;
+//! - [`registry`]: sessions and linkages in progress, their end and events.
+
+mod config;
+mod hello;
+mod linkage;
+mod linkage_state;
+mod listener;
+mod registry;
+mod respond;
+mod routes;
+mod session;
+mod shared;
+mod streams;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use psi_core::linkage::{Duplicates, KeyColumn, Waterfall};
+use psi_core::Item;
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+
+pub use self::config::{ServeMode, ServerConfig};
+use self::registry::Registry;
+pub use self::registry::{LinkageEvent, SessionEvent};
+use self::shared::{Shared, Table};
+use crate::Error;
+
+/// A streaming PSI server for one table and many sessions.
+pub struct PsiServer {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+impl PsiServer {
+    /// Binds (port 0 picks a free port) and prepares to serve `items` (distinct).
+    pub async fn bind(
+        addr: SocketAddr,
+        items: Vec<Item>,
+        config: ServerConfig,
+    ) -> Result<PsiServer, Error> {
+        Self::bind_with_values(addr, items, None, config).await
+    }
+
+    /// [`PsiServer::bind`] with one value per item, for the PSI-sum modes.
+    pub async fn bind_with_values(
+        addr: SocketAddr,
+        items: Vec<Item>,
+        values: Option<Vec<u64>>,
+        config: ServerConfig,
+    ) -> Result<PsiServer, Error> {
+        Self::bind_table(addr, items, values, None, config).await
+    }
+
+    /// Binds and prepares to serve a table with several keys (in priority
+    /// order, one [`KeyColumn`] each): linkage sessions run the waterfall over
+    /// them ([`psi_core::linkage`]); single sessions of any protocol use the
+    /// first key. `duplicates` applies to single-key linkages.
+    pub async fn bind_linkage(
+        addr: SocketAddr,
+        keys: Vec<KeyColumn>,
+        duplicates: Duplicates,
+        config: ServerConfig,
+    ) -> Result<PsiServer, Error> {
+        // Checks the columns once, here, rather than at every linkage.
+        Waterfall::new(keys.clone(), duplicates).map_err(|_| {
+            Error::Config("linkage keys need one entry per row, and 1 to 65535 keys")
+        })?;
+        let items = keys.first().map(|k| k.items.clone()).unwrap_or_default();
+        Self::bind_table(addr, items, None, Some((keys, duplicates)), config).await
+    }
+
+    /// Binds with everything a server may serve.
+    async fn bind_table(
+        addr: SocketAddr,
+        items: Vec<Item>,
+        values: Option<Vec<u64>>,
+        linkage_keys: Option<(Vec<KeyColumn>, Duplicates)>,
+        config: ServerConfig,
+    ) -> Result<PsiServer, Error> {
+        match &values {
+            Some(v) if v.len() != items.len() => {
+                return Err(Error::Config("one value per item is required"))
+            }
+            None if config.mode.needs_values() => {
+                return Err(Error::Config("a PSI-sum server needs a value per item"))
+            }
+            _ => {}
+        }
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Bind { addr, source })?;
+        let registry = Registry::new(items.len() as u64, config.max_completed_sessions);
+        let table = Table {
+            items: items.into(),
+            values: values.map(Into::into),
+            linkage_keys,
+        };
+        Ok(PsiServer {
+            listener,
+            shared: Arc::new(Shared {
+                table,
+                config,
+                registry,
+            }),
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        // A bound listener always has an address; fall back to unspecified.
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// A receiver of one event per session that ended.
+    pub fn events(&self) -> broadcast::Receiver<SessionEvent> {
+        self.shared.registry.events()
+    }
+
+    /// A receiver of one event per linkage that ended.
+    pub fn linkage_events(&self) -> broadcast::Receiver<LinkageEvent> {
+        self.shared.registry.linkage_events()
+    }
+
+    /// Serves until `shutdown` resolves or `max_completed_sessions` sessions
+    /// ended; then stops accepting and lets open connections finish.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
+        listener::serve(self.listener, self.shared, shutdown).await;
+        Ok(())
+    }
+}

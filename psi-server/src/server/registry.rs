@@ -1,0 +1,256 @@
+//! Sessions and linkages in progress, their end, and the events they leave.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use psi_core::codec::Protocol;
+use psi_core::linkage::{Link, LinkageFinish, StepSummary};
+use psi_core::pjc::{Outcome, SumOutput};
+use tokio::sync::{broadcast, Notify};
+
+use super::linkage_state::LinkageState;
+use super::session::Session;
+use crate::metrics::Traffic;
+
+/// One session that ended, successfully or not.
+#[derive(Debug, Clone)]
+pub struct SessionEvent {
+    /// Session token.
+    pub session: String,
+    /// The protocol the client chose.
+    pub protocol: Protocol,
+    /// What the server learned: the size of the client's set.
+    pub client_set_size: u64,
+    /// The size of our set.
+    pub server_set_size: u64,
+    /// Body bytes each way, from the server's side.
+    pub traffic: Traffic,
+    /// Seconds from hello to end.
+    pub seconds: f64,
+    /// `Ok` or why it failed.
+    pub outcome: Result<(), String>,
+    /// PSI-sum to the server: what the server learned (count and sum, or only
+    /// that the threshold was not met).
+    pub sum: Option<Outcome<SumOutput>>,
+}
+
+/// A linkage that ended (see [`psi_core::linkage`]): the server's side.
+#[derive(Debug, Clone)]
+pub struct LinkageEvent {
+    /// The linkage id.
+    pub linkage: String,
+    /// `Ok` or why it failed.
+    pub outcome: Result<(), String>,
+    /// Per row of our table: its link, if any.
+    pub links: Vec<Option<Link>>,
+    /// Per step, what it did on our side.
+    pub summaries: Vec<StepSummary>,
+    /// Per step, how many values the client offered (what we learned).
+    pub client_offered: Vec<u64>,
+    /// What the client asked for at the end.
+    pub finish: Option<LinkageFinish>,
+    /// Body bytes each way over all steps, from the server's side.
+    pub traffic: Traffic,
+    /// Seconds from the first hello to the end.
+    pub seconds: f64,
+}
+
+/// Every session and linkage in progress.
+pub(crate) struct Registry {
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    linkages: Mutex<HashMap<String, Arc<Mutex<LinkageState>>>>,
+    events: broadcast::Sender<SessionEvent>,
+    linkage_events: broadcast::Sender<LinkageEvent>,
+    server_set_size: u64,
+    completed: AtomicU64,
+    max_completed: Option<u64>,
+    /// Notified when `max_completed` sessions and linkages ended.
+    pub(crate) finished: Notify,
+}
+
+impl Registry {
+    pub(crate) fn new(server_set_size: u64, max_completed: Option<u64>) -> Self {
+        Registry {
+            sessions: Mutex::new(HashMap::new()),
+            linkages: Mutex::new(HashMap::new()),
+            events: broadcast::channel(256).0,
+            linkage_events: broadcast::channel(64).0,
+            server_set_size,
+            completed: AtomicU64::new(0),
+            max_completed,
+            finished: Notify::new(),
+        }
+    }
+
+    pub(crate) fn events(&self) -> broadcast::Receiver<SessionEvent> {
+        self.events.subscribe()
+    }
+
+    pub(crate) fn linkage_events(&self) -> broadcast::Receiver<LinkageEvent> {
+        self.linkage_events.subscribe()
+    }
+
+    /// Sessions in progress.
+    pub(crate) fn active(&self) -> usize {
+        self.sessions.lock().map(|s| s.len()).unwrap_or(usize::MAX)
+    }
+
+    pub(crate) fn insert(&self, session: Arc<Session>) {
+        if let Ok(mut s) = self.sessions.lock() {
+            s.insert(session.token.clone(), session);
+        }
+    }
+
+    pub(crate) fn session(&self, token: &str) -> Option<Arc<Session>> {
+        self.sessions.lock().ok()?.get(token).cloned()
+    }
+
+    pub(crate) fn insert_linkage(&self, id: String, state: Arc<Mutex<LinkageState>>) {
+        if let Ok(mut l) = self.linkages.lock() {
+            l.insert(id, state);
+        }
+    }
+
+    pub(crate) fn linkage(&self, id: &str) -> Option<Arc<Mutex<LinkageState>>> {
+        self.linkages.lock().ok()?.get(id).cloned()
+    }
+
+    /// Ends the session if every stream of it ended.
+    pub(crate) fn end_if_done(&self, session: &Session) {
+        if session.all_done() {
+            self.end(session, Ok(()));
+        }
+    }
+
+    /// Ends a session (once): removes it, emits its event, counts it. A
+    /// linkage step adds its bytes to the linkage, or fails the linkage.
+    pub(crate) fn end(&self, session: &Session, outcome: Result<(), String>) {
+        let removed = self
+            .sessions
+            .lock()
+            .map(|mut s| s.remove(&session.token).is_some())
+            .unwrap_or(false);
+        if !removed {
+            return;
+        }
+        if let Some(id) = &session.linkage {
+            match &outcome {
+                Ok(()) => {
+                    if let Some(state) = self.linkage(id) {
+                        if let Ok(mut st) = state.lock() {
+                            st.traffic.add(session.traffic());
+                        }
+                    }
+                }
+                Err(e) => self.end_linkage(id, Err(format!("step failed: {e}")), None),
+            }
+            tracing::debug!(session = %session.token, linkage = %id, "linkage step ended");
+            return;
+        }
+        let event = SessionEvent {
+            session: session.token.clone(),
+            protocol: session.protocol,
+            client_set_size: session.client_set_size,
+            server_set_size: self.server_set_size,
+            traffic: session.traffic(),
+            seconds: session.started.elapsed().as_secs_f64(),
+            outcome,
+            sum: session.streams.lock().ok().and_then(|s| s.learned()),
+        };
+        match &event.outcome {
+            Ok(()) => tracing::info!(
+                session = %event.session,
+                client_set_size = event.client_set_size,
+                bytes_received = event.traffic.bytes_received,
+                bytes_sent = event.traffic.bytes_sent,
+                seconds = event.seconds,
+                "session completed"
+            ),
+            Err(e) => tracing::warn!(session = %event.session, error = %e, "session failed"),
+        }
+        let _ = self.events.send(event);
+        self.count_completed();
+    }
+
+    /// Ends a linkage (once): removes it, emits its event, counts it.
+    pub(crate) fn end_linkage(
+        &self,
+        id: &str,
+        outcome: Result<(), String>,
+        finish: Option<LinkageFinish>,
+    ) {
+        let Some(state) = self.linkages.lock().ok().and_then(|mut l| l.remove(id)) else {
+            return;
+        };
+        let Ok(st) = state.lock() else { return };
+        let event = LinkageEvent {
+            linkage: id.to_string(),
+            outcome,
+            links: st.waterfall.links().to_vec(),
+            summaries: st.waterfall.summaries().to_vec(),
+            client_offered: st.client_offered.clone(),
+            finish,
+            traffic: st.traffic,
+            seconds: st.started.elapsed().as_secs_f64(),
+        };
+        match &event.outcome {
+            Ok(()) => {
+                tracing::info!(linkage = %id, linked_rows = st.waterfall.linked_rows(), "linkage completed")
+            }
+            Err(e) => tracing::warn!(linkage = %id, error = %e, "linkage failed"),
+        }
+        let _ = self.linkage_events.send(event);
+        self.count_completed();
+    }
+
+    fn count_completed(&self) {
+        let n = self.completed.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.max_completed.is_some_and(|max| n >= max) {
+            self.finished.notify_one();
+        }
+    }
+
+    /// Ends sessions, and linkages between steps, idle for longer than `limit`.
+    pub(crate) fn reap(&self, limit: Duration) {
+        let idle: Vec<Arc<Session>> = self
+            .sessions
+            .lock()
+            .map(|s| {
+                s.values()
+                    .filter(|s| s.idle_for() > limit)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        for s in idle {
+            self.end(&s, Err(format!("no progress for {} s", limit.as_secs())));
+        }
+        // A linkage between steps has no session; it is reaped on its own.
+        let idle_linkages: Vec<String> = self
+            .linkages
+            .lock()
+            .map(|l| {
+                l.iter()
+                    .filter(|(_, st)| st.lock().is_ok_and(|st| st.last_activity.elapsed() > limit))
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for id in idle_linkages {
+            let active = self
+                .sessions
+                .lock()
+                .map(|s| {
+                    s.values()
+                        .any(|s| s.linkage.as_deref() == Some(id.as_str()))
+                })
+                .unwrap_or(false);
+            if !active {
+                let why = format!("no step for {} s", limit.as_secs());
+                self.end_linkage(&id, Err(why), None);
+            }
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Answers: errors as an HTTP status with `{"error":{"code","message"}}`,
+//! and the small bodies every handler returns.
+
+use hyper::{Response, StatusCode};
+use psi_core::codec::DecodeError;
+
+use super::session::Refusal;
+use crate::api::code;
+use crate::body::{full, BoxBody};
+
+pub(crate) type Answer = Response<BoxBody>;
+
+/// A JSON body with its content type.
+pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> Answer {
+    let mut r = Response::new(full(value.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// A codec message as the body.
+pub(crate) fn message(bytes: Vec<u8>) -> Answer {
+    let mut r = Response::new(full(bytes));
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/octet-stream"),
+    );
+    r
+}
+
+/// An error answer: status plus `{"error":{"code","message"}}`.
+pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Answer {
+    let body = serde_json::json!({"error": {"code": code, "message": message.into()}});
+    json(status, &body)
+}
+
+/// Maps a core error to a status and code; the message is the error's text,
+/// which names what was wrong and carries no internals.
+pub(crate) fn core_error(e: &psi_core::Error) -> Answer {
+    use psi_core::Error as E;
+    let (status, code) = match e {
+        E::Decode(DecodeError::UnsupportedVersion { .. }) => {
+            (StatusCode::BAD_REQUEST, code::UNSUPPORTED_VERSION)
+        }
+        E::Decode(DecodeError::TooLarge { .. }) => (StatusCode::PAYLOAD_TOO_LARGE, code::TOO_LARGE),
+        E::Decode(_) => (StatusCode::BAD_REQUEST, code::MALFORMED_MESSAGE),
+        E::InvalidPoint { .. } => (StatusCode::BAD_REQUEST, "invalid_point"),
+        E::UnexpectedCount { .. } => (StatusCode::BAD_REQUEST, "unexpected_count"),
+        E::ProtocolMismatch { .. } => (StatusCode::BAD_REQUEST, "protocol_mismatch"),
+        E::WrongTagLength { .. } => (StatusCode::BAD_REQUEST, code::MALFORMED_MESSAGE),
+        E::SetTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "set_too_large"),
+        _ => (StatusCode::BAD_REQUEST, "protocol_error"),
+    };
+    error(status, code, e.to_string())
+}
+
+pub(crate) fn internal(why: impl Into<String>) -> Answer {
+    error(StatusCode::INTERNAL_SERVER_ERROR, "internal", why)
+}
+
+pub(crate) fn unknown_session() -> Answer {
+    error(
+        StatusCode::NOT_FOUND,
+        code::UNKNOWN_SESSION,
+        "no such session (it ended, timed out or never existed)",
+    )
+}
+
+pub(crate) fn unknown_linkage() -> Answer {
+    error(
+        StatusCode::NOT_FOUND,
+        code::UNKNOWN_LINKAGE,
+        "no such linkage (it ended, failed or timed out)",
+    )
+}
+
+pub(crate) fn wrong_stream(schedule: &str, stream: &str) -> Answer {
+    error(
+        StatusCode::NOT_FOUND,
+        code::WRONG_STREAM,
+        format!("a {schedule} session has no {stream} stream"),
+    )
+}
+
+pub(crate) fn method_not_allowed() -> Answer {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this method is not allowed on this path",
+    )
+}
+
+/// Why a stream cannot start now.
+pub(crate) fn refused(stream: &str, refusal: Refusal) -> Answer {
+    match refusal {
+        Refusal::NotReady(on) => error(
+            StatusCode::CONFLICT,
+            code::NOT_READY,
+            format!("the {stream} stream is ready only after {on}"),
+        ),
+        Refusal::Taken => error(
+            StatusCode::CONFLICT,
+            code::STREAM_TAKEN,
+            format!("the {stream} stream of this session was already requested"),
+        ),
+    }
+}
+
+/// A body of at most `limit` bytes was larger, or broke off.
+pub(crate) fn too_large(what: &str) -> Answer {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        code::TOO_LARGE,
+        format!("the {what} is too large or broke off"),
+    )
+}

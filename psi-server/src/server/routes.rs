@@ -1,0 +1,85 @@
+//! Routing: every path comes from [`crate::api`]; a session's streams and
+//! their methods come from its protocol's schedule.
+
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+use psi_core::codec::WIRE_VERSION;
+use psi_core::schedule::Carries;
+
+use super::hello;
+use super::linkage;
+use super::respond::{self, Answer};
+use super::shared::Shared;
+use super::streams;
+use crate::api::{self, code, Route, VERSION_HEADER};
+
+/// Answers one request.
+pub(crate) async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Answer {
+    if let Some(v) = req.headers().get(VERSION_HEADER) {
+        if v.as_bytes() != WIRE_VERSION.to_string().as_bytes() {
+            return respond::error(
+                StatusCode::BAD_REQUEST,
+                code::UNSUPPORTED_VERSION,
+                format!(
+                    "client speaks wire version {}, this server speaks version {WIRE_VERSION}",
+                    String::from_utf8_lossy(v.as_bytes())
+                ),
+            );
+        }
+    }
+    let path = req.uri().path().to_string();
+    let route = Route::parse(&path);
+    if route.method().is_some_and(|m| m != req.method()) {
+        return respond::method_not_allowed();
+    }
+    match route {
+        Route::Health => health(&shared),
+        Route::Sessions => hello::hello(shared, req).await,
+        Route::LinkageFinish(id) => linkage::finish(shared, id, req).await,
+        Route::Session(token) => match shared.registry.session(token) {
+            Some(s) => {
+                shared.registry.end(&s, Err("aborted by the client".into()));
+                respond::error(StatusCode::OK, "aborted", "session aborted")
+            }
+            None => respond::unknown_session(),
+        },
+        Route::Stream { token, stream } => {
+            let Some(session) = shared.registry.session(token) else {
+                return respond::unknown_session();
+            };
+            let Some(stream) = session.schedule.stream(stream) else {
+                return respond::wrong_stream(session.schedule.name, stream);
+            };
+            if api::stream_method(stream) != req.method() {
+                return respond::method_not_allowed();
+            }
+            match (stream.carries, req.method().clone()) {
+                (Carries::Exchange, _) => streams::exchange(shared, session, stream, req).await,
+                (Carries::Chunks, Method::PUT) => {
+                    streams::upload(shared, session, stream, req).await
+                }
+                (Carries::Chunks, _) => streams::download(shared, session, stream),
+            }
+        }
+        Route::NotFound => respond::error(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
+    }
+}
+
+fn health(shared: &Shared) -> Answer {
+    let protocols: Vec<&str> = shared
+        .config
+        .mode
+        .protocols()
+        .iter()
+        .map(|p| p.name())
+        .collect();
+    let body = serde_json::json!({
+        "status": "ok",
+        "wire_version": WIRE_VERSION,
+        "protocols": protocols,
+        "server_version": env!("CARGO_PKG_VERSION"),
+    });
+    respond::json(StatusCode::OK, &body)
+}

@@ -1,0 +1,53 @@
+//! A KKRT session ([`schedule::KKRT`]): the matrix up, then the OPRF values,
+//! which exist only once the whole matrix arrived.
+
+use psi_core::kkrt::ExpectMatrix;
+use psi_core::schedule::{self, Stream};
+
+use super::handoff::{Download, Downstream, Upload, Uploaded};
+use super::lane::{Lane, Refusal};
+
+pub(crate) struct KkrtStreams {
+    matrix: Lane<Box<ExpectMatrix>>,
+    oprf_values: Lane<Box<psi_core::kkrt::SendOprfValues>>,
+}
+
+impl KkrtStreams {
+    pub(crate) fn new(matrix: ExpectMatrix) -> Self {
+        KkrtStreams {
+            matrix: Lane::Ready(Box::new(matrix)),
+            oprf_values: Lane::waiting("the whole matrix upload"),
+        }
+    }
+
+    pub(crate) fn start_upload(&mut self, stream: &Stream) -> Result<Upload, Refusal> {
+        if *stream != schedule::MATRIX {
+            return Err(Refusal::Taken);
+        }
+        Ok(Upload::KkrtMatrix(self.matrix.start()?))
+    }
+
+    pub(crate) fn uploaded(&mut self, uploaded: Uploaded) {
+        self.matrix.done();
+        if let Uploaded::OprfValues(values) = uploaded {
+            self.oprf_values.ready(values);
+        }
+    }
+
+    pub(crate) fn start_download(&mut self, stream: &Stream) -> Result<Downstream, Refusal> {
+        if *stream != schedule::OPRF_VALUES {
+            return Err(Refusal::Taken);
+        }
+        Ok(Downstream::Produced(Download::KkrtOprfValues(
+            self.oprf_values.start()?,
+        )))
+    }
+
+    pub(crate) fn downloaded(&mut self) {
+        self.oprf_values.done();
+    }
+
+    pub(crate) fn all_done(&self) -> bool {
+        self.matrix.is_done() && self.oprf_values.is_done()
+    }
+}

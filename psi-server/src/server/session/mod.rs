@@ -1,0 +1,199 @@
+//! One session per client run: the protocol's typed states, held by value in
+//! one lane per stream of its [`Schedule`], so a stream runs once and only
+//! when the schedule says it is ready.
+
+mod ecdh;
+mod handoff;
+mod kkrt;
+mod lane;
+mod pjc;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use psi_core::codec::Protocol;
+use psi_core::pjc::{Outcome, SumOutput};
+use psi_core::schedule::{Schedule, Stream};
+
+pub(crate) use self::ecdh::EcdhStreams;
+pub(crate) use self::handoff::{Chunks, Download, Downstream, Exchange, Upload, Uploaded};
+pub(crate) use self::kkrt::KkrtStreams;
+pub(crate) use self::lane::Refusal;
+pub(crate) use self::pjc::PjcStreams;
+use crate::metrics::Traffic;
+
+/// The streams of a session, per protocol.
+pub(crate) enum Streams {
+    /// ECDH-PSI, possibly a linkage step.
+    Ecdh(EcdhStreams),
+    /// KKRT OT-extension PSI.
+    Kkrt(KkrtStreams),
+    /// PSI-cardinality and PSI-sum.
+    Pjc(PjcStreams),
+}
+
+impl Streams {
+    /// Starts the upload of `stream`; with it, where its answers go.
+    pub(crate) fn start_upload(
+        &mut self,
+        stream: &Stream,
+    ) -> Result<(Upload, Option<Chunks>), Refusal> {
+        match self {
+            Streams::Ecdh(s) => s.start_upload(stream),
+            Streams::Kkrt(s) => s.start_upload(stream).map(|u| (u, None)),
+            Streams::Pjc(s) => s.start_upload(stream).map(|u| (u, None)),
+        }
+    }
+
+    /// The upload ended with `uploaded`.
+    pub(crate) fn uploaded(&mut self, uploaded: Uploaded) {
+        match self {
+            Streams::Ecdh(s) => s.uploaded(uploaded),
+            Streams::Kkrt(s) => s.uploaded(uploaded),
+            Streams::Pjc(s) => s.uploaded(uploaded),
+        }
+    }
+
+    /// Starts the download of `stream`.
+    pub(crate) fn start_download(&mut self, stream: &Stream) -> Result<Downstream, Refusal> {
+        match self {
+            Streams::Ecdh(s) => s.start_download(stream),
+            Streams::Kkrt(s) => s.start_download(stream),
+            Streams::Pjc(s) => s.start_download(stream),
+        }
+    }
+
+    /// The download of `stream` was fully handed to the connection.
+    pub(crate) fn downloaded(&mut self, stream: &Stream) {
+        match self {
+            Streams::Ecdh(s) => s.downloaded(stream),
+            Streams::Kkrt(s) => s.downloaded(),
+            Streams::Pjc(s) => s.downloaded(stream),
+        }
+    }
+
+    /// Starts the exchange on `stream`.
+    pub(crate) fn start_exchange(&mut self, stream: &Stream) -> Result<Exchange, Refusal> {
+        match self {
+            Streams::Ecdh(s) => s.start_exchange(stream),
+            Streams::Kkrt(_) => Err(Refusal::Taken),
+            Streams::Pjc(s) => s.start_exchange(stream),
+        }
+    }
+
+    /// The exchange ended; a sum to the server leaves what it learned.
+    pub(crate) fn exchanged(&mut self, learned: Option<Outcome<SumOutput>>) {
+        match self {
+            Streams::Ecdh(s) => s.exchanged(),
+            Streams::Kkrt(_) => {}
+            Streams::Pjc(s) => s.exchanged(learned),
+        }
+    }
+
+    /// Whether every stream ended.
+    pub(crate) fn all_done(&self) -> bool {
+        match self {
+            Streams::Ecdh(s) => s.all_done(),
+            Streams::Kkrt(s) => s.all_done(),
+            Streams::Pjc(s) => s.all_done(),
+        }
+    }
+
+    /// Sum to the server: what it learned.
+    pub(crate) fn learned(&self) -> Option<Outcome<SumOutput>> {
+        match self {
+            Streams::Pjc(s) => s.learned,
+            _ => None,
+        }
+    }
+}
+
+/// One session: who it is, its protocol's streams, and what it cost.
+pub(crate) struct Session {
+    pub(crate) token: String,
+    pub(crate) protocol: Protocol,
+    pub(crate) schedule: &'static Schedule,
+    pub(crate) started: Instant,
+    pub(crate) client_set_size: u64,
+    /// A step of this linkage.
+    pub(crate) linkage: Option<String>,
+    pub(crate) streams: Mutex<Streams>,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    last_activity: Mutex<Instant>,
+}
+
+impl Session {
+    /// A new session; `hello` counts the hello and its answer.
+    pub(crate) fn new(
+        token: String,
+        protocol: Protocol,
+        client_set_size: u64,
+        linkage: Option<String>,
+        streams: Streams,
+        hello: Traffic,
+    ) -> Self {
+        Session {
+            token,
+            protocol,
+            schedule: Schedule::of(protocol, linkage.is_some()),
+            started: Instant::now(),
+            client_set_size,
+            linkage,
+            streams: Mutex::new(streams),
+            bytes_in: AtomicU64::new(hello.bytes_received),
+            bytes_out: AtomicU64::new(hello.bytes_sent),
+            last_activity: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Runs `f` on the streams (a poisoned lock is refused as taken).
+    pub(crate) fn with_streams<T>(
+        &self,
+        f: impl FnOnce(&mut Streams) -> Result<T, Refusal>,
+    ) -> Result<T, Refusal> {
+        match self.streams.lock() {
+            Ok(mut s) => f(&mut s),
+            Err(_) => Err(Refusal::Taken),
+        }
+    }
+
+    /// Whether every stream ended.
+    pub(crate) fn all_done(&self) -> bool {
+        self.streams.lock().is_ok_and(|s| s.all_done())
+    }
+
+    /// Counts bytes received from the client.
+    pub(crate) fn received(&self, n: u64) {
+        self.bytes_in.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts bytes sent to the client.
+    pub(crate) fn sent(&self, n: u64) {
+        self.bytes_out.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The bytes so far, from the server's side.
+    pub(crate) fn traffic(&self) -> Traffic {
+        Traffic {
+            bytes_sent: self.bytes_out.load(Ordering::Relaxed),
+            bytes_received: self.bytes_in.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Marks progress.
+    pub(crate) fn touch(&self) {
+        if let Ok(mut t) = self.last_activity.lock() {
+            *t = Instant::now();
+        }
+    }
+
+    /// Time since the last progress.
+    pub(crate) fn idle_for(&self) -> Duration {
+        self.last_activity
+            .lock()
+            .map(|t| t.elapsed())
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,33 @@
+//! What every handler shares: the table served, the configuration and the
+//! registry of sessions.
+
+use std::sync::Arc;
+
+use psi_core::linkage::{Duplicates, KeyColumn};
+use psi_core::Item;
+
+use super::config::ServerConfig;
+use super::registry::Registry;
+
+/// The table a server serves.
+pub(crate) struct Table {
+    /// Distinct items (the first key's, for a linkage table).
+    pub(crate) items: Arc<[Item]>,
+    /// PSI-sum: one value per item.
+    pub(crate) values: Option<Arc<[u64]>>,
+    /// Every key, for linkages.
+    pub(crate) linkage_keys: Option<(Vec<KeyColumn>, Duplicates)>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) table: Table,
+    pub(crate) config: ServerConfig,
+    pub(crate) registry: Registry,
+}
+
+/// A random token for a session or linkage (128 bits, hex).
+pub(crate) fn random_token() -> String {
+    let mut b = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

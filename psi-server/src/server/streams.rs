@@ -1,0 +1,267 @@
+//! The handlers of a session's streams, the same for every protocol: find
+//! the stream's lane, hand the bytes to the core off the async threads, and
+//! stream the answer.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use psi_core::codec::Codec;
+use psi_core::pjc::{MaskedSum, ResponderFinale, SumResult};
+use psi_core::schedule::Stream;
+
+use super::linkage;
+use super::respond::{self, Answer};
+use super::session::{Download, Downstream, Exchange, Session};
+use super::shared::Shared;
+use crate::api::MAX_HELLO_BYTES;
+use crate::body::{framed, ChannelBody, FrameReader, ReadError};
+
+/// Ends the session with `why` and answers `answer`.
+fn fail(shared: &Shared, session: &Session, answer: Answer, why: String) -> Answer {
+    shared.registry.end(session, Err(why));
+    answer
+}
+
+/// A `PUT` stream: feeds each frame to the upload's core state as it arrives;
+/// answers (ECDH) go to their own stream.
+pub(crate) async fn upload(
+    shared: Arc<Shared>,
+    session: Arc<Session>,
+    stream: &'static Stream,
+    req: Request<Incoming>,
+) -> Answer {
+    let (mut state, tx) = match session.with_streams(|s| s.start_upload(stream)) {
+        Ok(started) => started,
+        Err(refusal) => return respond::refused(stream.name, refusal),
+    };
+    let mut reader = FrameReader::new(req.into_body(), shared.config.max_frame);
+    let failed = |answer: Answer, why: String| {
+        if let Some(tx) = &tx {
+            let _ = tx.try_send(Err(std::io::Error::other(why.clone())));
+        }
+        fail(&shared, &session, answer, why)
+    };
+    let idle = shared.config.idle_timeout;
+    loop {
+        let before = reader.bytes;
+        let Ok(next) = tokio::time::timeout(idle, reader.next()).await else {
+            let why = format!("no data from the client for {} s", idle.as_secs());
+            let answer = respond::error(StatusCode::REQUEST_TIMEOUT, "idle_timeout", why.clone());
+            return failed(answer, why);
+        };
+        session.received(reader.bytes - before);
+        session.touch();
+        let message = match next {
+            Ok(Some(m)) => m,
+            Ok(None) => break,
+            Err(ReadError::Decode(e)) => {
+                let e = psi_core::Error::Decode(e);
+                return failed(respond::core_error(&e), e.to_string());
+            }
+            Err(ReadError::Body(e)) => {
+                let why = format!("the {} upload broke off: {e}", stream.name);
+                let answer = respond::error(StatusCode::BAD_REQUEST, "broken_body", why.clone());
+                return failed(answer, why);
+            }
+        };
+        let processed = tokio::task::spawn_blocking(move || {
+            let r = state.process(&message);
+            (state, r)
+        })
+        .await;
+        let answer = match processed {
+            Ok((s, Ok(answer))) => {
+                state = s;
+                answer
+            }
+            Ok((_, Err(e))) => return failed(respond::core_error(&e), e.to_string()),
+            Err(e) => {
+                let why = format!("internal error: {e}");
+                return failed(respond::internal(why.clone()), why);
+            }
+        };
+        if let (Some(answer), Some(tx)) = (answer, &tx) {
+            let frame = framed(&answer);
+            session.sent(frame.len() as u64);
+            // Backpressure: waits while the client is not reading the answers.
+            if tx.send(Ok(frame)).await.is_err() {
+                let why = "the client stopped reading the double-masked stream".to_string();
+                let answer = respond::error(StatusCode::BAD_REQUEST, "stream_closed", why.clone());
+                return fail(&shared, &session, answer, why);
+            }
+        }
+        session.touch();
+    }
+    let uploaded = match tokio::task::spawn_blocking(move || state.finish()).await {
+        Ok(Ok(uploaded)) => uploaded,
+        Ok(Err(e)) => return failed(respond::core_error(&e), e.to_string()),
+        Err(e) => {
+            let why = format!("internal error: {e}");
+            return failed(respond::internal(why.clone()), why);
+        }
+    };
+    drop(tx); // ends a forwarded answer stream
+    if let Ok(mut s) = session.streams.lock() {
+        s.uploaded(uploaded);
+    }
+    shared.registry.end_if_done(&session);
+    hyper::Response::new(crate::body::full(Bytes::new()))
+}
+
+/// A `GET` stream: produced one chunk at a time (one chunk in flight, so
+/// computing runs at most one chunk ahead of the socket), or forwarded.
+pub(crate) fn download(
+    shared: Arc<Shared>,
+    session: Arc<Session>,
+    stream: &'static Stream,
+) -> Answer {
+    let body = match session.with_streams(|s| s.start_download(stream)) {
+        Ok(Downstream::Forwarded(body)) => body,
+        Ok(Downstream::Produced(producer)) => produce(session.clone(), producer),
+        Err(refusal) => return respond::refused(stream.name, refusal),
+    };
+    session.touch();
+    let tracked = Tracked {
+        inner: body,
+        shared,
+        session,
+        stream,
+    };
+    let mut r = hyper::Response::new(tracked.boxed());
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/octet-stream"),
+    );
+    r
+}
+
+/// A body fed by a task that produces `producer`'s chunks off the async threads.
+fn produce(session: Arc<Session>, mut producer: Download) -> ChannelBody {
+    let (tx, body) = ChannelBody::channel(1);
+    tokio::spawn(async move {
+        loop {
+            let produced = tokio::task::spawn_blocking(move || {
+                let message = producer.next_message();
+                (producer, message)
+            })
+            .await;
+            let Ok((p, message)) = produced else {
+                let _ = tx.send(Err(std::io::Error::other("internal error"))).await;
+                return;
+            };
+            producer = p;
+            let Some(message) = message else { return };
+            let frame = framed(&message);
+            session.sent(frame.len() as u64);
+            if tx.send(Ok(frame)).await.is_err() {
+                return;
+            }
+        }
+    });
+    body
+}
+
+/// A body that marks its stream done when it has been fully handed to hyper.
+struct Tracked {
+    inner: ChannelBody,
+    shared: Arc<Shared>,
+    session: Arc<Session>,
+    stream: &'static Stream,
+}
+
+impl http_body::Body for Tracked {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => {
+                if let Ok(mut s) = this.session.streams.lock() {
+                    s.downloaded(this.stream);
+                }
+                this.shared.registry.end_if_done(&this.session);
+            }
+            Poll::Ready(Some(_)) => this.session.touch(),
+            Poll::Pending => {}
+        }
+        polled
+    }
+}
+
+/// A `POST` exchange: one small message in, one answer out (the sums'
+/// finale, a linkage step's result).
+pub(crate) async fn exchange(
+    shared: Arc<Shared>,
+    session: Arc<Session>,
+    stream: &'static Stream,
+    req: Request<Incoming>,
+) -> Answer {
+    let exchange = match session.with_streams(|s| s.start_exchange(stream)) {
+        Ok(e) => e,
+        Err(refusal) => return respond::refused(stream.name, refusal),
+    };
+    let limit = match &exchange {
+        Exchange::Sum(_) => MAX_HELLO_BYTES,
+        Exchange::LinkResult(id) => linkage::result_limit(&shared, id).unwrap_or(0),
+    };
+    let limited = http_body_util::Limited::new(req.into_body(), limit);
+    let Ok(bytes) = limited.collect().await.map(|b| b.to_bytes()) else {
+        let why = format!("the {} message is too large or broke off", stream.name);
+        return fail(&shared, &session, respond::too_large(stream.name), why);
+    };
+    session.received(bytes.len() as u64);
+    // The discrete log may take a second or two: off the async threads.
+    let s = shared.clone();
+    let done = tokio::task::spawn_blocking(move || run_exchange(&s, exchange, &bytes)).await;
+    match done {
+        Ok(Ok((answer, learned))) => {
+            session.sent(answer.len() as u64);
+            if let Ok(mut s) = session.streams.lock() {
+                s.exchanged(learned);
+            }
+            shared.registry.end_if_done(&session);
+            respond::message(answer)
+        }
+        Ok(Err(e)) => fail(&shared, &session, respond::core_error(&e), e.to_string()),
+        Err(e) => {
+            let why = format!("internal error: {e}");
+            fail(&shared, &session, respond::internal(why.clone()), why)
+        }
+    }
+}
+
+type Learned = Option<psi_core::pjc::Outcome<psi_core::pjc::SumOutput>>;
+
+fn run_exchange(
+    shared: &Shared,
+    exchange: Exchange,
+    bytes: &[u8],
+) -> Result<(Vec<u8>, Learned), psi_core::Error> {
+    match exchange {
+        Exchange::Sum(ResponderFinale::ExpectSum(expect)) => {
+            let outcome = expect.receive(SumResult::from_bytes(bytes)?)?;
+            Ok((Vec::new(), Some(outcome)))
+        }
+        Exchange::Sum(ResponderFinale::Decrypt(expect)) => {
+            let answer = expect.receive(MaskedSum::from_bytes(bytes)?)?;
+            Ok((answer.to_bytes(), None))
+        }
+        Exchange::Sum(ResponderFinale::Nothing) => {
+            Err(psi_core::Error::Misuse("no sum in this protocol"))
+        }
+        Exchange::LinkResult(id) => {
+            let recorded = linkage::record_result(shared, &id, bytes)?;
+            Ok((recorded.to_bytes(), None))
+        }
+    }
+}
