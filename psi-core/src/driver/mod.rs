@@ -1,24 +1,45 @@
-//! An in-memory two-party driver: runs both roles of a protocol in one process,
-//! through the real codec and framing, with no sockets. Used by the tests,
-//! the fuzz targets and the benchmarks.
+//! An in-memory two-party driver: runs both roles of any protocol in one
+//! process, through the real codec and framing, with no sockets.
+//!
+//! In the manner of quinn-proto's test `Pair`, the driver is one generic
+//! loop, [`Pair`], over two sans-IO [`Party`] adapters, one per role. An
+//! adapter holds the role's typed states from the protocol module by value
+//! and turns a stream of the protocol's [`Schedule`] into bytes: it
+//! [`send`](Party::send)s the next message of a stream it produces and
+//! [`receive`](Party::receive)s the messages of a stream it consumes.
+//! [`Pair::run`] follows the schedule ([`crate::schedule`]): it walks the
+//! streams in order, asks a stream's sender for messages only once the stream
+//! is [ready](Ready), carries every message through a [`Wire`] (one frame per
+//! message, cut out again by a [`FrameDecoder`]) that counts the bytes each
+//! way, and ends each stream on both sides. A schedule that cannot finish
+//! (a stream that never becomes ready, a party that keeps waiting) is an
+//! error after one pass without progress, never a hang.
+//!
+//! One module per protocol holds its two adapters: [`ecdh`], [`kkrt`],
+//! [`pjc`] and [`linkage`] (which reuses the ECDH adapters and adds the
+//! shared-result exchange of [`crate::schedule::LINKAGE_STEP`]). The `run_*`
+//! functions run a whole protocol on a [`Pair`] and report what each side
+//! learned and sent: psi-core's property tests compare them with the
+//! plaintext answer, the `benches` crate times them and reports the bytes.
+//! The fuzz targets feed arbitrary bytes to the core's states one role at a
+//! time.
 
-use std::sync::Arc;
+use crate::codec::{encode_frame, FrameDecoder};
+use crate::ecdh::ClientOutput;
+use crate::schedule::{Carries, Direction, Ready, Schedule, Stream};
+use crate::Error;
 
-use rand_core::CryptoRng;
+pub mod ecdh;
+pub mod kkrt;
+pub mod linkage;
+pub mod pjc;
 
-use crate::codec::{
-    encode_frame, ClientHello, Codec, FrameDecoder, PointChunk, PointStream, Protocol, ServerHello,
-    TagChunk,
-};
-use crate::ecdh::{self, ClientOutput};
-use crate::kkrt::{self, MatrixChunk, OprfChunk, ReceiverHello, SenderHello};
-use crate::linkage::{self, LinkResult, Waterfall};
-use crate::pjc::{
-    self, DecryptedSum, MaskedSum, PjcHello, ResponderSetChunk, ShuffledTags, SumResult,
-};
-use crate::{Error, Item, Limits};
+pub use ecdh::run_ecdh;
+pub use kkrt::run_kkrt;
+pub use linkage::run_linkage;
+pub use pjc::{run_cardinality, run_sum, CardinalityRun, SumRun};
 
-/// The result of a driven run, with the bytes each side sent.
+/// The result of a driven ECDH-PSI or KKRT run, with the bytes each side sent.
 #[derive(Debug, Clone)]
 pub struct DriverRun {
     /// What the client learned.
@@ -31,324 +52,262 @@ pub struct DriverRun {
     pub server_to_client: u64,
 }
 
-/// Encodes a message as one frame, counts it, and decodes it on the other side
-/// through a [`FrameDecoder`], as a transport would.
-struct Wire {
+/// The hellos, as a [`Pair`] carries them before a schedule's streams: the
+/// client's hello, answered by the server's. Schedules leave it out (every
+/// one starts with it); a client party takes the server's hello through
+/// [`Party::receive`] on this stream.
+pub const HELLO: Stream = Stream {
+    name: "hello",
+    direction: Direction::ClientToServer,
+    carries: Carries::Exchange,
+    ready: Ready::AtOnce,
+};
+
+/// What a party has for a stream it sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Send {
+    /// The next message (one encoded [`crate::codec::Codec`] message).
+    Message(Vec<u8>),
+    /// Nothing yet: the party waits for messages on other streams.
+    Later,
+    /// The stream has ended: every message was sent.
+    Ended,
+}
+
+/// One role of a protocol as sans-IO bytes in, bytes out, stream by stream.
+///
+/// A [`Pair`] calls [`Party::send`] only for streams this party sends (by the
+/// stream's [`Direction`]) and [`Party::receive`] for the streams it
+/// receives, plus the answers to the exchanges it sent. A stream the party
+/// does not know, or a call out of order, is an [`Error::Misuse`]; a message
+/// that does not decode or that the protocol refuses is the protocol's error.
+pub trait Party {
+    /// The next message of `stream`, which this party sends.
+    fn send(&mut self, stream: &Stream) -> Result<Send, Error>;
+
+    /// Takes a message of `stream` (`None`: the stream has ended).
+    ///
+    /// On a stream of [`Carries::Exchange`] the receiver returns its answer
+    /// (possibly empty), which goes back to the sender through this same
+    /// method, where the sender returns `None`. On a stream of
+    /// [`Carries::Chunks`] it returns `None`; an answer paced by the chunks
+    /// ([`Ready::Answering`]) goes out on its own stream through
+    /// [`Party::send`].
+    fn receive(
+        &mut self,
+        stream: &Stream,
+        message: Option<Vec<u8>>,
+    ) -> Result<Option<Vec<u8>>, Error>;
+}
+
+/// One direction of an in-memory connection: frames each message with
+/// [`encode_frame`], counts the bytes and cuts the frame out again with a
+/// [`FrameDecoder`], as a transport would.
+#[derive(Debug, Default)]
+pub struct Wire {
     bytes: u64,
+    decoder: FrameDecoder,
 }
 
 impl Wire {
-    fn carry(&mut self, message: Vec<u8>) -> Result<Vec<u8>, Error> {
+    /// Carries one message across; returns it as the far side reads it.
+    pub fn carry(&mut self, message: &[u8]) -> Result<Vec<u8>, Error> {
         let mut framed = Vec::with_capacity(message.len() + 4);
-        encode_frame(&message, &mut framed);
+        encode_frame(message, &mut framed);
         self.bytes += framed.len() as u64;
-        let mut d = FrameDecoder::default();
-        d.push(&framed);
-        let frame = d.next_frame()?.ok_or(Error::Misuse("frame lost"))?;
-        d.finish()?;
+        self.decoder.push(&framed);
+        let frame = self
+            .decoder
+            .next_frame()?
+            .ok_or(Error::Misuse("a frame was lost on the wire"))?;
+        self.decoder.finish()?;
         Ok(frame)
     }
+
+    /// Bytes carried so far, frames included.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
 }
 
-/// Runs ECDH-PSI between a client holding `client_items` and a server holding
-/// `server_items` (each list distinct).
-pub fn run_ecdh<R: CryptoRng + ?Sized>(
-    rng: &mut R,
-    client_items: Vec<Item>,
-    server_items: Vec<Item>,
-    limits: &Limits,
-) -> Result<DriverRun, Error> {
-    let mut up = Wire { bytes: 0 };
-    let mut down = Wire { bytes: 0 };
-
-    let (expect_hello, hello) = ecdh::Client::start(rng, client_items, limits)?;
-    let hello = ClientHello::from_bytes(&up.carry(hello.to_bytes())?)?;
-    let client_set_size = hello.set_size;
-    let server_items: Arc<[Item]> = server_items.into();
-    let (server_hello, mut server) = ecdh::Server::accept(rng, server_items, &hello, limits)?;
-    let server_hello = ServerHello::from_bytes(&down.carry(server_hello.to_bytes())?)?;
-    let mut client = expect_hello.receive(server_hello)?;
-
-    while let Some(chunk) = client.masker.next_chunk() {
-        let chunk = PointChunk::decode(PointStream::ClientMasked, &up.carry(chunk.to_bytes())?)?;
-        let answer = server.answerer.receive(chunk)?;
-        let answer = TagChunk::from_bytes(&down.carry(answer.to_bytes())?)?;
-        client.double_masked.receive(answer)?;
-    }
-    server.answerer.finish()?;
-    let own = client.double_masked.finish()?;
-
-    while let Some(chunk) = server.masker.next_chunk() {
-        let chunk = PointChunk::decode(PointStream::ServerMasked, &down.carry(chunk.to_bytes())?)?;
-        client.server_set.receive(chunk)?;
-    }
-    let theirs = client.server_set.finish()?;
-
-    Ok(DriverRun {
-        output: ecdh::intersect(own, theirs),
-        client_set_size,
-        client_to_server: up.bytes,
-        server_to_client: down.bytes,
-    })
+/// A client party and a server party connected by two [`Wire`]s: runs a
+/// protocol's [`Schedule`] between them.
+#[derive(Debug)]
+pub struct Pair<C, S> {
+    /// The client (the party that opens the session).
+    pub client: C,
+    /// The server.
+    pub server: S,
+    up: Wire,
+    down: Wire,
 }
 
-/// Runs a linkage ([`linkage`]) between a client and a server, each with its
-/// [`Waterfall`] over its own keys: one ECDH-PSI per step, with the result
-/// shared with the server through a [`LinkResult`]. Returns both states (each
-/// with its links) and the bytes each side sent.
-pub fn run_linkage<R: CryptoRng + ?Sized>(
-    rng: &mut R,
-    mut client: Waterfall,
-    mut server: Waterfall,
-    limits: &Limits,
-) -> Result<(Waterfall, Waterfall, u64, u64), Error> {
-    if client.steps() != server.steps() {
-        return Err(Error::Misuse("both sides need the same number of keys"));
-    }
-    let mut up = Wire { bytes: 0 };
-    let mut down = Wire { bytes: 0 };
-    while client.step() < client.steps() {
-        let (client_offer, server_offer) = (client.offer()?, server.offer()?);
-        let (expect_hello, hello) = ecdh::Client::start(rng, client_offer.items.clone(), limits)?;
-        let hello = ClientHello::from_bytes(&up.carry(hello.to_bytes())?)?;
-        let server_items: Arc<[Item]> = server_offer.items.clone().into();
-        let (server_hello, mut s) = ecdh::Server::accept(rng, server_items, &hello, limits)?;
-        let order = s.masker.stream_order();
-        let server_hello = ServerHello::from_bytes(&down.carry(server_hello.to_bytes())?)?;
-        let mut c = expect_hello.receive(server_hello)?;
-        let session_id = c.masker.session_id();
-        while let Some(chunk) = c.masker.next_chunk() {
-            let chunk =
-                PointChunk::decode(PointStream::ClientMasked, &up.carry(chunk.to_bytes())?)?;
-            let answer = s.answerer.receive(chunk)?;
-            c.double_masked
-                .receive(TagChunk::from_bytes(&down.carry(answer.to_bytes())?)?)?;
-        }
-        s.answerer.finish()?;
-        while let Some(chunk) = s.masker.next_chunk() {
-            let chunk =
-                PointChunk::decode(PointStream::ServerMasked, &down.carry(chunk.to_bytes())?)?;
-            c.server_set.receive(chunk)?;
-        }
-        let (_, pairs) = ecdh::intersect_pairs(
-            c.double_masked.finish()?,
-            c.server_set.finish_keeping_positions()?,
-            &session_id,
-        )?;
-        let result = LinkResult {
-            pairs: pairs.iter().map(|p| (p.server_position, p.id)).collect(),
+/// What moving one stream one step did.
+enum Moved {
+    /// A message (or an exchange) went across.
+    Message,
+    /// The sender has nothing yet.
+    Nothing,
+    /// The stream ended.
+    End,
+}
+
+impl<C: Party, S: Party> Pair<C, S> {
+    /// Exchanges the hellos: carries the client's `hello` to the server,
+    /// creates the server party from it with `accept` (which returns the
+    /// server party and its answer), and carries the answer back to the client
+    /// on [`HELLO`].
+    pub fn connect(
+        client: C,
+        hello: Vec<u8>,
+        accept: impl FnOnce(&[u8]) -> Result<(S, Vec<u8>), Error>,
+    ) -> Result<Self, Error> {
+        let (mut up, mut down) = (Wire::default(), Wire::default());
+        let hello = up.carry(&hello)?;
+        let (server, answer) = accept(&hello)?;
+        let answer = down.carry(&answer)?;
+        let mut pair = Pair {
+            client,
+            server,
+            up,
+            down,
         };
-        let result = LinkResult::from_bytes(&up.carry(result.to_bytes())?)?;
-        let mine: Vec<(u32, ecdh::LinkId)> =
-            pairs.iter().map(|p| (p.client as u32, p.id)).collect();
-        client.record(&client_offer, &mine)?;
-        server.record(&server_offer, &linkage::resolve(&result, &order)?)?;
-    }
-    Ok((client, server, up.bytes, down.bytes))
-}
-
-/// Runs KKRT OT-extension PSI ([`kkrt`]) between a receiver (client) holding
-/// `client_items` and a sender (server) holding `server_items` (each list
-/// distinct), through the real codec and framing.
-pub fn run_kkrt<R: CryptoRng + ?Sized>(
-    rng: &mut R,
-    client_items: Vec<Item>,
-    server_items: Vec<Item>,
-    limits: &Limits,
-) -> Result<DriverRun, Error> {
-    let mut up = Wire { bytes: 0 };
-    let mut down = Wire { bytes: 0 };
-
-    let (expect_hello, hello) = kkrt::Receiver::start(rng, client_items, limits)?;
-    let hello = ReceiverHello::from_bytes(&up.carry(hello.to_bytes())?)?;
-    let client_set_size = hello.set_size;
-    let server_items: Arc<[Item]> = server_items.into();
-    let (sender_hello, mut expect_matrix) =
-        kkrt::Sender::accept(rng, server_items, &hello, limits)?;
-    let sender_hello = SenderHello::from_bytes(&down.carry(sender_hello.to_bytes())?)?;
-    let mut matrix = expect_hello.receive(sender_hello)?;
-
-    while let Some(chunk) = matrix.next_chunk() {
-        let chunk = MatrixChunk::from_bytes(&up.carry(chunk.to_bytes())?)?;
-        expect_matrix.receive(chunk)?;
-    }
-    let mut expect_values = matrix.finish()?;
-    let mut values = expect_matrix.finish()?;
-
-    while let Some(chunk) = values.next_chunk() {
-        let chunk = OprfChunk::from_bytes(&down.carry(chunk.to_bytes())?)?;
-        expect_values.receive(chunk)?;
-    }
-
-    Ok(DriverRun {
-        output: expect_values.finish()?,
-        client_set_size,
-        client_to_server: up.bytes,
-        server_to_client: down.bytes,
-    })
-}
-
-/// The result of a driven PSI-cardinality run ([`crate::pjc`]).
-#[derive(Debug, Clone)]
-pub struct CardinalityRun {
-    /// What the counter (the output party) learned.
-    pub output: pjc::Outcome<u64>,
-    /// What the responder learned: the size of the counter's set.
-    pub counter_set_size: u64,
-    /// Bytes (frames included) the counter sent.
-    pub counter_to_responder: u64,
-    /// Bytes (frames included) the responder sent.
-    pub responder_to_counter: u64,
-}
-
-/// The result of a driven PSI-sum run ([`crate::pjc`]).
-#[derive(Debug, Clone)]
-pub struct SumRun {
-    /// The output party's result (the value holder in direction 1, the key
-    /// holder in direction 2).
-    pub output: pjc::Outcome<pjc::SumOutput>,
-    /// Direction 1 only: the count as the key holder (counter) sees it.
-    pub key_holder_count: Option<pjc::Outcome<u64>>,
-    /// Bytes (frames included) the key holder (counter) sent.
-    pub key_holder_to_value_holder: u64,
-    /// Bytes (frames included) the value holder (responder) sent.
-    pub value_holder_to_key_holder: u64,
-}
-
-/// The counter's and responder's states after the common part of every
-/// [`crate::pjc`] run: hellos, the counter's items, the shuffled answers and
-/// the responder's set.
-struct PjcRun {
-    finish: pjc::CounterFinish,
-    finale: pjc::ResponderFinale,
-    counter_set_size: u64,
-}
-
-fn run_pjc_common<R: CryptoRng + ?Sized>(
-    rng: &mut R,
-    wires: (&mut Wire, &mut Wire),
-    key_items: Vec<Item>,
-    value_items: Vec<Item>,
-    values: Option<Vec<u64>>,
-    params: &pjc::Params,
-    limits: &Limits,
-) -> Result<PjcRun, Error> {
-    let (up, down) = wires;
-    let (expect_hello, hello) = pjc::Counter::start(rng, key_items, params, limits)?;
-    let hello = PjcHello::from_bytes(&up.carry(hello.to_bytes())?)?;
-    let counter_set_size = hello.set_size;
-    let (responder_hello, mut responder) = pjc::Responder::accept(
-        rng,
-        value_items.into(),
-        values.map(Into::into),
-        params,
-        hello,
-        limits,
-    )?;
-    let responder_hello = PjcHello::from_bytes(&down.carry(responder_hello.to_bytes())?)?;
-    let mut counter = expect_hello.receive(responder_hello)?;
-
-    while let Some(chunk) = counter.masker.next_chunk() {
-        let chunk = PointChunk::decode(PointStream::CounterMasked, &up.carry(chunk.to_bytes())?)?;
-        responder.answerer.receive(chunk)?;
-    }
-    let mut answers = responder.answerer.finish()?;
-    while let Some(chunk) = answers.next_chunk() {
-        let chunk = ShuffledTags::from_bytes(&down.carry(chunk.to_bytes())?)?;
-        counter.tags.receive(chunk)?;
-    }
-    let mut set = counter.tags.finish()?;
-    while let Some(chunk) = responder.masker.next_chunk() {
-        let chunk = ResponderSetChunk::from_bytes(&down.carry(chunk.to_bytes())?)?;
-        set.receive(chunk)?;
-    }
-    Ok(PjcRun {
-        finish: set.finish()?,
-        finale: responder.finale,
-        counter_set_size,
-    })
-}
-
-/// Runs PSI-cardinality ([`crate::pjc`], [`Protocol::Cardinality`]): the counter
-/// holds `counter_items` and learns the size of the intersection with
-/// `responder_items` (each list distinct), behind `min_intersection`.
-pub fn run_cardinality<R: CryptoRng + ?Sized>(
-    rng: &mut R,
-    counter_items: Vec<Item>,
-    responder_items: Vec<Item>,
-    min_intersection: u64,
-    limits: &Limits,
-) -> Result<CardinalityRun, Error> {
-    let mut up = Wire { bytes: 0 };
-    let mut down = Wire { bytes: 0 };
-    let params = pjc::Params::new(Protocol::Cardinality, min_intersection);
-    let run = run_pjc_common(
-        rng,
-        (&mut up, &mut down),
-        counter_items,
-        responder_items,
-        None,
-        &params,
-        limits,
-    )?;
-    let output = match (run.finish, run.finale) {
-        (pjc::CounterFinish::Cardinality(o), pjc::ResponderFinale::Nothing) => o,
-        _ => return Err(Error::Misuse("cardinality run ended in another mode")),
-    };
-    Ok(CardinalityRun {
-        output,
-        counter_set_size: run.counter_set_size,
-        counter_to_responder: up.bytes,
-        responder_to_counter: down.bytes,
-    })
-}
-
-/// Runs PSI-sum ([`crate::pjc`]): the key holder holds `key_items`, the value
-/// holder `value_items` with `values[i]` for `value_items[i]` (each list
-/// distinct). `params.protocol` picks the direction:
-/// [`Protocol::SumToValueHolder`] or [`Protocol::SumToKeyHolder`].
-pub fn run_sum<R: CryptoRng + ?Sized>(
-    rng: &mut R,
-    key_items: Vec<Item>,
-    value_items: Vec<Item>,
-    values: Vec<u64>,
-    params: &pjc::Params,
-    limits: &Limits,
-) -> Result<SumRun, Error> {
-    let mut up = Wire { bytes: 0 };
-    let mut down = Wire { bytes: 0 };
-    let run = run_pjc_common(
-        rng,
-        (&mut up, &mut down),
-        key_items,
-        value_items,
-        Some(values),
-        params,
-        limits,
-    )?;
-    let (output, key_holder_count) = match (run.finish, run.finale) {
-        (
-            pjc::CounterFinish::SendSum { message, count },
-            pjc::ResponderFinale::ExpectSum(expect),
-        ) => {
-            let message = SumResult::from_bytes(&up.carry(message.to_bytes())?)?;
-            (expect.receive(message)?, Some(count))
+        if pair.client.receive(&HELLO, Some(answer))?.is_some() {
+            return Err(Error::Misuse("a client answered the server's hello"));
         }
-        (
-            pjc::CounterFinish::SendMaskedSum { message, next },
-            pjc::ResponderFinale::Decrypt(decrypt),
-        ) => {
-            let message = MaskedSum::from_bytes(&up.carry(message.to_bytes())?)?;
-            let answer = decrypt.receive(message)?;
-            let answer = DecryptedSum::from_bytes(&down.carry(answer.to_bytes())?)?;
-            (next.receive(answer)?, None)
+        Ok(pair)
+    }
+
+    /// Runs every stream of `schedule` to its end. Each pass walks the
+    /// streams in order and moves each ready one until its sender has nothing
+    /// more; after each message of a stream, the streams
+    /// [answering](Ready::Answering) it move too. Returns the number of
+    /// passes: one when the schedule lists the streams in the order the
+    /// parties need them. A pass that moves nothing is an
+    /// [`Error::Misuse`]: the schedule has stalled.
+    pub fn run(&mut self, schedule: &Schedule) -> Result<usize, Error> {
+        let streams = schedule.streams;
+        let mut ended = vec![false; streams.len()];
+        let mut passes = 0;
+        while ended.contains(&false) {
+            passes += 1;
+            let mut progress = false;
+            for i in 0..streams.len() {
+                progress |= self.drain(streams, i, &mut ended)?;
+            }
+            if !progress {
+                return Err(Error::Misuse(
+                    "stalled schedule: a full pass over its streams moved nothing",
+                ));
+            }
         }
-        _ => return Err(Error::Misuse("run_sum needs a sum protocol")),
-    };
-    Ok(SumRun {
-        output,
-        key_holder_count,
-        key_holder_to_value_holder: up.bytes,
-        value_holder_to_key_holder: down.bytes,
-    })
+        Ok(passes)
+    }
+
+    /// Bytes (frames included) the client sent, hellos included.
+    pub fn client_to_server(&self) -> u64 {
+        self.up.bytes()
+    }
+
+    /// Bytes (frames included) the server sent, hellos included.
+    pub fn server_to_client(&self) -> u64 {
+        self.down.bytes()
+    }
+
+    /// Moves stream `i` while it is ready and its sender has messages, and
+    /// after each message the streams answering it. Returns whether anything
+    /// moved.
+    fn drain(&mut self, streams: &[Stream], i: usize, ended: &mut [bool]) -> Result<bool, Error> {
+        let mut progress = false;
+        while !ended[i] && is_ready(streams, i, ended) {
+            match self.step(&streams[i])? {
+                Moved::Nothing => break,
+                Moved::End => {
+                    ended[i] = true;
+                    progress = true;
+                }
+                Moved::Message => {
+                    progress = true;
+                    for j in 0..streams.len() {
+                        if streams[j].ready == Ready::Answering(streams[i].name) {
+                            self.drain(streams, j, ended)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(progress)
+    }
+
+    /// Moves one message (or one exchange, or the end) of `stream`.
+    fn step(&mut self, stream: &Stream) -> Result<Moved, Error> {
+        match stream.direction {
+            Direction::ClientToServer => transfer(
+                (&mut self.client, &mut self.up),
+                (&mut self.server, &mut self.down),
+                stream,
+            ),
+            Direction::ServerToClient => transfer(
+                (&mut self.server, &mut self.down),
+                (&mut self.client, &mut self.up),
+                stream,
+            ),
+        }
+    }
 }
+
+/// Whether the server can serve stream `i` of `streams` now, by its
+/// [`Ready`] rule. A stream waiting for one the schedule lacks is never ready.
+fn is_ready(streams: &[Stream], i: usize, ended: &[bool]) -> bool {
+    let ended_named = |name: &str| streams.iter().zip(ended).any(|(s, &e)| e && s.name == name);
+    match streams[i].ready {
+        Ready::AtOnce | Ready::Answering(_) => true,
+        Ready::After(name) => ended_named(name),
+        Ready::AfterAll => ended.iter().enumerate().all(|(j, &e)| e || j == i),
+    }
+}
+
+/// Moves one message of `stream` from `from` to `to` through `from`'s wire,
+/// and an exchange's answer back through `to`'s.
+fn transfer<A: Party, B: Party>(
+    (from, out): (&mut A, &mut Wire),
+    (to, back): (&mut B, &mut Wire),
+    stream: &Stream,
+) -> Result<Moved, Error> {
+    let message = match from.send(stream)? {
+        Send::Later => return Ok(Moved::Nothing),
+        Send::Ended => {
+            if to.receive(stream, None)?.is_some() {
+                return Err(Error::Misuse("a party answered the end of a stream"));
+            }
+            return Ok(Moved::End);
+        }
+        Send::Message(message) => out.carry(&message)?,
+    };
+    match (stream.carries, to.receive(stream, Some(message))?) {
+        (Carries::Chunks, None) => Ok(Moved::Message),
+        (Carries::Chunks, Some(_)) => Err(Error::Misuse("a party answered a chunk")),
+        (Carries::Exchange, None) => Err(Error::Misuse("a party left an exchange unanswered")),
+        (Carries::Exchange, Some(answer)) => {
+            // An empty answer is no message at all: nothing goes on the wire
+            // (over HTTP, an empty response body).
+            let answer = if answer.is_empty() {
+                answer
+            } else {
+                back.carry(&answer)?
+            };
+            if from.receive(stream, Some(answer))?.is_some() {
+                return Err(Error::Misuse("a party answered an answer"));
+            }
+            Ok(Moved::End)
+        }
+    }
+}
+
+/// Whether `stream` is `known` (streams are told apart by name).
+fn is(stream: &Stream, known: &Stream) -> bool {
+    stream.name == known.name
+}
+
+#[cfg(test)]
+mod tests;
