@@ -399,7 +399,11 @@ fn peer_of_another_version_is_a_clear_error() {
 fn malformed_peer_message_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let f = write(dir.path(), "a.csv", b"id,email\n1,x@y.z\n");
-    let url = fake_peer("201 Created", "application/octet-stream", vec![1, 2, 3]);
+    let url = fake_peer(
+        "201 Created",
+        "application/octet-stream",
+        vec![psi_core::codec::WIRE_VERSION, 2, 3],
+    );
     assert_fails(&url, &f, "email", "malformed");
 }
 

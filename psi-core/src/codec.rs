@@ -13,7 +13,10 @@ use std::fmt;
 
 /// The version byte carried by every message. A peer speaking another version
 /// is rejected with [`DecodeError::UnsupportedVersion`].
-pub const WIRE_VERSION: u8 = 1;
+///
+/// Version 2: the linkage's finish, totals and step answer and the key
+/// declaration became codec messages (version 1 sent them as JSON and text).
+pub const WIRE_VERSION: u8 = 2;
 
 /// The most elements one chunk message may carry.
 pub const MAX_CHUNK_ITEMS: u32 = 1 << 16;

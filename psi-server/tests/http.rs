@@ -235,7 +235,7 @@ async fn malformed_requests_get_json_errors() {
 
     let (status, body) = raw(addr, "GET", "/v1/health", "", b"").await;
     assert_eq!(status, 200);
-    assert!(body.contains("\"wire_version\":1"), "{body}");
+    assert!(body.contains("\"wire_version\":2"), "{body}");
 
     let mut v2 = hello(1);
     v2[0] = 2;
@@ -275,7 +275,7 @@ async fn malformed_requests_get_json_errors() {
 
     // An invalid point in the upload.
     let token = open_session(addr, 1).await;
-    let mut chunk = vec![1u8, 3];
+    let mut chunk = vec![psi_core::codec::WIRE_VERSION, 3];
     chunk.extend_from_slice(&1u32.to_be_bytes());
     chunk.extend_from_slice(&[0xff; 32]);
     let mut framed = Vec::new();
