@@ -30,6 +30,7 @@
 
 use std::fmt;
 
+use psi_core::codec::KeyDeclaration;
 use sha2::{Digest, Sha256};
 
 use crate::normalize::Profile;
@@ -382,6 +383,64 @@ impl LinkageSpec {
             .collect()
     }
 
+    /// What this party declares before any data moves: the canonical text of
+    /// the keys (the [`fmt::Display`] form, for messages) and
+    /// [`Self::fingerprint`], which decides. A peer whose declaration has
+    /// another fingerprint makes keys that can never equal ours.
+    pub fn declaration(&self) -> KeyDeclaration {
+        KeyDeclaration {
+            canonical: self.to_string(),
+            fingerprint: self.fingerprint(),
+        }
+    }
+
+    /// How two linkage specs in text form (ours, the other side's: e.g. the
+    /// two canonical texts of a refused [`KeyDeclaration`]) differ, in words,
+    /// `; `-separated; `None` if their fingerprints agree (column names may
+    /// differ; profiles, versions, options and key order may not). A text
+    /// this build cannot parse (a newer profile or version) is compared key
+    /// by key as text ([`KeySpec::explain_difference`]).
+    pub fn difference_from_texts(ours: &str, theirs: &str) -> Option<String> {
+        let (parsed_ours, parsed_theirs) = (LinkageSpec::parse(ours), LinkageSpec::parse(theirs));
+        if let (Ok(o), Ok(t)) = (&parsed_ours, &parsed_theirs) {
+            if o.fingerprint() == t.fingerprint() {
+                return None;
+            }
+            let diff = o.explain_difference(t);
+            return Some(if diff.is_empty() {
+                "the key encodings differ".to_string()
+            } else {
+                diff.join("; ")
+            });
+        }
+        let keys = |text: &str| -> Vec<String> {
+            text.split(';')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        let (o, t) = (keys(ours), keys(theirs));
+        let mut out = Vec::new();
+        if o.len() != t.len() {
+            out.push(format!("{} keys vs {} keys", o.len(), t.len()));
+        }
+        for (k, (a, b)) in o.iter().zip(&t).enumerate() {
+            if let Some(d) = KeySpec::explain_difference(a, b) {
+                out.push(format!("key {}: {d}", k + 1));
+            }
+        }
+        if out.is_empty() {
+            let unreadable = match (parsed_ours, parsed_theirs) {
+                (Err(e), _) => format!("our key spec cannot be read: {e}"),
+                (_, Err(e)) => format!("the other key spec cannot be read: {e}"),
+                (Ok(_), Ok(_)) => "the key specs differ".to_string(),
+            };
+            out.push(unreadable);
+        }
+        Some(out.join("; "))
+    }
+
     /// The differences that make the fingerprints differ, in words, one per
     /// line (`key 2 column surname: profile name v1 vs text v1`); empty when
     /// the fingerprints agree. `self` is "ours", `other` "theirs".
@@ -623,5 +682,27 @@ mod tests {
                 .to_string(),
             "a:raw@1; b:name@1"
         );
+    }
+
+    #[test]
+    fn declarations_and_differences_from_texts() {
+        let a = LinkageSpec::parse_keys(&["email:email:gmail", "tel:phone:GB"]).unwrap();
+        let b = LinkageSpec::parse_keys(&["mail:email:gmail", "phone:phone:GB"]).unwrap();
+        let c = LinkageSpec::parse_keys(&["mail:email", "phone:phone:GB"]).unwrap();
+        let (da, db) = (a.declaration(), b.declaration());
+        assert_eq!(da.canonical, "email:email@1:gmail; tel:phone@1:GB");
+        assert!(da.agrees_with(&db));
+        assert!(!da.agrees_with(&c.declaration()));
+        let diff = |x: &str, y: &str| LinkageSpec::difference_from_texts(x, y);
+        assert_eq!(diff(&da.canonical, &db.canonical), None);
+        let d = diff(&da.canonical, &c.declaration().canonical).unwrap();
+        assert!(d.contains("key 1") && d.contains("gmail"), "{d}");
+        let e = diff(&da.canonical, "email:email:gmail").unwrap();
+        assert!(e.contains("2 keys vs 1 keys"), "{e}");
+        // A profile version this build does not know is still explained.
+        let f = diff("n:name@1; e:email@1", "n:name@2; e:email@1").unwrap();
+        assert_eq!(f, "key 1: key part 1 (n): profile name@1 vs name@2");
+        let g = diff("n:name@1", "n:name@1,x:nope@3; e:email").unwrap();
+        assert!(g.starts_with("1 keys vs 2 keys; key 1: "), "{g}");
     }
 }
