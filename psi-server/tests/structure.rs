@@ -427,3 +427,71 @@ fn the_checker_sees_circles_and_reexports() {
         vec!["a::b", "a::c::d", "a::c"]
     );
 }
+
+/// The `[dependencies]` names of a crate's manifest.
+fn dependencies(krate: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(workspace().join(krate).join("Cargo.toml"))
+        .expect("a readable manifest");
+    let mut deps = Vec::new();
+    let mut inside = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            inside = line == "[dependencies]";
+            continue;
+        }
+        if let (true, Some((name, _))) = (inside, line.split_once('=')) {
+            // `name = ...` or `name.workspace = true`.
+            let name = name.trim().split('.').next().unwrap_or_default();
+            deps.push(name.to_string());
+        }
+    }
+    deps
+}
+
+#[test]
+fn each_crate_knows_only_its_layer() {
+    let forbidden: [(&str, &[&str]); 3] = [
+        (
+            "psi-core",
+            &["tokio", "hyper", "hyper-util", "clap", "csv", "parquet"],
+        ),
+        ("psi-table", &["tokio", "hyper", "hyper-util", "clap"]),
+        ("psi-server", &["clap", "csv", "parquet", "psi-table"]),
+    ];
+    for (krate, not) in forbidden {
+        for dep in dependencies(krate) {
+            assert!(
+                !not.contains(&dep.as_str()),
+                "{krate} depends on {dep}, which belongs to another layer"
+            );
+        }
+    }
+    assert!(dependencies("psi-server").iter().any(|d| d == "hyper"));
+    assert!(dependencies("psi-cli").iter().any(|d| d == "clap"));
+}
+
+#[test]
+fn every_wire_message_is_fuzzed() {
+    let mut files = Vec::new();
+    rust_files(&workspace().join("psi-core").join("src"), &mut files);
+    let fuzz = workspace().join("fuzz/fuzz_targets/decode_messages.rs");
+    let target = std::fs::read_to_string(&fuzz).expect("the decode_messages fuzz target");
+    let mut seen = 0;
+    for f in files {
+        let text = std::fs::read_to_string(&f).expect("a readable source file");
+        for line in text.lines() {
+            let Some(rest) = line.trim().strip_prefix("impl Codec for ") else {
+                continue;
+            };
+            let message = rest.trim_end_matches('{').trim();
+            seen += 1;
+            assert!(
+                target.contains(&format!("{message}::from_bytes(")),
+                "{message} ({}) implements the codec but {} does not decode it",
+                f.display(),
+                fuzz.display()
+            );
+        }
+    }
+    assert!(seen >= 18, "found only {seen} codec messages");
+}
