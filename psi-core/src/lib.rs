@@ -7,7 +7,8 @@
 //! - [`pjc`]: PSI-cardinality and PSI-sum (Private Join and Compute, ElGamal sums).
 //! - [`linkage`]: multi-key waterfall linkage with a shared result, joins.
 //! - [`schedule`]: each protocol's streams, described once for every transport.
-//! - [`driver`]: an in-memory two-party driver (tests, fuzzing, benchmarks).
+//! - [`driver`]: an in-memory two-party driver that runs any protocol by its
+//!   [`schedule`] (tests, fuzzing, benchmarks).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod codec;

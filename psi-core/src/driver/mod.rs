@@ -21,8 +21,9 @@
 //! functions run a whole protocol on a [`Pair`] and report what each side
 //! learned and sent: psi-core's property tests compare them with the
 //! plaintext answer, the `benches` crate times them and reports the bytes.
-//! The fuzz targets feed arbitrary bytes to the core's states one role at a
-//! time.
+//! The `pair_roles` fuzz target runs each adapter on a [`Pair`] against a
+//! peer made of arbitrary bytes (the other role targets feed bytes to the
+//! core's states directly).
 
 use crate::codec::{encode_frame, FrameDecoder};
 use crate::ecdh::ClientOutput;
