@@ -1,15 +1,20 @@
 #![no_main]
 //! Every message decoder on arbitrary bytes: errors, never panics.
 use libfuzzer_sys::fuzz_target;
-use psi_core::codec::{ClientHello, Codec, PointChunk, PointStream, ServerHello, TagChunk};
+use psi_core::codec::{
+    ClientHello, Codec, KeyDeclaration, PointChunk, PointStream, ServerHello, TagChunk,
+};
 use psi_core::kkrt::{MatrixChunk, OprfChunk, ReceiverHello, SenderHello};
-use psi_core::pjc::{DecryptedSum, MaskedSum, PjcHello, ResponderSetChunk, ShuffledTags, SumResult};
+use psi_core::linkage::{LinkResult, LinkageFinish, LinkageTotals, StepRecorded};
+use psi_core::pjc::{
+    DecryptedSum, MaskedSum, PjcHello, ResponderSetChunk, ShuffledTags, SumResult,
+};
 
 fuzz_target!(|data: &[u8]| {
     let _ = ClientHello::from_bytes(data);
     let _ = ServerHello::from_bytes(data);
     let _ = TagChunk::from_bytes(data);
-    let _ = psi_core::linkage::LinkResult::from_bytes(data);
+    let _ = KeyDeclaration::from_bytes(data);
     let _ = PointChunk::decode(PointStream::ClientMasked, data);
     let _ = PointChunk::decode(PointStream::ServerMasked, data);
     let _ = ReceiverHello::from_bytes(data);
@@ -23,4 +28,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = SumResult::from_bytes(data);
     let _ = MaskedSum::from_bytes(data);
     let _ = DecryptedSum::from_bytes(data);
+    let _ = LinkResult::from_bytes(data);
+    let _ = StepRecorded::from_bytes(data);
+    let _ = LinkageFinish::from_bytes(data);
+    let _ = LinkageTotals::from_bytes(data);
 });
