@@ -739,11 +739,13 @@ mod tests {
             Err(DecodeError::TrailingBytes(1))
         );
         // Other version.
-        let mut v2 = bytes.clone();
-        v2[0] = 2;
+        let mut other = bytes.clone();
+        other[0] = WIRE_VERSION + 1;
         assert_eq!(
-            ClientHello::from_bytes(&v2),
-            Err(DecodeError::UnsupportedVersion { found: 2 })
+            ClientHello::from_bytes(&other),
+            Err(DecodeError::UnsupportedVersion {
+                found: WIRE_VERSION + 1
+            })
         );
         // A server hello is not a client hello.
         let s = ServerHello {

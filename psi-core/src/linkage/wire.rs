@@ -148,7 +148,7 @@ mod tests {
         assert_eq!(StepRecorded::from_bytes(&s.to_bytes()), Ok(s));
 
         let mut bad = t.to_bytes();
-        bad[9] = 8; // unlinked above total
+        bad[17] = 8; // unlinked above total
         assert!(LinkageTotals::from_bytes(&bad).is_err());
         let mut f = LinkageFinish {
             join: JoinType::Full,
