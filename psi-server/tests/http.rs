@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use psi_core::codec::{encode_frame, ClientHello, Codec, Protocol};
+use psi_core::codec::{encode_frame, ClientHello, Codec, Protocol, WIRE_VERSION};
 use psi_core::Item;
 use psi_server::{run_ecdh_client, run_kkrt_client, ClientConfig, Error, PsiServer, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -257,7 +257,7 @@ async fn malformed_requests_get_json_errors() {
     assert_eq!(status, 400);
     assert!(body.contains("unsupported_version"), "{body}");
 
-    let (status, body) = raw(addr, "POST", "/v1/sessions", "", &[1, 2, 3]).await;
+    let (status, body) = raw(addr, "POST", "/v1/sessions", "", &[WIRE_VERSION, 2, 3]).await;
     assert_eq!(status, 400);
     assert!(body.contains("malformed_message"), "{body}");
 
@@ -275,7 +275,7 @@ async fn malformed_requests_get_json_errors() {
 
     // An invalid point in the upload.
     let token = open_session(addr, 1).await;
-    let mut chunk = vec![psi_core::codec::WIRE_VERSION, 3];
+    let mut chunk = vec![WIRE_VERSION, 3];
     chunk.extend_from_slice(&1u32.to_be_bytes());
     chunk.extend_from_slice(&[0xff; 32]);
     let mut framed = Vec::new();
@@ -417,7 +417,7 @@ async fn kkrt_streams_in_the_wrong_order_or_place_are_refused() {
 
     // A matrix chunk for rows the table does not have.
     let mut framed = Vec::new();
-    encode_frame(&[1, 0x20, 0, 0], &mut framed);
+    encode_frame(&[WIRE_VERSION, 0x20, 0, 0], &mut framed);
     let path = format!("/v1/sessions/{token}/matrix");
     let (status, body) = raw(addr, "PUT", &path, "", &framed).await;
     assert_eq!(status, 400, "{body}");
