@@ -1,5 +1,7 @@
 //! The CLI's error: one line for the user, and an exit code.
 
+use psi_table::LinkageSpec;
+
 /// Everything `psi` reports to the user.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -9,7 +11,21 @@ pub enum CliError {
     Table(#[from] psi_table::Error),
     /// Talking to the peer.
     #[error(transparent)]
-    Peer(#[from] psi_server::Error),
+    Peer(psi_server::Error),
+    /// The server refused our keys before any data moved: its keys are made
+    /// otherwise (profiles, versions, options or key order differ).
+    #[error(
+        "the peer refused (key_spec_mismatch): the two sides make their keys differently: \
+         {differences} (the server uses `{server}`, this side sent `{client}`)"
+    )]
+    KeySpecMismatch {
+        /// The server's canonical key text.
+        server: String,
+        /// Ours.
+        client: String,
+        /// What differs, in words (ours vs the server's).
+        differences: String,
+    },
     /// Generating data.
     #[error(transparent)]
     Generate(#[from] psi_datasets::Error),
@@ -21,7 +37,8 @@ pub enum CliError {
         /// The cause.
         source: std::io::Error,
     },
-    /// An argument is unusable (beyond what clap checks).
+    /// An argument is unusable (beyond what clap checks), or the input does
+    /// not suit what the arguments ask for.
     #[error("{0}")]
     Usage(String),
     /// The demo's private result differs from the plaintext answer.
@@ -34,4 +51,24 @@ pub enum CliError {
         /// Rows the plaintext join matched.
         expected: u64,
     },
+}
+
+impl From<psi_server::Error> for CliError {
+    /// A key-spec refusal says what differs (psi-table compares the two
+    /// declared texts); every other peer error is shown as it is.
+    fn from(e: psi_server::Error) -> Self {
+        match e {
+            psi_server::Error::KeySpecMismatch { server, client } => {
+                match LinkageSpec::difference_from_texts(&client, &server) {
+                    Some(differences) => CliError::KeySpecMismatch {
+                        server,
+                        client,
+                        differences,
+                    },
+                    None => CliError::Peer(psi_server::Error::KeySpecMismatch { server, client }),
+                }
+            }
+            e => CliError::Peer(e),
+        }
+    }
 }

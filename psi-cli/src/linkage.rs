@@ -1,10 +1,10 @@
-//! Linkage options shared by `psi run` and `psi serve`: the key spec and its
-//! check, duplicates, join types, aligned output, and which rows each side
-//! writes.
+//! Linkage options shared by `psi run` and `psi serve`: the key spec,
+//! duplicates, join types, and the rows each side writes (planned by
+//! `psi_core::linkage::plan_rows`).
 
 use std::path::{Path, PathBuf};
 
-use psi_core::linkage::{Duplicates, KeyColumn, Link, NO_KEY};
+use psi_core::linkage::{Duplicates, KeyColumn, PlannedRow, NO_KEY};
 use psi_table::{KeyedTable, LinkageSpec, LinkageTable, OutRow};
 use serde::Serialize;
 
@@ -23,7 +23,7 @@ pub enum DuplicatesArg {
 }
 
 /// `--join`: which rows each side writes (see the README's table of what
-/// each party learns).
+/// each party learns); becomes a [`psi_core::linkage::JoinType`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum JoinArg {
     /// Linked rows only.
@@ -36,32 +36,6 @@ pub enum JoinArg {
     Full,
     /// Each side's rows that were not linked.
     Difference,
-}
-
-impl JoinArg {
-    /// The name sent to the server.
-    pub fn name(self) -> &'static str {
-        match self {
-            JoinArg::Inner => "inner",
-            JoinArg::Left => "left",
-            JoinArg::Right => "right",
-            JoinArg::Full => "full",
-            JoinArg::Difference => "difference",
-        }
-    }
-
-    /// Reads the name the client sent.
-    pub fn from_name(name: &str) -> Option<Self> {
-        [
-            JoinArg::Inner,
-            JoinArg::Left,
-            JoinArg::Right,
-            JoinArg::Full,
-            JoinArg::Difference,
-        ]
-        .into_iter()
-        .find(|j| j.name() == name)
-    }
 }
 
 /// The JSON linkage spec file (`--spec`).
@@ -98,15 +72,6 @@ impl TableArgs {
     }
 }
 
-/// What both sides exchange before any data: the canonical text of the keys
-/// and the fingerprint that decides (column names do not count).
-pub fn declaration(spec: &LinkageSpec) -> psi_core::codec::KeyDeclaration {
-    psi_core::codec::KeyDeclaration {
-        canonical: spec_text(spec),
-        fingerprint: spec.fingerprint(),
-    }
-}
-
 impl From<JoinArg> for psi_core::linkage::JoinType {
     fn from(j: JoinArg) -> Self {
         use psi_core::linkage::JoinType as J;
@@ -118,40 +83,6 @@ impl From<JoinArg> for psi_core::linkage::JoinType {
             JoinArg::Difference => J::Difference,
         }
     }
-}
-
-/// The text both sides exchange before any data: each key's canonical spec
-/// (columns, profiles, versions, options), `; `-separated, in priority order.
-pub fn spec_text(spec: &LinkageSpec) -> String {
-    spec.keys()
-        .iter()
-        .map(|k| k.canonical())
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// Whether two spec texts (ours, theirs) make equal keys: column names may
-/// differ; profiles, versions, options and key order may not. `None` if they
-/// agree, else what differs.
-#[allow(dead_code)] // explains key_spec_mismatch refusals again once the CLI restructure lands
-pub fn spec_difference(ours: &str, theirs: &str) -> Option<String> {
-    let ours = match LinkageSpec::parse(ours) {
-        Ok(s) => s,
-        Err(e) => return Some(format!("our key spec cannot be read: {e}")),
-    };
-    let theirs = match LinkageSpec::parse(theirs) {
-        Ok(s) => s,
-        Err(e) => return Some(format!("the other key spec cannot be read: {e}")),
-    };
-    if ours.fingerprint() == theirs.fingerprint() {
-        return None;
-    }
-    let diff = ours.explain_difference(&theirs);
-    Some(if diff.is_empty() {
-        "the key encodings differ".to_string()
-    } else {
-        diff.join("; ")
-    })
 }
 
 /// One key of a table as the protocol's [`KeyColumn`].
@@ -250,93 +181,18 @@ pub fn policy(dup: DuplicatesArg, keys: usize) -> Duplicates {
     }
 }
 
-/// Which side of the linkage we are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    /// `psi run` (A, the left side of a join).
-    Client,
-    /// `psi serve` (B, the right side).
-    Server,
-}
-
-/// The id of a link as written: lowercase hex.
-pub fn id_hex(id: &[u8; 16]) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The rows this side writes, in order, for `join`: with `align`, linked rows
-/// by id, then the client's unlinked rows (kept by left and full joins; the
-/// server writes empty rows for them), then the server's (right and full);
-/// without, this side's kept rows in input order. `client_unlinked` and
-/// `server_unlinked` are the two sides' counts of rows not linked.
-pub fn plan_rows(
-    side: Side,
-    join: JoinArg,
-    align: bool,
-    links: &[Option<Link>],
-    client_unlinked: u64,
-    server_unlinked: u64,
-) -> Vec<OutRow> {
-    let linked_row = |(row, l): (usize, &Option<Link>)| {
-        l.map(|l| OutRow {
-            row: Some(row),
-            id: Some(id_hex(&l.id)),
+/// The table layer's rows for a linkage's planned rows
+/// ([`psi_core::linkage::plan_rows`]): ids in lowercase hex.
+pub fn out_rows(planned: Vec<PlannedRow>) -> Vec<OutRow> {
+    planned
+        .into_iter()
+        .map(|p| OutRow {
+            row: p.row,
+            id: p
+                .id
+                .map(|id| id.iter().map(|b| format!("{b:02x}")).collect()),
         })
-    };
-    let unlinked = || {
-        links
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| l.is_none())
-            .map(|(row, _)| OutRow {
-                row: Some(row),
-                id: None,
-            })
-    };
-    let blanks = |n: u64| {
-        (0..n).map(|_| OutRow {
-            row: None,
-            id: None,
-        })
-    };
-    let keeps_client = matches!(join, JoinArg::Left | JoinArg::Full);
-    let keeps_server = matches!(join, JoinArg::Right | JoinArg::Full);
-    let keeps_own = match side {
-        Side::Client => keeps_client,
-        Side::Server => keeps_server,
-    };
-    if join == JoinArg::Difference {
-        return unlinked().collect();
-    }
-    if !align {
-        return links
-            .iter()
-            .enumerate()
-            .filter_map(|(row, l)| match l {
-                Some(_) => linked_row((row, l)),
-                None if keeps_own => Some(OutRow {
-                    row: Some(row),
-                    id: None,
-                }),
-                None => None,
-            })
-            .collect();
-    }
-    let mut out: Vec<OutRow> = links.iter().enumerate().filter_map(linked_row).collect();
-    out.sort_by(|a, b| a.id.cmp(&b.id));
-    if keeps_client {
-        match side {
-            Side::Client => out.extend(unlinked()),
-            Side::Server => out.extend(blanks(client_unlinked)),
-        }
-    }
-    if keeps_server {
-        match side {
-            Side::Client => out.extend(blanks(server_unlinked)),
-            Side::Server => out.extend(unlinked()),
-        }
-    }
-    out
+        .collect()
 }
 
 /// The file a server writes for one linkage: `{linkage}` in `pattern` is
@@ -433,70 +289,6 @@ pub fn step_reports(
 mod tests {
     use super::*;
 
-    fn links(pattern: &[Option<u8>]) -> Vec<Option<Link>> {
-        pattern
-            .iter()
-            .map(|p| {
-                p.map(|b| Link {
-                    step: 0,
-                    id: [b; 16],
-                })
-            })
-            .collect()
-    }
-
-    fn shape(rows: &[OutRow]) -> Vec<(Option<usize>, bool)> {
-        rows.iter().map(|r| (r.row, r.id.is_some())).collect()
-    }
-
-    #[test]
-    fn aligned_full_join_has_the_same_shape_on_both_sides() {
-        // Client rows: 0 linked (id 9), 1 unlinked, 2 linked (id 3).
-        let client = links(&[Some(9), None, Some(3)]);
-        // Server rows: 0 unlinked, 1 linked (id 3), 2 linked (id 9), 3 unlinked.
-        let server = links(&[None, Some(3), Some(9), None]);
-        let c = plan_rows(Side::Client, JoinArg::Full, true, &client, 1, 2);
-        let s = plan_rows(Side::Server, JoinArg::Full, true, &server, 1, 2);
-        assert_eq!(c.len(), s.len());
-        let ids = |rows: &[OutRow]| rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
-        assert_eq!(ids(&c), ids(&s));
-        assert_eq!(
-            shape(&c),
-            vec![
-                (Some(2), true),
-                (Some(0), true),
-                (Some(1), false),
-                (None, false),
-                (None, false)
-            ]
-        );
-        assert_eq!(
-            shape(&s),
-            vec![
-                (Some(1), true),
-                (Some(2), true),
-                (None, false),
-                (Some(0), false),
-                (Some(3), false)
-            ]
-        );
-    }
-
-    #[test]
-    fn unaligned_joins_keep_input_order() {
-        let client = links(&[Some(9), None, Some(3)]);
-        let rows = |j| shape(&plan_rows(Side::Client, j, false, &client, 0, 0));
-        assert_eq!(rows(JoinArg::Inner), vec![(Some(0), true), (Some(2), true)]);
-        assert_eq!(
-            rows(JoinArg::Left),
-            vec![(Some(0), true), (Some(1), false), (Some(2), true)]
-        );
-        assert_eq!(rows(JoinArg::Right), rows(JoinArg::Inner));
-        assert_eq!(rows(JoinArg::Difference), vec![(Some(1), false)]);
-        let server_left = plan_rows(Side::Server, JoinArg::Left, false, &client, 0, 0);
-        assert_eq!(shape(&server_left), rows(JoinArg::Inner));
-    }
-
     #[test]
     fn server_paths_per_linkage() {
         let p = Path::new("out/b.csv");
@@ -509,17 +301,5 @@ mod tests {
             server_output_path(Path::new("out/{linkage}.parquet"), "abc", false),
             Path::new("out/abc.parquet")
         );
-    }
-
-    #[test]
-    fn spec_texts_compare_without_column_names() {
-        let a = LinkageSpec::parse_keys(&["email:email:gmail", "tel:phone:GB"]).unwrap();
-        let b = LinkageSpec::parse_keys(&["mail:email:gmail", "phone:phone:GB"]).unwrap();
-        let c = LinkageSpec::parse_keys(&["mail:email", "phone:phone:GB"]).unwrap();
-        assert_eq!(spec_difference(&spec_text(&a), &spec_text(&b)), None);
-        let d = spec_difference(&spec_text(&a), &spec_text(&c)).unwrap();
-        assert!(d.contains("key 1") && d.contains("gmail"), "{d}");
-        let e = spec_difference(&spec_text(&a), "email:email:gmail").unwrap();
-        assert!(e.contains("2 keys vs 1 keys"), "{e}");
     }
 }

@@ -9,7 +9,7 @@ use psi_table::{KeySpec, KeyedTable};
 
 use crate::aggregate::{self, ModeArg};
 use crate::error::CliError;
-use crate::linkage::{self, JoinArg, LinkageReport, Side};
+use crate::linkage::{self, JoinArg, LinkageReport};
 use crate::report::{self, secs, Environment, InputReport, RunReport};
 use crate::TableArgs;
 
@@ -143,7 +143,7 @@ fn client_config(args: &RunArgs, spec: &psi_table::LinkageSpec) -> psi_server::C
     psi_server::ClientConfig {
         connect_timeout: Duration::from_secs(args.connect_timeout),
         idle_timeout: Duration::from_secs(args.idle_timeout),
-        key_spec: Some(linkage::declaration(spec)),
+        key_spec: Some(spec.declaration()),
         ..Default::default()
     }
 }
@@ -346,14 +346,14 @@ pub async fn run_linkage(args: RunArgs) -> Result<LinkageRunReport, CliError> {
     phases.extend(run.phases.iter().map(|(n, s)| (n.to_string(), s)));
     let w = &run.waterfall;
     let unlinked = w.rows() as u64 - w.linked_rows();
-    let rows = linkage::plan_rows(
-        Side::Client,
-        args.join,
-        args.align,
+    let rows = linkage::out_rows(psi_core::linkage::plan_rows(
+        psi_core::linkage::Side::Client,
+        finish.join,
+        finish.align,
         w.links(),
         unlinked,
         run.totals.server_unlinked_rows,
-    );
+    ));
     let t = Instant::now();
     let first = table.keys()[0].clone();
     let out = output.clone();
@@ -375,7 +375,7 @@ pub async fn run_linkage(args: RunArgs) -> Result<LinkageRunReport, CliError> {
         input: InputReport::linkage(&table),
         linkage: LinkageReport {
             linkage: run.linkage.clone(),
-            join: args.join.name(),
+            join: finish.join.name(),
             align: args.align,
             share_result: share,
             steps: linkage::step_reports(&spec, w.summaries(), &run.server_offered),

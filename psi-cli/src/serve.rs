@@ -14,7 +14,7 @@ use psi_table::{KeyedTable, LinkageSpec, LinkageTable};
 
 use crate::aggregate;
 use crate::error::CliError;
-use crate::linkage::{self, JoinArg, LinkageReport, Side};
+use crate::linkage::{self, LinkageReport};
 use crate::report::{self, secs, Environment, InputReport, ServeReport, SessionReport};
 use crate::TableArgs;
 
@@ -88,7 +88,7 @@ pub async fn start(args: &ServeArgs) -> Result<Started, CliError> {
         max_completed_sessions: args.once.then_some(1),
         mode,
         min_intersection: args.table.min_intersection,
-        key_spec: Some(linkage::declaration(&spec)),
+        key_spec: Some(spec.declaration()),
         ..Default::default()
     };
     if mode == ServeMode::Intersection {
@@ -187,11 +187,8 @@ fn linkage_report(
 ) -> ServerLinkageReport {
     let rows = e.links.len() as u64;
     let linked = e.links.iter().filter(|l| l.is_some()).count() as u64;
-    let finish = e.finish.clone();
-    let join = finish
-        .as_ref()
-        .and_then(|f| JoinArg::from_name(f.join.name()))
-        .unwrap_or(JoinArg::Inner);
+    let finish = e.finish;
+    let join = finish.map_or(psi_core::linkage::JoinType::Inner, |f| f.join);
     let mut written = None;
     let mut output = None;
     let mut outcome = match &e.outcome {
@@ -207,14 +204,14 @@ fn linkage_report(
                 }
                 Some(pattern) => {
                     let path = linkage::server_output_path(pattern, &e.linkage, args.once);
-                    let plan = linkage::plan_rows(
-                        Side::Server,
+                    let plan = linkage::out_rows(psi_core::linkage::plan_rows(
+                        psi_core::linkage::Side::Server,
                         join,
                         f.align,
                         &e.links,
                         f.client_unlinked_rows,
                         rows - linked,
-                    );
+                    ));
                     let result = args.output_options.options().and_then(|o| {
                         Ok(table.keys()[0].write_output(&plan, Some("psi_id"), &path, &o)?)
                     });
