@@ -60,6 +60,12 @@ pub struct Stream {
 }
 
 /// The streams of one protocol, in the order a sequential driver runs them.
+///
+/// [`Ready`] says when the *server* can serve a stream; a client may need a
+/// stricter order, which the list order gives: the PSI-cardinality counter,
+/// for one, can take `server-masked` only after `shuffled-tags` has ended
+/// (its state for the responder's set comes out of the tags), so a client
+/// must not fetch streams in parallel just because they are ready at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Schedule {
     /// A short name for logs and errors.
