@@ -72,3 +72,13 @@ impl From<psi_server::Error> for CliError {
         }
     }
 }
+
+impl CliError {
+    /// A background task that could not finish (it panicked or was cancelled).
+    pub fn task(what: &'static str, e: tokio::task::JoinError) -> Self {
+        CliError::Io {
+            what,
+            source: std::io::Error::other(e),
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! The command line as clap parses it: plain data, checked only as far as
+//! clap checks it. [`crate::plan`] validates it into plans; nothing else in
+//! the crate sees these types.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Private set intersection: find the rows two organisations share without
+/// showing each other anything else.
+#[derive(Debug, Parser)]
+#[command(name = "psi", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve this party's table to peers (party B). B learns only the size of each peer's set.
+    Serve(ServeArgs),
+    /// Run the protocol against a serving peer (party A) and write A's matching rows.
+    Run(RunArgs),
+    /// Run both parties on this machine on generated data and check the result.
+    Demo(DemoArgs),
+    /// Generate two realistic test tables with a known overlap.
+    Gen(GenArgs),
+}
+
+/// Options shared by `serve` and `run`: the input table and its key.
+#[derive(Debug, Clone, Args)]
+pub struct TableArgs {
+    /// The CSV file (with a header row).
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// The key: a column, or comma-separated columns for a composite key, each
+    /// with an optional normalisation profile and option
+    /// (`email:email:gmail`, `tel:phone:GB`, `given_name:name,dob:date`;
+    /// profiles: raw, text, email, phone, name, date, postcode, zip, digits).
+    /// Repeat `--key` for a waterfall: keys tried in priority order, each row
+    /// linked at most once. Both parties must give the same profiles.
+    #[arg(
+        long = "key",
+        value_name = "COL[:PROFILE[:OPTION]][,...]",
+        required_unless_present = "spec"
+    )]
+    pub keys: Vec<String>,
+    /// A JSON linkage spec instead of `--key`: `{"keys": ["email:email:gmail",
+    /// "tel:phone:GB"]}` (keys in priority order).
+    #[arg(long, value_name = "FILE", conflicts_with = "keys")]
+    pub spec: Option<PathBuf>,
+    /// Rows that share a key value (single key): `reject` (default: an error
+    /// naming the first repeated keys' lines), `first` (only the first such
+    /// row can match) or `all` (every such row matches). With several keys a
+    /// value repeated among the rows still unlinked is withheld at that step.
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub duplicates: Option<DuplicatesArg>,
+    /// Write the rows whose key value failed its profile (line, key, column,
+    /// reason; never the value) to this CSV file.
+    #[arg(long, value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+    /// What the run computes: the shared rows, only their number, or only the
+    /// count and total of a value over them. Both parties must give the same.
+    #[arg(long, value_enum, default_value_t = ModeArg::Intersection)]
+    pub mode: ModeArg,
+    /// `--mode sum`: who learns the sum (the server holds the values).
+    #[arg(long, value_enum, default_value_t = SumToArg::Server)]
+    pub sum_to: SumToArg,
+    /// `--mode cardinality|sum`: below this many shared keys the output party
+    /// learns only that the threshold was not met (the larger of both
+    /// parties' thresholds applies). At least 10 is recommended: a count or sum
+    /// over a handful of rows reveals individuals.
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    pub min_intersection: u64,
+    /// `--mode cardinality|sum`: add discrete-Laplace noise with this total ε to
+    /// what this party releases (split evenly between count and sum).
+    #[arg(long, value_name = "EPSILON")]
+    pub dp_epsilon: Option<f64>,
+}
+
+/// Arguments of `psi run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The serving peer, e.g. http://127.0.0.1:7700.
+    #[arg(long, value_name = "URL")]
+    pub peer: String,
+    #[command(flatten)]
+    pub table: TableArgs,
+    /// Where to write this party's matching rows (CSV, same header, input
+    /// order); `--mode intersection` only.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// How the output is written.
+    #[command(flatten)]
+    pub output_options: OutputArgs,
+    /// `--mode sum --sum-to client --dp-epsilon`: the most one key can add to
+    /// the sum (the noise's sensitivity; the server's values are unknown here).
+    #[arg(long, value_name = "N")]
+    pub dp_sum_sensitivity: Option<u64>,
+    /// Where to write the JSON report.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// The protocol: `ecdh` (ECDH-PSI on ristretto255) or `kkrt` (OT-extension
+    /// PSI: faster on large sets, more bytes on the wire).
+    #[arg(long, value_enum, default_value_t = ProtocolArg::Ecdh)]
+    pub protocol: ProtocolArg,
+    /// Which rows to write: `inner` (linked rows), `left` (all of ours),
+    /// `right` (all of the server's, with `--align`), `full`, or `difference`
+    /// (rows without a partner). Needs `--protocol ecdh`.
+    #[arg(long, value_enum, default_value_t = JoinArg::Inner)]
+    pub join: JoinArg,
+    /// The serving party also learns which of its rows were linked and writes
+    /// its side (where `psi serve --output` says).
+    #[arg(long)]
+    pub share_result: bool,
+    /// Both parties write their rows in the same order, with a shared
+    /// pseudonymous id column (`psi_id`), so row i on one side is row i on the
+    /// other (vertical federated learning). Implies `--share-result`.
+    #[arg(long)]
+    pub align: bool,
+    /// Seconds to wait for the peer to accept a connection.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub connect_timeout: u64,
+    /// Seconds without progress after which the run fails.
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    pub idle_timeout: u64,
+}
+
+/// Arguments of `psi serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub table: TableArgs,
+    /// Address to listen on; port 0 picks a free port (printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:7700", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Stop after the first session ends.
+    #[arg(long)]
+    pub once: bool,
+    /// Most sessions served at the same time.
+    #[arg(long, default_value_t = 16)]
+    pub max_sessions: usize,
+    /// Seconds without progress after which a session is dropped.
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    pub idle_timeout: u64,
+    /// Where to write the JSON report (rewritten after every session).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// `--mode sum`: the column of non-negative integers to sum (at most
+    /// 2^32 − 1 per key; rows repeating a key add their values).
+    #[arg(long, value_name = "COLUMN")]
+    pub value: Option<String>,
+    /// Where to write this party's side of a shared result (`psi run
+    /// --share-result` or `--align`): `{linkage}` in the name is replaced by
+    /// the linkage id; otherwise, unless `--once`, the id is added before the
+    /// extension (`b.csv` → `b-<id>.csv`), one file per linkage.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// How the output is written.
+    #[command(flatten)]
+    pub output_options: OutputArgs,
+}
+
+/// Arguments of `psi demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Rows of party A.
+    #[arg(long, default_value_t = 3000)]
+    pub rows_a: u64,
+    /// Rows of party B.
+    #[arg(long, default_value_t = 4000)]
+    pub rows_b: u64,
+    /// People in both tables.
+    #[arg(long, default_value_t = 1200)]
+    pub overlap: u64,
+    /// Random seed of the generated data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Key column(s) to match on.
+    #[arg(long, default_value = "email")]
+    pub key: String,
+    /// The protocol to run.
+    #[arg(long, value_enum, default_value_t = ProtocolArg::Ecdh)]
+    pub protocol: ProtocolArg,
+    /// Keep the files in this directory (default: a temporary directory, removed at the end).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// Arguments of `psi gen`.
+#[derive(Debug, Clone, Args)]
+pub struct GenArgs {
+    /// Rows of party A's table.
+    #[arg(long, default_value_t = 10_000)]
+    pub rows_a: u64,
+    /// Rows of party B's table.
+    #[arg(long, default_value_t = 10_000)]
+    pub rows_b: u64,
+    /// People present in both tables.
+    #[arg(long, default_value_t = 5_000)]
+    pub overlap: u64,
+    /// Random seed (same seed, same files).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Fraction of shared rows whose copy in B carries a realistic typo or format change.
+    #[arg(long, default_value_t = 0.0)]
+    pub noise: f64,
+    /// Add a non-negative integer `spend` column.
+    #[arg(long)]
+    pub with_value: bool,
+    /// Output file of party A.
+    #[arg(long, value_name = "FILE")]
+    pub out_a: PathBuf,
+    /// Output file of party B.
+    #[arg(long, value_name = "FILE")]
+    pub out_b: PathBuf,
+}
+
+/// How the output file is written (`psi run` and `psi serve`). The CSV flags
+/// are ignored for Parquet.
+#[derive(Debug, Clone, Default, Args)]
+pub struct OutputArgs {
+    /// Output format [default: parquet for a file name ending in `.parquet`,
+    /// else csv].
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub output_format: Option<FormatArg>,
+    /// CSV field delimiter: one ASCII character other than `"` or a line
+    /// break; `tab` or `\t` for a tab [default: ,].
+    #[arg(long, value_name = "CHAR")]
+    pub delimiter: Option<String>,
+    /// Write CSV without the header row [default: with a header row].
+    #[arg(long)]
+    pub no_header: bool,
+    /// CSV quoting [default: necessary].
+    #[arg(long, value_enum, value_name = "STYLE")]
+    pub quote: Option<QuoteArg>,
+    /// What an absent value (a missing id, a placeholder row's fields) is
+    /// written as in CSV; an empty input value stays empty [default: empty].
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub null: String,
+    /// Which input columns to write, in this order (names are trimmed)
+    /// [default: all, in input order].
+    #[arg(long, value_name = "COL[,COL...]", value_delimiter = ',')]
+    pub columns: Option<Vec<String>>,
+}
+
+/// `--mode`: what a run computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// The rows both parties hold (written to `--output`).
+    Intersection,
+    /// Only how many distinct keys both parties hold.
+    Cardinality,
+    /// Only the count and the total of the server's `--value` column over the shared keys.
+    Sum,
+}
+
+/// `--sum-to`: who learns the sum in `--mode sum` (the server always holds
+/// the values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SumToArg {
+    /// The value holder (`psi serve`) learns count and sum, as in Private Join
+    /// and Compute; the client learns the count.
+    Server,
+    /// The key holder (`psi run`) learns count and sum; the server learns nothing.
+    Client,
+}
+
+/// `--protocol`: the protocols `psi run` can run for `--mode intersection`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProtocolArg {
+    /// ECDH-PSI on ristretto255.
+    Ecdh,
+    /// KKRT OT-extension PSI with cuckoo hashing.
+    Kkrt,
+}
+
+/// `--join`: which rows each side writes (see the README's table of what
+/// each party learns); becomes a [`psi_core::linkage::JoinType`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JoinArg {
+    /// Linked rows only.
+    Inner,
+    /// Every row of the running party (A); B's linked rows.
+    Left,
+    /// A's linked rows; every row of the serving party (B).
+    Right,
+    /// Every row of both.
+    Full,
+    /// Each side's rows that were not linked.
+    Difference,
+}
+
+/// `--duplicates`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DuplicatesArg {
+    /// A repeated key value is an error that names its lines.
+    Reject,
+    /// Only the first row with a key value can match.
+    First,
+    /// Every row with a matched key value is matched.
+    All,
+}
+
+/// `--output-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Delimited text.
+    Csv,
+    /// Apache Parquet: every column a nullable UTF-8 string, absent values
+    /// real nulls.
+    Parquet,
+}
+
+/// `--quote`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QuoteArg {
+    /// Only fields holding the delimiter, a quote or a line break.
+    Necessary,
+    /// Every field.
+    Always,
+    /// Every field that is not a number (empty fields too).
+    NonNumeric,
+    /// No field; one that would need quotes is an error.
+    Never,
+}

@@ -1,0 +1,22 @@
+//! The commands: each executes a validated plan ([`crate::plan`]) and never
+//! sees the command line.
+
+mod demo;
+mod gen;
+mod release;
+mod run;
+mod serve;
+mod table;
+
+use crate::error::CliError;
+use crate::plan::Plan;
+
+/// Executes `plan`.
+pub async fn execute(plan: Plan) -> Result<(), CliError> {
+    match plan {
+        Plan::Serve(plan) => serve::serve(plan).await,
+        Plan::Run(plan) => run::run(plan).await,
+        Plan::Demo(plan) => demo::demo(plan).await,
+        Plan::Gen(plan) => gen::gen(plan),
+    }
+}

@@ -1,0 +1,332 @@
+//! `psi serve`: party B. Reads the table, binds the listener, serves until
+//! stopped, and records every session and linkage that ends in the report
+//! (writing our side of each shared linkage result).
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use psi_core::linkage::{plan_rows, JoinType, Side};
+use psi_server::{LinkageEvent, PsiServer, SessionEvent};
+use psi_table::{LinkageSpec, LinkageTable};
+
+use super::release::{count_of, release};
+use super::table::{blocking, key_columns, out_rows, read_keyed, read_linkage};
+use crate::error::CliError;
+use crate::plan::{Dp, ServePlan, ServeTask, SharedOutput};
+use crate::report::{
+    self, seconds, Ended, Environment, InputReport, Linkage, LinkageReport, Report, Serving,
+    Session, StepReport,
+};
+
+/// A bound server with its table read.
+pub struct Started {
+    /// The server, ready to run.
+    pub server: PsiServer,
+    /// What was read.
+    pub input: InputReport,
+    /// Seconds spent reading.
+    pub read_seconds: f64,
+    /// Noise on what the server releases (`--mode sum --sum-to server`),
+    /// its sensitivity known from the values.
+    pub dp: Option<Dp>,
+    /// `--mode intersection`: the table with every key, for writing results.
+    pub table: Option<Arc<LinkageTable>>,
+}
+
+/// Reads the table and binds the listener.
+pub async fn start(plan: &ServePlan) -> Result<Started, CliError> {
+    let t = Instant::now();
+    let config = plan.config.clone();
+    match &plan.task {
+        ServeTask::Intersection { duplicates, .. } => {
+            let table = read_linkage(&plan.input).await?;
+            let read_seconds = seconds(t.elapsed());
+            let server =
+                PsiServer::bind_linkage(plan.listen, key_columns(&table), *duplicates, config)
+                    .await?;
+            Ok(Started {
+                server,
+                input: InputReport::linkage(&table),
+                read_seconds,
+                dp: None,
+                table: Some(Arc::new(table)),
+            })
+        }
+        ServeTask::Aggregate { key, value, dp } => {
+            let table = read_keyed(&plan.input, key).await?;
+            let (table, values) = match value.clone() {
+                Some(column) => {
+                    let (table, values) = blocking("reading the input", move || {
+                        let values = table.read_values(&column, psi_core::pjc::MAX_VALUE);
+                        (table, values)
+                    })
+                    .await?;
+                    (table, Some(values?))
+                }
+                None => (table, None),
+            };
+            let largest_value = values.as_ref().and_then(|v| v.iter().copied().max());
+            let read_seconds = seconds(t.elapsed());
+            let input = InputReport::new(&table);
+            let server =
+                PsiServer::bind_with_values(plan.listen, table.items().to_vec(), values, config)
+                    .await?;
+            Ok(Started {
+                server,
+                input,
+                read_seconds,
+                dp: dp.map(|dp| Dp {
+                    sum_sensitivity: Some(dp.sum_sensitivity.or(largest_value).unwrap_or(1)),
+                    ..dp
+                }),
+                table: None,
+            })
+        }
+    }
+}
+
+/// Serves until Ctrl-C or SIGTERM (or, with `--once`, until one session ended).
+pub async fn serve(plan: ServePlan) -> Result<(), CliError> {
+    let started = start(&plan).await?;
+    let addr = started.server.local_addr();
+    let mut events = started.server.events();
+    let mut linkage_events = started.server.linkage_events();
+    println!("listening on http://{addr}");
+    // The address line is how scripts find a port-0 server: flush it now.
+    std::io::stdout().flush().map_err(|source| CliError::Io {
+        what: "writing to stdout",
+        source,
+    })?;
+    tracing::info!(%addr, rows = started.input.rows, distinct_keys = started.input.distinct_keys, "serving");
+
+    let body = Serving {
+        protocols: plan
+            .config
+            .mode
+            .protocols()
+            .iter()
+            .map(|p| p.name())
+            .collect(),
+        listen: addr.to_string(),
+        read_input_seconds: started.read_seconds,
+        sessions: Vec::new(),
+        linkages: Vec::new(),
+    };
+    let report = Recorder::new(Report::server(started.input, body), plan.report.clone())?;
+
+    let recorder = report.clone();
+    let (table, spec) = (started.table.clone(), plan.input.spec.clone());
+    let output = match &plan.task {
+        ServeTask::Intersection { output, .. } => output.clone(),
+        ServeTask::Aggregate { .. } => None,
+    };
+    let linkage_recorder = tokio::spawn(async move {
+        while let Ok(event) = linkage_events.recv().await {
+            let (t, s, o) = (table.clone(), spec.clone(), output.clone());
+            let entry = blocking("recording a linkage", move || {
+                linkage_entry(&event, t.as_deref(), &s, o.as_ref())
+            })
+            .await;
+            let Ok(entry) = entry else { continue };
+            let l = &entry.body.linkage;
+            println!(
+                "linkage {} ended: {}; {} of our {} rows linked{}",
+                l.linkage,
+                entry.outcome,
+                l.linked_rows,
+                l.linked_rows + l.unlinked_rows,
+                match &l.output {
+                    Some(o) => format!("; {} rows written to {o}", l.rows_written),
+                    None => String::new(),
+                }
+            );
+            recorder.record(|r| r.body.linkages.push(entry));
+        }
+    });
+    let min_intersection = plan.config.min_intersection;
+    let dp = started.dp;
+    let session_recorder = tokio::spawn(async move {
+        while let Ok(event) = events.recv().await {
+            let entry = session_entry(&event, min_intersection, dp);
+            let s = &entry.body;
+            println!(
+                "session {} ended: {}; the client holds {} distinct keys",
+                s.session, entry.outcome, s.client_set_size
+            );
+            if let Some(r) = &s.released {
+                println!("session {}: {}", s.session, r.describe());
+            }
+            report.record(|r| r.body.sessions.push(entry));
+        }
+    });
+    started.server.run_until(shutdown_signal()).await?;
+    // The server dropped its event senders; the recorders drain what is left.
+    let _ = tokio::time::timeout(Duration::from_secs(5), session_recorder).await;
+    let _ = tokio::time::timeout(Duration::from_secs(60), linkage_recorder).await;
+    Ok(())
+}
+
+/// The server's report, shared by the two recorders and rewritten after
+/// every session and linkage.
+#[derive(Clone)]
+struct Recorder {
+    report: Arc<Mutex<Report<Serving>>>,
+    path: Option<std::path::PathBuf>,
+}
+
+impl Recorder {
+    /// Writes the first version of the report.
+    fn new(report: Report<Serving>, path: Option<std::path::PathBuf>) -> Result<Self, CliError> {
+        if let Some(path) = &path {
+            report::write(path, &report)?;
+        }
+        Ok(Recorder {
+            report: Arc::new(Mutex::new(report)),
+            path,
+        })
+    }
+
+    /// Applies `change` and rewrites the report.
+    fn record(&self, change: impl FnOnce(&mut Report<Serving>)) {
+        let Ok(mut r) = self.report.lock() else {
+            return;
+        };
+        change(&mut r);
+        r.environment = Environment::now();
+        if let Some(path) = &self.path {
+            if let Err(e) = report::write(path, &*r) {
+                tracing::error!("cannot write the report: {e}");
+            }
+        }
+    }
+}
+
+/// A session's entry in the report (adding noise to a released sum when
+/// `dp` says so).
+fn session_entry(e: &SessionEvent, min_intersection: u64, dp: Option<Dp>) -> Ended<Session> {
+    let released =
+        e.sum.and_then(
+            |sum| match release(count_of(sum), Some(sum), min_intersection, dp) {
+                Ok(r) => Some(r),
+                Err(err) => {
+                    tracing::error!("cannot release the sum: {err}");
+                    None
+                }
+            },
+        );
+    Ended {
+        body: Session {
+            session: e.session.clone(),
+            protocol: e.protocol.name(),
+            client_set_size: e.client_set_size,
+            released,
+        },
+        traffic: e.traffic,
+        seconds: report::round_seconds(e.seconds),
+        outcome: match &e.outcome {
+            Ok(()) => "ok".to_string(),
+            Err(msg) => msg.clone(),
+        },
+    }
+}
+
+/// A linkage's entry in the report; writes our side of a shared result
+/// where `output` says.
+fn linkage_entry(
+    e: &LinkageEvent,
+    table: Option<&LinkageTable>,
+    spec: &LinkageSpec,
+    output: Option<&SharedOutput>,
+) -> Ended<Linkage> {
+    let rows = e.links.len() as u64;
+    let linked = e.links.iter().filter(|l| l.is_some()).count() as u64;
+    let finish = e.finish;
+    let join = finish.map_or(JoinType::Inner, |f| f.join);
+    let (mut written, mut path) = (None, None);
+    let mut outcome = match &e.outcome {
+        Ok(()) => "ok".to_string(),
+        Err(m) => m.clone(),
+    };
+    if let (Ok(()), Some(f), Some(table)) = (&e.outcome, &finish, table) {
+        if f.share_result {
+            match output {
+                None => {
+                    outcome =
+                        "ok; the client shared the result but this server has no --output".into()
+                }
+                Some(output) => {
+                    let file = output.path(&e.linkage);
+                    let planned = plan_rows(
+                        Side::Server,
+                        join,
+                        f.align,
+                        &e.links,
+                        f.client_unlinked_rows,
+                        rows - linked,
+                    );
+                    // A linkage spec has at least one key, so the table has a first one.
+                    let result = table.keys()[0].write_output(
+                        &out_rows(planned),
+                        Some("psi_id"),
+                        &file,
+                        &output.options,
+                    );
+                    match result {
+                        Ok(n) => {
+                            written = Some(n);
+                            path = Some(file.display().to_string());
+                        }
+                        Err(err) => {
+                            outcome = format!("linked, but the output was not written: {err}")
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ended {
+        body: Linkage {
+            linkage: LinkageReport {
+                linkage: e.linkage.clone(),
+                join: join.name(),
+                align: finish.is_some_and(|f| f.align),
+                share_result: finish.is_some_and(|f| f.share_result),
+                steps: StepReport::all(spec, &e.summaries, &e.client_offered),
+                linked_rows: linked,
+                unlinked_rows: rows - linked,
+                peer_rows: finish.map_or(0, |f| f.client_rows),
+                peer_unlinked_rows: finish.map_or(0, |f| f.client_unlinked_rows),
+                rows_written: written.unwrap_or(0),
+                output: path,
+            },
+        },
+        traffic: e.traffic,
+        seconds: report::round_seconds(e.seconds),
+        outcome,
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
+        _ = term => tracing::info!("SIGTERM: shutting down"),
+    }
+}

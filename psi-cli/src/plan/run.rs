@@ -1,0 +1,225 @@
+//! The plan of `psi run` (party A).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use psi_core::codec::Protocol;
+use psi_core::linkage::{Duplicates, LinkageFinish, Side};
+use psi_core::pjc;
+use psi_server::{ClientConfig, ServeMode};
+use psi_table::{KeySpec, LinkageSpec};
+
+use super::shared::{
+    dp, duplicates, input, join, linkage_spec, output_options, protocol, serve_mode, single_key,
+    writable, Dp, InputPlan, OutputPlan,
+};
+use crate::args::{JoinArg, ModeArg, ProtocolArg, RunArgs};
+use crate::error::CliError;
+
+/// `psi run`: who to run against, with what, and which task.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    /// The peer, our input and the report.
+    pub client: ClientPlan,
+    /// What the run computes.
+    pub task: RunTask,
+}
+
+/// What every run needs.
+#[derive(Debug, Clone)]
+pub struct ClientPlan {
+    /// The serving peer's address.
+    pub peer: String,
+    /// Timeouts and our key declaration.
+    pub config: ClientConfig,
+    /// Our table.
+    pub input: InputPlan,
+    /// Where the JSON report goes (checked).
+    pub report: Option<PathBuf>,
+}
+
+/// What a run computes.
+#[derive(Debug, Clone)]
+pub enum RunTask {
+    /// Our rows whose (single) key the peer also holds.
+    Intersect(IntersectPlan),
+    /// A linkage: several keys, a join, or a shared or aligned result.
+    Link(LinkPlan),
+    /// Only the count, or the count and a sum, over the shared keys.
+    Aggregate(AggregatePlan),
+}
+
+/// `--mode intersection` with one key.
+#[derive(Debug, Clone)]
+pub struct IntersectPlan {
+    /// [`Protocol::EcdhIntersection`] or [`Protocol::Kkrt`].
+    pub protocol: Protocol,
+    /// The key.
+    pub key: KeySpec,
+    /// [`Duplicates::First`]: only the first row carrying a matched key is
+    /// written; [`Duplicates::All`]: every such row.
+    pub duplicates: Duplicates,
+    /// Where the rows go.
+    pub output: OutputPlan,
+}
+
+/// A linkage over ECDH-PSI steps ([`psi_core::linkage`]).
+#[derive(Debug, Clone)]
+pub struct LinkPlan {
+    /// The join, alignment and sharing asked of the server (the row counts
+    /// are filled in by the run).
+    pub finish: LinkageFinish,
+    /// The protocol's policy for repeated key values.
+    pub duplicates: Duplicates,
+    /// Where our side goes.
+    pub output: OutputPlan,
+}
+
+/// `--mode cardinality|sum`.
+#[derive(Debug, Clone)]
+pub struct AggregatePlan {
+    /// The key.
+    pub key: KeySpec,
+    /// The protocol and our threshold.
+    pub params: pjc::Params,
+    /// Noise on what we release.
+    pub dp: Option<Dp>,
+}
+
+impl RunPlan {
+    /// Validates `psi run`.
+    pub(super) fn from_args(args: RunArgs) -> Result<Self, CliError> {
+        let spec = linkage_spec(&args.table)?;
+        let (task, refuse_duplicates) = match args.table.mode {
+            ModeArg::Intersection => intersection(&args, &spec)?,
+            // The protocol runs on distinct keys; how many rows carry each is not asked.
+            ModeArg::Cardinality | ModeArg::Sum => (aggregate(&args, &spec)?, false),
+        };
+        let outputs: Vec<&Path> = match &task {
+            RunTask::Intersect(t) => vec![t.output.path.as_path()],
+            RunTask::Link(t) => vec![t.output.path.as_path()],
+            RunTask::Aggregate(_) => Vec::new(),
+        };
+        if let Some(report) = &args.report {
+            let mut protected = vec![args.table.input.as_path()];
+            protected.extend_from_slice(&outputs);
+            writable(report, &protected)?;
+        }
+        let client = ClientPlan {
+            config: ClientConfig {
+                connect_timeout: Duration::from_secs(args.connect_timeout),
+                idle_timeout: Duration::from_secs(args.idle_timeout),
+                key_spec: Some(spec.declaration()),
+                ..ClientConfig::default()
+            },
+            input: input(&args.table, spec, refuse_duplicates, &outputs)?,
+            peer: args.peer,
+            report: args.report,
+        };
+        Ok(RunPlan { client, task })
+    }
+}
+
+/// `--mode intersection`: one key and the rows, or a linkage; and whether
+/// a table with repeated key values is refused.
+fn intersection(args: &RunArgs, spec: &LinkageSpec) -> Result<(RunTask, bool), CliError> {
+    let linkage =
+        spec.keys().len() > 1 || args.share_result || args.align || args.join != JoinArg::Inner;
+    if linkage && args.protocol != ProtocolArg::Ecdh {
+        return Err(CliError::Usage(
+            "several keys, --join, --share-result and --align run on --protocol ecdh (KKRT gives no shared result)"
+                .into(),
+        ));
+    }
+    dp(
+        Side::Client,
+        ServeMode::Intersection,
+        args.table.dp_epsilon,
+        args.dp_sum_sensitivity,
+    )?;
+    if args.align && args.join == JoinArg::Difference {
+        return Err(CliError::Usage(
+            "--align pairs rows; --join difference has no pairs to align".into(),
+        ));
+    }
+    let Some(path) = args.output.clone() else {
+        return Err(CliError::Usage(format!(
+            "--mode intersection needs --output FILE for the {} rows",
+            if linkage { "result" } else { "matching" }
+        )));
+    };
+    writable(&path, &[&args.table.input])?;
+    let output = OutputPlan {
+        path,
+        options: output_options(&args.output_options)?,
+    };
+    let (duplicates, refuse) = duplicates(&args.table, spec.keys().len())?;
+    if !linkage {
+        let task = RunTask::Intersect(IntersectPlan {
+            protocol: protocol(args.protocol),
+            key: single_key(spec)?,
+            duplicates,
+            output,
+        });
+        return Ok((task, refuse));
+    }
+    let task = RunTask::Link(LinkPlan {
+        finish: LinkageFinish {
+            join: join(args.join),
+            align: args.align,
+            share_result: args.share_result || args.align,
+            client_rows: 0,
+            client_unlinked_rows: 0,
+        },
+        duplicates,
+        output,
+    });
+    Ok((task, refuse))
+}
+
+/// `--mode cardinality|sum`: the count (and sum), never the rows.
+fn aggregate(args: &RunArgs, spec: &LinkageSpec) -> Result<RunTask, CliError> {
+    let key = single_key(spec)?;
+    if args.share_result || args.align || args.join != JoinArg::Inner {
+        return Err(CliError::Usage(
+            "--join, --share-result and --align apply to --mode intersection".into(),
+        ));
+    }
+    if let Some(out) = &args.output {
+        let mode = match args.table.mode {
+            ModeArg::Sum => "sum",
+            _ => "cardinality",
+        };
+        return Err(CliError::Usage(format!(
+            "--mode {mode} learns no rows, so it writes no --output ({}); drop it",
+            out.display()
+        )));
+    }
+    if args.protocol != ProtocolArg::Ecdh {
+        return Err(CliError::Usage(
+            "--protocol applies to --mode intersection; cardinality and sum run on ristretto255 ECDH"
+                .into(),
+        ));
+    }
+    let mode = serve_mode(args.table.mode, args.table.sum_to);
+    let dp = dp(
+        Side::Client,
+        mode,
+        args.table.dp_epsilon,
+        args.dp_sum_sensitivity,
+    )?;
+    Ok(RunTask::Aggregate(AggregatePlan {
+        key,
+        params: pjc::Params::new(aggregate_protocol(mode), args.table.min_intersection),
+        dp,
+    }))
+}
+
+/// The protocol a client runs for a mode other than intersection.
+fn aggregate_protocol(mode: ServeMode) -> Protocol {
+    match mode {
+        ServeMode::Cardinality | ServeMode::Intersection => Protocol::Cardinality,
+        ServeMode::SumToServer => Protocol::SumToValueHolder,
+        ServeMode::SumToClient => Protocol::SumToKeyHolder,
+    }
+}

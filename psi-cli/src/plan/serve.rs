@@ -1,0 +1,176 @@
+//! The plan of `psi serve` (party B).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use psi_core::linkage::{Duplicates, Side};
+use psi_server::{ServeMode, ServerConfig};
+use psi_table::{KeySpec, OutputOptions};
+
+use super::shared::{
+    dp, duplicates, input, linkage_spec, output_options, serve_mode, single_key, writable, Dp,
+    InputPlan,
+};
+use crate::args::ServeArgs;
+use crate::error::CliError;
+
+/// `psi serve`: what to read, where to listen, what to answer.
+#[derive(Debug, Clone)]
+pub struct ServePlan {
+    /// Our table.
+    pub input: InputPlan,
+    /// The listening address (port 0: any free port).
+    pub listen: SocketAddr,
+    /// Limits, mode, threshold and our key declaration.
+    pub config: ServerConfig,
+    /// Where the JSON report goes (checked); rewritten after every session.
+    pub report: Option<PathBuf>,
+    /// What is served.
+    pub task: ServeTask,
+}
+
+/// What a server answers.
+#[derive(Debug, Clone)]
+pub enum ServeTask {
+    /// `--mode intersection`: ECDH and KKRT intersections, and linkages.
+    Intersection {
+        /// The protocol's policy for repeated key values.
+        duplicates: Duplicates,
+        /// Where our side of a shared linkage result goes, if anywhere.
+        output: Option<SharedOutput>,
+    },
+    /// `--mode cardinality|sum`.
+    Aggregate {
+        /// The key.
+        key: KeySpec,
+        /// `--mode sum`: the column of values.
+        value: Option<String>,
+        /// `--mode sum --sum-to server`: noise on the released sum.
+        dp: Option<Dp>,
+    },
+}
+
+/// `psi serve --output`: where this server writes its side of each linkage
+/// whose client shares the result.
+#[derive(Debug, Clone)]
+pub struct SharedOutput {
+    /// The path as given, maybe with `{linkage}` in it.
+    pub pattern: PathBuf,
+    /// `--once`: there is one linkage, so the path is used as it is.
+    pub once: bool,
+    /// Format and CSV options.
+    pub options: OutputOptions,
+}
+
+impl SharedOutput {
+    /// The file for one linkage: `{linkage}` in the pattern is replaced by
+    /// the linkage id; otherwise, unless the server serves only once, the id
+    /// is added before the extension (`out.csv` → `out-<id>.csv`).
+    pub fn path(&self, linkage: &str) -> PathBuf {
+        let pattern = &self.pattern;
+        let text = pattern.to_string_lossy();
+        if text.contains("{linkage}") {
+            return PathBuf::from(text.replace("{linkage}", linkage));
+        }
+        if self.once {
+            return pattern.clone();
+        }
+        let stem = pattern
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let name = match pattern.extension() {
+            Some(ext) => format!("{stem}-{linkage}.{}", ext.to_string_lossy()),
+            None => format!("{stem}-{linkage}"),
+        };
+        pattern.with_file_name(name)
+    }
+}
+
+impl ServePlan {
+    /// Validates `psi serve`.
+    pub(super) fn from_args(args: ServeArgs) -> Result<Self, CliError> {
+        let table = &args.table;
+        let spec = linkage_spec(table)?;
+        if let Some(r) = &args.report {
+            writable(r, &[&table.input])?;
+        }
+        let output = match &args.output {
+            Some(o) => {
+                writable(o, &[&table.input])?;
+                Some(SharedOutput {
+                    pattern: o.clone(),
+                    once: args.once,
+                    options: output_options(&args.output_options)?,
+                })
+            }
+            None => None,
+        };
+        let mode = serve_mode(table.mode, table.sum_to);
+        let key = match mode {
+            ServeMode::Intersection => None,
+            _ => Some(single_key(&spec)?),
+        };
+        match (&args.value, mode.needs_values()) {
+            (None, true) => {
+                return Err(CliError::Usage(
+                    "--mode sum needs --value COLUMN: the column to sum".into(),
+                ))
+            }
+            (Some(_), false) => {
+                return Err(CliError::Usage("--value is for --mode sum only".into()))
+            }
+            _ => {}
+        }
+        let dp = dp(Side::Server, mode, table.dp_epsilon, None)?;
+        let (task, refuse_duplicates) = match key {
+            None => {
+                let (duplicates, refuse) = duplicates(table, spec.keys().len())?;
+                (ServeTask::Intersection { duplicates, output }, refuse)
+            }
+            Some(key) => {
+                let value = args.value.clone();
+                (ServeTask::Aggregate { key, value, dp }, false)
+            }
+        };
+        let outputs: Vec<&Path> = args.output.iter().map(PathBuf::as_path).collect();
+        let config = ServerConfig {
+            max_sessions: args.max_sessions.max(1),
+            idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
+            max_completed_sessions: args.once.then_some(1),
+            mode,
+            min_intersection: table.min_intersection,
+            key_spec: Some(spec.declaration()),
+            ..ServerConfig::default()
+        };
+        Ok(ServePlan {
+            input: input(table, spec, refuse_duplicates, &outputs)?,
+            listen: args.listen,
+            config,
+            report: args.report.clone(),
+            task,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_paths_per_linkage() {
+        let output = |pattern: &str, once| SharedOutput {
+            pattern: pattern.into(),
+            once,
+            options: OutputOptions::default(),
+        };
+        let p = "out/b.csv";
+        assert_eq!(output(p, true).path("abc"), Path::new("out/b.csv"));
+        assert_eq!(output(p, false).path("abc"), Path::new("out/b-abc.csv"));
+        assert_eq!(
+            output("out/{linkage}.parquet", false).path("abc"),
+            Path::new("out/abc.parquet")
+        );
+    }
+}
