@@ -3,6 +3,7 @@
 //! (writing our side of each shared linkage result).
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -172,12 +173,12 @@ pub async fn serve(plan: ServePlan) -> Result<(), CliError> {
 #[derive(Clone)]
 struct Recorder {
     report: Arc<Mutex<Report<Serving>>>,
-    path: Option<std::path::PathBuf>,
+    path: Option<PathBuf>,
 }
 
 impl Recorder {
     /// Writes the first version of the report.
-    fn new(report: Report<Serving>, path: Option<std::path::PathBuf>) -> Result<Self, CliError> {
+    fn new(report: Report<Serving>, path: Option<PathBuf>) -> Result<Self, CliError> {
         if let Some(path) = &path {
             report::write(path, &report)?;
         }
