@@ -5,7 +5,10 @@
 //!   `super::` and `self::` paths in code; a re-export is followed to the
 //!   file that defines the item);
 //! - every `/v1/...` path literal of `psi-server` in `api.rs`;
-//! - the CLI's clap types stay in its argument module.
+//! - the CLI's clap types stay in its argument module, and only its plan
+//!   reads the parsed arguments;
+//! - each crate keeps to its layer (no HTTP, clap or files in `psi-core`);
+//! - every codec message of `psi-core` is in the decode fuzz target.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -494,4 +497,26 @@ fn every_wire_message_is_fuzzed() {
         }
     }
     assert!(seen >= 18, "found only {seen} codec messages");
+}
+
+#[test]
+fn the_cli_parses_then_plans_then_executes() {
+    for s in sources("psi-cli") {
+        let file = name(&s);
+        let in_args = file.ends_with("psi-cli/src/args.rs");
+        let in_main = file.ends_with("psi-cli/src/main.rs");
+        let in_plan = file.contains("psi-cli/src/plan/");
+        if !in_args && !in_main {
+            assert!(
+                !s.code.contains("clap"),
+                "{file}: clap types belong in psi-cli/src/args.rs"
+            );
+        }
+        if !in_args && !in_main && !in_plan {
+            assert!(
+                !s.code.contains("args::"),
+                "{file}: only the plan reads the parsed arguments; commands execute plans"
+            );
+        }
+    }
 }
