@@ -7,6 +7,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// Parses the command line; on a clap error (or `--help`, `--version`)
+/// prints it and exits.
+pub fn parse() -> Cli {
+    Cli::parse()
+}
+
 /// Private set intersection: find the rows two organisations share without
 /// showing each other anything else.
 #[derive(Debug, Parser)]

@@ -4,9 +4,9 @@
 //! `psi-core`, the network from `psi-server`, test data from `psi-datasets`.
 //!
 //! Its modules form a one-way chain, as in ripgrep: [`args`] (what clap
-//! parses) → [`plan`] (validated plans; every usage error) → [`commands`]
-//! (execute plans) → [`report`] (the JSON reports); `error` is the one error
-//! type of all of them.
+//! parses; the only module that knows clap) → [`plan`] (validated plans;
+//! every usage error) → [`commands`] (execute plans) → [`report`] (the JSON
+//! reports); `error` is the one error type of all of them.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod args;
@@ -17,16 +17,12 @@ mod report;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use error::CliError;
-use plan::Plan;
+use plan::Invocation;
 
 fn main() -> ExitCode {
-    let cli = args::Cli::parse();
-    let serving = matches!(cli.command, args::Command::Serve(_));
-    init_logging(cli.verbose, serving);
-    let result = Plan::from_args(cli.command).and_then(|plan| {
+    let result = Invocation::from_args(args::parse()).and_then(|invocation| {
+        init_logging(invocation.log_filter);
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -34,7 +30,7 @@ fn main() -> ExitCode {
                 what: "starting the async runtime",
                 source,
             })?
-            .block_on(commands::execute(plan))
+            .block_on(commands::execute(invocation.plan))
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -45,12 +41,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(verbose: u8, serving: bool) {
-    let default = match (verbose, serving) {
-        (0, false) => "warn",
-        (0, true) | (1, _) => "info",
-        _ => "debug",
-    };
+/// Logs to stderr with `RUST_LOG`, or else `default`, as the filter.
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()

@@ -12,13 +12,40 @@ mod run;
 mod serve;
 mod shared;
 
-use crate::args::Command;
+use crate::args::{Cli, Command};
 use crate::error::CliError;
 
 pub use demo::{DemoPlan, GenPlan};
 pub use run::{AggregatePlan, ClientPlan, IntersectPlan, LinkPlan, RunPlan, RunTask};
 pub use serve::{ServePlan, ServeTask, SharedOutput};
 pub use shared::{Dp, InputPlan};
+
+/// The validated command line.
+#[derive(Debug)]
+pub struct Invocation {
+    /// What to do.
+    pub plan: Plan,
+    /// The default filter of the log on stderr (`RUST_LOG` overrides it):
+    /// `warn`; `info` for a server or with `-v`; `debug` with `-vv`.
+    pub log_filter: &'static str,
+}
+
+impl Invocation {
+    /// Validates the parsed command line; the error is the first usage
+    /// error found.
+    pub fn from_args(cli: Cli) -> Result<Self, CliError> {
+        let serving = matches!(cli.command, Command::Serve(_));
+        let log_filter = match (cli.verbose, serving) {
+            (0, false) => "warn",
+            (0, true) | (1, _) => "info",
+            _ => "debug",
+        };
+        Ok(Invocation {
+            plan: Plan::from_args(cli.command)?,
+            log_filter,
+        })
+    }
+}
 
 /// What `psi` was asked to do, validated.
 #[derive(Debug)]
@@ -34,8 +61,8 @@ pub enum Plan {
 }
 
 impl Plan {
-    /// Validates a parsed command; the error is the first usage error found.
-    pub fn from_args(command: Command) -> Result<Self, CliError> {
+    /// Validates a parsed command.
+    fn from_args(command: Command) -> Result<Self, CliError> {
         Ok(match command {
             Command::Serve(args) => Plan::Serve(ServePlan::from_args(args)?),
             Command::Run(args) => Plan::Run(RunPlan::from_args(args)?),
