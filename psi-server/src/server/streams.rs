@@ -220,6 +220,9 @@ pub(crate) async fn exchange(
         return fail(&shared, &session, respond::too_large(stream.name), why);
     };
     session.received(bytes.len() as u64);
+    if let Exchange::Sum(ResponderFinale::ExpectSum(expect)) = exchange {
+        return answer_then_decrypt(shared, session, expect, bytes);
+    }
     // The discrete log may take a second or two: off the async threads.
     let s = shared.clone();
     let done = tokio::task::spawn_blocking(move || run_exchange(&s, exchange, &bytes)).await;
@@ -240,6 +243,40 @@ pub(crate) async fn exchange(
     }
 }
 
+/// Sum to the server: the counter's last message is answered at once, and
+/// decrypted afterwards. The decryption (a variable-time baby-step giant-step
+/// discrete log) takes longer for larger sums; answering first keeps that
+/// time off the counter's clock, so it cannot read the sum from our latency.
+fn answer_then_decrypt(
+    shared: Arc<Shared>,
+    session: Arc<Session>,
+    expect: psi_core::pjc::ExpectSumResult,
+    bytes: Bytes,
+) -> Answer {
+    let message = match SumResult::from_bytes(&bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            let e = psi_core::Error::from(e);
+            return fail(&shared, &session, respond::core_error(&e), e.to_string());
+        }
+    };
+    tokio::spawn(async move {
+        match tokio::task::spawn_blocking(move || expect.receive(message)).await {
+            Ok(Ok(learned)) => {
+                if let Ok(mut s) = session.streams.lock() {
+                    s.exchanged(Some(learned));
+                }
+                shared.registry.end_if_done(&session);
+            }
+            Ok(Err(e)) => shared.registry.end(&session, Err(e.to_string())),
+            Err(e) => shared
+                .registry
+                .end(&session, Err(format!("internal error: {e}"))),
+        }
+    });
+    respond::message(Vec::new())
+}
+
 type Learned = Option<psi_core::pjc::Outcome<psi_core::pjc::SumOutput>>;
 
 fn run_exchange(
@@ -248,17 +285,14 @@ fn run_exchange(
     bytes: &[u8],
 ) -> Result<(Vec<u8>, Learned), psi_core::Error> {
     match exchange {
-        Exchange::Sum(ResponderFinale::ExpectSum(expect)) => {
-            let outcome = expect.receive(SumResult::from_bytes(bytes)?)?;
-            Ok((Vec::new(), Some(outcome)))
-        }
         Exchange::Sum(ResponderFinale::Decrypt(expect)) => {
             let answer = expect.receive(MaskedSum::from_bytes(bytes)?)?;
             Ok((answer.to_bytes(), None))
         }
-        Exchange::Sum(ResponderFinale::Nothing) => {
-            Err(psi_core::Error::Misuse("no sum in this protocol"))
-        }
+        // Answered before any decryption, in `answer_then_decrypt`.
+        Exchange::Sum(ResponderFinale::ExpectSum(_) | ResponderFinale::Nothing) => Err(
+            psi_core::Error::Misuse("no sum to decrypt for the counter here"),
+        ),
         Exchange::LinkResult(id) => {
             let recorded = linkage::record_result(shared, &id, bytes)?;
             Ok((recorded.to_bytes(), None))
