@@ -7,15 +7,17 @@
 //! FC 2010, Figure 2, with the blind-signature step replaced by a second
 //! exponentiation as in Pinkas, Schneider and Zohner, "Scalable Private Set
 //! Intersection Based on OT Extension", ACM TOPS 2018, §4.1 "DH-based PSI").
-//! `H` hashes to ristretto255 (`from_uniform_bytes` of SHA-512 of a
-//! domain-separation tag, which names the protocol and the session id, and the
+//! `H` hashes to ristretto255 (`from_uniform_bytes` of SHA-512 of the length of
+//! a domain-separation tag naming the protocol, the tag, the session id and the
 //! item), `a` is the client's and `b` the server's per-session secret scalar:
 //!
 //! ```text
 //! client (holds X, learns X ∩ Y)                server (holds Y)
 //!   ClientHello{nonce_c, |X|}        ─────▶
 //!                                   ◀─────   ServerHello{nonce_s, |Y|}
-//!   session id = SHA-256(nonce_c ‖ nonce_s); DST = "psi/ecdh-ristretto255/v1/" ‖ id
+//!   id   = SHA-256("psi/session-id/v1" ‖ nonce_c ‖ nonce_s)
+//!   DST  = "psi/ecdh-ristretto255/v1/hash-to-group/"
+//!   H(x) = from_uniform_bytes(SHA-512(u64_be(|DST|) ‖ DST ‖ id ‖ x))
 //!   a·H(x) for x ∈ X, in order       ─────▶   truncate(b·(a·H(x))), same order
 //!                                   ◀─────   (streamed, one TagChunk per chunk)
 //!                                   ◀─────   b·H(y) for y ∈ Y, shuffled
@@ -803,6 +805,32 @@ mod tests {
         assert_eq!(tag_len(1 << 20, 1 << 20), 10);
         assert_eq!(tag_len(1 << 40, 1 << 40), 15);
         assert_eq!(tag_len(u64::MAX, u64::MAX), 16);
+    }
+
+    /// The module doc's `id`, `DST` and `H(x)`, written out independently of
+    /// [`Session::derive`], so the doc and the code cannot drift apart.
+    #[test]
+    fn hash_to_group_is_the_documented_formula() {
+        let (nonce_c, nonce_s) = ([1u8; 32], [2u8; 32]);
+        let session = Session::derive(Protocol::EcdhIntersection, (&nonce_c, 5), (&nonce_s, 7));
+        let mut id = Sha256::new();
+        id.update(b"psi/session-id/v1");
+        id.update(nonce_c);
+        id.update(nonce_s);
+        let id: [u8; 32] = id.finalize().into();
+        assert_eq!(session.id, id);
+        let dst = b"psi/ecdh-ristretto255/v1/hash-to-group/";
+        let item = Item::from_key(b"ann");
+        let mut h = Sha512::new();
+        h.update((dst.len() as u64).to_be_bytes());
+        h.update(dst);
+        h.update(id);
+        h.update(item.as_bytes());
+        let wide: [u8; 64] = h.finalize().into();
+        assert_eq!(
+            session.hash_to_group(&item),
+            RistrettoPoint::from_uniform_bytes(&wide)
+        );
     }
 
     #[test]
