@@ -9,6 +9,8 @@
 //! - [`schedule`]: each protocol's streams, described once for every transport.
 //! - [`driver`]: an in-memory two-party driver that runs any protocol by its
 //!   [`schedule`] (tests, fuzzing, benchmarks).
+//! - [`rng`]: a ChaCha20 generator that overwrites its state on drop, for the
+//!   randomness session secrets derive from.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod codec;
@@ -18,6 +20,7 @@ mod error;
 pub mod kkrt;
 pub mod linkage;
 pub mod pjc;
+pub mod rng;
 pub mod schedule;
 
 pub use error::Error;

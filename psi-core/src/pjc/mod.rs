@@ -121,8 +121,7 @@ use std::sync::Arc;
 use curve25519_dalek::ristretto::CompressedRistretto;
 use curve25519_dalek::scalar::Scalar;
 use rand::seq::SliceRandom;
-use rand_chacha::ChaCha20Rng;
-use rand_core::{CryptoRng, SeedableRng};
+use rand_core::CryptoRng;
 use rayon::prelude::*;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -136,6 +135,7 @@ use crate::codec::{PointChunk, PointStream, Protocol, TagChunk, DEFAULT_CHUNK_IT
 use crate::ecdh::{
     check_size, clamp_chunk, mask_items, remask, tag_of, Secret, Session, TagCollector,
 };
+use crate::rng::ZeroizingRng;
 use crate::{Error, Item, Limits};
 use elgamal::{random_scalar, vartime_dlog, Ciphertext, PublicKey, SecretKey};
 
@@ -233,7 +233,7 @@ fn outcome<T>(count: u64, threshold: u64, value: T) -> Outcome<T> {
 
 /// A per-session seed for the randomness a state needs after `start` (the
 /// shuffle of the answers, encryption nonces, the mask): each use draws its
-/// own ChaCha20 stream. The seed is zeroized on drop.
+/// own ChaCha20 stream. The seed and every stream are zeroized on drop.
 struct SessionRng {
     seed: Zeroizing<[u8; 32]>,
 }
@@ -245,8 +245,9 @@ impl SessionRng {
         SessionRng { seed }
     }
 
-    fn stream(&self, id: u64) -> ChaCha20Rng {
-        let mut r = ChaCha20Rng::from_seed(*self.seed);
+    /// Stream `id`, overwritten when dropped.
+    fn stream(&self, id: u64) -> ZeroizingRng {
+        let mut r = ZeroizingRng::from_seed(&self.seed);
         r.set_stream(id);
         r
     }
