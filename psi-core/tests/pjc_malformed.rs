@@ -354,3 +354,59 @@ fn a_sum_outside_the_range_is_an_error_not_a_wrapped_value() {
         Err(Error::SumNotFound { sum_bits: 12 })
     );
 }
+
+/// Drives a sum session up to the counter's consumption of the responder's
+/// set; returns the counter's state and the responder's chunks.
+fn counter_before_responder_set(
+    protocol: Protocol,
+    keys: std::ops::Range<u32>,
+    value_keys: std::ops::Range<u32>,
+) -> (psi_core::pjc::ExpectResponderSet, Vec<ResponderSetChunk>) {
+    let mut rng = ChaCha20Rng::seed_from_u64(4);
+    let limits = Limits::default();
+    let params = Params::new(protocol, 0);
+    let (state, hello) = Counter::start(&mut rng, items(keys), &params, &limits).unwrap();
+    let n = value_keys.len();
+    let (answer, mut r) = Responder::accept(
+        &mut rng,
+        items(value_keys).into(),
+        Some(vec![3; n].into()),
+        &params,
+        hello,
+        &limits,
+    )
+    .unwrap();
+    let mut c = state.receive(answer).unwrap();
+    while let Some(ch) = c.masker.next_chunk() {
+        r.answerer.receive(ch).unwrap();
+    }
+    let mut tags = r.answerer.finish().unwrap();
+    while let Some(ch) = tags.next_chunk() {
+        c.tags.receive(ch).unwrap();
+    }
+    let mut chunks = Vec::new();
+    while let Some(ch) = r.masker.next_chunk() {
+        chunks.push(ch);
+    }
+    (c.tags.finish().unwrap(), chunks)
+}
+
+#[test]
+fn the_counter_decodes_every_ciphertext_not_only_the_matches() {
+    // The counter treats every item of the responder's set the same way
+    // (its work must not depend on how many match): so a bad ciphertext is
+    // refused even on an item that matches nothing.
+    for protocol in [Protocol::SumToValueHolder, Protocol::SumToKeyHolder] {
+        let (mut set, mut chunks) = counter_before_responder_set(protocol, 0..10, 100..110);
+        for ct in &mut chunks[0].ciphertexts {
+            *ct = [0xff; 64];
+        }
+        assert!(
+            matches!(
+                set.receive(chunks.remove(0)),
+                Err(Error::InvalidPoint { .. })
+            ),
+            "{protocol}"
+        );
+    }
+}

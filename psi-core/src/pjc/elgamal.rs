@@ -12,6 +12,7 @@ use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::Identity;
 use rand_core::CryptoRng;
 use rayon::prelude::*;
+use subtle::{Choice, ConditionallySelectable};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::codec::POINT_LEN;
@@ -199,6 +200,17 @@ impl Ciphertext {
             c2: self.c2 + other.c2,
         }
     }
+
+    /// `self` if `choice` is set, else [`Ciphertext::zero`], chosen without a
+    /// branch on `choice` (constant time): the caller adds the result either
+    /// way, so its work does not depend on `choice`.
+    pub(crate) fn or_zero(&self, choice: Choice) -> Ciphertext {
+        let zero = Ciphertext::zero();
+        Ciphertext {
+            c1: RistrettoPoint::conditional_select(&zero.c1, &self.c1, choice),
+            c2: RistrettoPoint::conditional_select(&zero.c2, &self.c2, choice),
+        }
+    }
 }
 
 /// Smallest `b` with `2^b >= n` (`n >= 1`).
@@ -338,6 +350,9 @@ mod tests {
             vartime_dlog(&sk.decrypt_point(&round), 1 << 34),
             Some(total)
         );
+        let first = Ciphertext::from_bytes(&cts[1], 1).unwrap();
+        assert_eq!(first.or_zero(Choice::from(1)), first);
+        assert_eq!(first.or_zero(Choice::from(0)), Ciphertext::zero());
         assert!(PublicKey::from_bytes(&[0; 32]).is_err());
         assert!(Ciphertext::from_bytes(&[0xff; 64], 3).is_err());
     }
