@@ -509,8 +509,8 @@ impl PointChunk {
     }
 }
 
-/// A chunk of truncated doubly-masked tags: the server's answer to one
-/// [`PointChunk`] of the client, in the same order.
+/// A chunk of tags `T` of doubly-masked points (see [`crate::ecdh`]): the
+/// server's answer to one [`PointChunk`] of the client, in the same order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagChunk {
     /// Length of each tag in bytes (8..=16).

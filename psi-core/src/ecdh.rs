@@ -18,14 +18,19 @@
 //!   id   = SHA-256("psi/session-id/v1" ‖ nonce_c ‖ nonce_s)
 //!   DST  = "psi/ecdh-ristretto255/v1/hash-to-group/"
 //!   H(x) = from_uniform_bytes(SHA-512(u64_be(|DST|) ‖ DST ‖ id ‖ x))
-//!   a·H(x) for x ∈ X, in order       ─────▶   truncate(b·(a·H(x))), same order
+//!   a·H(x) for x ∈ X, in order       ─────▶   T(b·(a·H(x))), same order
 //!                                   ◀─────   (streamed, one TagChunk per chunk)
 //!                                   ◀─────   b·H(y) for y ∈ Y, shuffled
-//!   x ∈ X is shared  ⇔  truncate(a·(b·H(y))) = truncate(b·(a·H(x))) for some y
+//!   x ∈ X is shared  ⇔  T(a·(b·H(y))) = T(b·(a·H(x))) for some y
+//!   T(P) = SHA-256("psi/ristretto255-tag/v1\0" ‖ P)[..len]
 //! ```
 //!
-//! Tags are truncated to `λ + log2|X| + log2|Y|` bits (λ = 40) rounded up to whole
-//! bytes, so a false match has probability at most 2^-40 over the whole run.
+//! Tags `T` are `len` = [`tag_len`] bytes, `λ + ⌈log2|X|⌉ + ⌈log2|Y|⌉` bits
+//! (λ = 40) rounded up to whole bytes (at least 8). They hash the point rather
+//! than cut its encoding, whose first bit is always zero (see `tag_of`), so
+//! each of the `|X|·|Y|` pairs of distinct points matches falsely with
+//! probability `2^(-8·len)` and a false match anywhere in the run has
+//! probability at most `2^-40`.
 //!
 //! # Security and what each party learns
 //! Semi-honest security under the decisional Diffie–Hellman assumption in
@@ -175,9 +180,28 @@ pub fn tag_len(client_size: u64, server_size: u64) -> u8 {
     )
 }
 
+/// Domain-separation tag of [`tag_of`].
+const TAG_DST: &[u8] = b"psi/ristretto255-tag/v1\0";
+
+/// The tag `T(P)` of a (doubly-masked) point: the first `len` bytes of
+/// `SHA-256(TAG_DST ‖ encoding of P)`, as a little-endian integer (on the wire:
+/// those bytes in that order).
+///
+/// The encoding itself is not cut: its first byte always has its low bit clear
+/// (ristretto255 encodes a non-negative field element) and only about one even
+/// field element in four is an encoding at all, so `len` bytes of it do not
+/// carry `8·len` uniform bits. Hashed, distinct points give equal tags with
+/// probability `2^(-8·len)` (SHA-256 as a random oracle), which is what
+/// [`tag_len`]'s bound assumes.
 pub(crate) fn tag_of(c: &CompressedRistretto, len: u8) -> u128 {
+    let digest: [u8; 32] = Sha256::new()
+        .chain_update(TAG_DST)
+        .chain_update(c.as_bytes())
+        .finalize()
+        .into();
     let mut b = [0u8; 16];
-    b[..usize::from(len)].copy_from_slice(&c.as_bytes()[..usize::from(len)]);
+    let len = usize::from(len).min(16);
+    b[..len].copy_from_slice(&digest[..len]);
     u128::from_le_bytes(b)
 }
 
@@ -720,10 +744,10 @@ impl ExpectClientMasked {
         }
         let masked = remask(&self.secret, &chunk.points, self.seen)?;
         self.seen = got;
-        let len = usize::from(self.tag_len);
+        let (tag_len, len) = (self.tag_len, usize::from(self.tag_len));
         let tags: Vec<u8> = masked
-            .iter()
-            .flat_map(|c| c.0.into_iter().take(len))
+            .par_iter()
+            .flat_map_iter(|c| tag_of(c, tag_len).to_le_bytes().into_iter().take(len))
             .collect();
         Ok(TagChunk {
             tag_len: self.tag_len,
@@ -831,6 +855,64 @@ mod tests {
             session.hash_to_group(&item),
             RistrettoPoint::from_uniform_bytes(&wide)
         );
+    }
+
+    /// Every bit of a tag varies over random points. A ristretto encoding's
+    /// first byte always has its low bit clear, so a tag cut from the encoding
+    /// had `8·len − 1` bits, and half the false-match bound it claims.
+    #[test]
+    fn every_tag_bit_varies() {
+        use rand_core::{RngCore, SeedableRng};
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(13);
+        for len in [8u8, 10, 16] {
+            let mask = u128::MAX >> (128 - 8 * u32::from(len));
+            let (mut some_one, mut some_zero) = (0u128, 0u128);
+            for _ in 0..256 {
+                let mut wide = [0u8; 64];
+                rng.fill_bytes(&mut wide);
+                let point = RistrettoPoint::from_uniform_bytes(&wide).compress();
+                let tag = tag_of(&point, len);
+                assert_eq!(tag & !mask, 0, "a tag of {len} bytes has no higher bits");
+                some_one |= tag;
+                some_zero |= !tag & mask;
+            }
+            assert_eq!(some_one, mask, "bits always 0: {:#x}", mask & !some_one);
+            assert_eq!(some_zero, mask, "bits always 1: {:#x}", mask & !some_zero);
+        }
+    }
+
+    /// The server's answers on the wire are the tags `T` of the re-masked
+    /// points, the same function the client applies to the server's set.
+    #[test]
+    fn server_answers_are_tags_of_remasked_points() {
+        use rand_core::SeedableRng;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(14);
+        let secret = Arc::new(Secret::random(&mut rng));
+        let points: Vec<[u8; POINT_LEN]> = (0..300u32)
+            .map(|i| {
+                let mut wide = [0u8; 64];
+                wide[..4].copy_from_slice(&i.to_le_bytes());
+                RistrettoPoint::from_uniform_bytes(&wide).compress().0
+            })
+            .collect();
+        let mut answerer = ExpectClientMasked {
+            tag_len: 11,
+            secret: secret.clone(),
+            expected: 300,
+            seen: 0,
+        };
+        let chunk = answerer
+            .receive(PointChunk {
+                stream: PointStream::ClientMasked,
+                points: points.clone(),
+            })
+            .unwrap();
+        let expect: Vec<u128> = remask(&secret, &points, 0)
+            .unwrap()
+            .iter()
+            .map(|c| tag_of(c, 11))
+            .collect();
+        assert_eq!(chunk.tag_values().collect::<Vec<_>>(), expect);
     }
 
     #[test]
