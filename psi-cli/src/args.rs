@@ -36,6 +36,69 @@ pub enum Command {
     Demo(DemoArgs),
     /// Generate two realistic test tables with a known overlap.
     Gen(GenArgs),
+    /// Manage partner tokens (`psi serve --tokens`).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `psi token ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum TokenCommand {
+    /// Make a random token for a partner: prints it once, and stores only its
+    /// SHA-256 in the token file (created if missing).
+    Add(TokenAddArgs),
+}
+
+/// Arguments of `psi token add`.
+#[derive(Debug, Clone, Args)]
+pub struct TokenAddArgs {
+    /// The token file `psi serve --tokens` reads.
+    #[arg(long, value_name = "FILE")]
+    pub tokens: PathBuf,
+    /// The partner's name (its identity in logs and reports): letters,
+    /// digits, `.`, `_`, `-`, `@`.
+    #[arg(long, value_name = "PARTNER")]
+    pub name: String,
+}
+
+/// How `psi serve` lets partners in.
+#[derive(Debug, Clone, Args)]
+pub struct ServeSecurityArgs {
+    /// TLS: this server's certificate chain (PEM). Needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS: the private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: require a client certificate signed by this CA (PEM); the
+    /// certificate's subject (CN, or first DNS name) is the partner's identity.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
+    /// Partner tokens (`psi token add`): every request but the health check
+    /// must carry a listed partner's token; its name is the identity.
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+    /// Listen in plain text on an address other than loopback (anyone on the
+    /// path sees and can alter the traffic: only inside a trusted network).
+    #[arg(long)]
+    pub insecure_plaintext: bool,
+}
+
+/// How `psi run` reaches a server that lets only partners in.
+#[derive(Debug, Clone, Args)]
+pub struct RunSecurityArgs {
+    /// `https://` peers: trust this CA (PEM) instead of the system's.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Mutual TLS: our client certificate chain (PEM). Needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Mutual TLS: the private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// A file whose first line is our partner token (`psi token add` printed it).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 /// Options shared by `serve` and `run`: the input table and its key.
@@ -135,6 +198,8 @@ pub struct RunArgs {
     /// Seconds without progress after which the run fails.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     pub idle_timeout: u64,
+    #[command(flatten)]
+    pub security: RunSecurityArgs,
 }
 
 /// Arguments of `psi serve`.
@@ -170,6 +235,11 @@ pub struct ServeArgs {
     /// How the output is written.
     #[command(flatten)]
     pub output_options: OutputArgs,
+    /// Largest set a client may announce (distinct keys).
+    #[arg(long, default_value_t = 1 << 28, value_name = "N")]
+    pub max_set_size: u64,
+    #[command(flatten)]
+    pub security: ServeSecurityArgs,
 }
 
 /// Arguments of `psi demo`.

@@ -129,6 +129,8 @@ pub mod code {
     pub const NOT_READY: &str = "not_ready";
     /// The server is at its session limit.
     pub const BUSY: &str = "busy";
+    /// No valid partner token.
+    pub const UNAUTHORIZED: &str = "unauthorized";
 }
 
 /// Hex of the codec encoding of `declaration`, for [`KEY_SPEC_HEADER`].

@@ -69,6 +69,14 @@ pub enum Error {
     /// A stream ended before everything announced had arrived.
     #[error("the peer closed the {0} stream early")]
     StreamCut(&'static str),
+    /// A TLS certificate, key or CA is unusable, or the handshake failed.
+    #[error("TLS: {what}: {reason}")]
+    Tls {
+        /// What was wrong (the server certificate, the client CA, ...).
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// The server was configured inconsistently.
     #[error("invalid server configuration: {0}")]
     Config(&'static str),

@@ -2,11 +2,13 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod api;
+pub mod auth;
 mod body;
 mod client;
 mod error;
 mod metrics;
 mod server;
+pub mod tls;
 
 pub use client::{
     run_ecdh_client, run_kkrt_client, run_linkage_client, run_pjc_client, ClientConfig, ClientRun,

@@ -7,6 +7,7 @@ mod release;
 mod run;
 mod serve;
 mod table;
+mod token;
 
 use crate::error::CliError;
 use crate::plan::Plan;
@@ -18,5 +19,6 @@ pub async fn execute(plan: Plan) -> Result<(), CliError> {
         Plan::Run(plan) => run::run(plan).await,
         Plan::Demo(plan) => demo::demo(plan).await,
         Plan::Gen(plan) => gen::gen(plan),
+        Plan::TokenAdd(plan) => token::add(plan),
     }
 }

@@ -9,14 +9,16 @@
 
 mod demo;
 mod run;
+mod security;
 mod serve;
 mod shared;
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, TokenCommand};
 use crate::error::CliError;
 
 pub use demo::{DemoPlan, GenPlan};
 pub use run::{AggregatePlan, ClientPlan, IntersectPlan, LinkPlan, RunPlan, RunTask};
+pub use security::TokenAddPlan;
 pub use serve::{ServePlan, ServeTask, SharedOutput};
 pub use shared::{Dp, InputPlan};
 
@@ -58,6 +60,8 @@ pub enum Plan {
     Demo(DemoPlan),
     /// `psi gen`.
     Gen(GenPlan),
+    /// `psi token add`.
+    TokenAdd(TokenAddPlan),
 }
 
 impl Plan {
@@ -68,6 +72,9 @@ impl Plan {
             Command::Run(args) => Plan::Run(RunPlan::from_args(args)?),
             Command::Demo(args) => Plan::Demo(DemoPlan::from_args(args)?),
             Command::Gen(args) => Plan::Gen(GenPlan::from_args(args)?),
+            Command::Token(TokenCommand::Add(args)) => {
+                Plan::TokenAdd(TokenAddPlan::from_args(args)?)
+            }
         })
     }
 }

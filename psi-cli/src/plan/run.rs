@@ -9,6 +9,7 @@ use psi_core::pjc;
 use psi_server::{ClientConfig, ServeMode};
 use psi_table::{KeySpec, LinkageSpec};
 
+use super::security;
 use super::shared::{
     dp, duplicates, input, join, linkage_spec, output_options, protocol, serve_mode, single_key,
     writable, Dp, InputPlan, OutputPlan,
@@ -105,11 +106,14 @@ impl RunPlan {
             protected.extend_from_slice(&outputs);
             writable(report, &protected)?;
         }
+        let security = security::client(&args.security, &args.peer)?;
         let client = ClientPlan {
             config: ClientConfig {
                 connect_timeout: Duration::from_secs(args.connect_timeout),
                 idle_timeout: Duration::from_secs(args.idle_timeout),
                 key_spec: Some(spec.declaration()),
+                tls: security.tls,
+                token: security.token,
                 ..ClientConfig::default()
             },
             input: input(&args.table, spec, refuse_duplicates, &outputs)?,

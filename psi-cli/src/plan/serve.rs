@@ -8,6 +8,7 @@ use psi_core::linkage::{Duplicates, Side};
 use psi_server::{ServeMode, ServerConfig};
 use psi_table::{KeySpec, OutputOptions};
 
+use super::security;
 use super::shared::{
     dp, duplicates, input, linkage_spec, output_options, serve_mode, single_key, writable, Dp,
     InputPlan,
@@ -135,7 +136,16 @@ impl ServePlan {
             }
         };
         let outputs: Vec<&Path> = args.output.iter().map(PathBuf::as_path).collect();
+        let security = security::server(&args.security, args.listen)?;
+        if args.max_set_size == 0 {
+            return Err(CliError::Usage("--max-set-size must be at least 1".into()));
+        }
         let config = ServerConfig {
+            limits: psi_core::Limits {
+                max_set_size: args.max_set_size,
+            },
+            tls: security.tls,
+            tokens: security.tokens,
             max_sessions: args.max_sessions.max(1),
             idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
             max_completed_sessions: args.once.then_some(1),

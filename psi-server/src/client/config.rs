@@ -2,8 +2,12 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use psi_core::codec::KeyDeclaration;
 use psi_core::Limits;
+
+use crate::auth::BearerToken;
 
 /// Limits and timeouts of the client.
 #[derive(Debug, Clone)]
@@ -19,6 +23,11 @@ pub struct ClientConfig {
     /// What our keys are made of, announced in the hello so that a server
     /// whose keys are made otherwise refuses before any private data moves.
     pub key_spec: Option<KeyDeclaration>,
+    /// TLS for `https://` peers ([`crate::tls::client_config`]: a private CA,
+    /// a client certificate for mutual TLS); the system's roots when unset.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// A partner token, sent as `Authorization: Bearer` on every request.
+    pub token: Option<BearerToken>,
 }
 
 impl Default for ClientConfig {
@@ -29,6 +38,8 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
             key_spec: None,
+            tls: None,
+            token: None,
         }
     }
 }

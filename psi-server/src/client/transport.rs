@@ -13,6 +13,7 @@ use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
 use psi_core::codec::{MAX_FRAME_LEN, WIRE_VERSION};
 use psi_core::schedule::Stream;
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 
 use super::config::ClientConfig;
@@ -25,29 +26,42 @@ use crate::Error;
 /// about 14 KB).
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
-/// `host:port` from `http://host:port[/]` or `host:port`.
-pub(super) fn authority(peer: &str) -> Result<String, Error> {
+/// Where the server is: `host:port`, and whether to speak TLS to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Endpoint {
+    /// `host:port`.
+    pub authority: String,
+    /// The host alone (the name a TLS certificate must carry).
+    pub host: String,
+    /// `https://`.
+    pub tls: bool,
+}
+
+/// Reads `http://host:port[/]`, `https://host:port[/]` or `host:port`.
+pub(super) fn endpoint(peer: &str) -> Result<Endpoint, Error> {
     let bad = |reason| Error::BadUrl {
         url: peer.to_string(),
         reason,
     };
-    if peer.starts_with("https://") {
-        return Err(bad(
-            "TLS (https) is not supported yet; use http:// on a trusted network or a TLS tunnel",
-        ));
-    }
-    let rest = peer
-        .strip_prefix("http://")
-        .unwrap_or(peer)
-        .trim_end_matches('/');
+    let (tls, rest) = match (peer.strip_prefix("https://"), peer.strip_prefix("http://")) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        (None, None) => (false, peer),
+    };
+    let rest = rest.trim_end_matches('/');
     if rest.is_empty() || rest.contains('/') || rest.contains("://") {
-        return Err(bad("expected http://HOST:PORT"));
+        return Err(bad("expected http://HOST:PORT or https://HOST:PORT"));
     }
     match rest.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
-            Ok(rest.to_string())
-        }
-        _ => Err(bad("expected http://HOST:PORT with a port number")),
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(Endpoint {
+            authority: rest.to_string(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            tls,
+        }),
+        _ => Err(bad("expected http(s)://HOST:PORT with a port number")),
     }
 }
 
@@ -79,15 +93,41 @@ pub(super) struct Peer<'a> {
     addr: String,
     config: &'a ClientConfig,
     traffic: Traffic,
+    /// For `https://`: the TLS configuration and the server's name.
+    tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
 }
 
 impl<'a> Peer<'a> {
-    /// The server at `peer` (`http://host:port` or `host:port`).
+    /// The server at `peer` (`http://host:port`, `https://host:port` or
+    /// `host:port`). `https://` uses [`ClientConfig::tls`], or the system's
+    /// CA certificates.
     pub fn new(peer: &str, config: &'a ClientConfig) -> Result<Self, Error> {
+        let at = endpoint(peer)?;
+        let tls = match (at.tls, &config.tls) {
+            (false, None) => None,
+            (false, Some(_)) => {
+                return Err(Error::BadUrl {
+                    url: peer.to_string(),
+                    reason: "TLS options are set: use https://",
+                })
+            }
+            (true, tls) => {
+                let tls = match tls {
+                    Some(tls) => tls.clone(),
+                    None => crate::tls::client_config(None, None)?,
+                };
+                let name = ServerName::try_from(at.host.clone()).map_err(|_| Error::BadUrl {
+                    url: peer.to_string(),
+                    reason: "the host is not a valid DNS name or IP address for TLS",
+                })?;
+                Some((tokio_rustls::TlsConnector::from(tls), name))
+            }
+        };
         Ok(Peer {
-            addr: authority(peer)?,
+            addr: at.authority,
             config,
             traffic: Traffic::default(),
+            tls,
         })
     }
 
@@ -118,13 +158,20 @@ impl<'a> Peer<'a> {
         )
         .await?;
         let _ = stream.set_nodelay(true);
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!("connection closed: {e}");
-            }
-        });
-        Ok(sender)
+        let Some((connector, name)) = &self.tls else {
+            return handshake(stream).await;
+        };
+        let stream = with_timeout("the TLS handshake", self.config.connect_timeout, async {
+            connector
+                .connect(name.clone(), stream)
+                .await
+                .map_err(|e| Error::Tls {
+                    what: "the handshake with the server",
+                    reason: e.to_string(),
+                })
+        })
+        .await?;
+        handshake(stream).await
     }
 
     fn request(
@@ -133,16 +180,23 @@ impl<'a> Peer<'a> {
         path: &str,
         body: BoxBody,
     ) -> Result<Request<BoxBody>, Error> {
-        Request::builder()
+        let mut req = Request::builder()
             .method(method)
             .uri(path)
             .header(hyper::header::HOST, self.addr.as_str())
-            .header(VERSION_HEADER, WIRE_VERSION.to_string())
-            .body(body)
-            .map_err(|_| Error::BadUrl {
-                url: self.addr.clone(),
-                reason: "cannot build a request for this address",
-            })
+            .header(VERSION_HEADER, WIRE_VERSION.to_string());
+        if let Some(token) = &self.config.token {
+            let bearer = zeroize::Zeroizing::new(format!("Bearer {}", token.expose()));
+            let mut value = hyper::header::HeaderValue::from_str(&bearer).map_err(|_| {
+                Error::Config("the partner token has characters a header cannot carry")
+            })?;
+            value.set_sensitive(true);
+            req = req.header(hyper::header::AUTHORIZATION, value);
+        }
+        req.body(body).map_err(|_| Error::BadUrl {
+            url: self.addr.clone(),
+            reason: "cannot build a request for this address",
+        })
     }
 
     /// Sends one request with a small body and returns the response, checked.
@@ -333,6 +387,20 @@ impl<'a> Peer<'a> {
     }
 }
 
+/// HTTP/1.1 over a connected stream (plain or TLS).
+async fn handshake<S>(stream: S) -> Result<SendRequest<BoxBody>, Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!("connection closed: {e}");
+        }
+    });
+    Ok(sender)
+}
+
 /// A token-like header value (session token, linkage id), if valid.
 fn header_token(resp: &Response<Incoming>, header: &str) -> Option<String> {
     resp.headers()
@@ -371,25 +439,25 @@ async fn check(resp: Response<Incoming>, idle: Duration) -> Result<Response<Inco
 
 #[cfg(test)]
 mod tests {
-    use super::authority;
+    use super::endpoint;
 
     #[test]
     fn peer_addresses() {
+        let at = |p: &str| endpoint(p).ok().map(|e| (e.authority, e.host, e.tls));
+        let plain = |a: &str, h: &str| Some((a.to_string(), h.to_string(), false));
         assert_eq!(
-            authority("http://127.0.0.1:7700").ok().as_deref(),
-            Some("127.0.0.1:7700")
+            at("http://127.0.0.1:7700"),
+            plain("127.0.0.1:7700", "127.0.0.1")
         );
+        assert_eq!(at("127.0.0.1:7700/"), plain("127.0.0.1:7700", "127.0.0.1"));
+        assert_eq!(at("http://[::1]:80"), plain("[::1]:80", "::1"));
         assert_eq!(
-            authority("127.0.0.1:7700/").ok().as_deref(),
-            Some("127.0.0.1:7700")
+            at("https://psi.example:443/"),
+            Some(("psi.example:443".into(), "psi.example".into(), true))
         );
-        assert_eq!(
-            authority("http://[::1]:80").ok().as_deref(),
-            Some("[::1]:80")
-        );
-        assert!(authority("https://x:1").is_err());
-        assert!(authority("http://x").is_err());
-        assert!(authority("http://x:1/path").is_err());
-        assert!(authority("").is_err());
+        assert!(endpoint("http://x").is_err());
+        assert!(endpoint("https://x").is_err());
+        assert!(endpoint("http://x:1/path").is_err());
+        assert!(endpoint("").is_err());
     }
 }

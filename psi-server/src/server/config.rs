@@ -1,9 +1,12 @@
 //! What a server is told at start: its limits and the one mode it serves.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use psi_core::codec::{KeyDeclaration, Protocol, MAX_FRAME_LEN};
 use psi_core::{pjc, Limits};
+
+use crate::auth::Tokens;
 
 /// Limits and behaviour of a [`super::PsiServer`].
 #[derive(Debug, Clone)]
@@ -35,6 +38,14 @@ pub struct ServerConfig {
     /// What this server's keys are made of; a client declaring keys with
     /// another fingerprint is refused (`key_spec_mismatch`) before any data moves.
     pub key_spec: Option<KeyDeclaration>,
+    /// TLS ([`crate::tls::server_config`]); with a client CA in it, every
+    /// connection must present a client certificate signed by that CA, whose
+    /// subject is the partner's identity.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Partner tokens: every request but the health check must carry
+    /// `Authorization: Bearer <token>` of a listed partner, whose name is
+    /// its identity.
+    pub tokens: Option<Tokens>,
 }
 
 /// The output mode a server offers.
@@ -81,6 +92,8 @@ impl Default for ServerConfig {
             min_intersection: 1,
             sum_bits: pjc::DEFAULT_SUM_BITS,
             key_spec: None,
+            tls: None,
+            tokens: None,
         }
     }
 }

@@ -22,6 +22,7 @@ use super::session::{EcdhStreams, KkrtStreams, PjcStreams, Session, Streams};
 use super::shared::{random_token, Shared};
 use crate::api::SESSION_HEADER;
 use crate::api::{code, decode_key_declaration, KEY_SPEC_HEADER, LINKAGE_HEADER, MAX_HELLO_BYTES};
+use crate::auth::Identity;
 use crate::metrics::Traffic;
 
 /// The parts of a new session that depend on its protocol.
@@ -162,7 +163,7 @@ fn key_spec_refusal(shared: &Shared, req: &Request<Incoming>) -> Option<Answer> 
 }
 
 /// `POST /v1/sessions`.
-pub(crate) async fn hello(shared: Arc<Shared>, req: Request<Incoming>) -> Answer {
+pub(crate) async fn hello(shared: Arc<Shared>, owner: Identity, req: Request<Incoming>) -> Answer {
     if let Some(refusal) = key_spec_refusal(&shared, &req) {
         return refusal;
     }
@@ -183,7 +184,7 @@ pub(crate) async fn hello(shared: Arc<Shared>, req: Request<Incoming>) -> Answer
             format!("the server is at its limit of {max} concurrent sessions; try again later"),
         );
     }
-    let step = match linkage::begin_step(&shared, &headers, &bytes) {
+    let step = match linkage::begin_step(&shared, &owner, &headers, &bytes) {
         Ok(step) => step,
         Err(refusal) => return refusal,
     };
@@ -226,6 +227,7 @@ pub(crate) async fn hello(shared: Arc<Shared>, req: Request<Incoming>) -> Answer
     };
     let session = Arc::new(Session::new(
         token.clone(),
+        owner,
         opened.protocol,
         opened.client_set_size,
         linkage_id.clone(),

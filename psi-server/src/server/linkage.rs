@@ -19,6 +19,7 @@ use super::linkage_state::LinkageState;
 use super::respond::{self, Answer};
 use super::shared::{random_token, Shared};
 use crate::api::{code, LINKAGE_HEADER, LINKAGE_NEW, MAX_HELLO_BYTES};
+use crate::auth::Identity;
 
 /// A hello that is a step of a linkage, before its session exists.
 pub(crate) struct Step {
@@ -35,6 +36,7 @@ fn bad(code: &str, message: impl Into<String>) -> Answer {
 /// the previous step's result arrived, and computes this step's offer.
 pub(crate) fn begin_step(
     shared: &Shared,
+    owner: &Identity,
     headers: &HeaderMap,
     hello: &[u8],
 ) -> Result<Option<Step>, Answer> {
@@ -57,12 +59,12 @@ pub(crate) fn begin_step(
     let (id, state) = if value == LINKAGE_NEW {
         let waterfall = Waterfall::new(keys.clone(), *duplicates)
             .map_err(|e| bad("no_linkage", e.to_string()))?;
-        let state = Arc::new(Mutex::new(LinkageState::new(waterfall)));
+        let state = Arc::new(Mutex::new(LinkageState::new(owner.clone(), waterfall)));
         let id = random_token();
         shared.registry.insert_linkage(id.clone(), state.clone());
         (id, state)
     } else {
-        match shared.registry.linkage(value) {
+        match shared.registry.linkage_of(value, owner) {
             Some(state) => (value.to_string(), state),
             None => return Err(respond::unknown_linkage()),
         }
@@ -149,8 +151,13 @@ pub(crate) fn record_result(
 
 /// `POST /v1/linkages/{id}/finish`: the client's [`LinkageFinish`]; answers
 /// with our [`LinkageTotals`] and ends the linkage.
-pub(crate) async fn finish(shared: Arc<Shared>, id: &str, req: Request<Incoming>) -> Answer {
-    let Some(state) = shared.registry.linkage(id) else {
+pub(crate) async fn finish(
+    shared: Arc<Shared>,
+    owner: &Identity,
+    id: &str,
+    req: Request<Incoming>,
+) -> Answer {
+    let Some(state) = shared.registry.linkage_of(id, owner) else {
         return respond::unknown_linkage();
     };
     let limited = http_body_util::Limited::new(req.into_body(), MAX_HELLO_BYTES);

@@ -5,9 +5,12 @@ use std::time::Instant;
 
 use psi_core::linkage::{Offer, Waterfall};
 
+use crate::auth::Identity;
 use crate::metrics::Traffic;
 
 pub(crate) struct LinkageState {
+    /// Who started it; nobody else may run its steps or end it.
+    pub(crate) owner: Identity,
     pub(crate) waterfall: Waterfall,
     /// The current step's offer and stream order, until its result arrives.
     pub(crate) pending: Option<(Offer, Arc<[u32]>)>,
@@ -20,8 +23,9 @@ pub(crate) struct LinkageState {
 }
 
 impl LinkageState {
-    pub(crate) fn new(waterfall: Waterfall) -> Self {
+    pub(crate) fn new(owner: Identity, waterfall: Waterfall) -> Self {
         LinkageState {
+            owner,
             waterfall,
             pending: None,
             client_offered: Vec::new(),

@@ -8,11 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use super::routes::route;
 use super::shared::Shared;
+use crate::auth::{Identity, Via};
 
 /// Time open connections get to finish their exchange at shutdown.
 const DRAIN: Duration = Duration::from_secs(30);
@@ -42,7 +44,7 @@ pub(crate) async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                connections.spawn(connection(shared.clone(), stream, peer, stop_rx.clone()));
+                connections.spawn(accepted_connection(shared.clone(), stream, peer, stop_rx.clone()));
             }
         }
         while connections.try_join_next().is_some() {}
@@ -68,16 +70,60 @@ async fn reap_idle(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn connection(
+/// A new TCP connection: the TLS handshake if configured (bounded by the
+/// header timeout), then HTTP.
+async fn accepted_connection(
     shared: Arc<Shared>,
     stream: TcpStream,
     peer: SocketAddr,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
+    let Some(tls) = shared.config.tls.clone() else {
+        return connection(shared, stream, peer, Identity::anonymous(), stop).await;
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let limit = shared.config.header_timeout;
+    let stream = match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::info!(%peer, "TLS handshake refused: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(%peer, "TLS handshake took longer than {} s", limit.as_secs());
+            return;
+        }
+    };
+    // With mutual TLS the verifier has checked the chain; its subject names
+    // the partner.
+    let identity = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|cert| Identity {
+            name: crate::tls::certificate_name(cert).unwrap_or_else(|| "unnamed".into()),
+            via: Via::Certificate,
+        })
+        .unwrap_or_else(Identity::anonymous);
+    connection(shared, stream, peer, identity, stop).await
+}
+
+async fn connection<S>(
+    shared: Arc<Shared>,
+    stream: S,
+    peer: SocketAddr,
+    identity: Identity,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let header_timeout = shared.config.header_timeout;
+    let identity = Arc::new(identity);
     let service = hyper::service::service_fn(move |req| {
         let shared = shared.clone();
-        async move { Ok::<_, Infallible>(route(shared, req).await) }
+        let identity = identity.clone();
+        async move { Ok::<_, Infallible>(route(shared, &identity, req).await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

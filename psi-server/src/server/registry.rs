@@ -12,6 +12,7 @@ use tokio::sync::{broadcast, Notify};
 
 use super::linkage_state::LinkageState;
 use super::session::Session;
+use crate::auth::Identity;
 use crate::metrics::Traffic;
 
 /// One session that ended, successfully or not.
@@ -103,8 +104,11 @@ impl Registry {
         }
     }
 
-    pub(crate) fn session(&self, token: &str) -> Option<Arc<Session>> {
-        self.sessions.lock().ok()?.get(token).cloned()
+    /// The session `token` if `identity` opened it (another identity gets
+    /// nothing, as if it did not exist).
+    pub(crate) fn session(&self, token: &str, identity: &Identity) -> Option<Arc<Session>> {
+        let session = self.sessions.lock().ok()?.get(token).cloned()?;
+        (session.owner == *identity).then_some(session)
     }
 
     pub(crate) fn insert_linkage(&self, id: String, state: Arc<Mutex<LinkageState>>) {
@@ -115,6 +119,17 @@ impl Registry {
 
     pub(crate) fn linkage(&self, id: &str) -> Option<Arc<Mutex<LinkageState>>> {
         self.linkages.lock().ok()?.get(id).cloned()
+    }
+
+    /// The linkage `id` if `identity` started it.
+    pub(crate) fn linkage_of(
+        &self,
+        id: &str,
+        identity: &Identity,
+    ) -> Option<Arc<Mutex<LinkageState>>> {
+        let state = self.linkage(id)?;
+        let owned = state.lock().ok().is_some_and(|st| st.owner == *identity);
+        owned.then_some(state)
     }
 
     /// Ends the session if every stream of it ended.

@@ -14,9 +14,51 @@ use super::respond::{self, Answer};
 use super::shared::Shared;
 use super::streams;
 use crate::api::{self, code, Route, VERSION_HEADER};
+use crate::auth::{bearer, Identity};
 
-/// Answers one request.
-pub(crate) async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Answer {
+/// Who sent `req`: with partner tokens, the partner whose token it carries;
+/// otherwise the connection's identity (a client certificate's subject, or
+/// anonymous).
+#[allow(clippy::result_large_err)] // a refusal is a response on its way out
+fn authenticate(
+    shared: &Shared,
+    connection: &Identity,
+    req: &Request<Incoming>,
+) -> Result<Identity, Answer> {
+    let Some(tokens) = &shared.config.tokens else {
+        return Ok(connection.clone());
+    };
+    let presented = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| bearer(v.as_bytes()));
+    match presented.and_then(|t| tokens.identify(t)) {
+        Some(identity) => Ok(identity),
+        None => {
+            let mut r = respond::error(
+                StatusCode::UNAUTHORIZED,
+                code::UNAUTHORIZED,
+                if presented.is_some() {
+                    "this partner token is not one this server knows"
+                } else {
+                    "this server requires a partner token: Authorization: Bearer <token> (psi run --token-file)"
+                },
+            );
+            r.headers_mut().insert(
+                hyper::header::WWW_AUTHENTICATE,
+                hyper::header::HeaderValue::from_static("Bearer"),
+            );
+            Err(r)
+        }
+    }
+}
+
+/// Answers one request from `connection`.
+pub(crate) async fn route(
+    shared: Arc<Shared>,
+    connection: &Identity,
+    req: Request<Incoming>,
+) -> Answer {
     if let Some(v) = req.headers().get(VERSION_HEADER) {
         if v.as_bytes() != WIRE_VERSION.to_string().as_bytes() {
             return respond::error(
@@ -34,11 +76,18 @@ pub(crate) async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Answer
     if route.method().is_some_and(|m| m != req.method()) {
         return respond::method_not_allowed();
     }
+    if route == Route::Health {
+        return health(&shared);
+    }
+    let identity = match authenticate(&shared, connection, &req) {
+        Ok(identity) => identity,
+        Err(refusal) => return refusal,
+    };
     match route {
         Route::Health => health(&shared),
-        Route::Sessions => hello::hello(shared, req).await,
-        Route::LinkageFinish(id) => linkage::finish(shared, id, req).await,
-        Route::Session(token) => match shared.registry.session(token) {
+        Route::Sessions => hello::hello(shared, identity, req).await,
+        Route::LinkageFinish(id) => linkage::finish(shared, &identity, id, req).await,
+        Route::Session(token) => match shared.registry.session(token, &identity) {
             Some(s) => {
                 shared.registry.end(&s, Err("aborted by the client".into()));
                 respond::error(StatusCode::OK, "aborted", "session aborted")
@@ -46,7 +95,7 @@ pub(crate) async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Answer
             None => respond::unknown_session(),
         },
         Route::Stream { token, stream } => {
-            let Some(session) = shared.registry.session(token) else {
+            let Some(session) = shared.registry.session(token, &identity) else {
                 return respond::unknown_session();
             };
             let Some(stream) = session.schedule.stream(stream) else {

@@ -21,6 +21,7 @@ pub(crate) use self::handoff::{Chunks, Download, Downstream, Exchange, Upload, U
 pub(crate) use self::kkrt::KkrtStreams;
 pub(crate) use self::lane::Refusal;
 pub(crate) use self::pjc::PjcStreams;
+use crate::auth::Identity;
 use crate::metrics::Traffic;
 
 /// The streams of a session, per protocol.
@@ -112,6 +113,8 @@ impl Streams {
 /// One session: who it is, its protocol's streams, and what it cost.
 pub(crate) struct Session {
     pub(crate) token: String,
+    /// Who opened it; nobody else may see it.
+    pub(crate) owner: Identity,
     pub(crate) protocol: Protocol,
     pub(crate) schedule: &'static Schedule,
     pub(crate) started: Instant,
@@ -128,6 +131,7 @@ impl Session {
     /// A new session; `hello` counts the hello and its answer.
     pub(crate) fn new(
         token: String,
+        owner: Identity,
         protocol: Protocol,
         client_set_size: u64,
         linkage: Option<String>,
@@ -136,6 +140,7 @@ impl Session {
     ) -> Self {
         Session {
             token,
+            owner,
             protocol,
             schedule: Schedule::of(protocol, linkage.is_some()),
             started: Instant::now(),
