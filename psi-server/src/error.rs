@@ -41,6 +41,10 @@ pub enum Error {
     /// The HTTP connection failed.
     #[error("HTTP connection to the peer failed: {0}")]
     Http(#[from] hyper::Error),
+    /// The connection broke during a request (the cause chain, e.g. a TLS
+    /// alert from a server that refused our certificate).
+    #[error("the connection to the peer broke: {0}")]
+    ConnectionLost(String),
     /// The peer answered with an HTTP error.
     #[error("the peer refused ({status} {code}): {message}")]
     Peer {

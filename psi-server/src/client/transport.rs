@@ -142,7 +142,7 @@ impl<'a> Peer<'a> {
     }
 
     /// Opens one HTTP/1.1 connection.
-    async fn connect(&self) -> Result<SendRequest<BoxBody>, Error> {
+    async fn connect(&self) -> Result<Connection, Error> {
         let addr = self.addr.as_str();
         let stream = with_timeout(
             "the connection to the peer",
@@ -203,10 +203,8 @@ impl<'a> Peer<'a> {
     async fn send(&self, req: Request<BoxBody>) -> Result<Response<Incoming>, Error> {
         let idle = self.config.idle_timeout;
         let mut conn = self.connect().await?;
-        let resp = with_timeout("the server's answer", idle, async {
-            Ok(conn.send_request(req).await?)
-        })
-        .await?;
+        let resp =
+            with_timeout("the server's answer", idle, async { conn.send(req).await }).await?;
         check(resp, idle).await
     }
 
@@ -303,7 +301,7 @@ impl<'a> Peer<'a> {
         });
         let path = api::stream_path(token, stream);
         let req = self.request(api::stream_method(stream), &path, body.boxed())?;
-        let resp = conn.send_request(req).await?;
+        let resp = conn.send(req).await?;
         let resp = check(resp, self.config.idle_timeout).await?;
         let _ = resp.into_body().collect().await;
         producer.await?
@@ -322,7 +320,7 @@ impl<'a> Peer<'a> {
         let path = api::stream_path(token, stream);
         let req = self.request(api::stream_method(stream), &path, full(Bytes::new()))?;
         let mut conn = self.connect().await?;
-        let resp = conn.send_request(req).await?;
+        let resp = conn.send(req).await?;
         let resp = check(resp, idle).await?;
         let mut reader = FrameReader::new(resp.into_body(), MAX_FRAME_LEN);
         let mut state = Some(state);
@@ -387,8 +385,35 @@ impl<'a> Peer<'a> {
     }
 }
 
+/// One HTTP/1.1 connection.
+struct Connection {
+    sender: SendRequest<BoxBody>,
+}
+
+impl Connection {
+    /// Sends a request. If the connection broke, the error gives the whole
+    /// cause (a TLS alert from a server that refused our certificate arrives
+    /// only after the handshake, as the reason a request was cancelled).
+    async fn send(&mut self, req: Request<BoxBody>) -> Result<Response<Incoming>, Error> {
+        self.sender.send_request(req).await.map_err(|e| {
+            let Some(mut cause) = std::error::Error::source(&e) else {
+                return Error::Http(e);
+            };
+            let mut why = e.to_string();
+            loop {
+                why = format!("{why}: {cause}");
+                match cause.source() {
+                    Some(next) => cause = next,
+                    None => break,
+                }
+            }
+            Error::ConnectionLost(why)
+        })
+    }
+}
+
 /// HTTP/1.1 over a connected stream (plain or TLS).
-async fn handshake<S>(stream: S) -> Result<SendRequest<BoxBody>, Error>
+async fn handshake<S>(stream: S) -> Result<Connection, Error>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -398,7 +423,7 @@ where
             tracing::debug!("connection closed: {e}");
         }
     });
-    Ok(sender)
+    Ok(Connection { sender })
 }
 
 /// A token-like header value (session token, linkage id), if valid.
