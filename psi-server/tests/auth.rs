@@ -112,7 +112,8 @@ async fn raw(
         format!("authorization: Bearer {token}\r\n")
     };
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nhost: x\r\n{auth}content-length: {}\r\nconnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nhost: x\r\nx-psi-wire-version: {}\r\n{auth}content-length: {}\r\nconnection: close\r\n\r\n",
+        psi_core::codec::WIRE_VERSION,
         body.len()
     );
     s.write_all(head.as_bytes()).await.unwrap();
@@ -138,7 +139,8 @@ async fn token_header(addr: SocketAddr, token: &str) -> Option<String> {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let body = hello.to_bytes();
     let head = format!(
-        "POST /v1/sessions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        "POST /v1/sessions HTTP/1.1\r\nhost: x\r\nx-psi-wire-version: {}\r\nauthorization: Bearer {token}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        psi_core::codec::WIRE_VERSION,
         body.len()
     );
     s.write_all(head.as_bytes()).await.unwrap();

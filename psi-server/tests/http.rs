@@ -175,8 +175,14 @@ async fn raw(
     body: &[u8],
 ) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // Every request carries the wire version unless the test sets its own.
+    let version = if headers.contains("x-psi-wire-version") {
+        String::new()
+    } else {
+        format!("x-psi-wire-version: {WIRE_VERSION}\r\n")
+    };
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nhost: x\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nhost: x\r\n{version}{headers}content-length: {}\r\nconnection: close\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).await.unwrap();
@@ -213,7 +219,7 @@ async fn open_session(addr: SocketAddr, set_size: u64) -> String {
 async fn open_session_with(addr: SocketAddr, body: Vec<u8>) -> String {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let head = format!(
-        "POST /v1/sessions HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        "POST /v1/sessions HTTP/1.1\r\nhost: x\r\nx-psi-wire-version: {WIRE_VERSION}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).await.unwrap();

@@ -168,6 +168,25 @@ pub(crate) async fn hello(shared: Arc<Shared>, owner: Identity, req: Request<Inc
         return refusal;
     }
     let headers = req.headers().clone();
+    // A place under the session limit comes first, before any work; a step
+    // of a running linkage uses the linkage's.
+    let permit = if linkage::continues_linkage(&headers) {
+        None
+    } else {
+        match shared.registry.admit() {
+            Some(p) => Some(p),
+            None => {
+                let max = shared.config.max_sessions;
+                return respond::error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    code::BUSY,
+                    format!(
+                        "the server is at its limit of {max} concurrent sessions; try again later"
+                    ),
+                );
+            }
+        }
+    };
     let limited = http_body_util::Limited::new(req.into_body(), MAX_HELLO_BYTES);
     let Ok(bytes) = limited.collect().await.map(|b| b.to_bytes()) else {
         return respond::error(
@@ -176,14 +195,6 @@ pub(crate) async fn hello(shared: Arc<Shared>, owner: Identity, req: Request<Inc
             format!("the hello must be at most {MAX_HELLO_BYTES} bytes"),
         );
     };
-    let max = shared.config.max_sessions;
-    if shared.registry.active() >= max {
-        return respond::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            code::BUSY,
-            format!("the server is at its limit of {max} concurrent sessions; try again later"),
-        );
-    }
     let step = match linkage::begin_step(&shared, &owner, &headers, &bytes) {
         Ok(step) => step,
         Err(refusal) => return refusal,
@@ -213,12 +224,14 @@ pub(crate) async fn hello(shared: Arc<Shared>, owner: Identity, req: Request<Inc
         }
         Err(e) => return respond::internal(e.to_string()),
     };
-    let linkage_id = match step {
-        Some(step) => match linkage::bind_step(step, opened.order, opened.client_set_size) {
-            Ok(id) => Some(id),
-            Err(refusal) => return refusal,
-        },
-        None => None,
+    let (linkage_id, permit) = match step {
+        Some(step) => {
+            match linkage::bind_step(&shared, step, opened.order, opened.client_set_size, permit) {
+                Ok(id) => (Some(id), None),
+                Err(refusal) => return refusal,
+            }
+        }
+        None => (None, permit),
     };
     let token = random_token();
     let traffic = Traffic {
@@ -233,14 +246,16 @@ pub(crate) async fn hello(shared: Arc<Shared>, owner: Identity, req: Request<Inc
         linkage_id.clone(),
         opened.streams,
         traffic,
+        permit,
     ));
     shared.registry.insert(session.clone());
     tracing::info!(
-        session = %token,
+        partner = %session.owner,
         protocol = %session.protocol,
         client_set_size = session.client_set_size,
         "session started"
     );
+    tracing::debug!(session = %token, "session token");
     let mut r = respond::message(opened.answer);
     *r.status_mut() = StatusCode::CREATED;
     if let Ok(v) = hyper::header::HeaderValue::from_str(&token) {

@@ -15,6 +15,8 @@ use hyper::{HeaderMap, Request, StatusCode};
 use psi_core::codec::Codec;
 use psi_core::linkage::{LinkResult, LinkageFinish, LinkageTotals, Offer, StepRecorded, Waterfall};
 
+use tokio::sync::OwnedSemaphorePermit;
+
 use super::linkage_state::LinkageState;
 use super::respond::{self, Answer};
 use super::shared::{random_token, Shared};
@@ -26,6 +28,16 @@ pub(crate) struct Step {
     pub(crate) id: String,
     state: Arc<Mutex<LinkageState>>,
     pub(crate) offer: Offer,
+    /// A new linkage: registered only once its first hello is accepted.
+    new: bool,
+}
+
+/// Whether a hello continues a linkage already running (whose place under
+/// the session limit covers its steps).
+pub(crate) fn continues_linkage(headers: &HeaderMap) -> bool {
+    headers
+        .get(LINKAGE_HEADER)
+        .is_some_and(|v| v.as_bytes() != LINKAGE_NEW.as_bytes())
 }
 
 fn bad(code: &str, message: impl Into<String>) -> Answer {
@@ -60,9 +72,7 @@ pub(crate) fn begin_step(
         let waterfall = Waterfall::new(keys.clone(), *duplicates)
             .map_err(|e| bad("no_linkage", e.to_string()))?;
         let state = Arc::new(Mutex::new(LinkageState::new(owner.clone(), waterfall)));
-        let id = random_token();
-        shared.registry.insert_linkage(id.clone(), state.clone());
-        (id, state)
+        (random_token(), state)
     } else {
         match shared.registry.linkage_of(value, owner) {
             Some(state) => (value.to_string(), state),
@@ -91,25 +101,42 @@ pub(crate) fn begin_step(
             )
         })?
     };
-    Ok(Some(Step { id, state, offer }))
+    let new = value == LINKAGE_NEW;
+    Ok(Some(Step {
+        id,
+        state,
+        offer,
+        new,
+    }))
 }
 
 /// The step's session opened: keeps its offer and stream order until the
-/// result arrives. Returns the linkage id.
+/// result arrives; a new linkage is registered now, with `permit` (its place
+/// under the session limit). Returns the linkage id.
 pub(crate) fn bind_step(
+    shared: &Shared,
     step: Step,
     order: Option<Arc<[u32]>>,
     client_offered: u64,
+    permit: Option<OwnedSemaphorePermit>,
 ) -> Result<String, Answer> {
     let Some(order) = order else {
         return Err(respond::internal("an ECDH session without a stream order"));
     };
-    let Ok(mut st) = step.state.lock() else {
-        return Err(respond::internal("linkage state poisoned"));
-    };
-    st.pending = Some((step.offer, order));
-    st.client_offered.push(client_offered);
-    st.last_activity = Instant::now();
+    {
+        let Ok(mut st) = step.state.lock() else {
+            return Err(respond::internal("linkage state poisoned"));
+        };
+        st.pending = Some((step.offer, order));
+        st.client_offered.push(client_offered);
+        st.last_activity = Instant::now();
+        if step.new {
+            st.permit = permit;
+        }
+    }
+    if step.new {
+        shared.registry.insert_linkage(step.id.clone(), step.state);
+    }
     Ok(step.id)
 }
 

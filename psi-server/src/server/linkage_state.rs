@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use psi_core::linkage::{Offer, Waterfall};
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::auth::Identity;
 use crate::metrics::Traffic;
@@ -20,6 +21,8 @@ pub(crate) struct LinkageState {
     pub(crate) traffic: Traffic,
     pub(crate) started: Instant,
     pub(crate) last_activity: Instant,
+    /// Its place under the session limit, held between steps too.
+    pub(crate) permit: Option<OwnedSemaphorePermit>,
 }
 
 impl LinkageState {
@@ -32,6 +35,7 @@ impl LinkageState {
             traffic: Traffic::default(),
             started: Instant::now(),
             last_activity: Instant::now(),
+            permit: None,
         }
     }
 }

@@ -99,7 +99,11 @@ impl PsiServer {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| Error::Bind { addr, source })?;
-        let registry = Registry::new(items.len() as u64, config.max_completed_sessions);
+        let registry = Registry::new(
+            items.len() as u64,
+            config.max_sessions,
+            config.max_completed_sessions,
+        );
         let table = Table {
             items: items.into(),
             values: values.map(Into::into),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use psi_core::codec::Protocol;
 use psi_core::linkage::{Link, LinkageFinish, StepSummary};
 use psi_core::pjc::{Outcome, SumOutput};
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::{broadcast, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::linkage_state::LinkageState;
 use super::session::Session;
@@ -65,6 +65,8 @@ pub(crate) struct Registry {
     events: broadcast::Sender<SessionEvent>,
     linkage_events: broadcast::Sender<LinkageEvent>,
     server_set_size: u64,
+    /// One permit per session or linkage in progress, taken before any work.
+    permits: Arc<Semaphore>,
     completed: AtomicU64,
     max_completed: Option<u64>,
     /// Notified when `max_completed` sessions and linkages ended.
@@ -72,8 +74,13 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    pub(crate) fn new(server_set_size: u64, max_completed: Option<u64>) -> Self {
+    pub(crate) fn new(
+        server_set_size: u64,
+        max_sessions: usize,
+        max_completed: Option<u64>,
+    ) -> Self {
         Registry {
+            permits: Arc::new(Semaphore::new(max_sessions)),
             sessions: Mutex::new(HashMap::new()),
             linkages: Mutex::new(HashMap::new()),
             events: broadcast::channel(256).0,
@@ -93,9 +100,11 @@ impl Registry {
         self.linkage_events.subscribe()
     }
 
-    /// Sessions in progress.
-    pub(crate) fn active(&self) -> usize {
-        self.sessions.lock().map(|s| s.len()).unwrap_or(usize::MAX)
+    /// A place for one more session or linkage, if the limit allows: taken
+    /// before any work on a hello and held until the session (or linkage)
+    /// ends, so a burst of hellos cannot pass the limit.
+    pub(crate) fn admit(&self) -> Option<OwnedSemaphorePermit> {
+        self.permits.clone().try_acquire_owned().ok()
     }
 
     pub(crate) fn insert(&self, session: Arc<Session>) {
@@ -150,6 +159,7 @@ impl Registry {
         if !removed {
             return;
         }
+        session.release();
         if let Some(id) = &session.linkage {
             match &outcome {
                 Ok(()) => {
@@ -176,17 +186,20 @@ impl Registry {
         };
         match &event.outcome {
             Ok(()) => tracing::info!(
-                session = %event.session,
+                protocol = %event.protocol,
                 client_set_size = event.client_set_size,
                 bytes_received = event.traffic.bytes_received,
                 bytes_sent = event.traffic.bytes_sent,
                 seconds = event.seconds,
                 "session completed"
             ),
-            Err(e) => tracing::warn!(session = %event.session, error = %e, "session failed"),
+            Err(e) => tracing::warn!(protocol = %event.protocol, error = %e, "session failed"),
         }
+        let ok = event.outcome.is_ok();
         let _ = self.events.send(event);
-        self.count_completed();
+        if ok {
+            self.count_completed();
+        }
     }
 
     /// Ends a linkage (once): removes it, emits its event, counts it.
@@ -212,14 +225,22 @@ impl Registry {
         };
         match &event.outcome {
             Ok(()) => {
-                tracing::info!(linkage = %id, linked_rows = st.waterfall.linked_rows(), "linkage completed")
+                tracing::info!(
+                    linked_rows = st.waterfall.linked_rows(),
+                    "linkage completed"
+                )
             }
-            Err(e) => tracing::warn!(linkage = %id, error = %e, "linkage failed"),
+            Err(e) => tracing::warn!(error = %e, "linkage failed"),
         }
+        let ok = event.outcome.is_ok();
         let _ = self.linkage_events.send(event);
-        self.count_completed();
+        if ok {
+            self.count_completed();
+        }
     }
 
+    /// Counts a session or linkage that succeeded (`--once` stops after
+    /// the first; a failed or aborted one does not count).
     fn count_completed(&self) {
         let n = self.completed.fetch_add(1, Ordering::SeqCst) + 1;
         if self.max_completed.is_some_and(|max| n >= max) {

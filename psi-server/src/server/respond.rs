@@ -57,8 +57,14 @@ pub(crate) fn core_error(e: &psi_core::Error) -> Answer {
     error(status, code, e.to_string())
 }
 
+/// A failure of ours: the detail goes to the log, not to the client.
 pub(crate) fn internal(why: impl Into<String>) -> Answer {
-    error(StatusCode::INTERNAL_SERVER_ERROR, "internal", why)
+    tracing::error!("internal error: {}", why.into());
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "the server failed; its log says why",
+    )
 }
 
 pub(crate) fn unknown_session() -> Answer {

@@ -59,20 +59,23 @@ pub(crate) async fn route(
     connection: &Identity,
     req: Request<Incoming>,
 ) -> Answer {
-    if let Some(v) = req.headers().get(VERSION_HEADER) {
-        if v.as_bytes() != WIRE_VERSION.to_string().as_bytes() {
-            return respond::error(
-                StatusCode::BAD_REQUEST,
-                code::UNSUPPORTED_VERSION,
-                format!(
-                    "client speaks wire version {}, this server speaks version {WIRE_VERSION}",
-                    String::from_utf8_lossy(v.as_bytes())
-                ),
-            );
-        }
-    }
     let path = req.uri().path().to_string();
     let route = Route::parse(&path);
+    // Every request but the health check says which wire version it speaks.
+    let version = req.headers().get(VERSION_HEADER);
+    if route != Route::Health
+        && version.map(|v| v.as_bytes()) != Some(WIRE_VERSION.to_string().as_bytes())
+    {
+        let said = match version {
+            Some(v) => format!("wire version {}", String::from_utf8_lossy(v.as_bytes())),
+            None => format!("no {VERSION_HEADER} header"),
+        };
+        return respond::error(
+            StatusCode::BAD_REQUEST,
+            code::UNSUPPORTED_VERSION,
+            format!("the client sent {said}; this server speaks wire version {WIRE_VERSION}"),
+        );
+    }
     if route.method().is_some_and(|m| m != req.method()) {
         return respond::method_not_allowed();
     }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use psi_core::codec::Protocol;
 use psi_core::pjc::{Outcome, SumOutput};
 use psi_core::schedule::{Schedule, Stream};
+use tokio::sync::OwnedSemaphorePermit;
 
 pub(crate) use self::ecdh::EcdhStreams;
 pub(crate) use self::handoff::{Chunks, Download, Downstream, Exchange, Upload, Uploaded};
@@ -125,6 +126,8 @@ pub(crate) struct Session {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     last_activity: Mutex<Instant>,
+    /// Its place under the session limit (a linkage step's is the linkage's).
+    permit: Mutex<Option<OwnedSemaphorePermit>>,
 }
 
 impl Session {
@@ -137,6 +140,7 @@ impl Session {
         linkage: Option<String>,
         streams: Streams,
         hello: Traffic,
+        permit: Option<OwnedSemaphorePermit>,
     ) -> Self {
         Session {
             token,
@@ -150,6 +154,14 @@ impl Session {
             bytes_in: AtomicU64::new(hello.bytes_received),
             bytes_out: AtomicU64::new(hello.bytes_sent),
             last_activity: Mutex::new(Instant::now()),
+            permit: Mutex::new(permit),
+        }
+    }
+
+    /// Gives back its place under the session limit.
+    pub(crate) fn release(&self) {
+        if let Ok(mut p) = self.permit.lock() {
+            p.take();
         }
     }
 

@@ -1,0 +1,156 @@
+//! Limits that must hold when a client misbehaves: each test here failed
+//! before its fix (issue 12's review defects).
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use psi_core::codec::{ClientHello, Codec, Protocol, WIRE_VERSION};
+use psi_core::Item;
+use psi_server::{run_ecdh_client, ClientConfig, PsiServer, ServerConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn item(v: u32) -> Item {
+    Item::from_key(&v.to_be_bytes())
+}
+
+fn hello(set_size: u64) -> Vec<u8> {
+    ClientHello {
+        protocol: Protocol::EcdhIntersection,
+        nonce: [5; 32],
+        set_size,
+    }
+    .to_bytes()
+}
+
+/// One raw request; returns the status.
+async fn post(addr: SocketAddr, path: &str, headers: &str, body: &[u8]) -> u16 {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    String::from_utf8_lossy(&out)[9..12].parse().unwrap()
+}
+
+fn version() -> String {
+    format!("x-psi-wire-version: {WIRE_VERSION}\r\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_hellos_cannot_pass_the_session_limit() {
+    // A large table makes each hello's server side take a while (the shuffle),
+    // which is when a check-then-insert limit lets a burst through.
+    let items = (0..200_000).map(item).collect();
+    let config = ServerConfig {
+        max_sessions: 2,
+        ..Default::default()
+    };
+    let server = PsiServer::bind("127.0.0.1:0".parse().unwrap(), items, config)
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    tokio::spawn(server.run_until(std::future::pending()));
+    let burst: Vec<_> = (0..24)
+        .map(|_| {
+            tokio::spawn(async move { post(addr, "/v1/sessions", &version(), &hello(3)).await })
+        })
+        .collect();
+    let mut opened = 0;
+    for b in burst {
+        match b.await.unwrap() {
+            201 => opened += 1,
+            503 => {}
+            other => panic!("status {other}"),
+        }
+    }
+    assert_eq!(opened, 2, "{opened} sessions opened with a limit of 2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_stops_only_after_a_successful_session() {
+    let items = (0..10).map(item).collect();
+    let config = ServerConfig {
+        max_completed_sessions: Some(1),
+        idle_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let server = PsiServer::bind("127.0.0.1:0".parse().unwrap(), items, config)
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let handle = tokio::spawn(server.run_until(std::future::pending()));
+    // A session that never finishes is reaped; the server keeps serving.
+    assert_eq!(post(addr, "/v1/sessions", &version(), &hello(3)).await, 201);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !handle.is_finished(),
+        "the server stopped after a failed session"
+    );
+    let url = format!("http://{addr}");
+    let run = run_ecdh_client(&url, vec![item(3), item(99)], &ClientConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(run.output.matched, vec![0]);
+    tokio::time::timeout(Duration::from_secs(10), handle)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_linkage_hello_leaves_no_linkage_behind() {
+    use psi_core::linkage::{Duplicates, KeyColumn};
+    let keys = vec![KeyColumn {
+        items: (0..10).map(item).collect(),
+        row_items: (0..10).collect(),
+    }];
+    let config = ServerConfig {
+        idle_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let server = PsiServer::bind_linkage(
+        "127.0.0.1:0".parse().unwrap(),
+        keys,
+        Duplicates::All,
+        config,
+    )
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    let mut events = server.linkage_events();
+    tokio::spawn(server.run_until(std::future::pending()));
+    // Announces more items than the limit: refused by the protocol.
+    let headers = format!("{}x-psi-linkage: new\r\n", version());
+    let status = post(addr, "/v1/sessions", &headers, &hello(u64::MAX)).await;
+    assert_eq!(status, 413);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        events.try_recv().is_err(),
+        "a linkage was registered for a refused hello and later reaped"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wire_version_header_is_required() {
+    let items = (0..10).map(item).collect();
+    let server = PsiServer::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        items,
+        ServerConfig::default(),
+    )
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    tokio::spawn(server.run_until(std::future::pending()));
+    assert_eq!(post(addr, "/v1/sessions", "", &hello(3)).await, 400);
+    assert_eq!(post(addr, "/v1/sessions", &version(), &hello(3)).await, 201);
+}
