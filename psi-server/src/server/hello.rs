@@ -18,7 +18,7 @@ use rand::SeedableRng;
 use super::config::{ServeMode, ServerConfig};
 use super::linkage;
 use super::respond::{self, Answer};
-use super::session::{EcdhStreams, KkrtStreams, PjcStreams, Session, Streams};
+use super::session::{Admitted, EcdhStreams, KkrtStreams, PjcStreams, Session, Streams};
 use super::shared::{random_token, Shared};
 use crate::api::SESSION_HEADER;
 use crate::api::{code, decode_key_declaration, KEY_SPEC_HEADER, LINKAGE_HEADER, MAX_HELLO_BYTES};
@@ -240,13 +240,12 @@ pub(crate) async fn hello(shared: Arc<Shared>, owner: Identity, req: Request<Inc
     };
     let session = Arc::new(Session::new(
         token.clone(),
-        owner,
+        Admitted { owner, permit },
         opened.protocol,
         opened.client_set_size,
         linkage_id.clone(),
         opened.streams,
         traffic,
-        permit,
     ));
     shared.registry.insert(session.clone());
     tracing::info!(

@@ -111,6 +111,13 @@ impl Streams {
     }
 }
 
+/// Who opened a session, and its place under the session limit (none for a
+/// linkage step: the linkage holds one).
+pub(crate) struct Admitted {
+    pub(crate) owner: Identity,
+    pub(crate) permit: Option<OwnedSemaphorePermit>,
+}
+
 /// One session: who it is, its protocol's streams, and what it cost.
 pub(crate) struct Session {
     pub(crate) token: String,
@@ -134,14 +141,14 @@ impl Session {
     /// A new session; `hello` counts the hello and its answer.
     pub(crate) fn new(
         token: String,
-        owner: Identity,
+        admitted: Admitted,
         protocol: Protocol,
         client_set_size: u64,
         linkage: Option<String>,
         streams: Streams,
         hello: Traffic,
-        permit: Option<OwnedSemaphorePermit>,
     ) -> Self {
+        let Admitted { owner, permit } = admitted;
         Session {
             token,
             owner,
