@@ -30,16 +30,18 @@
 //! ```
 //!
 //! - **Code** `C`: pseudorandom, from fixed-key AES keyed by the session
-//!   (`prf.rs`); `k` = [`CODE_BITS`] = 448, the top of the 424–448-bit range
-//!   KKRT16 §4 (Table 2) gives for λ = 40 and the set sizes they consider, used
-//!   for every size; distinct inputs have codewords ≈ 224 bits apart.
+//!   (`prf.rs`); `k` = [`CODE_BITS`] = 512, all four AES blocks the code
+//!   computes (KKRT16 Table 2 gives 424–448 bits for λ = 40, which does not
+//!   reach `2^-40` for our largest sets: see *Correctness bounds*); distinct
+//!   inputs have codewords ≈ 256 bits apart.
 //! - **Cuckoo table**: 3 hash functions, no stash, `m` = [`bin_count`]`(|X|)`
 //!   bins (`1.27·|X|` for `|X| ≥ 2^12`, PSZ18 §3.2.2; see [`bin_count`]). Putting the
 //!   hash index `i` into the OPRF input (`x‖i`) keeps an item's three sender
 //!   values apart; the sender sends them grouped by `i` and the receiver compares
 //!   the `i`-th with its `i`-placed bins only, so the number of comparisons is
 //!   `|X|·|Y|` and tags of `λ + log2|X| + log2|Y|` bits (λ = 40, whole bytes, see
-//!   [`crate::ecdh::tag_len`]) give a false match with probability `≤ 2^-40`.
+//!   [`crate::ecdh::tag_len`]) give a false match with probability `≤ 2^-40`
+//!   (see *Correctness bounds*).
 //! - **PRG** `G`: AES-128 in counter mode keyed by the base-OT message;
 //!   **`H`**: SHA-256 with the session id and bin index (`prf.rs`).
 //! - **Base OTs**: Chou–Orlandi on ristretto255 (`base_ot.rs`).
@@ -57,10 +59,40 @@
 //! wrong but every message is checked, so a malformed one is an [`Error`],
 //! never a panic.
 //!
+//! # Correctness bounds
+//! The result is exact unless one of these events happens; each is bounded for
+//! every set size up to the cap of `2^31` items (`check_size`).
+//!
+//! - **Code distance** (KKRT16 §4, Table 2). The proof needs every pair of
+//!   code inputs the protocol compares to have codewords at least κ = 128 bits
+//!   apart: the receiver's `r_j` (or the zero codeword of an empty bin) against
+//!   each sender input `y‖i` with `h_i(y) = j`, `3|Y|` pairs in all. For a
+//!   random code a pair is closer with probability `P[Bin(k, 1/2) < 128]`:
+//!   `2^-102.3` at `k` = 512 (`2^-66.5` at 448), so the union bound is
+//!   `3|Y| · 2^-102.3`:
+//!
+//!   | sender's items | `k` = 448 (before) | `k` = 512 |
+//!   | --- | --- | --- |
+//!   | `2^20` | `2^-44.9` | `2^-80.7` |
+//!   | `2^24` | `2^-40.9` | `2^-76.7` |
+//!   | `2^28` (default [`Limits`]) | `2^-36.9` | `2^-72.7` |
+//!   | `2^31` (the cap) | `2^-33.9` | `2^-69.7` |
+//!
+//!   (`code_distance_bounds` in `tests.rs` recomputes this table.) While every
+//!   compared pair is ≥ 128 bits apart, the OPRF values of two different inputs
+//!   are equal only if `s` is zero on all their differing bits: `≤ 2^-128` per
+//!   pair, `≤ 2^-95` over all pairs.
+//! - **Tags**: `H` is cut to `len` = [`crate::ecdh::tag_len`] bytes; the
+//!   receiver compares `|X|·|Y|` pairs, so a false match anywhere has
+//!   probability `≤ |X|·|Y|·2^(-8·len) ≤ 2^-40`.
+//! - **Cuckoo hashing**: a seed under which the items do not fit is replaced by
+//!   a fresh one, so it never makes the result wrong; see [`bin_count`] for how
+//!   rarely it happens.
+//!
 //! # Streaming
 //! `U` flows in [`MatrixChunk`]s of at most [`MAX_MATRIX_ROWS`] rows; the
 //! sender's values in [`OprfChunk`]s of at most [`MAX_OPRF_ITEMS`] items. The
-//! sender keeps the rows `q_j` (`m·k` bits, ≈ 71 bytes per receiver item) as
+//! sender keeps the rows `q_j` (`m·k` bits, ≈ 81 bytes per receiver item) as
 //! state, since every item needs three random rows; the receiver keeps ≈ 32
 //! bytes per item for its outputs. No message ever holds a whole set.
 //!
@@ -131,7 +163,7 @@ use prf::{code_input, BinHasher, Code, OutputHash};
 use tags::TagTable;
 
 /// `k`: the width of the pseudorandom code and the number of base OTs.
-pub const CODE_BITS: usize = 448;
+pub const CODE_BITS: usize = 512;
 
 /// `k / 64`.
 const CODE_WORDS: usize = CODE_BITS / 64;
@@ -175,7 +207,7 @@ impl ChoiceBits {
 struct QRows(Vec<Row>);
 
 impl QRows {
-    /// Reserves address space for all `total` rows (at most `2^24` rows, 940 MB,
+    /// Reserves address space for all `total` rows (at most `2^24` rows, 1 GiB,
     /// up front) when the allocator agrees: pages are only touched as rows
     /// arrive, and no regrowth copies are needed. Beyond that, or if the
     /// reservation is refused, storage grows on demand.

@@ -9,6 +9,9 @@ use super::bits::split_block;
 use super::{Row, CODE_WORDS};
 use crate::Item;
 
+/// Bytes of one row (`k / 8`).
+const ROW_BYTES: usize = CODE_WORDS * 8;
+
 /// Inputs per batched AES call.
 const AES_BATCH: usize = 64;
 
@@ -44,7 +47,7 @@ fn session_key(label: &[u8], session_id: &[u8; 32], index: u8) -> [u8; 16] {
 /// The pseudorandom code `C: {0,1}^128 → {0,1}^k` of KKRT16 §4 ("pseudorandom
 /// codes"), instantiated with fixed-key AES (keys derived from the session id, so
 /// they are fixed only after both sets are):
-/// `C(e) = AES_{K_0}(e) ‖ AES_{K_1}(e) ‖ AES_{K_2}(e) ‖ AES_{K_3}(e)`, cut to `k` bits.
+/// `C(e) = AES_{K_0}(e) ‖ AES_{K_1}(e) ‖ AES_{K_2}(e) ‖ AES_{K_3}(e)`, all `k` = 512 bits.
 pub(crate) struct Code {
     keys: [Aes128Enc; 4],
 }
@@ -76,9 +79,7 @@ impl Code {
                 for (row, blk) in outs.iter_mut().zip(&buf[..ins.len()]) {
                     let (lo, hi) = split_block(blk.as_slice());
                     row[2 * b] = lo;
-                    if 2 * b + 1 < CODE_WORDS {
-                        row[2 * b + 1] = hi;
-                    }
+                    row[2 * b + 1] = hi;
                 }
             }
         }
@@ -141,17 +142,20 @@ impl BinHasher {
 
 /// The output hash `H(j, v)` (KKRT16 Figure 2, the random oracle applied to the
 /// row `q_j ⊕ (C(x) ∧ s)`, resp. `t_j`), bound to the session and the bin index:
-/// `SHA-256(DST ‖ sid ‖ j ‖ v)`, the first `tag_len` bytes.
+/// `SHA-256(j ‖ v ‖ sid ‖ DST)`, the first `tag_len` bytes (`j` a little-endian
+/// `u64`, `v` the row's 64 bytes, DST = `"psi/kkrt-ot/out"`).
 ///
-/// The message is always exactly two 64-byte blocks (`DST ‖ sid`, then
-/// `j ‖ v`), so the state after the first block is computed once per session
-/// and each tag costs the SHA-256 compression of the second block and of the
-/// constant padding block (plain SHA-256; `sha2::compress256` just skips the
-/// buffering of the streaming API).
+/// The message is always 119 bytes, so with its padding it is exactly two
+/// 64-byte blocks: `j ‖ v[..56]`, then `v[56..] ‖ sid ‖ DST ‖ padding`. The
+/// second block's constant tail is built once per session; each tag costs two
+/// SHA-256 compressions (plain SHA-256: `sha2::compress256` just skips the
+/// buffering of the streaming API). The DST is last so that the varying part
+/// comes first; every message has the same length, so it still separates this
+/// hash from every other use of SHA-256 here.
 #[derive(Clone)]
 pub(crate) struct OutputHash {
-    /// Chaining value after the first block.
-    state: [u32; 8],
+    /// The second block with `sid`, the DST and the padding in place.
+    tail: [u8; 64],
 }
 
 /// SHA-256 initial value (FIPS 180-4 §5.3.3).
@@ -166,36 +170,40 @@ const SHA256_IV: [u32; 8] = [
     0x5be0_cd19,
 ];
 
-/// The padding block of a 128-byte message: `0x80`, zeros, length 1024 bits.
-const PAD_BLOCK: [u8; 64] = {
-    let mut b = [0u8; 64];
-    b[0] = 0x80;
-    b[62] = 0x04;
-    b
-};
+/// The domain-separation tag of [`OutputHash`] (15 bytes, to fill the block).
+const OUTPUT_DST: &[u8; 15] = b"psi/kkrt-ot/out";
+
+/// Bytes of the row in the first block (after the 8-byte bin index).
+const ROW_HEAD: usize = 56;
 
 impl OutputHash {
     pub(crate) fn new(session_id: &[u8; 32]) -> Self {
-        let mut first = [0u8; 64];
-        let label = b"psi/kkrt-ot/v1/output-hash";
-        first[..label.len()].copy_from_slice(label);
-        first[32..].copy_from_slice(session_id);
-        let mut state = SHA256_IV;
-        sha2::compress256(&mut state, &[GenericArray::from(first)]);
-        OutputHash { state }
+        const _: () = assert!(8 + ROW_BYTES + 32 + OUTPUT_DST.len() + 9 == 128);
+        let mut tail = [0u8; 64];
+        let rest = ROW_BYTES - ROW_HEAD;
+        tail[rest..rest + 32].copy_from_slice(session_id);
+        tail[rest + 32..rest + 32 + OUTPUT_DST.len()].copy_from_slice(OUTPUT_DST);
+        tail[55] = 0x80;
+        // Message length in bits: 119 · 8 = 952.
+        tail[56..].copy_from_slice(&(119u64 * 8).to_be_bytes());
+        OutputHash { tail }
     }
 
     /// The tag (first `tag_len` bytes, little-endian, in a `u128`).
     pub(crate) fn tag(&self, bin: u64, row: &Row, tag_len: usize) -> u128 {
-        let mut block = [0u8; 64];
-        block[..8].copy_from_slice(&bin.to_le_bytes());
-        for (w, out) in row.iter().zip(block[8..].chunks_exact_mut(8)) {
+        let mut bytes = [0u8; ROW_BYTES];
+        for (w, out) in row.iter().zip(bytes.chunks_exact_mut(8)) {
             out.copy_from_slice(&w.to_le_bytes());
         }
-        let mut state = self.state;
+        let mut first = [0u8; 64];
+        first[..8].copy_from_slice(&bin.to_le_bytes());
+        first[8..].copy_from_slice(&bytes[..ROW_HEAD]);
+        let mut second = self.tail;
+        second[..ROW_BYTES - ROW_HEAD].copy_from_slice(&bytes[ROW_HEAD..]);
+        let mut state = SHA256_IV;
         sha2::compress256(
             &mut state,
-            &[GenericArray::from(block), GenericArray::from(PAD_BLOCK)],
+            &[GenericArray::from(first), GenericArray::from(second)],
         );
         let mut d = [0u8; 16];
         for (w, out) in state.iter().zip(d.chunks_exact_mut(4)) {
@@ -236,29 +244,29 @@ mod tests {
         for (x, row) in inputs.iter().zip(&out) {
             assert_eq!(code.encode(*x), *row);
         }
-        // Distinct inputs, far-apart codewords (~k/2 = 224 differing bits).
+        // Distinct inputs, far-apart codewords (~k/2 = 256 differing bits; the
+        // standard deviation is √128 ≈ 11).
         let d: u32 = out[0]
             .iter()
             .zip(&out[1])
             .map(|(a, b)| (a ^ b).count_ones())
             .sum();
-        assert!((150..300).contains(&d), "distance {d}");
+        assert!((180..330).contains(&d), "distance {d}");
     }
 
     #[test]
-    fn output_hash_is_sha256_of_the_two_blocks() {
+    fn output_hash_is_sha256_of_the_documented_message() {
         let sid = [0x5a; 32];
         let h = OutputHash::new(&sid);
-        let row: Row = [1, 2, 3, u64::MAX, 5, 6, 7];
+        let row: Row = [1, 2, 3, u64::MAX, 5, 6, 7, 0x0123_4567_89ab_cdef];
         let mut msg = Vec::new();
-        let mut dst = [0u8; 32];
-        dst[..26].copy_from_slice(b"psi/kkrt-ot/v1/output-hash");
-        msg.extend_from_slice(&dst);
-        msg.extend_from_slice(&sid);
         msg.extend_from_slice(&12345u64.to_le_bytes());
         for w in row {
             msg.extend_from_slice(&w.to_le_bytes());
         }
+        msg.extend_from_slice(&sid);
+        msg.extend_from_slice(b"psi/kkrt-ot/out");
+        assert_eq!(msg.len(), 119);
         let d: [u8; 32] = Sha256::digest(&msg).into();
         for len in 8..=16 {
             assert_eq!(h.tag(12345, &row, len), tag_from_bytes(&d[..len]));

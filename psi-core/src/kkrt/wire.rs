@@ -8,9 +8,13 @@ use crate::codec::{
 
 use super::CODE_BITS;
 
-/// Most rows one [`MatrixChunk`] may carry (`2^15` rows of `k` bits: 1.75 MiB,
-/// inside the codec's frame limit).
+/// Most rows one [`MatrixChunk`] may carry (`2^15` rows of `k` = 512 bits:
+/// 2 MiB, inside the codec's frame limit).
 pub const MAX_MATRIX_ROWS: u32 = 1 << 15;
+
+// A full matrix chunk (version, type, row count, columns) fits in one frame.
+const _: () =
+    assert!(2 + 4 + MAX_MATRIX_ROWS as usize / 8 * CODE_BITS <= crate::codec::MAX_FRAME_LEN);
 
 /// Most sender items one [`OprfChunk`] may carry (three tags each, ≤ 1.5 MiB).
 pub const MAX_OPRF_ITEMS: u32 = 1 << 15;

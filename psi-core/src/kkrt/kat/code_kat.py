@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Recomputes CODE_KAT of src/kkrt/tests.rs with OpenSSL, independently of the Rust code.
 
-C(e) = AES_{K_0}(e) || AES_{K_1}(e) || AES_{K_2}(e) || AES_{K_3}(e), cut to 448 bits,
+C(e) = AES_{K_0}(e) || AES_{K_1}(e) || AES_{K_2}(e) || AES_{K_3}(e), all 512 bits,
 K_b = SHA-256("psi/kkrt-ot/v1/code\\0" || sid || b)[:16], e = fingerprint with the hash
 index in its top two bits (little-endian u128). sid = 0x42 * 32, item digest = 0x17 * 32.
 """
@@ -20,5 +20,5 @@ for h in range(3):
             ["openssl", "enc", "-aes-128-ecb", "-nopad", "-K", key.hex()],
             input=e.to_bytes(16, "little"), capture_output=True, check=True,
         ).stdout
-    rows.append(row[:56].hex())
+    rows.append(row.hex())
 print(":".join(rows))
