@@ -159,7 +159,7 @@ impl<'a> Peer<'a> {
         .await?;
         let _ = stream.set_nodelay(true);
         let Some((connector, name)) = &self.tls else {
-            return handshake(stream).await;
+            return handshake(stream, false).await;
         };
         let stream = with_timeout("the TLS handshake", self.config.connect_timeout, async {
             connector
@@ -171,7 +171,7 @@ impl<'a> Peer<'a> {
                 })
         })
         .await?;
-        handshake(stream).await
+        handshake(stream, true).await
     }
 
     fn request(
@@ -388,6 +388,7 @@ impl<'a> Peer<'a> {
 /// One HTTP/1.1 connection.
 struct Connection {
     sender: SendRequest<BoxBody>,
+    tls: bool,
 }
 
 impl Connection {
@@ -395,25 +396,32 @@ impl Connection {
     /// cause (a TLS alert from a server that refused our certificate arrives
     /// only after the handshake, as the reason a request was cancelled).
     async fn send(&mut self, req: Request<BoxBody>) -> Result<Response<Incoming>, Error> {
+        let tls = self.tls;
         self.sender.send_request(req).await.map_err(|e| {
-            let Some(mut cause) = std::error::Error::source(&e) else {
-                return Error::Http(e);
-            };
             let mut why = e.to_string();
-            loop {
-                why = format!("{why}: {cause}");
-                match cause.source() {
-                    Some(next) => cause = next,
-                    None => break,
-                }
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                why = format!("{why}: {c}");
+                cause = c.source();
             }
-            Error::ConnectionLost(why)
+            if tls {
+                // With TLS 1.3 a server refuses a client certificate after
+                // the handshake: the first request is where that shows.
+                return Error::Tls {
+                    what: "the server closed the connection (does it want a client certificate from another CA?)",
+                    reason: why,
+                };
+            }
+            match std::error::Error::source(&e) {
+                Some(_) => Error::ConnectionLost(why),
+                None => Error::Http(e),
+            }
         })
     }
 }
 
-/// HTTP/1.1 over a connected stream (plain or TLS).
-async fn handshake<S>(stream: S) -> Result<Connection, Error>
+/// HTTP/1.1 over a connected stream (plain, or TLS with `tls`).
+async fn handshake<S>(stream: S, tls: bool) -> Result<Connection, Error>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -423,7 +431,7 @@ where
             tracing::debug!("connection closed: {e}");
         }
     });
-    Ok(Connection { sender })
+    Ok(Connection { sender, tls })
 }
 
 /// A token-like header value (session token, linkage id), if valid.
