@@ -14,7 +14,7 @@ use psi_table::{LinkageSpec, LinkageTable};
 use super::release::{count_of, release};
 use super::table::{blocking, key_columns, out_rows, read_keyed, read_linkage};
 use crate::error::CliError;
-use crate::plan::{Dp, ServePlan, ServeTask, SharedOutput};
+use crate::plan::{ReleasePlan, ServePlan, ServeTask, SharedOutput};
 use crate::report::{
     self, seconds, Ended, Environment, InputReport, Linkage, LinkageReport, Report, Serving,
     Session, StepReport,
@@ -28,9 +28,9 @@ pub struct Started {
     pub input: InputReport,
     /// Seconds spent reading.
     pub read_seconds: f64,
-    /// Noise on what the server releases (`--mode sum --sum-to server`),
-    /// its sensitivity known from the values.
-    pub dp: Option<Dp>,
+    /// `--mode cardinality|sum`: our threshold, and noise on what the
+    /// server releases (`--mode sum --sum-to server`).
+    pub release: Option<ReleasePlan>,
     /// `--mode intersection`: the table with every key, for writing results.
     pub table: Option<Arc<LinkageTable>>,
 }
@@ -50,11 +50,16 @@ pub async fn start(plan: &ServePlan) -> Result<Started, CliError> {
                 server,
                 input: InputReport::linkage(&table),
                 read_seconds,
-                dp: None,
+                release: None,
                 table: Some(Arc::new(table)),
             })
         }
-        ServeTask::Aggregate { key, value, dp } => {
+        ServeTask::Aggregate {
+            key,
+            value,
+            value_bound,
+            release,
+        } => {
             let table = read_keyed(&plan.input, key).await?;
             let (table, values) = match value.clone() {
                 Some(column) => {
@@ -67,7 +72,17 @@ pub async fn start(plan: &ServePlan) -> Result<Started, CliError> {
                 }
                 None => (table, None),
             };
-            let largest_value = values.as_ref().and_then(|v| v.iter().copied().max());
+            // The declared public bound, never one read from the data: each
+            // key's value is clamped to it, so no key adds more to a sum.
+            let values = match (values, value_bound) {
+                (Some(mut values), Some(bound)) => {
+                    let clamped = values.iter().filter(|&&v| v > *bound).count();
+                    values.iter_mut().for_each(|v| *v = (*v).min(*bound));
+                    tracing::info!(clamped, bound, "values above --dp-sum-sensitivity clamped");
+                    Some(values)
+                }
+                (values, _) => values,
+            };
             let read_seconds = seconds(t.elapsed());
             let input = InputReport::new(&table);
             let server =
@@ -77,10 +92,7 @@ pub async fn start(plan: &ServePlan) -> Result<Started, CliError> {
                 server,
                 input,
                 read_seconds,
-                dp: dp.map(|dp| Dp {
-                    sum_sensitivity: Some(dp.sum_sensitivity.or(largest_value).unwrap_or(1)),
-                    ..dp
-                }),
+                release: Some(*release),
                 table: None,
             })
         }
@@ -93,7 +105,12 @@ pub async fn serve(plan: ServePlan) -> Result<(), CliError> {
     let addr = started.server.local_addr();
     let mut events = started.server.events();
     let mut linkage_events = started.server.linkage_events();
-    println!("listening on http://{addr}");
+    let scheme = if plan.config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("listening on {scheme}://{addr}");
     // The address line is how scripts find a port-0 server: flush it now.
     std::io::stdout().flush().map_err(|source| CliError::Io {
         what: "writing to stdout",
@@ -145,11 +162,10 @@ pub async fn serve(plan: ServePlan) -> Result<(), CliError> {
             recorder.record(|r| r.body.linkages.push(entry));
         }
     });
-    let min_intersection = plan.config.min_intersection;
-    let dp = started.dp;
+    let release = started.release;
     let session_recorder = tokio::spawn(async move {
         while let Ok(event) = events.recv().await {
-            let entry = session_entry(&event, min_intersection, dp);
+            let entry = session_entry(&event, release.as_ref());
             let s = &entry.body;
             println!(
                 "session {} ended: {}; the client holds {} distinct keys",
@@ -203,19 +219,13 @@ impl Recorder {
     }
 }
 
-/// A session's entry in the report (adding noise to a released sum when
-/// `dp` says so).
-fn session_entry(e: &SessionEvent, min_intersection: u64, dp: Option<Dp>) -> Ended<Session> {
-    let released =
-        e.sum.and_then(
-            |sum| match release(count_of(sum), Some(sum), min_intersection, dp) {
-                Ok(r) => Some(r),
-                Err(err) => {
-                    tracing::error!("cannot release the sum: {err}");
-                    None
-                }
-            },
-        );
+/// A session's entry in the report (releasing a sum to the server as
+/// `release` says: our threshold, maybe noise).
+fn session_entry(e: &SessionEvent, release_plan: Option<&ReleasePlan>) -> Ended<Session> {
+    let released = match (e.sum, release_plan) {
+        (Some(sum), Some(plan)) => Some(release(count_of(sum), Some(sum), plan)),
+        _ => None,
+    };
     Ended {
         body: Session {
             session: e.session.clone(),
