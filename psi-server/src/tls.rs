@@ -1,7 +1,9 @@
 //! TLS for both ends (rustls with the ring provider), built from PEM bytes,
 //! and the identity a peer's certificate names.
 //!
-//! The server presents its certificate chain; with a client CA it also
+//! Both ends speak TLS 1.3 only (both are this software; 1.3 also keeps a
+//! client certificate from passive observers). The server presents its
+//! certificate chain; with a client CA it also
 //! requires a client certificate signed by that CA (mutual TLS). The client
 //! trusts a private CA when given one, the system's roots otherwise.
 
@@ -69,7 +71,7 @@ pub fn server_config(
     let chain = certificates(cert_chain, "the server certificate")?;
     let key = private_key(key, "the server key")?;
     let builder = rustls::ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| bad("the TLS versions", e))?;
     let builder = match client_ca {
         Some(ca) => {
@@ -111,7 +113,7 @@ pub fn client_config(
         }
     };
     let builder = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| bad("the TLS versions", e))?
         .with_root_certificates(roots);
     let mut config = match identity {
