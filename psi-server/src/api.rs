@@ -129,6 +129,8 @@ pub mod code {
     pub const NOT_READY: &str = "not_ready";
     /// The server is at its session limit.
     pub const BUSY: &str = "busy";
+    /// The partner is at one of its quotas (the message names it).
+    pub const QUOTA_EXCEEDED: &str = "quota_exceeded";
     /// No valid partner token.
     pub const UNAUTHORIZED: &str = "unauthorized";
 }

@@ -16,4 +16,4 @@ pub use client::{
 };
 pub use error::Error;
 pub use metrics::{Phases, Traffic};
-pub use server::{LinkageEvent, PsiServer, ServeMode, ServerConfig, SessionEvent};
+pub use server::{LinkageEvent, PsiServer, Quotas, ServeMode, ServerConfig, SessionEvent};

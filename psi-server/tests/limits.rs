@@ -154,3 +154,50 @@ async fn the_wire_version_header_is_required() {
     assert_eq!(post(addr, "/v1/sessions", "", &hello(3)).await, 400);
     assert_eq!(post(addr, "/v1/sessions", &version(), &hello(3)).await, 201);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partner_quotas_name_the_limit_and_apply_per_partner() {
+    use psi_server::auth::{BearerToken, Tokens};
+    use psi_server::{Error, Quotas};
+    let mut rng = rand::rng();
+    let (alice, line_a) = Tokens::make(&mut rng, "alice").unwrap();
+    let (bob, line_b) = Tokens::make(&mut rng, "bob").unwrap();
+    let items = (0..10).map(item).collect();
+    let config = ServerConfig {
+        tokens: Some(Tokens::parse(&format!("{line_a}\n{line_b}")).unwrap()),
+        quotas: Quotas {
+            sessions_at_once: Some(1),
+            sessions_per_hour: Some(3),
+            items_per_day: Some(5),
+        },
+        ..Default::default()
+    };
+    let server = PsiServer::bind("127.0.0.1:0".parse().unwrap(), items, config)
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    tokio::spawn(server.run_until(std::future::pending()));
+    let url = format!("http://{addr}");
+    let as_partner = |t: &str| ClientConfig {
+        token: BearerToken::parse(t),
+        ..Default::default()
+    };
+    let three = || vec![item(1), item(2), item(77)];
+    let r = run_ecdh_client(&url, three(), &as_partner(&alice))
+        .await
+        .unwrap();
+    assert_eq!(r.output.matched, vec![0, 1]);
+    // Three more items would pass alice's five per day.
+    let e = run_ecdh_client(&url, three(), &as_partner(&alice))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Peer { status: 429, code, message }
+            if code == "quota_exceeded" && message.contains("items per day")),
+        "{e}"
+    );
+    // Bob has a budget of his own; one open session at a time.
+    let bob_hello = format!("{}authorization: Bearer {bob}\r\n", version());
+    assert_eq!(post(addr, "/v1/sessions", &bob_hello, &hello(1)).await, 201);
+    assert_eq!(post(addr, "/v1/sessions", &bob_hello, &hello(1)).await, 429);
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 use psi_core::codec::{KeyDeclaration, Protocol, MAX_FRAME_LEN};
 use psi_core::{pjc, Limits};
 
+use super::quota::Quotas;
 use crate::auth::Tokens;
 
 /// Limits and behaviour of a [`super::PsiServer`].
@@ -46,6 +47,8 @@ pub struct ServerConfig {
     /// `Authorization: Bearer <token>` of a listed partner, whose name is
     /// its identity.
     pub tokens: Option<Tokens>,
+    /// What each partner (identity) may use.
+    pub quotas: Quotas,
 }
 
 /// The output mode a server offers.
@@ -94,6 +97,7 @@ impl Default for ServerConfig {
             key_spec: None,
             tls: None,
             tokens: None,
+            quotas: Quotas::default(),
         }
     }
 }

@@ -17,6 +17,7 @@ use rand::SeedableRng;
 
 use super::config::{ServeMode, ServerConfig};
 use super::linkage;
+use super::registry::Refused;
 use super::respond::{self, Answer};
 use super::session::{Admitted, EcdhStreams, KkrtStreams, PjcStreams, Session, Streams};
 use super::shared::{random_token, Shared};
@@ -162,6 +163,12 @@ fn key_spec_refusal(shared: &Shared, req: &Request<Incoming>) -> Option<Answer> 
     Some(respond::json(StatusCode::BAD_REQUEST, &body))
 }
 
+/// A partner at one of its quotas.
+fn quota_refusal(why: String) -> Answer {
+    tracing::info!("refused: {why}");
+    respond::error(StatusCode::TOO_MANY_REQUESTS, code::QUOTA_EXCEEDED, why)
+}
+
 /// `POST /v1/sessions`.
 pub(crate) async fn hello(shared: Arc<Shared>, owner: Identity, req: Request<Incoming>) -> Answer {
     if let Some(refusal) = key_spec_refusal(&shared, &req) {
@@ -170,12 +177,12 @@ pub(crate) async fn hello(shared: Arc<Shared>, owner: Identity, req: Request<Inc
     let headers = req.headers().clone();
     // A place under the session limit comes first, before any work; a step
     // of a running linkage uses the linkage's.
-    let permit = if linkage::continues_linkage(&headers) {
+    let place = if linkage::continues_linkage(&headers) {
         None
     } else {
-        match shared.registry.admit() {
-            Some(p) => Some(p),
-            None => {
+        match shared.registry.admit(&owner, &shared.config.quotas) {
+            Ok(place) => Some(place),
+            Err(Refused::Busy) => {
                 let max = shared.config.max_sessions;
                 return respond::error(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -185,6 +192,7 @@ pub(crate) async fn hello(shared: Arc<Shared>, owner: Identity, req: Request<Inc
                     ),
                 );
             }
+            Err(Refused::Quota(why)) => return quota_refusal(why),
         }
     };
     let limited = http_body_util::Limited::new(req.into_body(), MAX_HELLO_BYTES);
@@ -224,14 +232,21 @@ pub(crate) async fn hello(shared: Arc<Shared>, owner: Identity, req: Request<Inc
         }
         Err(e) => return respond::internal(e.to_string()),
     };
-    let (linkage_id, permit) = match step {
+    let quotas = &shared.config.quotas;
+    if let Err(why) = shared
+        .registry
+        .charge(&owner, opened.client_set_size, quotas)
+    {
+        return quota_refusal(why);
+    }
+    let (linkage_id, place) = match step {
         Some(step) => {
-            match linkage::bind_step(&shared, step, opened.order, opened.client_set_size, permit) {
+            match linkage::bind_step(&shared, step, opened.order, opened.client_set_size, place) {
                 Ok(id) => (Some(id), None),
                 Err(refusal) => return refusal,
             }
         }
-        None => (None, permit),
+        None => (None, place),
     };
     let token = random_token();
     let traffic = Traffic {
@@ -240,7 +255,7 @@ pub(crate) async fn hello(shared: Arc<Shared>, owner: Identity, req: Request<Inc
     };
     let session = Arc::new(Session::new(
         token.clone(),
-        Admitted { owner, permit },
+        Admitted { owner, place },
         opened.protocol,
         opened.client_set_size,
         linkage_id.clone(),

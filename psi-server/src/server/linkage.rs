@@ -15,9 +15,8 @@ use hyper::{HeaderMap, Request, StatusCode};
 use psi_core::codec::Codec;
 use psi_core::linkage::{LinkResult, LinkageFinish, LinkageTotals, Offer, StepRecorded, Waterfall};
 
-use tokio::sync::OwnedSemaphorePermit;
-
 use super::linkage_state::LinkageState;
+use super::quota::Place;
 use super::respond::{self, Answer};
 use super::shared::{random_token, Shared};
 use crate::api::{code, LINKAGE_HEADER, LINKAGE_NEW, MAX_HELLO_BYTES};
@@ -118,7 +117,7 @@ pub(crate) fn bind_step(
     step: Step,
     order: Option<Arc<[u32]>>,
     client_offered: u64,
-    permit: Option<OwnedSemaphorePermit>,
+    place: Option<Place>,
 ) -> Result<String, Answer> {
     let Some(order) = order else {
         return Err(respond::internal("an ECDH session without a stream order"));
@@ -131,7 +130,7 @@ pub(crate) fn bind_step(
         st.client_offered.push(client_offered);
         st.last_activity = Instant::now();
         if step.new {
-            st.permit = permit;
+            st.place = place;
         }
     }
     if step.new {

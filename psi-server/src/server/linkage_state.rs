@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::quota::Place;
 use psi_core::linkage::{Offer, Waterfall};
-use tokio::sync::OwnedSemaphorePermit;
 
 use crate::auth::Identity;
 use crate::metrics::Traffic;
@@ -22,7 +22,7 @@ pub(crate) struct LinkageState {
     pub(crate) started: Instant,
     pub(crate) last_activity: Instant,
     /// Its place under the session limit, held between steps too.
-    pub(crate) permit: Option<OwnedSemaphorePermit>,
+    pub(crate) place: Option<Place>,
 }
 
 impl LinkageState {
@@ -35,7 +35,7 @@ impl LinkageState {
             traffic: Traffic::default(),
             started: Instant::now(),
             last_activity: Instant::now(),
-            permit: None,
+            place: None,
         }
     }
 }

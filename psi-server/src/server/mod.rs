@@ -13,6 +13,7 @@ mod hello;
 mod linkage;
 mod linkage_state;
 mod listener;
+mod quota;
 mod registry;
 mod respond;
 mod routes;
@@ -30,6 +31,7 @@ use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 
 pub use self::config::{ServeMode, ServerConfig};
+pub use self::quota::Quotas;
 use self::registry::Registry;
 pub use self::registry::{LinkageEvent, SessionEvent};
 use self::shared::{Shared, Table};

@@ -8,9 +8,10 @@ use std::time::Duration;
 use psi_core::codec::Protocol;
 use psi_core::linkage::{Link, LinkageFinish, StepSummary};
 use psi_core::pjc::{Outcome, SumOutput};
-use tokio::sync::{broadcast, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{broadcast, Notify, Semaphore};
 
 use super::linkage_state::LinkageState;
+use super::quota::{Ledger, Place, Quotas};
 use super::session::Session;
 use crate::auth::Identity;
 use crate::metrics::Traffic;
@@ -58,8 +59,17 @@ pub struct LinkageEvent {
     pub seconds: f64,
 }
 
+/// Why a hello gets no place.
+pub(crate) enum Refused {
+    /// The server is at its limit of sessions.
+    Busy,
+    /// The partner is at one of its quotas (which one, in words).
+    Quota(String),
+}
+
 /// Every session and linkage in progress.
 pub(crate) struct Registry {
+    ledger: Ledger,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     linkages: Mutex<HashMap<String, Arc<Mutex<LinkageState>>>>,
     events: broadcast::Sender<SessionEvent>,
@@ -80,6 +90,7 @@ impl Registry {
         max_completed: Option<u64>,
     ) -> Self {
         Registry {
+            ledger: Ledger::default(),
             permits: Arc::new(Semaphore::new(max_sessions)),
             sessions: Mutex::new(HashMap::new()),
             linkages: Mutex::new(HashMap::new()),
@@ -100,11 +111,28 @@ impl Registry {
         self.linkage_events.subscribe()
     }
 
-    /// A place for one more session or linkage, if the limit allows: taken
-    /// before any work on a hello and held until the session (or linkage)
-    /// ends, so a burst of hellos cannot pass the limit.
-    pub(crate) fn admit(&self) -> Option<OwnedSemaphorePermit> {
-        self.permits.clone().try_acquire_owned().ok()
+    /// A place for one more session or linkage of `identity`, if the
+    /// server's limit and the partner's quotas allow: taken before any work
+    /// on a hello and held until the session (or linkage) ends, so a burst
+    /// of hellos cannot pass the limits.
+    pub(crate) fn admit(&self, identity: &Identity, quotas: &Quotas) -> Result<Place, Refused> {
+        let permit = self
+            .permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Refused::Busy)?;
+        let slot = self.ledger.open(identity, quotas).map_err(Refused::Quota)?;
+        Ok(Place::new(permit, slot))
+    }
+
+    /// Charges the items a hello of `identity` announces against its quota.
+    pub(crate) fn charge(
+        &self,
+        identity: &Identity,
+        items: u64,
+        quotas: &Quotas,
+    ) -> Result<(), String> {
+        self.ledger.charge(identity, items, quotas)
     }
 
     pub(crate) fn insert(&self, session: Arc<Session>) {

@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::quota::Place;
 use psi_core::codec::Protocol;
 use psi_core::pjc::{Outcome, SumOutput};
 use psi_core::schedule::{Schedule, Stream};
-use tokio::sync::OwnedSemaphorePermit;
 
 pub(crate) use self::ecdh::EcdhStreams;
 pub(crate) use self::handoff::{Chunks, Download, Downstream, Exchange, Upload, Uploaded};
@@ -115,7 +115,7 @@ impl Streams {
 /// linkage step: the linkage holds one).
 pub(crate) struct Admitted {
     pub(crate) owner: Identity,
-    pub(crate) permit: Option<OwnedSemaphorePermit>,
+    pub(crate) place: Option<Place>,
 }
 
 /// One session: who it is, its protocol's streams, and what it cost.
@@ -134,7 +134,7 @@ pub(crate) struct Session {
     bytes_out: AtomicU64,
     last_activity: Mutex<Instant>,
     /// Its place under the session limit (a linkage step's is the linkage's).
-    permit: Mutex<Option<OwnedSemaphorePermit>>,
+    place: Mutex<Option<Place>>,
 }
 
 impl Session {
@@ -148,7 +148,7 @@ impl Session {
         streams: Streams,
         hello: Traffic,
     ) -> Self {
-        let Admitted { owner, permit } = admitted;
+        let Admitted { owner, place } = admitted;
         Session {
             token,
             owner,
@@ -161,13 +161,13 @@ impl Session {
             bytes_in: AtomicU64::new(hello.bytes_received),
             bytes_out: AtomicU64::new(hello.bytes_sent),
             last_activity: Mutex::new(Instant::now()),
-            permit: Mutex::new(permit),
+            place: Mutex::new(place),
         }
     }
 
     /// Gives back its place under the session limit.
     pub(crate) fn release(&self) {
-        if let Ok(mut p) = self.permit.lock() {
+        if let Ok(mut p) = self.place.lock() {
             p.take();
         }
     }
