@@ -21,7 +21,7 @@ pub struct Quotas {
     pub items_per_day: Option<u64>,
 }
 
-#[derive(Default)]
+#[derive(Default, Debug)]
 struct Usage {
     open: usize,
     opened: VecDeque<Instant>,
@@ -30,12 +30,13 @@ struct Usage {
 }
 
 /// Every partner's use so far.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, Debug)]
 pub(crate) struct Ledger {
     usage: Arc<Mutex<HashMap<Identity, Usage>>>,
 }
 
 /// A partner's open session, counted until dropped.
+#[derive(Debug)]
 pub(crate) struct Slot {
     ledger: Ledger,
     identity: Identity,
