@@ -20,10 +20,9 @@ use super::linkage;
 use super::registry::Refused;
 use super::respond::{self, Answer};
 use super::session::{Admitted, EcdhStreams, KkrtStreams, PjcStreams, Session, Streams};
-use super::shared::{random_token, Shared};
+use super::shared::{random_token, Caller, Shared};
 use crate::api::SESSION_HEADER;
 use crate::api::{code, decode_key_declaration, KEY_SPEC_HEADER, LINKAGE_HEADER, MAX_HELLO_BYTES};
-use crate::auth::Identity;
 use crate::metrics::Traffic;
 
 /// The parts of a new session that depend on its protocol.
@@ -170,7 +169,11 @@ fn quota_refusal(why: String) -> Answer {
 }
 
 /// `POST /v1/sessions`.
-pub(crate) async fn hello(shared: Arc<Shared>, owner: Identity, req: Request<Incoming>) -> Answer {
+pub(crate) async fn hello(shared: Arc<Shared>, caller: Caller, req: Request<Incoming>) -> Answer {
+    let Caller {
+        identity: owner,
+        peer,
+    } = caller;
     if let Some(refusal) = key_spec_refusal(&shared, &req) {
         return refusal;
     }
@@ -255,7 +258,7 @@ pub(crate) async fn hello(shared: Arc<Shared>, owner: Identity, req: Request<Inc
     };
     let session = Arc::new(Session::new(
         token.clone(),
-        Admitted { owner, place },
+        Admitted { owner, place, peer },
         opened.protocol,
         opened.client_set_size,
         linkage_id.clone(),

@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use super::routes::route;
-use super::shared::Shared;
+use super::shared::{Caller, Shared};
 use crate::auth::{Identity, Via};
 
 /// Time open connections get to finish their exchange at shutdown.
@@ -79,7 +79,16 @@ async fn accepted_connection(
     stop: watch::Receiver<bool>,
 ) {
     let Some(tls) = shared.config.tls.clone() else {
-        return connection(shared, stream, peer, Identity::anonymous(), stop).await;
+        return connection(
+            shared,
+            stream,
+            Caller {
+                identity: Identity::anonymous(),
+                peer,
+            },
+            stop,
+        )
+        .await;
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let limit = shared.config.header_timeout;
@@ -106,24 +115,24 @@ async fn accepted_connection(
             via: Via::Certificate,
         })
         .unwrap_or_else(Identity::anonymous);
-    connection(shared, stream, peer, identity, stop).await
+    connection(shared, stream, Caller { identity, peer }, stop).await
 }
 
 async fn connection<S>(
     shared: Arc<Shared>,
     stream: S,
-    peer: SocketAddr,
-    identity: Identity,
+    caller: Caller,
     mut stop: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let header_timeout = shared.config.header_timeout;
-    let identity = Arc::new(identity);
+    let peer = caller.peer;
+    let caller = Arc::new(caller);
     let service = hyper::service::service_fn(move |req| {
         let shared = shared.clone();
-        let identity = identity.clone();
-        async move { Ok::<_, Infallible>(route(shared, &identity, req).await) }
+        let caller = caller.clone();
+        async move { Ok::<_, Infallible>(route(shared, &caller, req).await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

@@ -21,6 +21,10 @@ use crate::metrics::Traffic;
 pub struct SessionEvent {
     /// Session token.
     pub session: String,
+    /// Who ran it: the partner's identity (`anonymous` without authentication).
+    pub partner: String,
+    /// The address its hello came from.
+    pub peer: std::net::SocketAddr,
     /// The protocol the client chose.
     pub protocol: Protocol,
     /// What the server learned: the size of the client's set.
@@ -43,6 +47,8 @@ pub struct SessionEvent {
 pub struct LinkageEvent {
     /// The linkage id.
     pub linkage: String,
+    /// Who ran it: the partner's identity.
+    pub partner: String,
     /// `Ok` or why it failed.
     pub outcome: Result<(), String>,
     /// Per row of our table: its link, if any.
@@ -204,6 +210,8 @@ impl Registry {
         }
         let event = SessionEvent {
             session: session.token.clone(),
+            partner: session.owner.to_string(),
+            peer: session.peer,
             protocol: session.protocol,
             client_set_size: session.client_set_size,
             server_set_size: self.server_set_size,
@@ -243,6 +251,7 @@ impl Registry {
         let Ok(st) = state.lock() else { return };
         let event = LinkageEvent {
             linkage: id.to_string(),
+            partner: st.owner.to_string(),
             outcome,
             links: st.waterfall.links().to_vec(),
             summaries: st.waterfall.summaries().to_vec(),

@@ -11,7 +11,7 @@ use psi_core::schedule::Carries;
 use super::hello;
 use super::linkage;
 use super::respond::{self, Answer};
-use super::shared::Shared;
+use super::shared::{Caller, Shared};
 use super::streams;
 use crate::api::{self, code, Route, VERSION_HEADER};
 use crate::auth::{bearer, Identity};
@@ -56,7 +56,7 @@ fn authenticate(
 /// Answers one request from `connection`.
 pub(crate) async fn route(
     shared: Arc<Shared>,
-    connection: &Identity,
+    connection: &Caller,
     req: Request<Incoming>,
 ) -> Answer {
     let path = req.uri().path().to_string();
@@ -82,13 +82,17 @@ pub(crate) async fn route(
     if route == Route::Health {
         return health(&shared);
     }
-    let identity = match authenticate(&shared, connection, &req) {
+    let identity = match authenticate(&shared, &connection.identity, &req) {
         Ok(identity) => identity,
         Err(refusal) => return refusal,
     };
+    let caller = Caller {
+        identity: identity.clone(),
+        peer: connection.peer,
+    };
     match route {
         Route::Health => health(&shared),
-        Route::Sessions => hello::hello(shared, identity, req).await,
+        Route::Sessions => hello::hello(shared, caller, req).await,
         Route::LinkageFinish(id) => linkage::finish(shared, &identity, id, req).await,
         Route::Session(token) => match shared.registry.session(token, &identity) {
             Some(s) => {

@@ -1,6 +1,7 @@
 //! What every handler shares: the table served, the configuration and the
 //! registry of sessions.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use psi_core::linkage::{Duplicates, KeyColumn};
@@ -8,6 +9,14 @@ use psi_core::Item;
 
 use super::config::ServerConfig;
 use super::registry::Registry;
+use crate::auth::Identity;
+
+/// Who is calling: the partner's identity and the address it connects from.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub(crate) identity: Identity,
+    pub(crate) peer: SocketAddr,
+}
 
 /// The table a server serves.
 pub(crate) struct Table {

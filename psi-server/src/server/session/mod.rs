@@ -115,6 +115,8 @@ impl Streams {
 /// linkage step: the linkage holds one).
 pub(crate) struct Admitted {
     pub(crate) owner: Identity,
+    /// The address it connected from.
+    pub(crate) peer: std::net::SocketAddr,
     pub(crate) place: Option<Place>,
 }
 
@@ -123,6 +125,8 @@ pub(crate) struct Session {
     pub(crate) token: String,
     /// Who opened it; nobody else may see it.
     pub(crate) owner: Identity,
+    /// The address its hello came from.
+    pub(crate) peer: std::net::SocketAddr,
     pub(crate) protocol: Protocol,
     pub(crate) schedule: &'static Schedule,
     pub(crate) started: Instant,
@@ -148,10 +152,11 @@ impl Session {
         streams: Streams,
         hello: Traffic,
     ) -> Self {
-        let Admitted { owner, place } = admitted;
+        let Admitted { owner, place, peer } = admitted;
         Session {
             token,
             owner,
+            peer,
             protocol,
             schedule: Schedule::of(protocol, linkage.is_some()),
             started: Instant::now(),
