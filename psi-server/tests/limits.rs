@@ -201,3 +201,88 @@ async fn partner_quotas_name_the_limit_and_apply_per_partner() {
     assert_eq!(post(addr, "/v1/sessions", &bob_hello, &hello(1)).await, 201);
     assert_eq!(post(addr, "/v1/sessions", &bob_hello, &hello(1)).await, 429);
 }
+
+async fn serve_small(config: ServerConfig) -> SocketAddr {
+    let items = (0..10).map(item).collect();
+    let server = PsiServer::bind("127.0.0.1:0".parse().unwrap(), items, config)
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    tokio::spawn(server.run_until(std::future::pending()));
+    addr
+}
+
+/// Reads what the server sends until it closes, at most `limit` long.
+async fn read_until_closed(s: &mut tokio::net::TcpStream, limit: Duration) -> Option<String> {
+    let mut out = Vec::new();
+    tokio::time::timeout(limit, s.read_to_end(&mut out))
+        .await
+        .ok()?
+        .ok()?;
+    Some(String::from_utf8_lossy(&out).to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_headers_and_slow_bodies_are_cut_off() {
+    let addr = serve_small(ServerConfig {
+        header_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_millis(300),
+        ..Default::default()
+    })
+    .await;
+    // Headers that never end.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"POST /v1/sessions HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    assert!(
+        read_until_closed(&mut s, Duration::from_secs(5))
+            .await
+            .is_some(),
+        "a connection that never finished its headers was kept open"
+    );
+    // A hello body that never arrives in full.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /v1/sessions HTTP/1.1\r\nhost: x\r\n{}content-length: 100\r\n\r\n",
+        version()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&[WIRE_VERSION, 1]).await.unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut buf = vec![0u8; 512];
+        let n = s.read(&mut buf).await.unwrap();
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    })
+    .await
+    .expect("a hello body that never arrives was waited for forever");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_capped_per_address() {
+    let addr = serve_small(ServerConfig {
+        max_connections_per_address: 4,
+        ..Default::default()
+    })
+    .await;
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut fifth = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(
+        read_until_closed(&mut fifth, Duration::from_secs(2))
+            .await
+            .is_some(),
+        "a fifth connection from one address was served"
+    );
+    drop(idle);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let url = format!("http://{addr}");
+    let run = run_ecdh_client(&url, vec![item(3)], &ClientConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(run.output.matched, vec![0]);
+}

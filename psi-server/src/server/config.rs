@@ -24,8 +24,13 @@ pub struct ServerConfig {
     pub max_completed_sessions: Option<u64>,
     /// Largest frame accepted in a streamed body.
     pub max_frame: usize,
-    /// Time allowed for a client to send a request's headers.
+    /// Time allowed for a client to send a request's headers (and for the
+    /// TLS handshake).
     pub header_timeout: Duration,
+    /// Open connections at once; more are closed as they arrive.
+    pub max_connections: usize,
+    /// Open connections at once from one IP address.
+    pub max_connections_per_address: usize,
     /// What this server answers: intersection (ECDH or KKRT, the client's
     /// choice), or one PSI-cardinality / PSI-sum protocol. A client asking for
     /// anything else is refused before any private data moves.
@@ -91,6 +96,8 @@ impl Default for ServerConfig {
             max_completed_sessions: None,
             max_frame: MAX_FRAME_LEN,
             header_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            max_connections_per_address: 64,
             mode: ServeMode::Intersection,
             min_intersection: 1,
             sum_bits: pjc::DEFAULT_SUM_BITS,

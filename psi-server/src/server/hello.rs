@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use psi_core::codec::{ClientHello, Codec, KeyDeclaration, Protocol};
@@ -198,13 +197,10 @@ pub(crate) async fn hello(shared: Arc<Shared>, caller: Caller, req: Request<Inco
             Err(Refused::Quota(why)) => return quota_refusal(why),
         }
     };
-    let limited = http_body_util::Limited::new(req.into_body(), MAX_HELLO_BYTES);
-    let Ok(bytes) = limited.collect().await.map(|b| b.to_bytes()) else {
-        return respond::error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            code::TOO_LARGE,
-            format!("the hello must be at most {MAX_HELLO_BYTES} bytes"),
-        );
+    let idle = shared.config.idle_timeout;
+    let bytes = match respond::small_body(req, MAX_HELLO_BYTES, idle, "hello").await {
+        Ok(b) => b,
+        Err(refusal) => return refusal,
     };
     let step = match linkage::begin_step(&shared, &owner, &headers, &bytes) {
         Ok(step) => step,

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{HeaderMap, Request, StatusCode};
 use psi_core::codec::Codec;
@@ -186,9 +185,10 @@ pub(crate) async fn finish(
     let Some(state) = shared.registry.linkage_of(id, owner) else {
         return respond::unknown_linkage();
     };
-    let limited = http_body_util::Limited::new(req.into_body(), MAX_HELLO_BYTES);
-    let Ok(bytes) = limited.collect().await.map(|b| b.to_bytes()) else {
-        return respond::too_large("finish message");
+    let idle = shared.config.idle_timeout;
+    let bytes = match respond::small_body(req, MAX_HELLO_BYTES, idle, "finish message").await {
+        Ok(b) => b,
+        Err(refusal) => return refusal,
     };
     let finish = match LinkageFinish::from_bytes(&bytes) {
         Ok(f) => f,

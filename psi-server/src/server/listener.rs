@@ -29,6 +29,7 @@ pub(crate) async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let reaper = tokio::spawn(reap_idle(shared.clone(), stop_rx.clone()));
     let mut connections = tokio::task::JoinSet::new();
+    let counts = Counts::default();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -43,8 +44,16 @@ pub(crate) async fn serve(
                         continue;
                     }
                 };
+                let Some(counted) = counts.admit(peer, &shared.config) else {
+                    tracing::info!(%peer, "connection refused: too many open connections");
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
-                connections.spawn(accepted_connection(shared.clone(), stream, peer, stop_rx.clone()));
+                let conn = accepted_connection(shared.clone(), stream, peer, stop_rx.clone());
+                connections.spawn(async move {
+                    conn.await;
+                    drop(counted);
+                });
             }
         }
         while connections.try_join_next().is_some() {}
@@ -56,6 +65,51 @@ pub(crate) async fn serve(
         connections.abort_all();
     }
     reaper.abort();
+}
+
+/// Open connections, in all and per IP address.
+#[derive(Clone, Default)]
+struct Counts {
+    open: Arc<std::sync::Mutex<(usize, std::collections::HashMap<std::net::IpAddr, usize>)>>,
+}
+
+/// One counted connection, uncounted when dropped.
+struct Counted {
+    counts: Counts,
+    ip: std::net::IpAddr,
+}
+
+impl Counts {
+    /// Counts a new connection from `peer`, unless a limit is reached.
+    fn admit(&self, peer: SocketAddr, config: &super::config::ServerConfig) -> Option<Counted> {
+        let mut open = self.open.lock().ok()?;
+        let (all, per) = &mut *open;
+        let here = per.entry(peer.ip()).or_insert(0);
+        if *all >= config.max_connections || *here >= config.max_connections_per_address {
+            return None;
+        }
+        *here += 1;
+        *all += 1;
+        Some(Counted {
+            counts: self.clone(),
+            ip: peer.ip(),
+        })
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.counts.open.lock() {
+            let (all, per) = &mut *open;
+            *all = all.saturating_sub(1);
+            if let Some(n) = per.get_mut(&self.ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    per.remove(&self.ip);
+                }
+            }
+        }
+    }
 }
 
 async fn reap_idle(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {

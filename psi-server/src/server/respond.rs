@@ -1,7 +1,12 @@
 //! Answers: errors as an HTTP status with `{"error":{"code","message"}}`,
 //! and the small bodies every handler returns.
 
-use hyper::{Response, StatusCode};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
 use psi_core::codec::DecodeError;
 
 use super::session::Refusal;
@@ -112,6 +117,27 @@ pub(crate) fn refused(stream: &str, refusal: Refusal) -> Answer {
             code::STREAM_TAKEN,
             format!("the {stream} stream of this session was already requested"),
         ),
+    }
+}
+
+/// Reads a small request body: at most `limit` bytes, within `time`. A
+/// client that sends its body slowly or not at all gets `408`, one that
+/// sends too much `413`; `what` names the message.
+pub(crate) async fn small_body(
+    req: Request<Incoming>,
+    limit: usize,
+    time: Duration,
+    what: &str,
+) -> Result<Bytes, Answer> {
+    let limited = http_body_util::Limited::new(req.into_body(), limit);
+    match tokio::time::timeout(time, limited.collect()).await {
+        Ok(Ok(body)) => Ok(body.to_bytes()),
+        Ok(Err(_)) => Err(too_large(what)),
+        Err(_) => Err(error(
+            StatusCode::REQUEST_TIMEOUT,
+            "idle_timeout",
+            format!("the {what} did not arrive within {} s", time.as_secs_f64()),
+        )),
     }
 }
 

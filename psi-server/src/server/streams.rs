@@ -214,10 +214,13 @@ pub(crate) async fn exchange(
         Exchange::Sum(_) => MAX_HELLO_BYTES,
         Exchange::LinkResult(id) => linkage::result_limit(&shared, id).unwrap_or(0),
     };
-    let limited = http_body_util::Limited::new(req.into_body(), limit);
-    let Ok(bytes) = limited.collect().await.map(|b| b.to_bytes()) else {
-        let why = format!("the {} message is too large or broke off", stream.name);
-        return fail(&shared, &session, respond::too_large(stream.name), why);
+    let idle = shared.config.idle_timeout;
+    let bytes = match respond::small_body(req, limit, idle, stream.name).await {
+        Ok(b) => b,
+        Err(refusal) => {
+            let why = format!("the {} message was too large, slow or cut off", stream.name);
+            return fail(&shared, &session, refusal, why);
+        }
     };
     session.received(bytes.len() as u64);
     if let Exchange::Sum(ResponderFinale::ExpectSum(expect)) = exchange {
