@@ -665,12 +665,20 @@ fn threshold_noise_and_mode_errors() {
     assert!(r["released"]["count"].is_null());
     assert!(server.wait_exit());
 
-    // Noise is described in the report.
+    // Noise is described in the report. (Our threshold is decided on the
+    // noisy count: 0 keeps this run from ever withholding the count.)
     let server = Server::start(&b, "email", &["--once", "--mode", "cardinality"]);
     let o = run_mode(
         &server.url,
         &a,
-        &["--mode", "cardinality", "--dp-epsilon", "1.0"],
+        &[
+            "--mode",
+            "cardinality",
+            "--dp-epsilon",
+            "1.0",
+            "--min-intersection",
+            "0",
+        ],
         &report,
     );
     assert!(o.status.success(), "{}", stderr(&o));
@@ -723,6 +731,216 @@ fn threshold_noise_and_mode_errors() {
     ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--value"), "{}", stderr(&o));
+}
+
+#[test]
+fn dp_threshold_is_decided_on_the_noisy_count() {
+    // No key is shared, so the exact count is 0. Decided on the exact count,
+    // `--min-intersection 1` would say "not met" every time, which says the
+    // exact truth (the intersection is empty) whatever the noise. Decided on
+    // the noisy count (scale 50), it is met about half the time: here never
+    // or always only with probability about 2·10^-6.
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = gen_with_values(dir.path(), 200, 200, 0);
+    let report = dir.path().join("r.json");
+    let server = Server::start(
+        &b,
+        "email",
+        &["--mode", "cardinality", "--min-intersection", "0"],
+    );
+    let mut met = 0;
+    let runs = 20;
+    for _ in 0..runs {
+        let o = run_mode(
+            &server.url,
+            &a,
+            &[
+                "--mode",
+                "cardinality",
+                "--dp-epsilon",
+                "0.02",
+                "--min-intersection",
+                "1",
+            ],
+            &report,
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let r = json(&report)["released"].clone();
+        assert_eq!(r["threshold_on"], "noisy_count", "{r}");
+        assert_eq!(r["noise"][0]["what"], "count", "{r}");
+        if r["threshold_met"] == true {
+            met += 1;
+            assert!(r["count"].as_i64().unwrap() >= 1, "{r}");
+        } else {
+            assert!(r["count"].is_null(), "{r}");
+        }
+    }
+    assert!(0 < met && met < runs, "met {met} of {runs} runs");
+}
+
+#[test]
+fn dp_sum_sensitivity_is_a_declared_bound_and_values_are_clamped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = gen_with_values(dir.path(), 300, 400, 120);
+    let (count, _) = plaintext_count_and_sum(&a, &b);
+    // The plaintext sum with every value clamped to the bound.
+    let bound = 50u64;
+    let (ea, eb, sb) = (
+        column(&a, "email"),
+        column(&b, "email"),
+        column(&b, "spend"),
+    );
+    let a_emails: HashSet<String> = rows(&a).into_iter().map(|r| r[ea].clone()).collect();
+    let values: Vec<u64> = rows(&b)
+        .into_iter()
+        .filter(|r| a_emails.contains(&r[eb]))
+        .map(|r| r[sb].parse().unwrap())
+        .collect();
+    assert!(
+        values.iter().any(|&v| v > bound) && values.iter().any(|&v| v < bound),
+        "the test needs values on both sides of the bound"
+    );
+    let clamped: u64 = values.iter().map(|&v| v.min(bound)).sum();
+    let report = dir.path().join("r.json");
+
+    // The server clamps every value to its --dp-sum-sensitivity (no noise).
+    let server = Server::start(
+        &b,
+        "email",
+        &[
+            "--once",
+            "--mode",
+            "sum",
+            "--sum-to",
+            "client",
+            "--value",
+            "spend",
+            "--dp-sum-sensitivity",
+            "50",
+        ],
+    );
+    let o = run_mode(
+        &server.url,
+        &a,
+        &["--mode", "sum", "--sum-to", "client"],
+        &report,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json(&report)["released"]["sum"], clamped);
+    assert_eq!(json(&report)["released"]["count"], count);
+    assert!(server.wait_exit());
+
+    // Noise on the server's release: its sensitivity is the declared bound,
+    // not the data's largest value, which no report shows.
+    let serve_report = dir.path().join("s.json");
+    let serve_report_arg = serve_report.display().to_string();
+    let largest = rows(&b).iter().map(|r| r[sb].parse::<u64>().unwrap()).max();
+    assert_ne!(largest, Some(bound));
+    let server = Server::start(
+        &b,
+        "email",
+        &[
+            "--once",
+            "--mode",
+            "sum",
+            "--value",
+            "spend",
+            "--dp-epsilon",
+            "2",
+            "--dp-sum-sensitivity",
+            "50",
+            "--min-intersection",
+            "0",
+            "--report",
+            &serve_report_arg,
+        ],
+    );
+    let o = run_mode(
+        &server.url,
+        &a,
+        &["--mode", "sum", "--min-intersection", "0"],
+        &report,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(server.wait_exit());
+    let s = json(&serve_report);
+    let released = &s["sessions"][0]["released"];
+    assert_eq!(released["threshold_on"], "noisy_count", "{s}");
+    assert_eq!(released["noise"][0]["sensitivity"], 1, "{s}");
+    assert_eq!(released["noise"][1]["what"], "sum", "{s}");
+    assert_eq!(released["noise"][1]["sensitivity"], bound, "{s}");
+    assert_eq!(released["noise"][1]["epsilon"], 1.0, "{s}");
+    for n in released["noise"].as_array().unwrap() {
+        assert_ne!(n["sensitivity"].as_u64(), largest, "{s}");
+    }
+
+    // Noise on a sum needs the declared bound, on either side.
+    let refused = |args: &[&str]| {
+        let o = psi(args);
+        assert!(!o.status.success());
+        stderr(&o)
+    };
+    let b_arg = b.to_str().unwrap();
+    let e = refused(&[
+        "serve",
+        "--mode",
+        "sum",
+        "--value",
+        "spend",
+        "--key",
+        "email",
+        "--input",
+        b_arg,
+        "--dp-epsilon",
+        "1",
+    ]);
+    assert!(e.contains("needs --dp-sum-sensitivity"), "{e}");
+    let e = refused(&[
+        "run",
+        "--peer",
+        "http://127.0.0.1:9",
+        "--mode",
+        "sum",
+        "--sum-to",
+        "client",
+        "--key",
+        "email",
+        "--input",
+        b_arg,
+        "--dp-epsilon",
+        "1",
+    ]);
+    assert!(e.contains("needs --dp-sum-sensitivity"), "{e}");
+}
+
+#[test]
+fn dp_epsilon_below_the_floor_is_refused() {
+    // The old floating-point sampler released the exact value at a tiny ε;
+    // now an ε below 10^-6 is refused before any data moves.
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _) = gen_with_values(dir.path(), 10, 10, 0);
+    for eps in ["0.0000001", "1e-300", "0"] {
+        let o = psi(&[
+            "run",
+            "--peer",
+            "http://127.0.0.1:9",
+            "--mode",
+            "cardinality",
+            "--key",
+            "email",
+            "--input",
+            a.to_str().unwrap(),
+            "--dp-epsilon",
+            eps,
+        ]);
+        assert!(!o.status.success());
+        let e = stderr(&o);
+        assert!(e.contains(&format!("--dp-epsilon {eps}: ")), "{e}");
+        assert!(
+            e.contains("below the floor of 0.000001") || eps == "0",
+            "{e}"
+        );
+    }
 }
 
 #[path = "../psi-table/tests/common/febrl.rs"]

@@ -143,13 +143,22 @@ pub struct TableArgs {
     /// `--mode cardinality|sum`: below this many shared keys the output party
     /// learns only that the threshold was not met (the larger of both
     /// parties' thresholds applies). At least 10 is recommended: a count or sum
-    /// over a handful of rows reveals individuals.
+    /// over a handful of rows reveals individuals. With `--dp-epsilon` this
+    /// party's threshold is decided on the noisy count instead (the peer's
+    /// is still decided on the exact count: see the README).
     #[arg(long, default_value_t = 1, value_name = "K")]
     pub min_intersection: u64,
     /// `--mode cardinality|sum`: add discrete-Laplace noise with this total ε to
-    /// what this party releases (split evenly between count and sum).
+    /// what this party releases (split evenly between count and sum): a
+    /// decimal such as `0.5`, at least 0.000001.
     #[arg(long, value_name = "EPSILON")]
-    pub dp_epsilon: Option<f64>,
+    pub dp_epsilon: Option<String>,
+    /// `--mode sum`: the most one key may add to the sum, a public bound both
+    /// parties give: the server clamps every key's value to it before the
+    /// protocol, and it is the sensitivity of the noise on a released sum.
+    /// Needed with `--dp-epsilon` wherever a sum is released.
+    #[arg(long, value_name = "N")]
+    pub dp_sum_sensitivity: Option<u64>,
 }
 
 /// Arguments of `psi run`.
@@ -167,10 +176,6 @@ pub struct RunArgs {
     /// How the output is written.
     #[command(flatten)]
     pub output_options: OutputArgs,
-    /// `--mode sum --sum-to client --dp-epsilon`: the most one key can add to
-    /// the sum (the noise's sensitivity; the server's values are unknown here).
-    #[arg(long, value_name = "N")]
-    pub dp_sum_sensitivity: Option<u64>,
     /// Where to write the JSON report.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,

@@ -191,7 +191,7 @@ async fn aggregate(client: &ClientPlan, task: &AggregatePlan) -> Result<(), CliE
         psi_server::run_pjc_client(&client.peer, items, &task.params, &client.config).await?;
     phases.extend(&outcome.phases);
     phases.push("total", start.elapsed());
-    let released = client_release(outcome.output, task.params.min_intersection, task.dp)?;
+    let released = client_release(outcome.output, &task.release);
     println!("{}", released.describe());
     let body = Aggregated {
         protocol: task.params.protocol.name(),

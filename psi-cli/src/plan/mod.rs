@@ -8,6 +8,7 @@
 //! is not a number) is checked by the commands as they read it.
 
 mod demo;
+mod release;
 mod run;
 mod security;
 mod serve;
@@ -17,10 +18,14 @@ use crate::args::{Cli, Command, TokenCommand};
 use crate::error::CliError;
 
 pub use demo::{DemoPlan, GenPlan};
+/// The noise part of a [`ReleasePlan`] (named by the commands' tests).
+#[cfg(test)]
+pub use release::Dp;
+pub use release::ReleasePlan;
 pub use run::{AggregatePlan, ClientPlan, IntersectPlan, LinkPlan, RunPlan, RunTask};
 pub use security::TokenAddPlan;
 pub use serve::{ServePlan, ServeTask, SharedOutput};
-pub use shared::{Dp, InputPlan};
+pub use shared::InputPlan;
 
 /// The validated command line.
 #[derive(Debug)]

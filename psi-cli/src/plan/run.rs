@@ -9,10 +9,11 @@ use psi_core::pjc;
 use psi_server::{ClientConfig, ServeMode};
 use psi_table::{KeySpec, LinkageSpec};
 
+use super::release::{self, ReleasePlan};
 use super::security;
 use super::shared::{
-    dp, duplicates, input, join, linkage_spec, output_options, protocol, serve_mode, single_key,
-    writable, Dp, InputPlan, OutputPlan,
+    duplicates, input, join, linkage_spec, output_options, protocol, serve_mode, single_key,
+    writable, InputPlan, OutputPlan,
 };
 use crate::args::{JoinArg, ModeArg, ProtocolArg, RunArgs};
 use crate::error::CliError;
@@ -81,10 +82,11 @@ pub struct LinkPlan {
 pub struct AggregatePlan {
     /// The key.
     pub key: KeySpec,
-    /// The protocol and our threshold.
+    /// The protocol and the threshold it decides on the exact count (ours,
+    /// or 0 when we add noise).
     pub params: pjc::Params,
-    /// Noise on what we release.
-    pub dp: Option<Dp>,
+    /// Our threshold and noise on what we release.
+    pub release: ReleasePlan,
 }
 
 impl RunPlan {
@@ -135,12 +137,7 @@ fn intersection(args: &RunArgs, spec: &LinkageSpec) -> Result<(RunTask, bool), C
                 .into(),
         ));
     }
-    dp(
-        Side::Client,
-        ServeMode::Intersection,
-        args.table.dp_epsilon,
-        args.dp_sum_sensitivity,
-    )?;
+    release::plan(Side::Client, ServeMode::Intersection, &args.table)?;
     if args.align && args.join == JoinArg::Difference {
         return Err(CliError::Usage(
             "--align pairs rows; --join difference has no pairs to align".into(),
@@ -206,16 +203,11 @@ fn aggregate(args: &RunArgs, spec: &LinkageSpec) -> Result<RunTask, CliError> {
         ));
     }
     let mode = serve_mode(args.table.mode, args.table.sum_to);
-    let dp = dp(
-        Side::Client,
-        mode,
-        args.table.dp_epsilon,
-        args.dp_sum_sensitivity,
-    )?;
+    let release = release::plan(Side::Client, mode, &args.table)?;
     Ok(RunTask::Aggregate(AggregatePlan {
         key,
-        params: pjc::Params::new(aggregate_protocol(mode), args.table.min_intersection),
-        dp,
+        params: pjc::Params::new(aggregate_protocol(mode), release.protocol_threshold()),
+        release,
     }))
 }
 

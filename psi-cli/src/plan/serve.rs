@@ -8,10 +8,10 @@ use psi_core::linkage::{Duplicates, Side};
 use psi_server::{ServeMode, ServerConfig};
 use psi_table::{KeySpec, OutputOptions};
 
+use super::release::{self, ReleasePlan};
 use super::security;
 use super::shared::{
-    dp, duplicates, input, linkage_spec, output_options, serve_mode, single_key, writable, Dp,
-    InputPlan,
+    duplicates, input, linkage_spec, output_options, serve_mode, single_key, writable, InputPlan,
 };
 use crate::args::ServeArgs;
 use crate::error::CliError;
@@ -47,8 +47,12 @@ pub enum ServeTask {
         key: KeySpec,
         /// `--mode sum`: the column of values.
         value: Option<String>,
-        /// `--mode sum --sum-to server`: noise on the released sum.
-        dp: Option<Dp>,
+        /// `--mode sum --dp-sum-sensitivity`: every key's value is clamped
+        /// to this public bound before the protocol.
+        value_bound: Option<u64>,
+        /// Our threshold, and (`--mode sum --sum-to server`) noise on the
+        /// released count and sum.
+        release: ReleasePlan,
     },
 }
 
@@ -124,15 +128,20 @@ impl ServePlan {
             }
             _ => {}
         }
-        let dp = dp(Side::Server, mode, table.dp_epsilon, None)?;
+        let release = release::plan(Side::Server, mode, table)?;
         let (task, refuse_duplicates) = match key {
             None => {
                 let (duplicates, refuse) = duplicates(table, spec.keys().len())?;
                 (ServeTask::Intersection { duplicates, output }, refuse)
             }
             Some(key) => {
-                let value = args.value.clone();
-                (ServeTask::Aggregate { key, value, dp }, false)
+                let task = ServeTask::Aggregate {
+                    key,
+                    value: args.value.clone(),
+                    value_bound: table.dp_sum_sensitivity,
+                    release,
+                };
+                (task, false)
             }
         };
         let outputs: Vec<&Path> = args.output.iter().map(PathBuf::as_path).collect();
@@ -150,7 +159,7 @@ impl ServePlan {
             idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
             max_completed_sessions: args.once.then_some(1),
             mode,
-            min_intersection: table.min_intersection,
+            min_intersection: release.protocol_threshold(),
             key_spec: Some(spec.declaration()),
             ..ServerConfig::default()
         };

@@ -1,10 +1,10 @@
-//! The parts of a plan both parties share — the input, an output file,
-//! noise — and the checks that make them, each usage error written once.
+//! The parts of a plan both parties share — the input, an output file —
+//! and the checks that make them, each usage error written once.
 
 use std::path::{Path, PathBuf};
 
 use psi_core::codec::Protocol;
-use psi_core::linkage::{Duplicates, JoinType, Side};
+use psi_core::linkage::{Duplicates, JoinType};
 use psi_server::ServeMode;
 use psi_table::{KeySpec, LinkageSpec, OutputFormat, OutputOptions, QuoteStyle};
 
@@ -36,18 +36,6 @@ pub struct OutputPlan {
     pub path: PathBuf,
     /// Format and CSV options.
     pub options: OutputOptions,
-}
-
-/// Differential privacy on what this party releases.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Dp {
-    /// ε in total (finite and positive), split evenly between count and sum
-    /// when both are released.
-    pub epsilon: f64,
-    /// The most one key can add to the sum. `None` when no sum is released
-    /// here, or (`psi serve`) until the values are read: then it is the
-    /// largest of them.
-    pub sum_sensitivity: Option<u64>,
 }
 
 /// The JSON linkage spec file (`--spec`).
@@ -127,58 +115,6 @@ pub(super) fn duplicates(table: &TableArgs, keys: usize) -> Result<(Duplicates, 
         DuplicatesArg::First => (Duplicates::First, false),
         DuplicatesArg::All => (Duplicates::All, false),
     })
-}
-
-/// Every check of `--dp-epsilon` and `--dp-sum-sensitivity` (which only
-/// `psi run` has): noise is added by the party that releases a result, so
-/// the mode decides which party may give it.
-pub(super) fn dp(
-    party: Side,
-    mode: ServeMode,
-    epsilon: Option<f64>,
-    sum_sensitivity: Option<u64>,
-) -> Result<Option<Dp>, CliError> {
-    let usage = |m: &str| Err(CliError::Usage(m.into()));
-    if mode == ServeMode::Intersection {
-        if epsilon.is_some() || sum_sensitivity.is_some() {
-            return usage("--dp-epsilon applies to --mode cardinality and --mode sum");
-        }
-        return Ok(None);
-    }
-    let Some(epsilon) = epsilon else {
-        return Ok(None);
-    };
-    let sum_sensitivity = match (party, mode) {
-        (Side::Client, ServeMode::SumToServer) => {
-            return usage(
-                "with --sum-to server the server releases the result: give --dp-epsilon to `psi serve`",
-            )
-        }
-        (Side::Server, ServeMode::SumToServer) => None,
-        (Side::Server, _) => {
-            return usage(
-                "the server releases nothing in this mode: --dp-epsilon belongs to `psi run` (or use --mode sum --sum-to server)",
-            )
-        }
-        (Side::Client, ServeMode::SumToClient) => match sum_sensitivity {
-            Some(n) => Some(n),
-            None => {
-                return usage(
-                    "--dp-epsilon with --sum-to client needs --dp-sum-sensitivity N (the most one key adds to the sum)",
-                )
-            }
-        },
-        (Side::Client, _) => None,
-    };
-    if !(epsilon.is_finite() && epsilon > 0.0) {
-        return Err(CliError::Usage(format!(
-            "--dp-epsilon {epsilon}: ε must be finite and above 0"
-        )));
-    }
-    Ok(Some(Dp {
-        epsilon,
-        sum_sensitivity,
-    }))
 }
 
 /// What a server answers for `--mode` and `--sum-to`.
@@ -317,43 +253,6 @@ mod tests {
     }
 
     #[test]
-    fn noise_is_refused_once_per_reason() {
-        let refused = |party, mode, e: Option<f64>, s: Option<u64>| {
-            dp(party, mode, e, s).unwrap_err().to_string()
-        };
-        let intersection = refused(Side::Client, ServeMode::Intersection, None, Some(3));
-        assert_eq!(
-            intersection,
-            refused(Side::Server, ServeMode::Intersection, Some(1.0), None)
-        );
-        assert!(intersection.starts_with("--dp-epsilon applies to"));
-        let to_server = refused(Side::Client, ServeMode::SumToServer, Some(1.0), None);
-        assert!(to_server.contains("give --dp-epsilon to `psi serve`"));
-        let released_nothing = refused(Side::Server, ServeMode::Cardinality, Some(1.0), None);
-        assert!(released_nothing.contains("the server releases nothing"));
-        let needs = refused(Side::Client, ServeMode::SumToClient, Some(1.0), None);
-        assert!(needs.contains("--dp-sum-sensitivity"));
-        let bad = refused(Side::Client, ServeMode::Cardinality, Some(0.0), None);
-        assert_eq!(bad, "--dp-epsilon 0: ε must be finite and above 0");
-        assert!(dp(Side::Client, ServeMode::Cardinality, Some(f64::NAN), None).is_err());
-
-        let ok = |party, mode, s| dp(party, mode, Some(2.0), s).unwrap().unwrap();
-        assert_eq!(
-            ok(Side::Client, ServeMode::SumToClient, Some(7)).sum_sensitivity,
-            Some(7)
-        );
-        assert_eq!(
-            ok(Side::Server, ServeMode::SumToServer, None).sum_sensitivity,
-            None
-        );
-        assert_eq!(ok(Side::Client, ServeMode::Cardinality, None).epsilon, 2.0);
-        assert_eq!(
-            dp(Side::Server, ServeMode::SumToServer, None, None).unwrap(),
-            None
-        );
-    }
-
-    #[test]
     fn duplicates_per_key_count() {
         let table = |d| TableArgs {
             input: "in.csv".into(),
@@ -365,6 +264,7 @@ mod tests {
             sum_to: SumToArg::Server,
             min_intersection: 1,
             dp_epsilon: None,
+            dp_sum_sensitivity: None,
         };
         assert_eq!(
             duplicates(&table(None), 1).unwrap(),

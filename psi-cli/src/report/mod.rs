@@ -20,7 +20,7 @@ use crate::error::CliError;
 
 pub use input::InputReport;
 pub use linkage::{LinkageReport, StepReport};
-pub use released::{NoiseReport, Released};
+pub use released::{NoiseReport, Released, ThresholdOn};
 
 /// Which party wrote a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -31,7 +31,7 @@
 //! # Security and what each party learns
 //! Semi-honest security under DDH in ristretto255 with `H` a random oracle
 //! (Ion et al., §3.2), exactly as for [`crate::ecdh`]. Both parties learn both
-//! set sizes and the threshold `K`. Beyond that:
+//! set sizes and the threshold `K` (the larger of both hellos'). Beyond that:
 //!
 //! | mode | counter (keys only) learns | responder learns |
 //! |------|----------------------------|------------------|
@@ -39,9 +39,9 @@
 //! | [`Protocol::SumToValueHolder`] | `c` (inherent: it counts, as P1 in PJC) | `c` and `Σ t` if `c ≥ K`, else only "not met" |
 //! | [`Protocol::SumToKeyHolder`] | `c` and `Σ t` if `c ≥ K`, else only "not met" | nothing (it decrypts a uniformly masked sum) |
 //!
-//! The counter never learns *which* items match: the responder's answers to its
-//! items come back in a secret random permutation, so it can only count, and
-//! the responder's own set is shuffled independently.
+//! A semi-honest counter never learns *which* items match: the responder's
+//! answers to its items come back in a secret random permutation, so it can
+//! only count, and the responder's own set is shuffled independently.
 //!
 //! **The threshold** is enforced by the party that computes the count, the
 //! counter. In cardinality and direction 2 the counter is also the output
@@ -52,10 +52,38 @@
 //! refuses to send the encrypted sum, so the value holder learns nothing but
 //! "not met"; the value holder also checks the announced count itself.
 //!
-//! A malicious peer can make the result wrong (e.g. another secret for some
-//! items, or a count it does not hold); every point, ciphertext and count it
-//! sends is checked, so malformed input is an [`Error`], never a panic.
-//! Items must be distinct (the table layer deduplicates).
+//! **Against a peer that deviates** the table above does not hold. Besides
+//! making the result wrong (another secret for some items, a count it does not
+//! hold, a shifted decryption), a deviating party learns:
+//!
+//! | mode | a deviating counter learns | a deviating responder learns |
+//! |------|----------------------------|------------------------------|
+//! | [`Protocol::Cardinality`] | *which* of its items match: with its own secret `a_i` per item, the answer `b·a_i·H(x_i)` is recognisable among the shuffled tags by testing `a_i·b·H(y)` against them (and `c` below `K`) | nothing more |
+//! | [`Protocol::SumToValueHolder`] | which of its items match, as above | which of *its* items match, by its choice of values (1 on one item, 0 on the others): the functionality allows it |
+//! | [`Protocol::SumToKeyHolder`] | which of its items match, and the value `t_y` of any single item (or any subset's sum, below `K`): [`ExpectMaskedSum`] decrypts whatever ciphertext it is sent, and a single `Enc(t_y)` plus a mask cannot be told from a masked sum | nothing more |
+//!
+//! So cardinality and direction 2 belong only with partners trusted to follow
+//! the protocol (to others they give the intersection, and in direction 2
+//! single values); direction 1 only with a value holder trusted to give
+//! genuine values. Every point, ciphertext and count a peer sends is checked,
+//! so malformed input is an [`Error`], never a panic. Items must be distinct
+//! (the table layer deduplicates).
+//!
+//! **Differential privacy** ([`noise`]) is the output party's business, after
+//! the protocol: a party that adds noise asks the protocol for threshold 0 and
+//! decides its own threshold on the noisy count
+//! ([`noise::vartime_release_count`]); a peer's threshold is still decided on
+//! the exact count here, so an ε-DP release needs the peer's threshold to be 0.
+//!
+//! **Timing.** The counter processes every item of the responder's set alike
+//! (each ciphertext is decoded, selected without a branch and added, match or
+//! not), so its pace on that stream, which the responder can observe, does not
+//! depend on the count. The discrete logarithms (`elgamal::vartime_dlog`) run
+//! only at the output party and must come after its last message: in
+//! direction 2 the counter has sent everything before
+//! [`ExpectDecryptedSum::receive`]; in direction 1 the value holder answers the
+//! counter between [`ExpectSumResult::check`] and
+//! [`CheckedSum::vartime_decrypt`].
 //!
 //! # Limits and cost
 //! - A value is at most [`MAX_VALUE`] = 2^32 − 1; a larger one is
@@ -215,6 +243,16 @@ pub enum Outcome<T> {
     Released(T),
     /// Fewer than `min_intersection` items matched; nothing else is known.
     ThresholdNotMet,
+}
+
+impl<T> Outcome<T> {
+    /// The released value passed through `f`; "not met" stays "not met".
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U> {
+        match self {
+            Outcome::Released(v) => Outcome::Released(f(v)),
+            Outcome::ThresholdNotMet => Outcome::ThresholdNotMet,
+        }
+    }
 }
 
 /// What the output party of a sum protocol learns.
@@ -1007,10 +1045,21 @@ pub struct ExpectSumResult {
 }
 
 impl ExpectSumResult {
-    /// Decrypts the sum (bounded discrete log), behind the threshold.
+    /// Decrypts the sum (bounded discrete log), behind the threshold:
+    /// [`ExpectSumResult::check`] then [`CheckedSum::vartime_decrypt`]. A
+    /// server that must answer the counter first calls the two apart.
     pub fn receive(self, message: SumResult) -> Result<Outcome<SumOutput>, Error> {
+        self.check(message)?.vartime_decrypt()
+    }
+
+    /// Checks the counter's message (the count against both sets, the
+    /// ciphertext's points, the threshold) and decrypts it to the point
+    /// `(Σ t)·G`, all in time that does not depend on the sum: what is left,
+    /// the discrete log, is variable time and can wait until the counter has
+    /// its answer.
+    pub fn check(self, message: SumResult) -> Result<CheckedSum, Error> {
         let (count, ciphertext) = match message {
-            SumResult::ThresholdNotMet => return Ok(Outcome::ThresholdNotMet),
+            SumResult::ThresholdNotMet => return Ok(CheckedSum(None)),
             SumResult::Sum { count, ciphertext } => (count, ciphertext),
         };
         if count > self.max_count {
@@ -1022,14 +1071,43 @@ impl ExpectSumResult {
         }
         let ct = Ciphertext::from_bytes(&ciphertext, 0)?;
         if count < self.threshold {
-            return Ok(Outcome::ThresholdNotMet);
+            return Ok(CheckedSum(None));
         }
-        let bound = bound_for_count(count, self.sum_bits).min(self.total + 1);
-        let sum =
-            vartime_dlog(&self.secret.decrypt_point(&ct), bound).ok_or(Error::SumNotFound {
-                sum_bits: self.sum_bits,
-            })?;
-        Ok(Outcome::Released(SumOutput { count, sum }))
+        Ok(CheckedSum(Some(SumPoint {
+            point: self.secret.decrypt_point(&ct),
+            count,
+            bound: bound_for_count(count, self.sum_bits).min(self.total + 1),
+            sum_bits: self.sum_bits,
+        })))
+    }
+}
+
+/// Responder, direction 1: a checked sum, decrypted to a point; `None` when
+/// the threshold was not met.
+pub struct CheckedSum(Option<SumPoint>);
+
+struct SumPoint {
+    point: curve25519_dalek::RistrettoPoint,
+    count: u64,
+    bound: u64,
+    sum_bits: u8,
+}
+
+impl CheckedSum {
+    /// Solves the bounded discrete log. **Variable time**: its running time
+    /// reveals roughly the sum, so run it after the last message to the
+    /// counter. [`Error::SumNotFound`] means the counter deviated.
+    pub fn vartime_decrypt(self) -> Result<Outcome<SumOutput>, Error> {
+        let Some(p) = self.0 else {
+            return Ok(Outcome::ThresholdNotMet);
+        };
+        let sum = vartime_dlog(&p.point, p.bound).ok_or(Error::SumNotFound {
+            sum_bits: p.sum_bits,
+        })?;
+        Ok(Outcome::Released(SumOutput {
+            count: p.count,
+            sum,
+        }))
     }
 }
 
