@@ -286,3 +286,58 @@ async fn connections_are_capped_per_address() {
         .unwrap();
     assert_eq!(run.output.matched, vec![0]);
 }
+
+/// Opens a session with a raw hello; returns its token.
+async fn open_raw(addr: SocketAddr) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = hello(3);
+    let head = format!(
+        "POST /v1/sessions HTTP/1.1\r\nhost: x\r\n{}content-length: {}\r\nconnection: close\r\n\r\n",
+        version(),
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&body).await.unwrap();
+    let text = read_until_closed(&mut s, Duration::from_secs(5))
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("x-psi-session: "))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_session_stops_its_upload_at_once() {
+    let addr = serve_small(ServerConfig::default()).await;
+    let token = open_raw(addr).await;
+    // An upload that has started and then waits, its client silent.
+    let mut upload = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "PUT /v1/sessions/{token}/client-masked HTTP/1.1\r\nhost: x\r\n{}transfer-encoding: chunked\r\n\r\n",
+        version()
+    );
+    upload.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The session is aborted from elsewhere.
+    let mut abort = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "DELETE /v1/sessions/{token} HTTP/1.1\r\nhost: x\r\n{}content-length: 0\r\nconnection: close\r\n\r\n",
+        version()
+    );
+    abort.write_all(head.as_bytes()).await.unwrap();
+    let aborted = read_until_closed(&mut abort, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(aborted.starts_with("HTTP/1.1 200"), "{aborted}");
+    // The waiting upload is answered now, not at the idle timeout (120 s).
+    let answer = tokio::time::timeout(Duration::from_secs(3), async {
+        let mut buf = vec![0u8; 512];
+        let n = upload.read(&mut buf).await.unwrap();
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    })
+    .await
+    .expect("the upload of an ended session kept waiting");
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+}

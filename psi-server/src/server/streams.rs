@@ -49,7 +49,12 @@ pub(crate) async fn upload(
     let idle = shared.config.idle_timeout;
     loop {
         let before = reader.bytes;
-        let Ok(next) = tokio::time::timeout(idle, reader.next()).await else {
+        let next = tokio::select! {
+            next = tokio::time::timeout(idle, reader.next()) => next,
+            // Reaped, aborted or failed elsewhere: stop reading at once.
+            () = session.ended() => return respond::unknown_session(),
+        };
+        let Ok(next) = next else {
             let why = format!("no data from the client for {} s", idle.as_secs());
             let answer = respond::error(StatusCode::REQUEST_TIMEOUT, "idle_timeout", why.clone());
             return failed(answer, why);
@@ -88,8 +93,13 @@ pub(crate) async fn upload(
         if let (Some(answer), Some(tx)) = (answer, &tx) {
             let frame = framed(&answer);
             session.sent(frame.len() as u64);
-            // Backpressure: waits while the client is not reading the answers.
-            if tx.send(Ok(frame)).await.is_err() {
+            // Backpressure: waits while the client is not reading the
+            // answers, but not past the session's end.
+            let sent = tokio::select! {
+                sent = tx.send(Ok(frame)) => sent.is_ok(),
+                () = session.ended() => false,
+            };
+            if !sent {
                 let why = "the client stopped reading the double-masked stream".to_string();
                 let answer = respond::error(StatusCode::BAD_REQUEST, "stream_closed", why.clone());
                 return fail(&shared, &session, answer, why);
@@ -144,12 +154,17 @@ pub(crate) fn download(
 fn produce(session: Arc<Session>, mut producer: Download) -> ChannelBody {
     let (tx, body) = ChannelBody::channel(1);
     tokio::spawn(async move {
+        let ended = session.ended();
+        tokio::pin!(ended);
         loop {
-            let produced = tokio::task::spawn_blocking(move || {
+            let produce = tokio::task::spawn_blocking(move || {
                 let message = producer.next_message();
                 (producer, message)
-            })
-            .await;
+            });
+            let produced = tokio::select! {
+                produced = produce => produced,
+                () = &mut ended => return,
+            };
             let Ok((p, message)) = produced else {
                 let _ = tx.send(Err(std::io::Error::other("internal error"))).await;
                 return;
@@ -158,8 +173,9 @@ fn produce(session: Arc<Session>, mut producer: Download) -> ChannelBody {
             let Some(message) = message else { return };
             let frame = framed(&message);
             session.sent(frame.len() as u64);
-            if tx.send(Ok(frame)).await.is_err() {
-                return;
+            tokio::select! {
+                sent = tx.send(Ok(frame)) => if sent.is_err() { return },
+                () = &mut ended => return,
             }
         }
     });

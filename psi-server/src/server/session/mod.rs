@@ -139,6 +139,8 @@ pub(crate) struct Session {
     last_activity: Mutex<Instant>,
     /// Its place under the session limit (a linkage step's is the linkage's).
     place: Mutex<Option<Place>>,
+    /// Set when it ends: every task still working for it stops.
+    ended: tokio::sync::watch::Sender<bool>,
 }
 
 impl Session {
@@ -167,11 +169,23 @@ impl Session {
             bytes_out: AtomicU64::new(hello.bytes_sent),
             last_activity: Mutex::new(Instant::now()),
             place: Mutex::new(place),
+            ended: tokio::sync::watch::channel(false).0,
         }
     }
 
-    /// Gives back its place under the session limit.
+    /// Resolves when the session has ended (at once if it has).
+    pub(crate) fn ended(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.ended.subscribe();
+        async move {
+            let _ = rx.wait_for(|ended| *ended).await;
+        }
+    }
+
+    /// Gives back its place under the session limit and stops every task
+    /// still working for it (a producer blocked on a client that stopped
+    /// reading, say), so nothing of it outlives it.
     pub(crate) fn release(&self) {
+        self.ended.send_replace(true);
         if let Ok(mut p) = self.place.lock() {
             p.take();
         }
