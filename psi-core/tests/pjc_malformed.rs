@@ -356,12 +356,16 @@ fn a_sum_outside_the_range_is_an_error_not_a_wrapped_value() {
 }
 
 /// Drives a sum session up to the counter's consumption of the responder's
-/// set; returns the counter's state and the responder's chunks.
+/// set; returns the counter's state, the responder's chunks and its last step.
 fn counter_before_responder_set(
     protocol: Protocol,
     keys: std::ops::Range<u32>,
     value_keys: std::ops::Range<u32>,
-) -> (psi_core::pjc::ExpectResponderSet, Vec<ResponderSetChunk>) {
+) -> (
+    psi_core::pjc::ExpectResponderSet,
+    Vec<ResponderSetChunk>,
+    ResponderFinale,
+) {
     let mut rng = ChaCha20Rng::seed_from_u64(4);
     let limits = Limits::default();
     let params = Params::new(protocol, 0);
@@ -388,7 +392,7 @@ fn counter_before_responder_set(
     while let Some(ch) = r.masker.next_chunk() {
         chunks.push(ch);
     }
-    (c.tags.finish().unwrap(), chunks)
+    (c.tags.finish().unwrap(), chunks, r.finale)
 }
 
 #[test]
@@ -397,7 +401,7 @@ fn the_counter_decodes_every_ciphertext_not_only_the_matches() {
     // (its work must not depend on how many match): so a bad ciphertext is
     // refused even on an item that matches nothing.
     for protocol in [Protocol::SumToValueHolder, Protocol::SumToKeyHolder] {
-        let (mut set, mut chunks) = counter_before_responder_set(protocol, 0..10, 100..110);
+        let (mut set, mut chunks, _) = counter_before_responder_set(protocol, 0..10, 100..110);
         for ct in &mut chunks[0].ciphertexts {
             *ct = [0xff; 64];
         }
@@ -409,4 +413,29 @@ fn the_counter_decodes_every_ciphertext_not_only_the_matches() {
             "{protocol}"
         );
     }
+}
+
+#[test]
+fn the_value_holder_can_answer_before_the_variable_time_decryption() {
+    // Direction 1: `check` validates and decrypts to a point in time that
+    // does not depend on the sum; the discrete log comes after the answer.
+    let (mut set, chunks, finale) =
+        counter_before_responder_set(Protocol::SumToValueHolder, 0..10, 5..15);
+    for ch in chunks {
+        set.receive(ch).unwrap();
+    }
+    let psi_core::pjc::CounterFinish::SendSum { message, .. } = set.finish().unwrap() else {
+        panic!("direction 1")
+    };
+    let ResponderFinale::ExpectSum(expect) = finale else {
+        panic!("direction 1")
+    };
+    let checked = expect.check(message).unwrap();
+    assert_eq!(
+        checked.vartime_decrypt(),
+        Ok(psi_core::pjc::Outcome::Released(psi_core::pjc::SumOutput {
+            count: 5,
+            sum: 15
+        }))
+    );
 }
