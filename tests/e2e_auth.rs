@@ -279,3 +279,72 @@ fn plain_text_beyond_loopback_is_refused_and_bad_files_are_named() {
         stderr(&o)
     );
 }
+
+#[test]
+fn quotas_and_the_audit_log() {
+    let f = Files {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    f.write("a.csv", "id,email\n1,ann@x.org\n2,bob@x.org\n3,cy@x.org\n");
+    let b = f.write("b.csv", "id,email\n7,bob@x.org\n8,cy@x.org\n9,dee@x.org\n");
+    let tokens = f.path("tokens.txt");
+    let added = Command::new(PSI)
+        .args(["token", "add", "--name", "partner-a", "--tokens"])
+        .arg(&tokens)
+        .output()
+        .unwrap();
+    let token = String::from_utf8(added.stdout).unwrap().trim().to_string();
+    let token_file = f.write("token.txt", &token);
+    let audit = f.path("audit.jsonl");
+    let (tokens, audit_arg) = (
+        tokens.to_string_lossy().into_owned(),
+        audit.to_string_lossy().into_owned(),
+    );
+    let s = Server::start(&[
+        "--input",
+        &b,
+        "--key",
+        "email",
+        "--tokens",
+        &tokens,
+        "--max-items-per-day",
+        "4",
+        "--audit-log",
+        &audit_arg,
+    ]);
+    let ok = run(&s.url, &f, &["--token-file", &token_file]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    // Three more items would pass the four a day.
+    let refused = run(&s.url, &f, &["--token-file", &token_file]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("quota_exceeded") && stderr(&refused).contains("items per day"),
+        "{}",
+        stderr(&refused)
+    );
+    // The audit log has the session, with who and how much, and no token.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut log = String::new();
+    while std::time::Instant::now() < deadline {
+        log = std::fs::read_to_string(&audit).unwrap_or_default();
+        if !log.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    let line = &lines[0];
+    assert_eq!(line["partner"], "token partner-a");
+    assert_eq!(line["kind"], "session");
+    assert_eq!(line["mode"], "intersection");
+    assert_eq!(line["client_set_size"], 3);
+    assert_eq!(line["server_set_size"], 3);
+    assert_eq!(line["outcome"], "ok");
+    assert!(line["peer"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert!(line["bytes_received"].as_u64().unwrap() > 0);
+    assert!(!log.contains(&token[4..]));
+}

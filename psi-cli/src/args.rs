@@ -82,6 +82,27 @@ pub struct ServeSecurityArgs {
     /// path sees and can alter the traffic: only inside a trusted network).
     #[arg(long)]
     pub insecure_plaintext: bool,
+    /// Sessions (and linkages) one partner may have open at once.
+    #[arg(long, value_name = "N")]
+    pub max_sessions_per_partner: Option<usize>,
+    /// Sessions one partner may open in any hour.
+    #[arg(long, value_name = "N")]
+    pub max_sessions_per_hour: Option<u32>,
+    /// Items (distinct keys) one partner may send per UTC day over all its
+    /// sessions: each run reveals membership for every item it sends.
+    #[arg(long, value_name = "N")]
+    pub max_items_per_day: Option<u64>,
+    /// Open connections at once; more are closed as they arrive.
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub max_connections: usize,
+    /// Open connections at once from one IP address.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub max_connections_per_address: usize,
+    /// Append one JSON line per ended session and linkage to this file: time,
+    /// peer address, partner, protocol, mode, both set sizes, bytes, outcome
+    /// (no keys, tokens or session secrets).
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
 }
 
 /// How `psi run` reaches a server that lets only partners in.

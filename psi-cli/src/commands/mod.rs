@@ -1,6 +1,7 @@
 //! The commands: each executes a validated plan ([`crate::plan`]) and never
 //! sees the command line.
 
+mod audit;
 mod demo;
 mod gen;
 mod release;

@@ -11,6 +11,7 @@ use psi_core::linkage::{plan_rows, JoinType, Side};
 use psi_server::{LinkageEvent, PsiServer, SessionEvent};
 use psi_table::{LinkageSpec, LinkageTable};
 
+use super::audit::Audit;
 use super::release::{count_of, release};
 use super::table::{blocking, key_columns, out_rows, read_keyed, read_linkage};
 use crate::error::CliError;
@@ -132,6 +133,11 @@ pub async fn serve(plan: ServePlan) -> Result<(), CliError> {
         linkages: Vec::new(),
     };
     let report = Recorder::new(Report::server(started.input, body), plan.report.clone())?;
+    let audit = match &plan.audit_log {
+        Some(path) => Some(Audit::open(path, plan.config.mode)?),
+        None => None,
+    };
+    let linkage_audit = audit.clone();
 
     let recorder = report.clone();
     let (table, spec) = (started.table.clone(), plan.input.spec.clone());
@@ -140,7 +146,11 @@ pub async fn serve(plan: ServePlan) -> Result<(), CliError> {
         ServeTask::Aggregate { .. } => None,
     };
     let linkage_recorder = tokio::spawn(async move {
-        while let Ok(event) = linkage_events.recv().await {
+        while let Some(event) = next_event(&mut linkage_events, "linkage").await {
+            if let Some(audit) = &linkage_audit {
+                let (audit, line) = (audit.clone(), audit.linkage_line(&event));
+                let _ = blocking("auditing a linkage", move || audit.append(&line)).await;
+            }
             let (t, s, o) = (table.clone(), spec.clone(), output.clone());
             let entry = blocking("recording a linkage", move || {
                 linkage_entry(&event, t.as_deref(), &s, o.as_ref())
@@ -159,12 +169,20 @@ pub async fn serve(plan: ServePlan) -> Result<(), CliError> {
                     None => String::new(),
                 }
             );
-            recorder.record(|r| r.body.linkages.push(entry));
+            let recorder = recorder.clone();
+            let _ = blocking("writing the report", move || {
+                recorder.record(|r| r.body.linkages.push(entry))
+            })
+            .await;
         }
     });
     let release = started.release;
     let session_recorder = tokio::spawn(async move {
-        while let Ok(event) = events.recv().await {
+        while let Some(event) = next_event(&mut events, "session").await {
+            if let Some(audit) = &audit {
+                let (audit, line) = (audit.clone(), audit.session_line(&event));
+                let _ = blocking("auditing a session", move || audit.append(&line)).await;
+            }
             let entry = session_entry(&event, release.as_ref());
             let s = &entry.body;
             println!(
@@ -174,7 +192,11 @@ pub async fn serve(plan: ServePlan) -> Result<(), CliError> {
             if let Some(r) = &s.released {
                 println!("session {}: {}", s.session, r.describe());
             }
-            report.record(|r| r.body.sessions.push(entry));
+            let report = report.clone();
+            let _ = blocking("writing the report", move || {
+                report.record(|r| r.body.sessions.push(entry))
+            })
+            .await;
         }
     });
     started.server.run_until(shutdown_signal()).await?;
@@ -182,6 +204,23 @@ pub async fn serve(plan: ServePlan) -> Result<(), CliError> {
     let _ = tokio::time::timeout(Duration::from_secs(5), session_recorder).await;
     let _ = tokio::time::timeout(Duration::from_secs(60), linkage_recorder).await;
     Ok(())
+}
+
+/// The next event; a recorder that fell behind a burst says how many it
+/// missed and goes on (it stops only when the server has stopped).
+async fn next_event<T: Clone>(
+    events: &mut tokio::sync::broadcast::Receiver<T>,
+    what: &str,
+) -> Option<T> {
+    loop {
+        match events.recv().await {
+            Ok(event) => return Some(event),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!("{missed} {what} events were missed by the report after a burst")
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        }
+    }
 }
 
 /// The server's report, shared by the two recorders and rewritten after

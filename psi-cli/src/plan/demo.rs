@@ -78,6 +78,7 @@ impl DemoPlan {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             config,
             report: None,
+            audit_log: None,
             task: ServeTask::Intersection {
                 duplicates: Duplicates::All,
                 output: None,

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use psi_server::auth::{BearerToken, Tokens};
 use psi_server::tls::{self, ClientTls, ServerTls};
+use psi_server::Quotas;
 
 use crate::args::{RunSecurityArgs, ServeSecurityArgs, TokenAddArgs};
 use crate::error::CliError;
@@ -25,6 +26,7 @@ fn tls_error(paths: &[&Path], e: psi_server::Error) -> CliError {
 pub(super) struct ServerSecurity {
     pub tls: Option<ServerTls>,
     pub tokens: Option<Tokens>,
+    pub quotas: Quotas,
 }
 
 /// Reads `psi serve`'s security options; refuses plain text beyond loopback.
@@ -74,7 +76,34 @@ pub(super) fn server(
         }
         None => None,
     };
-    Ok(ServerSecurity { tls, tokens })
+    let at_least_one = |flag: &str, n: Option<u64>| match n {
+        Some(0) => Err(CliError::Usage(format!("{flag} must be at least 1"))),
+        _ => Ok(()),
+    };
+    at_least_one(
+        "--max-sessions-per-partner",
+        args.max_sessions_per_partner.map(|n| n as u64),
+    )?;
+    at_least_one(
+        "--max-sessions-per-hour",
+        args.max_sessions_per_hour.map(u64::from),
+    )?;
+    at_least_one("--max-items-per-day", args.max_items_per_day)?;
+    at_least_one("--max-connections", Some(args.max_connections as u64))?;
+    at_least_one(
+        "--max-connections-per-address",
+        Some(args.max_connections_per_address as u64),
+    )?;
+    let quotas = Quotas {
+        sessions_at_once: args.max_sessions_per_partner,
+        sessions_per_hour: args.max_sessions_per_hour,
+        items_per_day: args.max_items_per_day,
+    };
+    Ok(ServerSecurity {
+        tls,
+        tokens,
+        quotas,
+    })
 }
 
 /// A client's TLS configuration and partner token.

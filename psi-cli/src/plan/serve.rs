@@ -27,6 +27,8 @@ pub struct ServePlan {
     pub config: ServerConfig,
     /// Where the JSON report goes (checked); rewritten after every session.
     pub report: Option<PathBuf>,
+    /// Where one JSON line per ended session and linkage is appended.
+    pub audit_log: Option<PathBuf>,
     /// What is served.
     pub task: ServeTask,
 }
@@ -101,6 +103,9 @@ impl ServePlan {
         if let Some(r) = &args.report {
             writable(r, &[&table.input])?;
         }
+        if let Some(a) = &args.security.audit_log {
+            writable(a, &[&table.input])?;
+        }
         let output = match &args.output {
             Some(o) => {
                 writable(o, &[&table.input])?;
@@ -155,6 +160,9 @@ impl ServePlan {
             },
             tls: security.tls,
             tokens: security.tokens,
+            quotas: security.quotas,
+            max_connections: args.security.max_connections,
+            max_connections_per_address: args.security.max_connections_per_address,
             max_sessions: args.max_sessions.max(1),
             idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
             max_completed_sessions: args.once.then_some(1),
@@ -168,6 +176,7 @@ impl ServePlan {
             listen: args.listen,
             config,
             report: args.report.clone(),
+            audit_log: args.security.audit_log.clone(),
             task,
         })
     }
