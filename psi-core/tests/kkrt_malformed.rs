@@ -81,13 +81,13 @@ fn matrix_stream_errors() {
     let (sh, mut expect) =
         kkrt::Sender::accept(&mut rng, server_items(), &hello, &Limits::default()).unwrap();
     let mut matrix = state.receive(sh).unwrap();
-    assert_eq!(matrix.total_rows(), 256); // bin_count(100)
+    assert_eq!(matrix.total_rows(), 1664); // bin_count(100)
     matrix.set_chunk_rows(128);
     let chunk = matrix.next_chunk().unwrap();
-    // Too many rows: the whole matrix is 256 rows.
+    // Too many rows: the whole matrix is 1664 rows.
     let too_big = MatrixChunk {
-        rows: 384,
-        columns: vec![0; 384 / 8 * CODE_BITS],
+        rows: 1792,
+        columns: vec![0; 1792 / 8 * CODE_BITS],
     };
     assert!(matches!(
         expect.receive(too_big),

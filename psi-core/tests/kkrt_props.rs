@@ -59,9 +59,10 @@ fn empty_and_tiny_sets() {
 
 #[test]
 fn identical_disjoint_and_boundaries() {
-    // 4095/4096: the cuckoo factor changes from 2 to 1.27; 64/65 and 8191/8192:
-    // table sizes cross a 128-bin block; 8192 bins is also one matrix chunk.
-    for n in [64u32, 65, 4095, 4096, 4097, 6450, 6451] {
+    // 4/5, 64/65, 2048/2049 and 4095/4096: the small tables of `bin_count`
+    // change size (and at 4096 the factor 1.27 takes over); 6450/6451: table
+    // sizes cross a 128-bin block (8192 bins is also one matrix chunk).
+    for n in [4u32, 5, 64, 65, 2048, 2049, 4095, 4096, 4097, 6450, 6451] {
         let a: Vec<u32> = (0..n).collect();
         check(&a, &a, u64::from(n)); // identical
         let b: Vec<u32> = (n..2 * n).collect();
@@ -111,7 +112,8 @@ proptest! {
 
 /// Cuckoo insertion (3 hash functions, no stash, `kkrt::bin_count` bins) should
 /// essentially never need a second seed; count retries over many fresh seeds,
-/// around the size where the factor changes from 2 to 1.27.
+/// around the sizes where the table changes (a check of the implementation;
+/// the `2^-40` itself rests on `bin_count`'s analysis, not on these trials).
 fn cuckoo_retries(sizes: &[u32], trials: u64) -> u32 {
     use psi_core::kkrt;
     let mut total = 0;
@@ -130,7 +132,10 @@ fn cuckoo_retries(sizes: &[u32], trials: u64) -> u32 {
 #[test]
 fn cuckoo_failure_rate_small_sets() {
     assert_eq!(
-        cuckoo_retries(&[1, 2, 3, 63, 64, 65, 200, 1000, 4095], 200),
+        cuckoo_retries(
+            &[1, 2, 3, 4, 5, 63, 64, 65, 200, 1000, 2048, 2049, 4095],
+            200
+        ),
         0
     );
     assert_eq!(cuckoo_retries(&[4096, 4097, 6451], 100), 0);

@@ -35,7 +35,8 @@
 //!   reach `2^-40` for our largest sets: see *Correctness bounds*); distinct
 //!   inputs have codewords ≈ 256 bits apart.
 //! - **Cuckoo table**: 3 hash functions, no stash, `m` = [`bin_count`]`(|X|)`
-//!   bins (`1.27·|X|` for `|X| ≥ 2^12`, PSZ18 §3.2.2; see [`bin_count`]). Putting the
+//!   bins (`1.27·|X|` for `|X| ≥ 2^12`, PSZ18 §3.2.2; below, the smallest
+//!   table for which a union bound gives `2^-40`; see [`bin_count`]). Putting the
 //!   hash index `i` into the OPRF input (`x‖i`) keeps an item's three sender
 //!   values apart; the sender sends them grouped by `i` and the receiver compares
 //!   the `i`-th with its `i`-placed bins only, so the number of comparisons is
@@ -54,8 +55,8 @@
 //! nothing. The **sender** learns `|X|` (also implied by the table size `m`) and
 //! nothing else: `U` is masked by PRG outputs it cannot compute. The cuckoo seed
 //! is chosen so the receiver's items fit, which could in principle say something
-//! about `X`; a seed is rejected with probability `≤ 2^-40` (large sets) so this
-//! is negligible. Items must be distinct; a malicious peer can make the result
+//! about `X`; a seed is rejected with probability `≤ 2^-40` at every size (see
+//! [`bin_count`]) so this is negligible. Items must be distinct; a malicious peer can make the result
 //! wrong but every message is checked, so a malformed one is an [`Error`],
 //! never a panic.
 //!
@@ -85,9 +86,11 @@
 //! - **Tags**: `H` is cut to `len` = [`crate::ecdh::tag_len`] bytes; the
 //!   receiver compares `|X|·|Y|` pairs, so a false match anywhere has
 //!   probability `≤ |X|·|Y|·2^(-8·len) ≤ 2^-40`.
-//! - **Cuckoo hashing**: a seed under which the items do not fit is replaced by
-//!   a fresh one, so it never makes the result wrong; see [`bin_count`] for how
-//!   rarely it happens.
+//! - **Cuckoo hashing**: a seed is rejected only when the items cannot be
+//!   placed at all (the insertion falls back to an augmenting-path search), and
+//!   a rejected seed is replaced by a fresh one, so it never makes the result
+//!   wrong, whichever bound holds; [`bin_count`] says how rarely it happens
+//!   (`≤ 2^-40`: a union bound below `2^12` items, PSZ18/PSTY19 above).
 //!
 //! # Streaming
 //! `U` flows in [`MatrixChunk`]s of at most [`MAX_MATRIX_ROWS`] rows; the
