@@ -31,6 +31,11 @@ pub const MAX_HELLO_BYTES: usize = 1024;
 pub const HEALTH_PATH: &str = "/v1/health";
 /// `POST` a hello: opens a session.
 pub const SESSIONS_PATH: &str = "/v1/sessions";
+/// `GET`: whether the server takes new sessions now (`503` when full or
+/// draining).
+pub const READY_PATH: &str = "/v1/ready";
+/// `GET`: the server's metrics in the Prometheus text format.
+pub const METRICS_PATH: &str = "/metrics";
 
 /// `DELETE`: aborts a session.
 pub fn session_path(token: &str) -> String {
@@ -62,6 +67,10 @@ pub fn stream_method(stream: &Stream) -> Method {
 pub enum Route<'a> {
     /// [`HEALTH_PATH`].
     Health,
+    /// [`READY_PATH`].
+    Ready,
+    /// [`METRICS_PATH`].
+    Metrics,
     /// [`SESSIONS_PATH`].
     Sessions,
     /// [`session_path`].
@@ -85,6 +94,8 @@ impl<'a> Route<'a> {
         let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
         match parts.as_slice() {
             ["v1", "health"] => Route::Health,
+            ["v1", "ready"] => Route::Ready,
+            ["metrics"] => Route::Metrics,
             ["v1", "sessions"] => Route::Sessions,
             ["v1", "sessions", token] => Route::Session(token),
             ["v1", "sessions", token, stream] => Route::Stream { token, stream },
@@ -97,7 +108,7 @@ impl<'a> Route<'a> {
     /// session (streams: see [`stream_method`]).
     pub fn method(&self) -> Option<Method> {
         match self {
-            Route::Health => Some(Method::GET),
+            Route::Health | Route::Ready | Route::Metrics => Some(Method::GET),
             Route::Sessions | Route::LinkageFinish(_) => Some(Method::POST),
             Route::Session(_) => Some(Method::DELETE),
             Route::Stream { .. } | Route::NotFound => None,
@@ -179,6 +190,8 @@ mod tests {
             }
         }
         assert_eq!(Route::parse(HEALTH_PATH), Route::Health);
+        assert_eq!(Route::parse(READY_PATH), Route::Ready);
+        assert_eq!(Route::parse(METRICS_PATH), Route::Metrics);
         assert_eq!(Route::parse(SESSIONS_PATH), Route::Sessions);
         assert_eq!(Route::parse(&session_path("x")), Route::Session("x"));
         assert_eq!(

@@ -59,6 +59,10 @@ pub(crate) async fn serve(
         while connections.try_join_next().is_some() {}
     }
     drop(listener);
+    shared
+        .registry
+        .draining
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = stop_tx.send(true);
     let drain = async { while connections.join_next().await.is_some() {} };
     if tokio::time::timeout(DRAIN, drain).await.is_err() {

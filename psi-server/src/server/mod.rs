@@ -20,6 +20,7 @@ mod routes;
 mod session;
 mod shared;
 mod streams;
+mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;

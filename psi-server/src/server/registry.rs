@@ -13,6 +13,7 @@ use tokio::sync::{broadcast, Notify, Semaphore};
 use super::linkage_state::LinkageState;
 use super::quota::{Ledger, Place, Quotas};
 use super::session::Session;
+use super::telemetry::Telemetry;
 use crate::auth::Identity;
 use crate::metrics::Traffic;
 
@@ -76,6 +77,11 @@ pub(crate) enum Refused {
 /// Every session and linkage in progress.
 pub(crate) struct Registry {
     ledger: Ledger,
+    /// What an operator watches (`GET /metrics`).
+    pub(crate) telemetry: Telemetry,
+    /// Set when the server stops accepting.
+    pub(crate) draining: std::sync::atomic::AtomicBool,
+    max_sessions: usize,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     linkages: Mutex<HashMap<String, Arc<Mutex<LinkageState>>>>,
     events: broadcast::Sender<SessionEvent>,
@@ -97,6 +103,9 @@ impl Registry {
     ) -> Self {
         Registry {
             ledger: Ledger::default(),
+            telemetry: Telemetry::default(),
+            draining: std::sync::atomic::AtomicBool::new(false),
+            max_sessions,
             permits: Arc::new(Semaphore::new(max_sessions)),
             sessions: Mutex::new(HashMap::new()),
             linkages: Mutex::new(HashMap::new()),
@@ -141,7 +150,15 @@ impl Registry {
         self.ledger.charge(identity, items, quotas)
     }
 
+    /// Places left under the session limit, and the limit.
+    pub(crate) fn capacity(&self) -> (usize, usize) {
+        (self.permits.available_permits(), self.max_sessions)
+    }
+
     pub(crate) fn insert(&self, session: Arc<Session>) {
+        if session.linkage.is_none() {
+            self.telemetry.opened();
+        }
         if let Ok(mut s) = self.sessions.lock() {
             s.insert(session.token.clone(), session);
         }
@@ -155,6 +172,7 @@ impl Registry {
     }
 
     pub(crate) fn insert_linkage(&self, id: String, state: Arc<Mutex<LinkageState>>) {
+        self.telemetry.opened();
         if let Ok(mut l) = self.linkages.lock() {
             l.insert(id, state);
         }
@@ -232,6 +250,9 @@ impl Registry {
             Err(e) => tracing::warn!(protocol = %event.protocol, error = %e, "session failed"),
         }
         let ok = event.outcome.is_ok();
+        let protocol = event.protocol.name();
+        self.telemetry
+            .ended(protocol, ok, event.traffic, event.seconds);
         let _ = self.events.send(event);
         if ok {
             self.count_completed();
@@ -270,6 +291,8 @@ impl Registry {
             Err(e) => tracing::warn!(error = %e, "linkage failed"),
         }
         let ok = event.outcome.is_ok();
+        self.telemetry
+            .ended("linkage", ok, event.traffic, event.seconds);
         let _ = self.linkage_events.send(event);
         if ok {
             self.count_completed();

@@ -36,10 +36,16 @@ pub(crate) fn message(bytes: Vec<u8>) -> Answer {
     r
 }
 
+/// The machine-readable code of an error answer, for the refusal metrics.
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorCode(pub(crate) String);
+
 /// An error answer: status plus `{"error":{"code","message"}}`.
 pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Answer {
     let body = serde_json::json!({"error": {"code": code, "message": message.into()}});
-    json(status, &body)
+    let mut r = json(status, &body);
+    r.extensions_mut().insert(ErrorCode(code.to_string()));
+    r
 }
 
 /// Maps a core error to a status and code; the message is the error's text,

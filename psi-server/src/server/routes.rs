@@ -10,7 +10,7 @@ use psi_core::schedule::Carries;
 
 use super::hello;
 use super::linkage;
-use super::respond::{self, Answer};
+use super::respond::{self, Answer, ErrorCode};
 use super::shared::{Caller, Shared};
 use super::streams;
 use crate::api::{self, code, Route, VERSION_HEADER};
@@ -53,12 +53,20 @@ fn authenticate(
     }
 }
 
-/// Answers one request from `connection`.
+/// Answers one request from `connection`, counting refusals.
 pub(crate) async fn route(
     shared: Arc<Shared>,
     connection: &Caller,
     req: Request<Incoming>,
 ) -> Answer {
+    let answer = answer(shared.clone(), connection, req).await;
+    if let Some(ErrorCode(code)) = answer.extensions().get::<ErrorCode>() {
+        shared.registry.telemetry.refused(code);
+    }
+    answer
+}
+
+async fn answer(shared: Arc<Shared>, connection: &Caller, req: Request<Incoming>) -> Answer {
     let path = req.uri().path().to_string();
     let route = Route::parse(&path);
     // Every request but the health check says which wire version it speaks.
@@ -92,6 +100,17 @@ pub(crate) async fn route(
     };
     match route {
         Route::Health => health(&shared),
+        Route::Ready => ready(&shared),
+        Route::Metrics => {
+            let mut r = hyper::Response::new(crate::body::full(shared.registry.telemetry.text()));
+            r.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            r
+        }
         Route::Sessions => hello::hello(shared, caller, req).await,
         Route::LinkageFinish(id) => linkage::finish(shared, &identity, id, req).await,
         Route::Session(token) => match shared.registry.session(token, &identity) {
@@ -121,6 +140,26 @@ pub(crate) async fn route(
         }
         Route::NotFound => respond::error(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
     }
+}
+
+/// `GET /v1/ready`: `200` while a new session would be taken, else `503`.
+fn ready(shared: &Shared) -> Answer {
+    let (left, max) = shared.registry.capacity();
+    let draining = shared
+        .registry
+        .draining
+        .load(std::sync::atomic::Ordering::SeqCst);
+    let (status, word) = match (draining, left) {
+        (true, _) => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
+        (false, 0) => (StatusCode::SERVICE_UNAVAILABLE, "full"),
+        (false, _) => (StatusCode::OK, "ready"),
+    };
+    let body = serde_json::json!({
+        "status": word,
+        "open_sessions": max - left,
+        "max_sessions": max,
+    });
+    respond::json(status, &body)
 }
 
 fn health(shared: &Shared) -> Answer {
