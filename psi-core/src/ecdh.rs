@@ -64,7 +64,7 @@ use rand::seq::SliceRandom;
 use rand_core::CryptoRng;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256, Sha512};
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::codec::{
     ClientHello, PointChunk, PointStream, Protocol, ServerHello, TagChunk, DEFAULT_CHUNK_ITEMS,
@@ -99,14 +99,15 @@ impl Drop for Secret {
 impl ZeroizeOnDrop for Secret {}
 
 impl Secret {
+    /// A uniform non-zero scalar `s`, kept as `s/2`; the random bytes and `s`
+    /// itself are zeroized.
     pub(crate) fn random<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
-        let mut wide = [0u8; 64];
+        let mut wide = Zeroizing::new([0u8; 64]);
         loop {
-            rng.fill_bytes(&mut wide);
-            let s = Scalar::from_bytes_mod_order_wide(&wide);
-            if s != Scalar::ZERO {
-                wide.zeroize();
-                let half = s * Scalar::from(2u8).invert();
+            rng.fill_bytes(&mut wide[..]);
+            let s = Zeroizing::new(Scalar::from_bytes_mod_order_wide(&wide));
+            if *s != Scalar::ZERO {
+                let half = *s * Scalar::from(2u8).invert();
                 return Secret { half };
             }
         }

@@ -87,5 +87,7 @@ mod tests {
         }
         let mut os = ZeroizingRng::from_os_rng().unwrap();
         assert_ne!(os.next_u64(), os.next_u64());
+        fn zeroized_on_drop<T: ZeroizeOnDrop>() {}
+        zeroized_on_drop::<ZeroizingRng>();
     }
 }

@@ -14,7 +14,10 @@
 //! bits (the seed of one column's PRG). Semi-honest security under CDH in the
 //! random-oracle model (the hash includes `A` and `B_i`, as later analyses of the
 //! protocol recommend). Everything secret is constant-time: `s_i·A` is a
-//! conditional select, scalar multiplications are curve25519-dalek's.
+//! conditional select, scalar multiplications are curve25519-dalek's. The
+//! scalars, `s_i·A`, the Diffie–Hellman points and their encodings, and the
+//! derived seeds are zeroized (SHA-256's internal buffer is not: `sha2` does
+//! not zeroize).
 
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE;
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
@@ -66,7 +69,9 @@ fn derive(session_id: &[u8; 32], i: usize, a: &[u8; 32], b: &[u8; 32], p: &Ristr
     h.update((i as u32).to_le_bytes());
     h.update(a);
     h.update(b);
-    h.update(p.compress().as_bytes());
+    let mut shared = p.compress();
+    h.update(shared.as_bytes());
+    shared.zeroize();
     let mut d: [u8; 32] = h.finalize().into();
     let mut seed = [0u8; 16];
     seed.copy_from_slice(&d[..16]);
@@ -91,7 +96,7 @@ impl OtSenderSecret {
         b_points: &[[u8; POINT_LEN]],
     ) -> Result<Vec<(Seed, Seed)>, Error> {
         let a_bytes = self.big_a.compress().to_bytes();
-        let a_times_a = self.a * self.big_a;
+        let a_times_a = Zeroizing::new(self.a * self.big_a);
         b_points
             .par_iter()
             .enumerate()
@@ -99,8 +104,9 @@ impl OtSenderSecret {
                 let b = CompressedRistretto(*b_bytes)
                     .decompress()
                     .ok_or(Error::InvalidPoint { index: i as u64 })?;
-                let p0 = self.a * b;
-                let p1 = p0 - a_times_a;
+                // The Diffie–Hellman points a·B_i and a·B_i − a·A.
+                let p0 = Zeroizing::new(self.a * b);
+                let p1 = Zeroizing::new(*p0 - *a_times_a);
                 Ok((
                     derive(session_id, i, &a_bytes, b_bytes, &p0),
                     derive(session_id, i, &a_bytes, b_bytes, &p1),
@@ -135,14 +141,17 @@ pub(crate) fn receive<R: CryptoRng + ?Sized>(
         .par_iter()
         .enumerate()
         .map(|(i, b)| {
-            let chosen = RistrettoPoint::conditional_select(
+            // s_i·A (it would reveal s_i) and the Diffie–Hellman point b_i·A
+            // are zeroized; B_i is public.
+            let chosen = Zeroizing::new(RistrettoPoint::conditional_select(
                 &RistrettoPoint::identity(),
                 &big_a,
                 choices.choice(i),
-            );
-            let big_b = &**b * RISTRETTO_BASEPOINT_TABLE + chosen;
+            ));
+            let big_b = &**b * RISTRETTO_BASEPOINT_TABLE + *chosen;
             let b_bytes = big_b.compress().to_bytes();
-            let key = derive(session_id, i, a_point, &b_bytes, &(**b * big_a));
+            let shared = Zeroizing::new(**b * big_a);
+            let key = derive(session_id, i, a_point, &b_bytes, &shared);
             (b_bytes, key)
         })
         .collect();

@@ -130,9 +130,12 @@
 //! ```
 //!
 //! # Secrets
-//! The OPRF key `s` (= the base-OT choice bits), the base-OT scalars and seeds,
-//! the expanded PRG keys (the `aes` crate's `zeroize` feature) and the sender's
-//! rows `q_j` are zeroized on drop. `s` is applied with masks, never branches.
+//! The OPRF key `s` (= the base-OT choice bits), the base-OT scalars, their
+//! Diffie–Hellman points and seeds, the expanded PRG keys (the `aes` crate's
+//! `zeroize` feature), the sender's rows `q_j` and the receiver's OPRF outputs
+//! (its tag table) are zeroized on drop. `s` is applied with masks, never
+//! branches. The `rng` the roles are given should zeroize too (e.g.
+//! [`crate::rng::ZeroizingRng`]): everything secret derives from it.
 
 mod base_ot;
 mod bits;
@@ -486,9 +489,11 @@ impl SendMatrix {
         t_rows.zeroize();
         t_cols.zeroize();
         d_cols.zeroize();
-        for (h, tag, item) in tags {
+        let mut tags = tags;
+        for &(h, tag, item) in &tags {
             self.outputs.vartime_insert(tag, h, item);
         }
+        tags.zeroize();
         Some(MatrixChunk {
             rows: rows as u32,
             columns,

@@ -8,12 +8,17 @@
 //! and a lookup touches one cache line in the common case. Lookups and
 //! insertions are variable-time (the table layout depends on the tags).
 
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
 /// Tags as stored: the tag (at most 13 bytes: `λ + 2·31` bits, see
 /// `check_size`) with the hash index in the top byte.
 fn key(tag: u128, hash_index: u8) -> u128 {
     tag | (u128::from(hash_index) << 120)
 }
 
+/// The receiver's OPRF outputs are secret (with them the sender's values say
+/// which items match), so the table is zeroized on drop.
+#[derive(Zeroize, ZeroizeOnDrop)]
 pub(crate) struct TagTable {
     slots: Vec<u64>,
     mask: usize,
@@ -118,6 +123,12 @@ impl TagTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outputs_are_zeroized_on_drop() {
+        fn zeroized_on_drop<T: ZeroizeOnDrop>() {}
+        zeroized_on_drop::<TagTable>();
+    }
 
     #[test]
     fn finds_exactly_what_was_inserted() {
