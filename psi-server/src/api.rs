@@ -36,6 +36,11 @@ pub const SESSIONS_PATH: &str = "/v1/sessions";
 pub const READY_PATH: &str = "/v1/ready";
 /// `GET`: the server's metrics in the Prometheus text format.
 pub const METRICS_PATH: &str = "/metrics";
+/// `GET`: [`OPENAPI`], this API's description.
+pub const OPENAPI_PATH: &str = "/v1/openapi.json";
+/// The OpenAPI 3 description of every route (`psi-server/tests/operations.rs`
+/// checks it against the router both ways).
+pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// `DELETE`: aborts a session.
 pub fn session_path(token: &str) -> String {
@@ -71,6 +76,8 @@ pub enum Route<'a> {
     Ready,
     /// [`METRICS_PATH`].
     Metrics,
+    /// [`OPENAPI_PATH`].
+    OpenApi,
     /// [`SESSIONS_PATH`].
     Sessions,
     /// [`session_path`].
@@ -96,6 +103,7 @@ impl<'a> Route<'a> {
             ["v1", "health"] => Route::Health,
             ["v1", "ready"] => Route::Ready,
             ["metrics"] => Route::Metrics,
+            ["v1", "openapi.json"] => Route::OpenApi,
             ["v1", "sessions"] => Route::Sessions,
             ["v1", "sessions", token] => Route::Session(token),
             ["v1", "sessions", token, stream] => Route::Stream { token, stream },
@@ -108,7 +116,7 @@ impl<'a> Route<'a> {
     /// session (streams: see [`stream_method`]).
     pub fn method(&self) -> Option<Method> {
         match self {
-            Route::Health | Route::Ready | Route::Metrics => Some(Method::GET),
+            Route::Health | Route::Ready | Route::Metrics | Route::OpenApi => Some(Method::GET),
             Route::Sessions | Route::LinkageFinish(_) => Some(Method::POST),
             Route::Session(_) => Some(Method::DELETE),
             Route::Stream { .. } | Route::NotFound => None,

@@ -69,11 +69,10 @@ pub(crate) async fn route(
 async fn answer(shared: Arc<Shared>, connection: &Caller, req: Request<Incoming>) -> Answer {
     let path = req.uri().path().to_string();
     let route = Route::parse(&path);
-    // Every request but the health check says which wire version it speaks.
+    // Every request but the open ones says which wire version it speaks.
     let version = req.headers().get(VERSION_HEADER);
-    if route != Route::Health
-        && version.map(|v| v.as_bytes()) != Some(WIRE_VERSION.to_string().as_bytes())
-    {
+    let open = matches!(route, Route::Health | Route::OpenApi);
+    if !open && version.map(|v| v.as_bytes()) != Some(WIRE_VERSION.to_string().as_bytes()) {
         let said = match version {
             Some(v) => format!("wire version {}", String::from_utf8_lossy(v.as_bytes())),
             None => format!("no {VERSION_HEADER} header"),
@@ -87,8 +86,18 @@ async fn answer(shared: Arc<Shared>, connection: &Caller, req: Request<Incoming>
     if route.method().is_some_and(|m| m != req.method()) {
         return respond::method_not_allowed();
     }
-    if route == Route::Health {
-        return health(&shared);
+    // Open to all: liveness and the API's description.
+    match route {
+        Route::Health => return health(&shared),
+        Route::OpenApi => {
+            let mut r = hyper::Response::new(crate::body::full(api::OPENAPI));
+            r.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("application/json"),
+            );
+            return r;
+        }
+        _ => {}
     }
     let identity = match authenticate(&shared, &connection.identity, &req) {
         Ok(identity) => identity,
@@ -99,7 +108,7 @@ async fn answer(shared: Arc<Shared>, connection: &Caller, req: Request<Incoming>
         peer: connection.peer,
     };
     match route {
-        Route::Health => health(&shared),
+        Route::Health | Route::OpenApi => health(&shared),
         Route::Ready => ready(&shared),
         Route::Metrics => {
             let mut r = hyper::Response::new(crate::body::full(shared.registry.telemetry.text()));
