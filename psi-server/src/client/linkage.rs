@@ -87,7 +87,7 @@ pub async fn run_linkage_client(
     finish.client_rows = waterfall.rows() as u64;
     finish.client_unlinked_rows = finish.client_rows - waterfall.linked_rows();
     let answer = peer.finish_linkage(&linkage, finish.to_bytes()).await?;
-    let totals = LinkageTotals::from_bytes(&answer)?;
+    let totals = server_totals(&answer, &config.limits)?;
     Ok(LinkageRun {
         waterfall,
         linkage,
@@ -96,4 +96,41 @@ pub async fn run_linkage_client(
         traffic: peer.traffic(),
         phases,
     })
+}
+
+/// The server's [`LinkageTotals`].
+fn server_totals(answer: &[u8], _limits: &psi_core::Limits) -> Result<LinkageTotals, Error> {
+    Ok(LinkageTotals::from_bytes(answer)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_servers_unlinked_rows_are_bounded_by_our_set_size_limit() {
+        // A right or full aligned join writes a placeholder for each of the
+        // server's unlinked rows: a count above our limit is refused.
+        let limits = psi_core::Limits { max_set_size: 1000 };
+        let totals = |unlinked| {
+            LinkageTotals {
+                server_rows: 1 << 40,
+                server_unlinked_rows: unlinked,
+            }
+            .to_bytes()
+        };
+        assert!(matches!(
+            server_totals(&totals(1000), &limits),
+            Ok(t) if t.server_unlinked_rows == 1000
+        ));
+        let err = server_totals(&totals(1 << 40), &limits).map(|_| ());
+        let Err(err) = err else {
+            panic!("10^12 unlinked rows were accepted");
+        };
+        let text = err.to_string();
+        assert!(
+            text.contains("unlinked rows is 1099511627776, above the limit of 1000"),
+            "{text}"
+        );
+    }
 }

@@ -194,6 +194,21 @@ pub(crate) async fn finish(
         Ok(f) => f,
         Err(e) => return respond::core_error(&e.into()),
     };
+    // The count is the client's claim, and an aligned left or full join
+    // writes a placeholder row for each: refuse it above our set-size limit.
+    let limits = &shared.config.limits;
+    if finish.check_unlinked_rows(limits).is_err() {
+        let message = format!(
+            "the client reports {} unlinked rows, above this server's limit of {} \
+             (its max_set_size, the largest set a client may announce)",
+            finish.client_unlinked_rows,
+            psi_core::linkage::max_unlinked_rows(limits)
+        );
+        shared
+            .registry
+            .end_linkage(id, Err(message.clone()), Some(finish));
+        return bad("too_many_rows", message);
+    }
     let totals = match totals(&state, &bytes) {
         Ok(t) => t,
         Err(refusal) => return refusal,

@@ -97,7 +97,7 @@ pub(crate) async fn upload(
             // answers, but not past the session's end.
             let sent = tokio::select! {
                 sent = tx.send(Ok(frame)) => sent.is_ok(),
-                () = session.ended() => false,
+                () = session.ended() => return respond::unknown_session(),
             };
             if !sent {
                 let why = "the client stopped reading the double-masked stream".to_string();
