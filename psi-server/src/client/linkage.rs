@@ -98,9 +98,13 @@ pub async fn run_linkage_client(
     })
 }
 
-/// The server's [`LinkageTotals`].
-fn server_totals(answer: &[u8], _limits: &psi_core::Limits) -> Result<LinkageTotals, Error> {
-    Ok(LinkageTotals::from_bytes(answer)?)
+/// The server's [`LinkageTotals`], its count of unlinked rows bounded by
+/// our set-size limit ([`psi_core::linkage::max_unlinked_rows`]): with a
+/// right or full aligned join we write a placeholder row for each of them.
+fn server_totals(answer: &[u8], limits: &psi_core::Limits) -> Result<LinkageTotals, Error> {
+    let totals = LinkageTotals::from_bytes(answer)?;
+    totals.check_unlinked_rows(limits)?;
+    Ok(totals)
 }
 
 #[cfg(test)]

@@ -34,6 +34,12 @@ struct Opened {
     order: Option<Arc<[u32]>>,
 }
 
+/// Why a hello was not taken: a linkage refusal, or the protocol's.
+enum Failure {
+    Refused(Box<Answer>),
+    Open(OpenError),
+}
+
 /// Why a hello was not accepted.
 enum OpenError {
     /// The protocol failed (malformed hello, sizes, parameters).
@@ -202,23 +208,27 @@ pub(crate) async fn hello(shared: Arc<Shared>, caller: Caller, req: Request<Inco
         Ok(b) => b,
         Err(refusal) => return refusal,
     };
-    let step = match linkage::begin_step(&shared, &owner, &headers, &bytes) {
-        Ok(step) => step,
-        Err(refusal) => return refusal,
-    };
-    let items = match &step {
-        Some(step) => step.offer.items.clone().into(),
-        None => shared.table.items.clone(),
-    };
-    let values = shared.table.values.clone();
-    let config = shared.config.clone();
-    let linkage_id = step.as_ref().map(|s| s.id.clone());
     let hello_len = bytes.len() as u64;
-    let opening = move || open(&bytes, items, values, linkage_id, &config);
-    let opened = match tokio::task::spawn_blocking(opening).await {
+    // Everything proportional to the table (a linkage step's offer, the
+    // shuffle, the base OTs) runs off the async threads.
+    let (s, who) = (shared.clone(), owner.clone());
+    let opening = move || -> Result<_, Failure> {
+        let step = linkage::begin_step(&s, &who, &headers, &bytes)
+            .map_err(|r| Failure::Refused(Box::new(r)))?;
+        let items = match &step {
+            Some(step) => step.offer.items.clone().into(),
+            None => s.table.items.clone(),
+        };
+        let linkage_id = step.as_ref().map(|st| st.id.clone());
+        let values = s.table.values.clone();
+        let opened = open(&bytes, items, values, linkage_id, &s.config).map_err(Failure::Open)?;
+        Ok((step, opened))
+    };
+    let (step, opened) = match tokio::task::spawn_blocking(opening).await {
         Ok(Ok(o)) => o,
-        Ok(Err(OpenError::Core(e))) => return respond::core_error(&e),
-        Ok(Err(OpenError::Refused { asked, mode })) => {
+        Ok(Err(Failure::Refused(refusal))) => return *refusal,
+        Ok(Err(Failure::Open(OpenError::Core(e)))) => return respond::core_error(&e),
+        Ok(Err(Failure::Open(OpenError::Refused { asked, mode }))) => {
             let offered: Vec<&str> = mode.protocols().iter().map(|p| p.name()).collect();
             return respond::error(
                 StatusCode::BAD_REQUEST,
