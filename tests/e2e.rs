@@ -1120,3 +1120,58 @@ fn febrl_private_waterfall_is_precise_and_aligned() {
         assert!(recall >= 0.93, "recall {recall}");
     }
 }
+
+/// A client's reported count of unlinked rows is a claim: an aligned left
+/// join makes the server write that many placeholder rows, so the server
+/// refuses a count above its set-size limit (here 3) before writing any.
+#[test]
+fn a_client_reporting_more_unlinked_rows_than_the_limit_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // Six of A's rows carry the same values (ambiguous at both steps, never
+    // offered), so A announces one item per step but has six unlinked rows.
+    let mut a = b"id,email,name\na1,ann@x.com,Ann\n".to_vec();
+    for i in 2..8 {
+        a.extend_from_slice(format!("a{i},dup@x.com,Dup\n").as_bytes());
+    }
+    let a = write(dir.path(), "a.csv", &a);
+    let b = write(
+        dir.path(),
+        "b.csv",
+        b"ref,email,name\nb1,ann@x.com,Ann\nb2,bo@y.org,Bo\n",
+    );
+    let (out_a, out_b) = (dir.path().join("a_out.csv"), dir.path().join("b_out.csv"));
+    let serve: Vec<OsString> = [
+        "--once",
+        "--max-set-size",
+        "3",
+        "--key",
+        "email:email",
+        "--key",
+        "name:text",
+        "--output",
+    ]
+    .iter()
+    .map(Into::into)
+    .chain([out_b.clone().into(), "--input".into(), b.into()])
+    .collect();
+    let server = Server::spawn(&serve);
+    let o = Command::new(PSI)
+        .args(["run", "--align", "--join", "left"])
+        .args(["--key", "email:email", "--key", "name:text"])
+        .args(["--peer", &server.url, "--input"])
+        .arg(&a)
+        .arg("--output")
+        .arg(&out_a)
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(!o.status.success(), "the server must refuse: {err}");
+    assert!(
+        err.contains("6 unlinked rows") && err.contains("limit of 3"),
+        "the refusal names the count and the limit: {err}"
+    );
+    assert!(
+        !out_a.exists() && !out_b.exists(),
+        "no output on either side"
+    );
+}

@@ -17,7 +17,9 @@
 //! (each at least the one before, as for the matching rows of a run) every row
 //! is copied as it is read. Otherwise only the rows the output needs, and only
 //! their selected columns, are kept in memory, then written in the asked
-//! order.
+//! order. Placeholder rows are never kept: with
+//! [`KeyedTable::write_output_from`] the rows are made on demand, so a long
+//! run of placeholders costs no memory.
 //!
 //! # Atomic
 //! Every option, column and row is checked before anything is created; the
@@ -147,6 +149,24 @@ impl KeyedTable {
         self.write_plan(plan, id_column, output, options)
     }
 
+    /// [`Self::write_output`] over rows made on demand: `rows` is walked a
+    /// few times (to check it, to find the source rows it needs, to write),
+    /// each time from a fresh clone, so a long run of placeholder rows costs
+    /// no memory when the iterator makes them as it goes.
+    pub fn write_output_from<I>(
+        &self,
+        rows: I,
+        id_column: Option<&str>,
+        output: &Path,
+        options: &OutputOptions,
+    ) -> Result<u64, Error>
+    where
+        I: Iterator<Item = OutRow> + Clone,
+    {
+        let plan = rows.map(|r| (r.row, r.id));
+        self.write_plan(plan, id_column, output, options)
+    }
+
     /// Writes the header and the rows flagged in `keep` (from
     /// [`Self::matched_rows`]) to `output` as CSV, field for field as in the
     /// input, in input order, streaming. The output appears atomically: it is
@@ -158,7 +178,7 @@ impl KeyedTable {
             .iter()
             .enumerate()
             .filter(|(_, &k)| k)
-            .map(|(row, _)| (Some(row), None));
+            .map(|(row, _)| (Some(row), None::<&str>));
         let options = OutputOptions {
             format: Some(OutputFormat::Csv),
             ..OutputOptions::default()
@@ -167,7 +187,7 @@ impl KeyedTable {
     }
 
     /// [`Self::write_output`] over any re-iterable list of (row, id).
-    fn write_plan<'a, I>(
+    fn write_plan<I, S>(
         &self,
         plan: I,
         id_column: Option<&str>,
@@ -175,7 +195,8 @@ impl KeyedTable {
         options: &OutputOptions,
     ) -> Result<u64, Error>
     where
-        I: Iterator<Item = (Option<usize>, Option<&'a str>)> + Clone,
+        I: Iterator<Item = (Option<usize>, Option<S>)> + Clone,
+        S: AsRef<str>,
     {
         let format = options
             .format
@@ -363,10 +384,10 @@ impl Copier<'_> {
     }
 
     /// Source rows in input order: copy each as it is read.
-    fn stream<'a>(
+    fn stream<S: AsRef<str>>(
         &self,
         source: &mut Rows,
-        plan: impl Iterator<Item = (Option<usize>, Option<&'a str>)>,
+        plan: impl Iterator<Item = (Option<usize>, Option<S>)>,
         sink: &mut Sink,
     ) -> Result<u64, Error> {
         let mut record = csv::ByteRecord::new();
@@ -390,7 +411,7 @@ impl Copier<'_> {
                     current.as_ref().map(|(_, fields)| fields)
                 }
             };
-            sink.write(written, id, fields)?;
+            sink.write(written, id.as_ref().map(AsRef::as_ref), fields)?;
             written += 1;
         }
         self.finish_source(source, read)?;
@@ -398,10 +419,10 @@ impl Copier<'_> {
     }
 
     /// Source rows in any order: keep the needed ones, then write.
-    fn buffered<'a>(
+    fn buffered<S: AsRef<str>>(
         &self,
         source: &mut Rows,
-        plan: impl Iterator<Item = (Option<usize>, Option<&'a str>)> + Clone,
+        plan: impl Iterator<Item = (Option<usize>, Option<S>)> + Clone,
         sink: &mut Sink,
     ) -> Result<u64, Error> {
         // Per data row: its slot among the kept rows, or NOT_NEEDED.
@@ -439,7 +460,7 @@ impl Copier<'_> {
                     Some(fields.ok_or_else(|| self.changed(read))?)
                 }
             };
-            sink.write(written, id, fields)?;
+            sink.write(written, id.as_ref().map(AsRef::as_ref), fields)?;
             written += 1;
         }
         Ok(written)

@@ -121,27 +121,30 @@ async fn link(client: &ClientPlan, task: &LinkPlan) -> Result<(), CliError> {
         .await?;
     phases.extend(&run.phases);
 
-    let w = &run.waterfall;
-    let unlinked = w.rows() as u64 - w.linked_rows();
+    let unlinked = run.waterfall.rows() as u64 - run.waterfall.linked_rows();
     let finish = task.finish;
-    let rows = out_rows(plan_rows(
-        Side::Client,
-        finish.join,
-        finish.align,
-        w.links(),
-        unlinked,
-        run.totals.server_unlinked_rows,
-    ));
     let t = Instant::now();
     let output = task.output.clone();
-    let (table, written) = blocking("writing the output", move || {
-        // A linkage spec has at least one key, so the table has a first one.
-        let written =
-            table.keys()[0].write_output(&rows, Some("psi_id"), &output.path, &output.options);
-        (table, written)
+    let (table, run, written) = blocking("writing the output", move || {
+        let written = {
+            // Rows are made as they are written: the server's unlinked rows,
+            // placeholders here, are counted, not stored.
+            let rows = out_rows(plan_rows(
+                Side::Client,
+                finish.join,
+                finish.align,
+                run.waterfall.links(),
+                unlinked,
+                run.totals.server_unlinked_rows,
+            ));
+            // A linkage spec has at least one key, so the table has a first one.
+            table.keys()[0].write_output_from(rows, Some("psi_id"), &output.path, &output.options)
+        };
+        (table, run, written)
     })
     .await?;
     let written = written?;
+    let w = &run.waterfall;
     phases.push("write_output", t.elapsed());
     phases.push("total", start.elapsed());
 

@@ -316,8 +316,8 @@ fn linkage_entry(
                         rows - linked,
                     );
                     // A linkage spec has at least one key, so the table has a first one.
-                    let result = table.keys()[0].write_output(
-                        &out_rows(planned),
+                    let result = table.keys()[0].write_output_from(
+                        out_rows(planned),
                         Some("psi_id"),
                         &file,
                         &output.options,

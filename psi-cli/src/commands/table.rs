@@ -3,7 +3,7 @@
 //! protocol as key columns, and a linkage's planned rows turned into the
 //! rows the table layer writes.
 
-use psi_core::linkage::{KeyColumn, PlannedRow, NO_KEY};
+use psi_core::linkage::{KeyColumn, PlannedRows, NO_KEY};
 use psi_table::{KeySpec, KeyedTable, LinkageTable, OutRow};
 
 use crate::error::CliError;
@@ -109,15 +109,13 @@ fn key_column(t: &KeyedTable) -> KeyColumn {
     }
 }
 
-/// The table layer's rows for a linkage's planned rows: ids in lowercase hex.
-pub fn out_rows(planned: Vec<PlannedRow>) -> Vec<OutRow> {
-    planned
-        .into_iter()
-        .map(|p| OutRow {
-            row: p.row,
-            id: p
-                .id
-                .map(|id| id.iter().map(|b| format!("{b:02x}")).collect()),
-        })
-        .collect()
+/// The table layer's rows for a linkage's planned rows, made one at a time
+/// as they are written (placeholders are never stored): ids in lowercase hex.
+pub fn out_rows(planned: PlannedRows<'_>) -> impl Iterator<Item = OutRow> + Clone + '_ {
+    planned.map(|p| OutRow {
+        row: p.row,
+        id: p
+            .id
+            .map(|id| id.iter().map(|b| format!("{b:02x}")).collect()),
+    })
 }

@@ -32,14 +32,23 @@
 //! With a single key, [`Duplicates::First`] and [`Duplicates::All`] offer
 //! every distinct value and link the first, or every, free row carrying a
 //! shared one.
+//!
+//! # Writing the join
+//! At the end each side tells the other how many of its rows stayed unlinked
+//! ([`LinkageFinish`], [`LinkageTotals`]), and both compute the rows they
+//! write with [`plan_rows`]. In an aligned join a side writes a placeholder
+//! row for each of the other's unlinked rows it keeps, so that count is a
+//! claim that costs the receiver disk and time: it is refused above
+//! [`max_unlinked_rows`] (the set-size limit), and the placeholders are
+//! yielded one at a time, never stored.
 
 use std::collections::HashSet;
 
 mod join;
 mod wire;
 
-pub use join::{plan_rows, JoinType, PlannedRow, Side};
-pub use wire::{LinkageFinish, LinkageTotals, StepRecorded};
+pub use join::{plan_rows, JoinType, PlannedRow, PlannedRows, Side};
+pub use wire::{max_unlinked_rows, LinkageFinish, LinkageTotals, StepRecorded};
 
 use crate::codec::{kind, read_header, write_header, Codec, DecodeError, Reader};
 use crate::ecdh::LinkId;

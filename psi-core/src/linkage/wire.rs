@@ -2,6 +2,7 @@
 
 use super::JoinType;
 use crate::codec::{kind, read_header, write_header, Codec, DecodeError, Reader};
+use crate::Limits;
 
 /// The server's answer to a step's [`super::LinkResult`]: how many of its rows
 /// the step linked.
@@ -25,6 +26,39 @@ impl Codec for StepRecorded {
     }
 }
 
+/// The most unlinked rows a party accepts from its peer's [`LinkageFinish`]
+/// or [`LinkageTotals`]: [`Limits::max_set_size`].
+///
+/// The count is the peer's claim, and it costs us: in an aligned join that
+/// keeps the peer's unlinked rows (left or full on the server, right or full
+/// on the client) we write one placeholder row for each of them. The plan
+/// makes them lazily ([`super::plan_rows`]), so memory is not at stake, but
+/// disk and time are: 10^9 placeholders are gigabytes of output.
+///
+/// Why this bound: it cannot come from what the peer announced during the
+/// steps, since rows without a key value, or whose values several of its
+/// rows share, are never offered; and [`Limits::max_set_size`] is the one
+/// size the owner of each side already states for how much a peer may make
+/// it handle (`psi serve --max-set-size`). An honest peer has more unlinked
+/// rows than that only with a table larger than the largest set it could
+/// announce; such a run is refused with an error naming the limit, and the
+/// limit can be raised.
+pub fn max_unlinked_rows(limits: &Limits) -> u64 {
+    limits.max_set_size
+}
+
+fn check_bound(field: &'static str, value: u64, limits: &Limits) -> Result<(), DecodeError> {
+    let limit = max_unlinked_rows(limits);
+    if value > limit {
+        return Err(DecodeError::TooLarge {
+            field,
+            value,
+            limit,
+        });
+    }
+    Ok(())
+}
+
 /// How the client wants the linkage's result written, told to the server at
 /// the end of a linkage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +71,22 @@ pub struct LinkageFinish {
     pub share_result: bool,
     /// The client's data rows.
     pub client_rows: u64,
-    /// The client's rows that were not linked.
+    /// The client's rows that were not linked (a claim: the server bounds it
+    /// with [`LinkageFinish::check_unlinked_rows`]).
     pub client_unlinked_rows: u64,
+}
+
+impl LinkageFinish {
+    /// Refuses the client's count of unlinked rows if it is above
+    /// [`Limits::max_set_size`] (see [`max_unlinked_rows`]). The server calls
+    /// this on every finish it receives, before planning its rows.
+    pub fn check_unlinked_rows(&self, limits: &Limits) -> Result<(), DecodeError> {
+        check_bound(
+            "the client's count of unlinked rows",
+            self.client_unlinked_rows,
+            limits,
+        )
+    }
 }
 
 const ALIGN: u8 = 1;
@@ -96,8 +144,22 @@ impl Codec for LinkageFinish {
 pub struct LinkageTotals {
     /// The server's data rows.
     pub server_rows: u64,
-    /// The server's rows that were not linked.
+    /// The server's rows that were not linked (a claim: the client bounds it
+    /// with [`LinkageTotals::check_unlinked_rows`]).
     pub server_unlinked_rows: u64,
+}
+
+impl LinkageTotals {
+    /// Refuses the server's count of unlinked rows if it is above
+    /// [`Limits::max_set_size`] (see [`max_unlinked_rows`]). The client calls
+    /// this on the totals it receives, before planning its rows.
+    pub fn check_unlinked_rows(&self, limits: &Limits) -> Result<(), DecodeError> {
+        check_bound(
+            "the server's count of unlinked rows",
+            self.server_unlinked_rows,
+            limits,
+        )
+    }
 }
 
 impl Codec for LinkageTotals {
@@ -166,5 +228,43 @@ mod tests {
         f[3] = 0;
         f.push(0);
         assert!(LinkageFinish::from_bytes(&f).is_err());
+    }
+
+    #[test]
+    fn a_peers_unlinked_rows_are_bounded_by_the_set_size_limit() {
+        // Each unlinked row of the peer can become a placeholder row that we
+        // write: the count is refused above the largest set a peer may announce.
+        let limits = Limits { max_set_size: 100 };
+        let finish = |unlinked| LinkageFinish {
+            join: JoinType::Left,
+            align: true,
+            share_result: true,
+            client_rows: 1_000_000_000,
+            client_unlinked_rows: unlinked,
+        };
+        assert_eq!(finish(100).check_unlinked_rows(&limits), Ok(()));
+        let err = finish(1_000_000_000).check_unlinked_rows(&limits);
+        assert_eq!(
+            err,
+            Err(DecodeError::TooLarge {
+                field: "the client's count of unlinked rows",
+                value: 1_000_000_000,
+                limit: 100,
+            })
+        );
+        let totals = |unlinked| LinkageTotals {
+            server_rows: u64::MAX,
+            server_unlinked_rows: unlinked,
+        };
+        assert_eq!(totals(100).check_unlinked_rows(&limits), Ok(()));
+        let err = totals(101).check_unlinked_rows(&limits).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the server's count of unlinked rows is 101, above the limit of 100"
+        );
+        // The default limit is 2^28: a claim of 10^9 rows is refused.
+        let default = Limits::default();
+        assert!(finish(1_000_000_000).check_unlinked_rows(&default).is_err());
+        assert!(finish(1 << 28).check_unlinked_rows(&default).is_ok());
     }
 }
