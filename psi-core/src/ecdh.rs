@@ -361,7 +361,7 @@ impl ExpectServerHello {
                 tag_len: session.tag_len,
                 secret: self.secret,
                 expected: server.set_size,
-                tags: Vec::with_capacity(server.set_size.min(self.limits.max_set_size) as usize),
+                tags: Vec::with_capacity(up_front_capacity(server.set_size)),
             },
         })
     }
@@ -401,6 +401,21 @@ impl ClientMasker {
             points,
         })
     }
+}
+
+/// The most items a state receiving a peer's stream reserves room for
+/// before they arrive: one chunk of the largest size ([`MAX_CHUNK_ITEMS`],
+/// 1 MiB of 16-byte tags).
+const MAX_UP_FRONT_ITEMS: u64 = MAX_CHUNK_ITEMS as u64;
+
+/// Room to reserve for a stream the peer announced as `announced` items.
+/// The count is the peer's claim (up to [`Limits::max_set_size`], 2^28 by
+/// default: 4 GiB of tags), so at most [`MAX_UP_FRONT_ITEMS`] are reserved
+/// up front and the vector grows as the items actually arrive; reserving
+/// the claim would abort the process whenever the allocator refused it.
+pub(crate) fn up_front_capacity(announced: u64) -> usize {
+    // At most 2^16, so it fits a usize.
+    announced.min(MAX_UP_FRONT_ITEMS) as usize
 }
 
 /// Collects a stream of tags of one announced length and count (the ECDH

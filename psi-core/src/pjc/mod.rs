@@ -169,7 +169,8 @@ pub use wire::{
 
 use crate::codec::{PointChunk, PointStream, Protocol, TagChunk, DEFAULT_CHUNK_ITEMS};
 use crate::ecdh::{
-    check_size, clamp_chunk, mask_items, remask, tag_of, Secret, Session, TagCollector,
+    check_size, clamp_chunk, mask_items, remask, tag_of, up_front_capacity, Secret, Session,
+    TagCollector,
 };
 use crate::rng::ZeroizingRng;
 use crate::{Error, Item, Limits};
@@ -869,7 +870,7 @@ impl ExpectCounterHello {
                 tag_len: session.tag_len,
                 secret: self.secret.clone(),
                 expected: peer.set_size,
-                tags: Vec::with_capacity(peer.set_size.min(self.limits.max_set_size) as usize),
+                tags: Vec::with_capacity(up_front_capacity(peer.set_size)),
                 rng: rng.clone(),
             },
             masker: ResponderMasker {
