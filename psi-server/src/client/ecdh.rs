@@ -5,10 +5,9 @@ use std::time::Instant;
 
 use psi_core::codec::{Codec, PointChunk, PointStream, ServerHello, TagChunk};
 use psi_core::ecdh::{self, ClientOutput, MatchedPair};
+use psi_core::rng::ZeroizingRng;
 use psi_core::schedule;
 use psi_core::Item;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 
 use super::config::ClientConfig;
 use super::transport::Peer;
@@ -64,7 +63,10 @@ pub(super) async fn session(
     let config = peer.config();
     let limits = config.limits.clone();
     let (state, hello) = tokio::task::spawn_blocking(move || {
-        let mut rng = StdRng::from_os_rng();
+        // Session secrets derive from it: its state is overwritten on drop.
+        let mut rng = ZeroizingRng::from_os_rng().map_err(|_| {
+            psi_core::Error::Misuse("the operating system's random generator failed")
+        })?;
         ecdh::Client::start(&mut rng, items, &limits)
     })
     .await??;

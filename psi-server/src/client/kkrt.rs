@@ -5,10 +5,9 @@ use std::time::Instant;
 
 use psi_core::codec::Codec;
 use psi_core::kkrt::{self, OprfChunk, SenderHello};
+use psi_core::rng::ZeroizingRng;
 use psi_core::schedule;
 use psi_core::Item;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 
 use super::config::ClientConfig;
 use super::ecdh::ClientRun;
@@ -34,7 +33,10 @@ pub async fn run_kkrt_client(
     let t0 = Instant::now();
     let limits = config.limits.clone();
     let (state, hello) = tokio::task::spawn_blocking(move || {
-        let mut rng = StdRng::from_os_rng();
+        // Session secrets derive from it: its state is overwritten on drop.
+        let mut rng = ZeroizingRng::from_os_rng().map_err(|_| {
+            psi_core::Error::Misuse("the operating system's random generator failed")
+        })?;
         kkrt::Receiver::start(&mut rng, items, &limits)
     })
     .await??;

@@ -8,10 +8,9 @@ use psi_core::pjc::{
     self, CounterFinish, DecryptedSum, Outcome, PjcHello, ResponderSetChunk, ShuffledTags,
     SumOutput,
 };
+use psi_core::rng::ZeroizingRng;
 use psi_core::schedule;
 use psi_core::Item;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 
 use super::config::ClientConfig;
 use super::transport::Peer;
@@ -60,7 +59,10 @@ pub async fn run_pjc_client(
     let limits = config.limits.clone();
     let p = params.clone();
     let (state, hello) = tokio::task::spawn_blocking(move || {
-        let mut rng = StdRng::from_os_rng();
+        // Session secrets derive from it: its state is overwritten on drop.
+        let mut rng = ZeroizingRng::from_os_rng().map_err(|_| {
+            psi_core::Error::Misuse("the operating system's random generator failed")
+        })?;
         pjc::Counter::start(&mut rng, items, &p, &limits)
     })
     .await??;

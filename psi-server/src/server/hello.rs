@@ -10,9 +10,8 @@ use psi_core::codec::{ClientHello, Codec, KeyDeclaration, Protocol};
 use psi_core::ecdh;
 use psi_core::kkrt::{self, ReceiverHello};
 use psi_core::pjc::{self, PjcHello};
+use psi_core::rng::ZeroizingRng;
 use psi_core::Item;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 
 use super::config::{ServeMode, ServerConfig};
 use super::linkage;
@@ -69,7 +68,12 @@ fn open(
     linkage: Option<String>,
     config: &ServerConfig,
 ) -> Result<Opened, OpenError> {
-    let mut rng = StdRng::from_os_rng();
+    // Session secrets derive from it: its state is overwritten on drop.
+    let mut rng = ZeroizingRng::from_os_rng().map_err(|_| {
+        OpenError::Core(psi_core::Error::Misuse(
+            "the operating system's random generator failed",
+        ))
+    })?;
     let check = |protocol: Protocol| {
         if config.mode.protocols().contains(&protocol) {
             Ok(())
