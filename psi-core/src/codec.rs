@@ -15,7 +15,9 @@ use std::fmt;
 /// is rejected with [`DecodeError::UnsupportedVersion`].
 ///
 /// Version 2: the linkage's finish, totals and step answer and the key
-/// declaration became codec messages (version 1 sent them as JSON and text).
+/// declaration became codec messages (version 1 sent them as JSON and text);
+/// ECDH and PJC tags hash the point instead of cutting its encoding; KKRT's
+/// code is 512 bits wide. A version-1 peer is refused, never answered wrongly.
 pub const WIRE_VERSION: u8 = 2;
 
 /// The most elements one chunk message may carry.

@@ -5,9 +5,8 @@
 
 use psi_core::pjc::noise::{self, DiscreteLaplace};
 use psi_core::pjc::{Outcome, SumOutput};
+use psi_core::rng::ZeroizingRng;
 use psi_server::PjcOutput;
-use rand::SeedableRng;
-use rand_chacha::ChaCha20Rng;
 
 use crate::plan::ReleasePlan;
 use crate::report::{NoiseReport, Released, ThresholdOn};
@@ -20,12 +19,20 @@ pub fn release(
     sum: Option<Outcome<SumOutput>>,
     plan: &ReleasePlan,
 ) -> Released {
-    release_with(&mut ChaCha20Rng::from_os_rng(), count, sum, plan)
+    // The noise must stay secret (it and the release give the exact value):
+    // the generator's state is overwritten when it is dropped.
+    match ZeroizingRng::from_os_rng() {
+        Ok(mut rng) => release_with(&mut rng, count, sum, plan),
+        Err(e) => {
+            tracing::warn!("the OS generator failed ({e}); the noise comes from the thread's");
+            release_with(&mut rand::rng(), count, sum, plan)
+        }
+    }
 }
 
 /// [`release`] with the given randomness.
-fn release_with(
-    rng: &mut ChaCha20Rng,
+fn release_with<R: rand::RngCore + rand::CryptoRng>(
+    rng: &mut R,
     count: Outcome<u64>,
     sum: Option<Outcome<SumOutput>>,
     plan: &ReleasePlan,
@@ -113,6 +120,8 @@ mod tests {
     use super::*;
     use crate::plan::Dp;
     use psi_core::pjc::noise::Epsilon;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
 
     fn plan(epsilon: Option<(u64, u64)>, min_intersection: u64) -> ReleasePlan {
         ReleasePlan {

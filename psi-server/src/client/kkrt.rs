@@ -15,7 +15,7 @@ use super::transport::Peer;
 use crate::metrics::{Phases, Traffic};
 use crate::Error;
 
-/// Matrix rows per uploaded chunk (a chunk is `448 × rows / 8` bytes: 448 KB).
+/// Matrix rows per uploaded chunk (a chunk is `512 × rows / 8` bytes: 512 KiB).
 const MATRIX_CHUNK_ROWS: usize = 8192;
 
 /// Runs KKRT OT-extension PSI as the receiver (client) against `peer`.
