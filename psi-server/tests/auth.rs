@@ -3,19 +3,14 @@
 //! session.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod common;
 mod pki;
 
 use std::net::SocketAddr;
 
-use psi_core::codec::{ClientHello, Codec, Protocol};
-use psi_core::Item;
+use common::item;
 use psi_server::auth::{BearerToken, Tokens};
 use psi_server::{run_ecdh_client, tls, ClientConfig, Error, PsiServer, ServerConfig};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn item(v: u32) -> Item {
-    Item::from_key(&v.to_be_bytes())
-}
 
 async fn start(config: ServerConfig) -> SocketAddr {
     let items = (1..=10).map(item).collect();
@@ -101,7 +96,7 @@ fn bad_pem_is_a_clear_error() {
     assert!(e.to_string().contains("client CA"), "{e}");
 }
 
-/// One raw HTTP/1.1 request; returns status and body.
+/// One raw request as partner `token` ("" for none); returns status and body.
 async fn raw(
     addr: SocketAddr,
     method: &str,
@@ -109,52 +104,12 @@ async fn raw(
     token: &str,
     body: &[u8],
 ) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let auth = if token.is_empty() {
-        String::new()
-    } else {
-        format!("authorization: Bearer {token}\r\n")
+    let auth = match token {
+        "" => String::new(),
+        t => format!("authorization: Bearer {t}\r\n"),
     };
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nhost: x\r\nx-psi-wire-version: {}\r\n{auth}content-length: {}\r\nconnection: close\r\n\r\n",
-        psi_core::codec::WIRE_VERSION,
-        body.len()
-    );
-    s.write_all(head.as_bytes()).await.unwrap();
-    s.write_all(body).await.unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    let text = String::from_utf8_lossy(&out).to_string();
-    let status = text[9..12].parse().unwrap();
-    let body = text
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
-    (status, body)
-}
-
-async fn token_header(addr: SocketAddr, token: &str) -> Option<String> {
-    let hello = ClientHello {
-        protocol: Protocol::EcdhIntersection,
-        nonce: [1; 32],
-        set_size: 2,
-    };
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let body = hello.to_bytes();
-    let head = format!(
-        "POST /v1/sessions HTTP/1.1\r\nhost: x\r\nx-psi-wire-version: {}\r\nauthorization: Bearer {token}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        psi_core::codec::WIRE_VERSION,
-        body.len()
-    );
-    s.write_all(head.as_bytes()).await.unwrap();
-    s.write_all(&body).await.unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    let text = String::from_utf8_lossy(&out).to_string();
-    text.lines()
-        .find_map(|l| l.strip_prefix("x-psi-session: "))
-        .map(|t| t.trim().to_string())
+    let a = common::request(addr, method, path, &auth, body).await;
+    (a.status, a.body().to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,7 +143,8 @@ async fn partner_tokens_and_session_ownership() {
     assert_eq!(status, 200);
 
     // Alice's session is invisible to Bob.
-    let session = token_header(addr, &alice).await.unwrap();
+    let auth = format!("authorization: Bearer {alice}\r\n");
+    let session = common::open_session(addr, &auth, 2).await;
     let path = format!("/v1/sessions/{session}/server-masked");
     let (status, body) = raw(addr, "GET", &path, &bob, b"").await;
     assert_eq!(status, 404, "{body}");

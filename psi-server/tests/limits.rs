@@ -2,42 +2,19 @@
 //! before its fix (issue 12's review defects).
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use psi_core::codec::{ClientHello, Codec, Protocol, WIRE_VERSION};
-use psi_core::Item;
+use common::{hello, item, open_session, request, serve};
+use psi_core::codec::WIRE_VERSION;
 use psi_server::{run_ecdh_client, ClientConfig, PsiServer, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn item(v: u32) -> Item {
-    Item::from_key(&v.to_be_bytes())
-}
-
-fn hello(set_size: u64) -> Vec<u8> {
-    ClientHello {
-        protocol: Protocol::EcdhIntersection,
-        nonce: [5; 32],
-        set_size,
-    }
-    .to_bytes()
-}
-
-/// One raw request; returns the status.
+/// A raw POST; returns the status.
 async fn post(addr: SocketAddr, path: &str, headers: &str, body: &[u8]) -> u16 {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nhost: x\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).await.unwrap();
-    s.write_all(body).await.unwrap();
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
-    String::from_utf8_lossy(&out)[9..12].parse().unwrap()
+    request(addr, "POST", path, headers, body).await.status
 }
 
 fn version() -> String {
@@ -48,16 +25,11 @@ fn version() -> String {
 async fn a_burst_of_hellos_cannot_pass_the_session_limit() {
     // A large table makes each hello's server side take a while (the shuffle),
     // which is when a check-then-insert limit lets a burst through.
-    let items = (0..200_000).map(item).collect();
     let config = ServerConfig {
         max_sessions: 2,
         ..Default::default()
     };
-    let server = PsiServer::bind("127.0.0.1:0".parse().unwrap(), items, config)
-        .await
-        .unwrap();
-    let addr = server.local_addr();
-    tokio::spawn(server.run_until(std::future::pending()));
+    let addr = serve(0..200_000, config).await;
     let burst: Vec<_> = (0..24)
         .map(|_| {
             tokio::spawn(async move { post(addr, "/v1/sessions", &version(), &hello(3)).await })
@@ -141,17 +113,20 @@ async fn a_refused_linkage_hello_leaves_no_linkage_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wire_version_header_is_required() {
-    let items = (0..10).map(item).collect();
-    let server = PsiServer::bind(
-        "127.0.0.1:0".parse().unwrap(),
-        items,
-        ServerConfig::default(),
-    )
-    .await
-    .unwrap();
-    let addr = server.local_addr();
-    tokio::spawn(server.run_until(std::future::pending()));
-    assert_eq!(post(addr, "/v1/sessions", "", &hello(3)).await, 400);
+    let addr = serve(0..10, ServerConfig::default()).await;
+    let body = hello(3);
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /v1/sessions HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&body).await.unwrap();
+    let answer = read_until_closed(&mut s, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("x-psi-wire-version"), "{answer}");
     assert_eq!(post(addr, "/v1/sessions", &version(), &hello(3)).await, 201);
 }
 
@@ -162,7 +137,6 @@ async fn partner_quotas_name_the_limit_and_apply_per_partner() {
     let mut rng = rand::rng();
     let (alice, line_a) = Tokens::make(&mut rng, "alice").unwrap();
     let (bob, line_b) = Tokens::make(&mut rng, "bob").unwrap();
-    let items = (0..10).map(item).collect();
     let config = ServerConfig {
         tokens: Some(Tokens::parse(&format!("{line_a}\n{line_b}")).unwrap()),
         quotas: Quotas {
@@ -172,11 +146,7 @@ async fn partner_quotas_name_the_limit_and_apply_per_partner() {
         },
         ..Default::default()
     };
-    let server = PsiServer::bind("127.0.0.1:0".parse().unwrap(), items, config)
-        .await
-        .unwrap();
-    let addr = server.local_addr();
-    tokio::spawn(server.run_until(std::future::pending()));
+    let addr = serve(0..10, config).await;
     let url = format!("http://{addr}");
     let as_partner = |t: &str| ClientConfig {
         token: BearerToken::parse(t),
@@ -202,16 +172,6 @@ async fn partner_quotas_name_the_limit_and_apply_per_partner() {
     assert_eq!(post(addr, "/v1/sessions", &bob_hello, &hello(1)).await, 429);
 }
 
-async fn serve_small(config: ServerConfig) -> SocketAddr {
-    let items = (0..10).map(item).collect();
-    let server = PsiServer::bind("127.0.0.1:0".parse().unwrap(), items, config)
-        .await
-        .unwrap();
-    let addr = server.local_addr();
-    tokio::spawn(server.run_until(std::future::pending()));
-    addr
-}
-
 /// Reads what the server sends until it closes, at most `limit` long.
 async fn read_until_closed(s: &mut tokio::net::TcpStream, limit: Duration) -> Option<String> {
     let mut out = Vec::new();
@@ -224,11 +184,14 @@ async fn read_until_closed(s: &mut tokio::net::TcpStream, limit: Duration) -> Op
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_headers_and_slow_bodies_are_cut_off() {
-    let addr = serve_small(ServerConfig {
-        header_timeout: Duration::from_millis(300),
-        idle_timeout: Duration::from_millis(300),
-        ..Default::default()
-    })
+    let addr = serve(
+        0..10,
+        ServerConfig {
+            header_timeout: Duration::from_millis(300),
+            idle_timeout: Duration::from_millis(300),
+            ..Default::default()
+        },
+    )
     .await;
     // Headers that never end.
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -261,10 +224,13 @@ async fn slow_headers_and_slow_bodies_are_cut_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_are_capped_per_address() {
-    let addr = serve_small(ServerConfig {
-        max_connections_per_address: 4,
-        ..Default::default()
-    })
+    let addr = serve(
+        0..10,
+        ServerConfig {
+            max_connections_per_address: 4,
+            ..Default::default()
+        },
+    )
     .await;
     let mut idle = Vec::new();
     for _ in 0..4 {
@@ -287,31 +253,10 @@ async fn connections_are_capped_per_address() {
     assert_eq!(run.output.matched, vec![0]);
 }
 
-/// Opens a session with a raw hello; returns its token.
-async fn open_raw(addr: SocketAddr) -> String {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let body = hello(3);
-    let head = format!(
-        "POST /v1/sessions HTTP/1.1\r\nhost: x\r\n{}content-length: {}\r\nconnection: close\r\n\r\n",
-        version(),
-        body.len()
-    );
-    s.write_all(head.as_bytes()).await.unwrap();
-    s.write_all(&body).await.unwrap();
-    let text = read_until_closed(&mut s, Duration::from_secs(5))
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("x-psi-session: "))
-        .unwrap()
-        .trim()
-        .to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ended_session_stops_its_upload_at_once() {
-    let addr = serve_small(ServerConfig::default()).await;
-    let token = open_raw(addr).await;
+    let addr = serve(0..10, ServerConfig::default()).await;
+    let token = open_session(addr, "", 3).await;
     // An upload that has started and then waits, its client silent.
     let mut upload = tokio::net::TcpStream::connect(addr).await.unwrap();
     let head = format!(

@@ -7,14 +7,12 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use psi_core::codec::{encode_frame, ClientHello, Codec, Protocol, WIRE_VERSION};
-use psi_core::Item;
-use psi_server::{run_ecdh_client, ClientConfig, PsiServer, ServerConfig};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+mod common;
 
-fn item(v: u32) -> Item {
-    Item::from_key(&v.to_be_bytes())
-}
+use common::{item, open_session, request, serve};
+use psi_core::codec::{encode_frame, WIRE_VERSION};
+use psi_server::{run_ecdh_client, ClientConfig, ServerConfig};
+use tokio::io::AsyncWriteExt;
 
 fn peak_rss_mb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -28,41 +26,9 @@ fn peak_rss_mb() -> u64 {
         .map_or(0, |kb| kb / 1024)
 }
 
-async fn get(addr: SocketAddr, path: &str) -> String {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "GET {path} HTTP/1.1\r\nhost: x\r\nx-psi-wire-version: {WIRE_VERSION}\r\nconnection: close\r\n\r\n"
-    );
-    s.write_all(head.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    String::from_utf8_lossy(&out).to_string()
-}
-
 /// Opens a session, starts its upload with part of a frame, then vanishes.
 async fn killed_mid_stream(addr: SocketAddr) {
-    let hello = ClientHello {
-        protocol: Protocol::EcdhIntersection,
-        nonce: [3; 32],
-        set_size: 10,
-    }
-    .to_bytes();
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "POST /v1/sessions HTTP/1.1\r\nhost: x\r\nx-psi-wire-version: {WIRE_VERSION}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        hello.len()
-    );
-    s.write_all(head.as_bytes()).await.unwrap();
-    s.write_all(&hello).await.unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    let text = String::from_utf8_lossy(&out).to_string();
-    let token = text
-        .lines()
-        .find_map(|l| l.strip_prefix("x-psi-session: "))
-        .unwrap()
-        .trim()
-        .to_string();
+    let token = open_session(addr, "", 10).await;
     let mut up = tokio::net::TcpStream::connect(addr).await.unwrap();
     let head = format!(
         "PUT /v1/sessions/{token}/client-masked HTTP/1.1\r\nhost: x\r\nx-psi-wire-version: {WIRE_VERSION}\r\ncontent-length: 100000\r\n\r\n"
@@ -86,12 +52,7 @@ async fn real_sessions_stay_correct_under_abuse() {
         idle_timeout: Duration::from_secs(60),
         ..Default::default()
     };
-    let items = server_items.iter().map(|&v| item(v)).collect();
-    let server = PsiServer::bind("127.0.0.1:0".parse().unwrap(), items, config)
-        .await
-        .unwrap();
-    let addr = server.local_addr();
-    tokio::spawn(server.run_until(std::future::pending()));
+    let addr = serve(server_items.iter().copied(), config).await;
 
     // 300 idle connections and 60 clients that send half a request line.
     let mut idle = Vec::new();
@@ -143,7 +104,7 @@ async fn real_sessions_stay_correct_under_abuse() {
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut metrics = String::new();
     while Instant::now() < deadline {
-        metrics = get(addr, "/metrics").await;
+        metrics = request(addr, "GET", "/metrics", "", b"").await.text;
         if metrics.contains("psi_open_sessions 0") {
             break;
         }

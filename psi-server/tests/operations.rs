@@ -1,57 +1,30 @@
 //! What an operator sees: readiness and metrics.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use psi_core::codec::{ClientHello, Codec, Protocol, WIRE_VERSION};
-use psi_core::Item;
-use psi_server::{run_ecdh_client, ClientConfig, PsiServer, ServerConfig};
+use common::{hello, item, serve};
+use psi_core::codec::WIRE_VERSION;
+use psi_server::{run_ecdh_client, ClientConfig, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn item(v: u32) -> Item {
-    Item::from_key(&v.to_be_bytes())
-}
-
-async fn serve(config: ServerConfig) -> SocketAddr {
-    let items = (0..10).map(item).collect();
-    let server = PsiServer::bind("127.0.0.1:0".parse().unwrap(), items, config)
-        .await
-        .unwrap();
-    let addr = server.local_addr();
-    tokio::spawn(server.run_until(std::future::pending()));
-    addr
-}
-
 async fn request(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nhost: x\r\nx-psi-wire-version: {WIRE_VERSION}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).await.unwrap();
-    s.write_all(body).await.unwrap();
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out).to_string();
-    let status = text[9..12].parse().unwrap();
-    let body = text
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
-    (status, body)
+    let a = common::request(addr, method, path, "", body).await;
+    (a.status, a.body().to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_and_metrics() {
-    let addr = serve(ServerConfig {
-        max_sessions: 1,
-        ..Default::default()
-    })
+    let addr = serve(
+        0..10,
+        ServerConfig {
+            max_sessions: 1,
+            ..Default::default()
+        },
+    )
     .await;
     let (status, body) = request(addr, "GET", "/v1/ready", b"").await;
     assert_eq!(status, 200, "{body}");
@@ -66,12 +39,7 @@ async fn readiness_and_metrics() {
     assert_eq!(status, 404);
 
     // One session open: the server is full.
-    let hello = ClientHello {
-        protocol: Protocol::EcdhIntersection,
-        nonce: [2; 32],
-        set_size: 1,
-    };
-    let (status, _) = request(addr, "POST", "/v1/sessions", &hello.to_bytes()).await;
+    let (status, _) = request(addr, "POST", "/v1/sessions", &hello(1)).await;
     assert_eq!(status, 201);
     let (status, body) = request(addr, "GET", "/v1/ready", b"").await;
     assert_eq!(status, 503, "{body}");
@@ -96,10 +64,13 @@ async fn readiness_and_metrics() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_and_readiness_need_a_partner_token_when_tokens_are_set() {
     let (_, line) = psi_server::auth::Tokens::make(&mut rand::rng(), "ops").unwrap();
-    let addr = serve(ServerConfig {
-        tokens: Some(psi_server::auth::Tokens::parse(&line).unwrap()),
-        ..Default::default()
-    })
+    let addr = serve(
+        0..10,
+        ServerConfig {
+            tokens: Some(psi_server::auth::Tokens::parse(&line).unwrap()),
+            ..Default::default()
+        },
+    )
     .await;
     assert_eq!(request(addr, "GET", "/metrics", b"").await.0, 401);
     assert_eq!(request(addr, "GET", "/v1/ready", b"").await.0, 401);
@@ -178,10 +149,13 @@ fn the_openapi_description_and_the_router_agree_both_ways() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_description_is_served_to_anyone() {
     let (_, line) = psi_server::auth::Tokens::make(&mut rand::rng(), "ops").unwrap();
-    let addr = serve(ServerConfig {
-        tokens: Some(psi_server::auth::Tokens::parse(&line).unwrap()),
-        ..Default::default()
-    })
+    let addr = serve(
+        0..10,
+        ServerConfig {
+            tokens: Some(psi_server::auth::Tokens::parse(&line).unwrap()),
+            ..Default::default()
+        },
+    )
     .await;
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(b"GET /v1/openapi.json HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
