@@ -10,16 +10,10 @@ use std::net::SocketAddr;
 
 use common::item;
 use psi_server::auth::{BearerToken, Tokens};
-use psi_server::{run_ecdh_client, tls, ClientConfig, Error, PsiServer, ServerConfig};
+use psi_server::{run_ecdh_client, tls, ClientConfig, Error, ServerConfig};
 
 async fn start(config: ServerConfig) -> SocketAddr {
-    let items = (1..=10).map(item).collect();
-    let server = PsiServer::bind("127.0.0.1:0".parse().unwrap(), items, config)
-        .await
-        .unwrap();
-    let addr = server.local_addr();
-    tokio::spawn(async move { server.run_until(std::future::pending()).await });
-    addr
+    common::serve(1..=10, config).await
 }
 
 async fn run(url: &str, config: &ClientConfig) -> Result<Vec<usize>, Error> {
