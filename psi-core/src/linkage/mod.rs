@@ -252,6 +252,11 @@ impl Waterfall {
         &self.summaries
     }
 
+    /// The links and step summaries, without copying them.
+    pub fn into_parts(self) -> (Vec<Option<Link>>, Vec<StepSummary>) {
+        (self.links, self.summaries)
+    }
+
     /// Per item of `key`: how many free rows carry it (saturating), in item order.
     fn free_counts(&self, key: &KeyColumn) -> Vec<u32> {
         let mut counts = vec![0u32; key.items.len()];

@@ -52,8 +52,9 @@ pub struct LinkageEvent {
     pub partner: String,
     /// `Ok` or why it failed.
     pub outcome: Result<(), String>,
-    /// Per row of our table: its link, if any.
-    pub links: Vec<Option<Link>>,
+    /// Per row of our table: its link, if any (shared: one per row of the
+    /// table, so every receiver of the event sees the same copy).
+    pub links: Arc<[Option<Link>]>,
     /// Per step, what it did on our side.
     pub summaries: Vec<StepSummary>,
     /// Per step, how many values the client offered (what we learned).
@@ -269,24 +270,44 @@ impl Registry {
         let Some(state) = self.linkages.lock().ok().and_then(|mut l| l.remove(id)) else {
             return;
         };
-        let Ok(st) = state.lock() else { return };
+        // The state is ours alone once out of the map (a step that still
+        // holds it is copied from instead): the links move, one per row.
+        let st = match Arc::try_unwrap(state) {
+            Ok(mutex) => match mutex.into_inner() {
+                Ok(st) => st,
+                Err(_) => return,
+            },
+            Err(shared) => {
+                let Ok(st) = shared.lock() else { return };
+                LinkageState {
+                    owner: st.owner.clone(),
+                    waterfall: st.waterfall.clone(),
+                    pending: None,
+                    client_offered: st.client_offered.clone(),
+                    traffic: st.traffic,
+                    started: st.started,
+                    last_activity: st.last_activity,
+                    place: None,
+                }
+            }
+        };
+        let linked_rows = st.waterfall.linked_rows();
+        let (partner, seconds) = (st.owner.to_string(), st.started.elapsed().as_secs_f64());
+        let (links, summaries) = st.waterfall.into_parts();
         let event = LinkageEvent {
             linkage: id.to_string(),
-            partner: st.owner.to_string(),
+            partner,
             outcome,
-            links: st.waterfall.links().to_vec(),
-            summaries: st.waterfall.summaries().to_vec(),
-            client_offered: st.client_offered.clone(),
+            links: links.into(),
+            summaries,
+            client_offered: st.client_offered,
             finish,
             traffic: st.traffic,
-            seconds: st.started.elapsed().as_secs_f64(),
+            seconds,
         };
         match &event.outcome {
             Ok(()) => {
-                tracing::info!(
-                    linked_rows = st.waterfall.linked_rows(),
-                    "linkage completed"
-                )
+                tracing::info!(linked_rows, "linkage completed")
             }
             Err(e) => tracing::warn!(error = %e, "linkage failed"),
         }
