@@ -6,7 +6,7 @@
 //! never hangs.
 use libfuzzer_sys::fuzz_target;
 use psi_core::codec::Protocol;
-use psi_core::driver::{ecdh, kkrt, linkage, pjc, Pair, Party, Send};
+use psi_core::driver::{ecdh, kkrt, linkage, pjc, Outgoing, Pair, Party};
 use psi_core::linkage::{Duplicates, KeyColumn, Waterfall};
 use psi_core::schedule::{self, Carries, Direction, Schedule, Stream};
 use psi_core::{Error, Item, Limits};
@@ -44,11 +44,11 @@ impl Peer<'_> {
 }
 
 impl Party for Peer<'_> {
-    fn send(&mut self, _: &Stream) -> Result<Send, Error> {
+    fn send(&mut self, _: &Stream) -> Result<Outgoing, Error> {
         // An empty piece ends the stream (no message is empty).
         Ok(match self.pieces.next() {
-            Some(piece) if !piece.is_empty() => Send::Message(piece.to_vec()),
-            _ => Send::Ended,
+            Some(piece) if !piece.is_empty() => Outgoing::Message(piece.to_vec()),
+            _ => Outgoing::Ended,
         })
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rand_core::CryptoRng;
 
-use super::{is, DriverRun, Pair, Party, Send, HELLO};
+use super::{is, DriverRun, Outgoing, Pair, Party, HELLO};
 use crate::codec::{ClientHello, Codec, PointChunk, PointStream, ServerHello, TagChunk};
 use crate::ecdh::{self, ClientOutput, MatchedPair};
 use crate::schedule::{self, Stream, CLIENT_MASKED, DOUBLE_MASKED, SERVER_MASKED};
@@ -148,16 +148,16 @@ impl Client {
 }
 
 impl Party for Client {
-    fn send(&mut self, stream: &Stream) -> Result<Send, Error> {
+    fn send(&mut self, stream: &Stream) -> Result<Outgoing, Error> {
         if !is(stream, &CLIENT_MASKED) {
             return Err(Error::Misuse("the ECDH client sends only client-masked"));
         }
         let s = self.streams()?;
         match s.masker.as_mut().and_then(|m| m.next_chunk()) {
-            Some(chunk) => Ok(Send::Message(chunk.to_bytes())),
+            Some(chunk) => Ok(Outgoing::Message(chunk.to_bytes())),
             None => {
                 s.masker = None;
-                Ok(Send::Ended)
+                Ok(Outgoing::Ended)
             }
         }
     }
@@ -257,19 +257,19 @@ impl Server {
 }
 
 impl Party for Server {
-    fn send(&mut self, stream: &Stream) -> Result<Send, Error> {
+    fn send(&mut self, stream: &Stream) -> Result<Outgoing, Error> {
         if is(stream, &DOUBLE_MASKED) {
             Ok(match self.answers.pop_front() {
-                Some(answer) => Send::Message(answer.to_bytes()),
-                None if self.answerer.is_ended() => Send::Ended,
-                None => Send::Later,
+                Some(answer) => Outgoing::Message(answer.to_bytes()),
+                None if self.answerer.is_ended() => Outgoing::Ended,
+                None => Outgoing::Later,
             })
         } else if is(stream, &SERVER_MASKED) {
             Ok(match self.masker.as_mut().and_then(|m| m.next_chunk()) {
-                Some(chunk) => Send::Message(chunk.to_bytes()),
+                Some(chunk) => Outgoing::Message(chunk.to_bytes()),
                 None => {
                     self.masker = None;
-                    Send::Ended
+                    Outgoing::Ended
                 }
             })
         } else {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rand_core::CryptoRng;
 
-use super::{is, DriverRun, Pair, Party, Send, HELLO};
+use super::{is, DriverRun, Outgoing, Pair, Party, HELLO};
 use crate::codec::Codec;
 use crate::ecdh::ClientOutput;
 use crate::kkrt::{self, MatrixChunk, OprfChunk, ReceiverHello, SenderHello};
@@ -57,19 +57,19 @@ impl Receiver {
 }
 
 impl Party for Receiver {
-    fn send(&mut self, stream: &Stream) -> Result<Send, Error> {
+    fn send(&mut self, stream: &Stream) -> Result<Outgoing, Error> {
         if !is(stream, &MATRIX) {
             return Err(Error::Misuse("the KKRT receiver sends only the matrix"));
         }
         if let ReceiverState::SendMatrix(matrix) = &mut self.state {
             if let Some(chunk) = matrix.next_chunk() {
-                return Ok(Send::Message(chunk.to_bytes()));
+                return Ok(Outgoing::Message(chunk.to_bytes()));
             }
         }
         match std::mem::replace(&mut self.state, ReceiverState::Failed) {
             ReceiverState::SendMatrix(matrix) => {
                 self.state = ReceiverState::ExpectValues(matrix.finish()?);
-                Ok(Send::Ended)
+                Ok(Outgoing::Ended)
             }
             ReceiverState::ExpectHello(_) => Err(Error::Misuse("the matrix before the hellos")),
             _ => Err(Error::Misuse("the matrix has ended")),
@@ -153,20 +153,20 @@ impl Sender {
 }
 
 impl Party for Sender {
-    fn send(&mut self, stream: &Stream) -> Result<Send, Error> {
+    fn send(&mut self, stream: &Stream) -> Result<Outgoing, Error> {
         if !is(stream, &OPRF_VALUES) {
             return Err(Error::Misuse("the KKRT sender sends only OPRF values"));
         }
         Ok(match &mut self.state {
-            SenderState::ExpectMatrix(_) => Send::Later,
+            SenderState::ExpectMatrix(_) => Outgoing::Later,
             SenderState::SendValues(values) => match values.next_chunk() {
-                Some(chunk) => Send::Message(chunk.to_bytes()),
+                Some(chunk) => Outgoing::Message(chunk.to_bytes()),
                 None => {
                     self.state = SenderState::Done;
-                    Send::Ended
+                    Outgoing::Ended
                 }
             },
-            SenderState::Done => Send::Ended,
+            SenderState::Done => Outgoing::Ended,
             SenderState::Failed => return Err(Error::Misuse("the KKRT sender has failed")),
         })
     }

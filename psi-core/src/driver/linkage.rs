@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rand_core::CryptoRng;
 
-use super::{ecdh, is, Pair, Party, Send};
+use super::{ecdh, is, Outgoing, Pair, Party};
 use crate::codec::Codec;
 use crate::ecdh::LinkId;
 use crate::linkage::{self, LinkResult, Offer, StepRecorded, Waterfall};
@@ -75,7 +75,7 @@ impl Client {
 }
 
 impl Party for Client {
-    fn send(&mut self, stream: &Stream) -> Result<Send, Error> {
+    fn send(&mut self, stream: &Stream) -> Result<Outgoing, Error> {
         if !is(stream, &RESULT) {
             return match &mut self.step {
                 ClientStep::Psi(psi) => psi.send(stream),
@@ -85,7 +85,7 @@ impl Party for Client {
         match std::mem::replace(&mut self.step, ClientStep::Failed) {
             ClientStep::Psi(psi) if !psi.is_done() => {
                 self.step = ClientStep::Psi(psi);
-                Ok(Send::Later)
+                Ok(Outgoing::Later)
             }
             ClientStep::Psi(psi) => {
                 let (_, pairs) = psi.finish_pairs()?;
@@ -95,7 +95,7 @@ impl Party for Client {
                 // Offers hold at most u32::MAX items (the server refuses more).
                 let mine = pairs.iter().map(|p| (p.client as u32, p.id)).collect();
                 self.step = ClientStep::ExpectRecorded(mine);
-                Ok(Send::Message(result.to_bytes()))
+                Ok(Outgoing::Message(result.to_bytes()))
             }
             _ => Err(Error::Misuse("a second result")),
         }
@@ -165,7 +165,7 @@ impl Server {
 }
 
 impl Party for Server {
-    fn send(&mut self, stream: &Stream) -> Result<Send, Error> {
+    fn send(&mut self, stream: &Stream) -> Result<Outgoing, Error> {
         self.psi.send(stream)
     }
 

@@ -66,7 +66,7 @@ pub const HELLO: Stream = Stream {
 
 /// What a party has for a stream it sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Send {
+pub enum Outgoing {
     /// The next message (one encoded [`crate::codec::Codec`] message).
     Message(Vec<u8>),
     /// Nothing yet: the party waits for messages on other streams.
@@ -84,7 +84,7 @@ pub enum Send {
 /// that does not decode or that the protocol refuses is the protocol's error.
 pub trait Party {
     /// The next message of `stream`, which this party sends.
-    fn send(&mut self, stream: &Stream) -> Result<Send, Error>;
+    fn send(&mut self, stream: &Stream) -> Result<Outgoing, Error>;
 
     /// Takes a message of `stream` (`None`: the stream has ended).
     ///
@@ -276,14 +276,14 @@ fn transfer<A: Party, B: Party>(
     stream: &Stream,
 ) -> Result<Moved, Error> {
     let message = match from.send(stream)? {
-        Send::Later => return Ok(Moved::Nothing),
-        Send::Ended => {
+        Outgoing::Later => return Ok(Moved::Nothing),
+        Outgoing::Ended => {
             if to.receive(stream, None)?.is_some() {
                 return Err(Error::Misuse("a party answered the end of a stream"));
             }
             return Ok(Moved::End);
         }
-        Send::Message(message) => out.carry(&message)?,
+        Outgoing::Message(message) => out.carry(&message)?,
     };
     match (stream.carries, to.receive(stream, Some(message))?) {
         (Carries::Chunks, None) => Ok(Moved::Message),

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use rand_core::CryptoRng;
 
-use super::{is, Pair, Party, Send, HELLO};
+use super::{is, Outgoing, Pair, Party, HELLO};
 use crate::codec::{Codec, DecodeError, PointChunk, PointStream, Protocol};
 use crate::pjc::{
     self, CounterFinish, DecryptedSum, MaskedSum, Outcome, PjcHello, ResponderFinale,
@@ -87,16 +87,16 @@ impl Counter {
 }
 
 impl Party for Counter {
-    fn send(&mut self, stream: &Stream) -> Result<Send, Error> {
+    fn send(&mut self, stream: &Stream) -> Result<Outgoing, Error> {
         if is(stream, &CLIENT_MASKED) {
             if let CounterState::ExpectHello(_) = self.state {
                 return Err(Error::Misuse("counter-masked before the hellos"));
             }
             return Ok(match self.masker.as_mut().and_then(|m| m.next_chunk()) {
-                Some(chunk) => Send::Message(chunk.to_bytes()),
+                Some(chunk) => Outgoing::Message(chunk.to_bytes()),
                 None => {
                     self.masker = None;
-                    Send::Ended
+                    Outgoing::Ended
                 }
             });
         }
@@ -106,7 +106,7 @@ impl Party for Counter {
         let (message, next) = match std::mem::replace(&mut self.state, CounterState::Failed) {
             state @ (CounterState::ExpectTags(_) | CounterState::ExpectSet(_)) => {
                 self.state = state;
-                return Ok(Send::Later);
+                return Ok(Outgoing::Later);
             }
             CounterState::SendSum(CounterFinish::SendSum { message, count }) => {
                 (message.to_bytes(), CounterState::ExpectNothing(count))
@@ -117,7 +117,7 @@ impl Party for Counter {
             _ => return Err(Error::Misuse("no sum to send")),
         };
         self.state = next;
-        Ok(Send::Message(message))
+        Ok(Outgoing::Message(message))
     }
 
     fn receive(
@@ -247,13 +247,13 @@ impl Responder {
 }
 
 impl Party for Responder {
-    fn send(&mut self, stream: &Stream) -> Result<Send, Error> {
+    fn send(&mut self, stream: &Stream) -> Result<Outgoing, Error> {
         if is(stream, &SERVER_MASKED) {
             return Ok(match self.masker.as_mut().and_then(|m| m.next_chunk()) {
-                Some(chunk) => Send::Message(chunk.to_bytes()),
+                Some(chunk) => Outgoing::Message(chunk.to_bytes()),
                 None => {
                     self.masker = None;
-                    Send::Ended
+                    Outgoing::Ended
                 }
             });
         }
@@ -261,15 +261,15 @@ impl Party for Responder {
             return Err(Error::Misuse("a stream the PJC responder does not send"));
         }
         Ok(match &mut self.answerer {
-            Answerer::ExpectMasked(_) => Send::Later,
+            Answerer::ExpectMasked(_) => Outgoing::Later,
             Answerer::SendTags(tags) => match tags.next_chunk() {
-                Some(chunk) => Send::Message(chunk.to_bytes()),
+                Some(chunk) => Outgoing::Message(chunk.to_bytes()),
                 None => {
                     self.answerer = Answerer::Ended;
-                    Send::Ended
+                    Outgoing::Ended
                 }
             },
-            Answerer::Ended => Send::Ended,
+            Answerer::Ended => Outgoing::Ended,
             Answerer::Failed => return Err(Error::Misuse("the PJC responder has failed")),
         })
     }

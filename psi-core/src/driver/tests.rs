@@ -21,8 +21,8 @@ fn rng() -> ChaCha20Rng {
 struct Idle;
 
 impl Party for Idle {
-    fn send(&mut self, _: &Stream) -> Result<Send, Error> {
-        Ok(Send::Later)
+    fn send(&mut self, _: &Stream) -> Result<Outgoing, Error> {
+        Ok(Outgoing::Later)
     }
 
     fn receive(&mut self, _: &Stream, _: Option<Vec<u8>>) -> Result<Option<Vec<u8>>, Error> {
