@@ -5,14 +5,13 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use psi_core::codec::{encode_frame, ClientHello, Codec, Protocol, WIRE_VERSION};
+use psi_core::codec::{encode_frame, Codec, Protocol, WIRE_VERSION};
 use psi_core::Item;
 use psi_server::{run_ecdh_client, run_kkrt_client, ClientConfig, Error, PsiServer, ServerConfig};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn item(v: u32) -> Item {
-    Item::from_key(&v.to_be_bytes())
-}
+mod common;
+
+use common::{hello, item};
 
 async fn start(
     server_items: &[u32],
@@ -166,7 +165,8 @@ async fn nothing_listening_is_a_connect_error() {
     assert!(matches!(e, Error::Connect { .. }), "{e}");
 }
 
-/// Sends one raw HTTP/1.1 request; returns (status, body).
+/// Sends one raw HTTP/1.1 request (with the wire version unless `headers`
+/// set their own); returns (status, body).
 async fn raw(
     addr: SocketAddr,
     method: &str,
@@ -174,65 +174,20 @@ async fn raw(
     headers: &str,
     body: &[u8],
 ) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    // Every request carries the wire version unless the test sets its own.
-    let version = if headers.contains("x-psi-wire-version") {
-        String::new()
-    } else {
-        format!("x-psi-wire-version: {WIRE_VERSION}\r\n")
-    };
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nhost: x\r\n{version}{headers}content-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).await.unwrap();
-    s.write_all(body).await.unwrap();
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out).to_string();
-    let status = text[9..12].parse().unwrap();
-    let body = text
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
-    (status, body)
-}
-
-fn hello(set_size: u64) -> Vec<u8> {
-    ClientHello {
-        protocol: Protocol::EcdhIntersection,
-        nonce: [1; 32],
-        set_size,
-    }
-    .to_bytes()
+    let a = common::request(addr, method, path, headers, body).await;
+    (a.status, a.body().to_string())
 }
 
 /// Opens a session with a raw hello; returns its token.
 async fn open_session(addr: SocketAddr, set_size: u64) -> String {
-    open_session_with(addr, hello(set_size)).await
+    common::open_session(addr, "", set_size).await
 }
 
+/// Opens a session with the hello `body`; returns its token.
 async fn open_session_with(addr: SocketAddr, body: Vec<u8>) -> String {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "POST /v1/sessions HTTP/1.1\r\nhost: x\r\nx-psi-wire-version: {WIRE_VERSION}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).await.unwrap();
-    s.write_all(&body).await.unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    let text = String::from_utf8_lossy(&out).to_lowercase();
-    assert!(text.starts_with("http/1.1 201"), "{text}");
-    text.lines()
-        .find_map(|l| l.strip_prefix("x-psi-session: "))
-        .unwrap()
-        .trim()
-        .to_string()
+    let a = common::request(addr, "POST", "/v1/sessions", "", &body).await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    a.header("x-psi-session").unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
