@@ -4,71 +4,26 @@
 
 use std::collections::HashSet;
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
-const PSI: &str = env!("CARGO_BIN_EXE_psi");
+mod common;
+
+use common::{Server, PSI};
 
 fn psi(args: &[&str]) -> Output {
     Command::new(PSI).args(args).output().unwrap()
 }
 
-/// A `psi serve` child process on a free port; killed on drop.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(input: &Path, key: &str, extra: &[&str]) -> Server {
-        let mut args: Vec<OsString> = vec!["--key".into(), key.into(), "--input".into()];
-        args.push(input.into());
-        args.extend(extra.iter().map(Into::into));
-        Server::spawn(&args)
-    }
-
-    /// `psi serve --listen 127.0.0.1:0 ARGS`; reads the address it prints.
-    fn spawn(args: &[OsString]) -> Server {
-        let mut child = Command::new(PSI)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Server { child, url }
-    }
-
-    /// Waits (bounded) for a `--once` server to exit by itself.
-    fn wait_exit(mut self) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `psi serve --key KEY --input INPUT EXTRA` on a free port.
+fn serve(input: &Path, key: &str, extra: &[&str]) -> Server {
+    let mut args: Vec<OsString> = vec!["--key".into(), key.into(), "--input".into()];
+    args.push(input.into());
+    args.extend(extra.iter().map(Into::into));
+    Server::spawn(&args)
 }
 
 fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
@@ -158,7 +113,7 @@ fn generated_tables_match(protocol: &str, protocol_name: &str) {
 
     let serve_report = dir.path().join("serve.json");
     let serve_report_arg = serve_report.display().to_string();
-    let server = Server::start(&b, "email", &["--once", "--report", &serve_report_arg]);
+    let server = serve(&b, "email", &["--once", "--report", &serve_report_arg]);
     let out = dir.path().join("matched.csv");
     let report = dir.path().join("report.json");
     let o = run_protocol(&server.url, protocol, &a, "email", &out, &report);
@@ -227,7 +182,7 @@ fn composite_keys_trimmed_headers_empty_and_duplicate_keys() {
         "b.csv",
         b"id,given_name,surname\nb1,ann,lee\nb2,bob,ray\nb3,ab,cd\nb4,,ray\n",
     );
-    let server = Server::start(&b, "given_name, surname", &["--once"]);
+    let server = serve(&b, "given_name, surname", &["--once"]);
     let out = dir.path().join("m.csv");
     let report = dir.path().join("r.json");
     // By default a repeated key is an error naming its lines, before any data moves.
@@ -252,7 +207,7 @@ fn composite_keys_trimmed_headers_empty_and_duplicate_keys() {
     assert!(o.status.success(), "{}", stderr(&o));
     let ids: Vec<String> = rows(&first).into_iter().map(|r| r[0].clone()).collect();
     assert_eq!(ids, ["a1", "a2"]);
-    let server = Server::start(&b, "given_name, surname", &["--once"]);
+    let server = serve(&b, "given_name, surname", &["--once"]);
     let o = Command::new(PSI)
         .args(["run", "--peer", &server.url, "--key", "given_name,surname"])
         .args(["--duplicates", "all", "--input"])
@@ -305,7 +260,7 @@ fn assert_fails(url: &str, input: &Path, key: &str, needle: &str) {
 fn bad_local_input_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let b = write(dir.path(), "b.csv", b"email\nx@y.z\n");
-    let server = Server::start(&b, "email", &[]);
+    let server = serve(&b, "email", &[]);
     let url = server.url.clone();
 
     assert_fails(
@@ -489,7 +444,7 @@ fn febrl_files_when_available() {
         return;
     }
     let key = "given_name,surname,date_of_birth";
-    let server = Server::start(&b, key, &["--once"]);
+    let server = serve(&b, key, &["--once"]);
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("m.csv");
     let report = tmp.path().join("r.json");
@@ -585,7 +540,7 @@ fn cardinality_and_sums_equal_the_plaintext_answers() {
     let report = dir.path().join("r.json");
 
     // Cardinality: the count only.
-    let server = Server::start(&b, "email", &["--once", "--mode", "cardinality"]);
+    let server = serve(&b, "email", &["--once", "--mode", "cardinality"]);
     let o = run_mode(&server.url, &a, &["--mode", "cardinality"], &report);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
@@ -598,7 +553,7 @@ fn cardinality_and_sums_equal_the_plaintext_answers() {
     assert!(server.wait_exit());
 
     // Sum to the client (the ad-measurement case).
-    let server = Server::start(
+    let server = serve(
         &b,
         "email",
         &[
@@ -621,7 +576,7 @@ fn cardinality_and_sums_equal_the_plaintext_answers() {
     // report holds the sum, the client learns the count.
     let serve_report = dir.path().join("s.json");
     let serve_report_arg = serve_report.display().to_string();
-    let server = Server::start(
+    let server = serve(
         &b,
         "email",
         &[
@@ -651,7 +606,7 @@ fn threshold_noise_and_mode_errors() {
     let report = dir.path().join("r.json");
 
     // Below the threshold only "not met" is released.
-    let server = Server::start(&b, "email", &["--once", "--mode", "cardinality"]);
+    let server = serve(&b, "email", &["--once", "--mode", "cardinality"]);
     let o = run_mode(
         &server.url,
         &a,
@@ -667,7 +622,7 @@ fn threshold_noise_and_mode_errors() {
 
     // Noise is described in the report. (Our threshold is decided on the
     // noisy count: 0 keeps this run from ever withholding the count.)
-    let server = Server::start(&b, "email", &["--once", "--mode", "cardinality"]);
+    let server = serve(&b, "email", &["--once", "--mode", "cardinality"]);
     let o = run_mode(
         &server.url,
         &a,
@@ -689,7 +644,7 @@ fn threshold_noise_and_mode_errors() {
     assert!(server.wait_exit());
 
     // A client asking another mode is refused before any data moves.
-    let server = Server::start(&b, "email", &["--mode", "cardinality"]);
+    let server = serve(&b, "email", &["--mode", "cardinality"]);
     let out = dir.path().join("m.csv");
     let o = run_against(&server.url, &a, "email", &out, &report);
     assert!(!o.status.success());
@@ -743,7 +698,7 @@ fn dp_threshold_is_decided_on_the_noisy_count() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = gen_with_values(dir.path(), 200, 200, 0);
     let report = dir.path().join("r.json");
-    let server = Server::start(
+    let server = serve(
         &b,
         "email",
         &["--mode", "cardinality", "--min-intersection", "0"],
@@ -804,7 +759,7 @@ fn dp_sum_sensitivity_is_a_declared_bound_and_values_are_clamped() {
     let report = dir.path().join("r.json");
 
     // The server clamps every value to its --dp-sum-sensitivity (no noise).
-    let server = Server::start(
+    let server = serve(
         &b,
         "email",
         &[
@@ -836,7 +791,7 @@ fn dp_sum_sensitivity_is_a_declared_bound_and_values_are_clamped() {
     let serve_report_arg = serve_report.display().to_string();
     let largest = rows(&b).iter().map(|r| r[sb].parse::<u64>().unwrap()).max();
     assert_ne!(largest, Some(bound));
-    let server = Server::start(
+    let server = serve(
         &b,
         "email",
         &[

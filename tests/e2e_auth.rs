@@ -6,45 +6,17 @@
 #[path = "../psi-server/tests/pki/mod.rs"]
 mod pki;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
-const PSI: &str = env!("CARGO_BIN_EXE_psi");
+mod common;
 
-/// A `psi serve` child; killed on drop.
-struct Server {
-    child: Child,
-    url: String,
-}
+use common::{Server, PSI};
 
-impl Server {
-    fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(PSI)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap()
-            .to_string();
-        Server { child, url }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `psi serve --listen 127.0.0.1:0 ARGS` on a free port.
+fn serve(args: &[&str]) -> Server {
+    let args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+    Server::spawn(&args)
 }
 
 struct Files {
@@ -131,7 +103,7 @@ fn mutual_tls_and_tokens_let_in_partners_only() {
 
     let tokens = tokens.to_string_lossy().into_owned();
     let b = f.path("b.csv").to_string_lossy().into_owned();
-    let s = Server::start(&[
+    let s = serve(&[
         "--input",
         &b,
         "--key",
@@ -300,7 +272,7 @@ fn quotas_and_the_audit_log() {
         tokens.to_string_lossy().into_owned(),
         audit.to_string_lossy().into_owned(),
     );
-    let s = Server::start(&[
+    let s = serve(&[
         "--input",
         &b,
         "--key",
