@@ -86,6 +86,16 @@ pub enum Error {
         /// The bound searched, in bits.
         sum_bits: u8,
     },
+    /// The allocator refused room for a buffer whose size the peer drives (it
+    /// grows as the peer's data arrives): this process has too little memory
+    /// for the session, and the session ends instead of the process.
+    #[error("could not allocate {bytes} bytes for {what}")]
+    AllocationFailed {
+        /// What the buffer holds.
+        what: &'static str,
+        /// The size asked for (saturating).
+        bytes: u64,
+    },
     /// The peer's hello disagrees with ours on a parameter both sides must share.
     #[error("peer's {what} is {theirs}, ours is {ours}")]
     ParameterMismatch {

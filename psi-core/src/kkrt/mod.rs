@@ -226,23 +226,32 @@ impl QRows {
     /// Appends `rows` zero rows and returns them. The storage grows as rows
     /// arrive (never beyond `total`, so a peer announcing a large set costs
     /// nothing until it sends), and an outgrown buffer is zeroized before it
-    /// is freed.
-    fn extend_zeroed(&mut self, rows: usize, total: usize) -> &mut [Row] {
+    /// is freed. The peer drives the size, so a growth the allocator refuses
+    /// (after falling back from doubling to exactly what is needed) is
+    /// [`Error::AllocationFailed`], not an abort.
+    fn extend_zeroed(&mut self, rows: usize, total: usize) -> Result<&mut [Row], Error> {
         let start = self.0.len();
-        let need = start + rows;
+        let refused = |rows: usize| Error::AllocationFailed {
+            what: "the KKRT sender's rows q_j",
+            bytes: (rows as u64).saturating_mul(std::mem::size_of::<Row>() as u64),
+        };
+        let need = start.checked_add(rows).ok_or_else(|| refused(usize::MAX))?;
         if need > self.0.capacity() {
             let cap = self
                 .0
                 .capacity()
                 .saturating_mul(2)
                 .clamp(need, total.max(need));
-            let mut grown = Vec::with_capacity(cap);
+            let mut grown = Vec::new();
+            if grown.try_reserve_exact(cap).is_err() {
+                grown.try_reserve_exact(need).map_err(|_| refused(need))?;
+            }
             grown.extend_from_slice(&self.0);
             self.0.zeroize();
             self.0 = grown;
         }
         self.0.resize(need, [0u64; CODE_WORDS]);
-        &mut self.0[start..]
+        Ok(&mut self.0[start..])
     }
 }
 
@@ -672,6 +681,9 @@ impl ExpectMatrix {
                 got: (start + rows) as u64,
             });
         }
+        // Room for the rows first: if the allocator refuses it, nothing
+        // secret has been computed yet.
+        let out = self.q.extend_zeroed(rows, self.bins)?;
         let first_block = (start / 128) as u64;
         let mut q_cols = vec![0u64; CODE_BITS * tiles];
         let s = &self.s;
@@ -689,7 +701,7 @@ impl ExpectMatrix {
                     *w ^= mask & u64::from_le_bytes(b);
                 }
             });
-        cols_to_rows(&q_cols, self.q.extend_zeroed(rows, self.bins));
+        cols_to_rows(&q_cols, out);
         q_cols.zeroize();
         Ok(())
     }

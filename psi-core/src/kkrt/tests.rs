@@ -195,3 +195,25 @@ fn code_distance_bounds() {
     assert!((log2_tail(512, 128) - -102.3).abs() < 0.05);
     assert!(bound(CODE_BITS as u32, 31) < -40.0);
 }
+
+/// The sender's rows grow as the peer's matrix arrives, to a size the peer
+/// announced: a growth the allocator refuses is an error, not an abort (here
+/// more rows than the address space holds, which `Vec::with_capacity` turned
+/// into a panic); growth that fits keeps the rows already stored.
+#[test]
+fn refused_row_growth_is_an_error() {
+    let mut q = QRows::for_rows(0);
+    q.extend_zeroed(128, 256).unwrap()[0][0] = 7;
+    let huge = usize::MAX / std::mem::size_of::<Row>();
+    assert!(matches!(
+        q.extend_zeroed(huge, huge),
+        Err(Error::AllocationFailed { bytes, .. }) if bytes > 1 << 60
+    ));
+    assert_eq!(q.0.len(), 128);
+    assert_eq!(q.extend_zeroed(128, 256).unwrap().len(), 128);
+    assert_eq!((q.0.len(), q.0[0][0]), (256, 7));
+    assert!(matches!(
+        q.extend_zeroed(usize::MAX, usize::MAX),
+        Err(Error::AllocationFailed { .. })
+    ));
+}

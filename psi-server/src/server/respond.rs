@@ -63,6 +63,8 @@ pub(crate) fn core_error(e: &psi_core::Error) -> Answer {
         E::ProtocolMismatch { .. } => (StatusCode::BAD_REQUEST, "protocol_mismatch"),
         E::WrongTagLength { .. } => (StatusCode::BAD_REQUEST, code::MALFORMED_MESSAGE),
         E::SetTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "set_too_large"),
+        // Our memory ran short, not the client's fault: it may try again later.
+        E::AllocationFailed { .. } => (StatusCode::SERVICE_UNAVAILABLE, code::BUSY),
         _ => (StatusCode::BAD_REQUEST, "protocol_error"),
     };
     error(status, code, e.to_string())
