@@ -11,7 +11,7 @@ mod common;
 
 use common::{item, open_session, request, serve};
 use psi_core::codec::{encode_frame, WIRE_VERSION};
-use psi_server::{run_ecdh_client, ClientConfig, ServerConfig};
+use psi_server::{api, run_ecdh_client, ClientConfig, ServerConfig};
 use tokio::io::AsyncWriteExt;
 
 fn peak_rss_mb() -> u64 {
@@ -24,6 +24,86 @@ fn peak_rss_mb() -> u64 {
                 .and_then(|v| v.parse::<u64>().ok())
         })
         .map_or(0, |kb| kb / 1024)
+}
+
+/// Idle connections and slow-header clients the test holds at once.
+const IDLE: usize = 1000;
+const SLOW_HEADER: usize = 100;
+
+/// Descriptors kept free for everything else in this process: the real
+/// sessions' connections (a few each, both ends), garbage, killed clients,
+/// `/metrics` requests, the runtime and the test harness.
+const SPARE_FDS: u64 = 512;
+
+/// How many idle and slow-header connections fit in this process's
+/// open-file limit, after raising its soft limit to the hard limit: each
+/// held connection takes two descriptors here (the client's end and the
+/// server's). Short of room for all, both shrink in proportion, and the
+/// line printed says how many were held and why.
+fn connection_budget() -> (usize, usize, String) {
+    let before = rlimit::Resource::NOFILE.get().map_or(0, |(soft, _)| soft);
+    let raised = rlimit::increase_nofile_limit(u64::MAX);
+    let (soft, hard) = rlimit::Resource::NOFILE.get().unwrap_or((before, 0));
+    let limit = if soft > before {
+        format!("open-file limit raised from {before} to {soft}")
+    } else {
+        format!("open-file limit {soft}")
+    };
+    let room = usize::try_from(soft.saturating_sub(SPARE_FDS) / 2).unwrap_or(usize::MAX);
+    let want = IDLE + SLOW_HEADER;
+    if room >= want {
+        return (IDLE, SLOW_HEADER, limit);
+    }
+    let slow = room * SLOW_HEADER / want;
+    let why = format!(
+        "fewer than {IDLE} idle and {SLOW_HEADER} slow-header: {limit} (hard limit {hard}{}), \
+         two descriptors per connection and {SPARE_FDS} kept spare",
+        raised
+            .err()
+            .map(|e| format!("; raising it failed: {e}"))
+            .unwrap_or_default()
+    );
+    (room - slow, slow, why)
+}
+
+/// A connection this test holds, and when it was connected.
+struct Held {
+    stream: std::net::TcpStream,
+    since: Instant,
+}
+
+impl Held {
+    /// Whether the server still holds it open: a read would wait rather
+    /// than see the end, a reset or an answer.
+    fn is_open(&self) -> bool {
+        let mut buf = [0u8; 1];
+        matches!(self.stream.peek(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+}
+
+/// Opens `idle` connections that send nothing and `slow` that send half a
+/// request line, then hands them over as non-blocking std sockets, so
+/// [`Held::is_open`] can look without waiting. They go in batches, each
+/// followed by a health request: the server answers it only after accepting
+/// every connection queued before it, so the listen queue never overflows
+/// (an overflowing queue makes the kernel retry a connect a second later).
+async fn hold_connections(addr: SocketAddr, idle: usize, slow: usize) -> Vec<Held> {
+    let mut held = Vec::with_capacity(idle + slow);
+    for i in 0..idle + slow {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        if i >= idle {
+            stream.write_all(b"POST /v1/sess").await.unwrap();
+        }
+        held.push(Held {
+            stream: stream.into_std().unwrap(),
+            since: Instant::now(),
+        });
+        if i % 100 == 99 {
+            let health = request(addr, "GET", api::HEALTH_PATH, "", b"").await;
+            assert_eq!(health.status, 200, "{}", health.text);
+        }
+    }
+    held
 }
 
 /// Opens a session, starts its upload with part of a frame, then vanishes.
@@ -43,26 +123,38 @@ async fn killed_mid_stream(addr: SocketAddr) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_sessions_stay_correct_under_abuse() {
     let started = Instant::now();
+    let (idle_count, slow_count, budget) = connection_budget();
+    let held_count = idle_count + slow_count;
     let server_items: Vec<u32> = (0..1000).collect();
+    // Room for every held connection and the rest (32 sessions of a few
+    // connections each, garbage, killed clients, /metrics), all from one
+    // address: nothing this test opens is refused.
+    let max_connections = held_count + 500;
+    let header_timeout = Duration::from_secs(5);
     let config = ServerConfig {
         max_sessions: 40,
-        max_connections: 2000,
-        max_connections_per_address: 2000,
-        header_timeout: Duration::from_secs(2),
+        max_connections,
+        max_connections_per_address: max_connections,
+        header_timeout,
         idle_timeout: Duration::from_secs(60),
         ..Default::default()
     };
     let addr = serve(server_items.iter().copied(), config).await;
 
-    // 300 idle connections and 60 clients that send half a request line.
-    let mut idle = Vec::new();
-    for i in 0..360 {
-        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        if i >= 300 {
-            s.write_all(b"POST /v1/sess").await.unwrap();
-        }
-        idle.push(s);
-    }
+    // Idle connections and clients that send half a request line; the
+    // server holds every one (none refused) until its header timeout.
+    let held = hold_connections(addr, idle_count, slow_count).await;
+    let opening = started.elapsed();
+    // None is closed before its header timeout: none was refused.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let closed_early = held
+        .iter()
+        .filter(|h| !h.is_open() && h.since.elapsed() < header_timeout)
+        .count();
+    assert_eq!(
+        closed_early, 0,
+        "the server refused or closed connections early"
+    );
     // Garbage.
     for g in 0..20u8 {
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -99,7 +191,14 @@ async fn real_sessions_stay_correct_under_abuse() {
             .collect();
         assert_eq!(run.unwrap().output.matched, expected);
     }
-    drop(idle);
+    // The header timeout closes every held connection.
+    let deadline = Instant::now() + header_timeout + Duration::from_secs(5);
+    while held.iter().any(Held::is_open) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let outlived = held.iter().filter(|h| h.is_open()).count();
+    assert_eq!(outlived, 0, "held connections outlived the header timeout");
+    drop(held);
     // The killed clients left no session behind.
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut metrics = String::new();
@@ -116,7 +215,8 @@ async fn real_sessions_stay_correct_under_abuse() {
         "{metrics}"
     );
     println!(
-        "32 sessions correct beside 300 idle, 60 slow-header, 20 garbage and 4 killed clients: {:.1} s, peak RSS {} MB (server and clients in this process)",
+        "32 sessions correct beside {idle_count} idle, {slow_count} slow-header, 20 garbage and 4 killed clients ({budget}; opened in {:.1} s): {:.1} s, peak RSS {} MB (server and clients in this process)",
+        opening.as_secs_f64(),
         started.elapsed().as_secs_f64(),
         peak_rss_mb()
     );
