@@ -47,7 +47,7 @@ impl Encoder {
         let columns = spec.columns();
         let mut fields = Vec::with_capacity(spec.fields.len());
         for (i, f) in spec.fields.iter().enumerate() {
-            let key = secret.derive(&fingerprint, "field", i as u32);
+            let key = secret.derive(&fingerprint, &spec.key_label(i), 0);
             let mac = <Hmac<Sha256> as Mac>::new_from_slice(&*key)
                 .map_err(|_| Error::Random("HMAC refused a 32-byte key".into()))?;
             let column = columns.iter().position(|c| *c == f.column).unwrap_or(0);
@@ -187,6 +187,23 @@ mod tests {
         let f = Encoder::new(Spec::parse(SPEC).unwrap(), &secret).unwrap();
         let v = ["michaela", "neumann", "19151111"];
         assert!(dice_portable(&enc(&e, &v), &enc(&f, &v)) < 0.6);
+    }
+
+    #[test]
+    fn a_key_group_makes_swapped_fields_match() {
+        let own = encoder(SPEC);
+        let shared = encoder(
+            r#"{"fields": [
+            {"column": "given_name", "profile": "name", "weight": 2, "key_group": "n"},
+            {"column": "surname", "profile": "name", "weight": 2, "key_group": "n"},
+            {"column": "dob", "profile": "digits", "comparator": "digits"}]}"#,
+        );
+        let (a, b) = (
+            ["michaela", "neumann", "19151111"],
+            ["neumann", "michaela", "19151111"],
+        );
+        assert!(dice_portable(&enc(&own, &a), &enc(&own, &b)) < 0.7);
+        assert_eq!(enc(&shared, &a), enc(&shared, &b));
     }
 
     #[test]

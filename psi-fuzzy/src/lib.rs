@@ -40,6 +40,7 @@ pub mod search;
 mod secret;
 pub mod solve;
 pub mod spec;
+mod table;
 
 pub use dice::{at_least, dice_portable, intersection_portable, Kernel, Threshold};
 pub use encoder::{Encoder, FieldOutcome};
@@ -51,3 +52,4 @@ pub use search::{auto_blocking, search, Blocking, Candidate, SearchStats};
 pub use secret::{Secret, MIN_SECRET_BYTES};
 pub use solve::{greedy_groups, greedy_pairs, Edge, Group};
 pub use spec::Spec;
+pub use table::{encode_table, encode_table_in_memory, EncodeSummary, FieldSummary};

@@ -64,6 +64,10 @@ pub struct Field {
     /// The index (into `fields`) of the field whose value salts this one's
     /// features, if any.
     pub salt_with: Option<usize>,
+    /// Fields with the same key group share one hashing key, so that a value
+    /// written in the other field (given name and surname swapped) still
+    /// sets the same bits. By default each field has its own key.
+    pub key_group: Option<String>,
 }
 
 /// Hardening against frequency and pattern attacks (see the crate doc for
@@ -141,15 +145,25 @@ impl Spec {
         );
         for (i, f) in self.fields.iter().enumerate() {
             s.push_str(&format!(
-                "field {i}: column={:?} profile={} comparator={} hashes={} salt_with={}\n",
+                "field {i}: column={:?} profile={} comparator={} hashes={} salt_with={} key={:?}\n",
                 f.column,
                 f.profile,
                 f.comparator.name(),
                 f.hashes,
-                f.salt_with.map_or("-".to_string(), |j| j.to_string())
+                f.salt_with.map_or("-".to_string(), |j| j.to_string()),
+                self.key_label(i)
             ));
         }
         s
+    }
+
+    /// The label field `i`'s hashing key is derived under: its key group, or
+    /// its own position.
+    pub fn key_label(&self, i: usize) -> String {
+        match &self.fields[i].key_group {
+            Some(g) => format!("group:{g}"),
+            None => format!("field:{i}"),
+        }
     }
 
     /// SHA-256 of [`Self::canonical`].
@@ -182,6 +196,8 @@ struct RawField {
     weight: Option<f64>,
     #[serde(default)]
     salt_with: Option<String>,
+    #[serde(default)]
+    key_group: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -299,6 +315,11 @@ impl RawSpec {
                     Some(j)
                 }
             };
+            let key_group = match f.key_group {
+                Some(g) if g.trim().is_empty() => return Err(bad(at("key_group"), "is empty")),
+                Some(g) => Some(g.trim().to_string()),
+                None => None,
+            };
             fields.push(Field {
                 column,
                 profile,
@@ -306,6 +327,7 @@ impl RawSpec {
                 weight,
                 hashes: hashes as u32,
                 salt_with,
+                key_group,
             });
         }
         Ok(Spec {
@@ -363,6 +385,17 @@ mod tests {
                 .contains("flip_probability")
         );
         assert!(err("{").contains("not a valid encoding spec"));
+    }
+
+    #[test]
+    fn key_groups_share_a_key_label() {
+        let s = Spec::parse(
+            r#"{"fields": [{"column": "a", "key_group": "name"}, {"column": "b", "key_group": "name"}, {"column": "c"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(s.key_label(0), s.key_label(1));
+        assert_ne!(s.key_label(0), s.key_label(2));
+        assert!(err(r#"{"fields": [{"column": "a", "key_group": " "}]}"#).contains("key_group"));
     }
 
     #[test]

@@ -50,6 +50,7 @@ use std::path::{Path, PathBuf};
 
 use psi_core::Item;
 
+mod columns;
 pub mod linkage;
 pub mod normalize;
 pub mod output;
@@ -60,6 +61,7 @@ mod values;
 
 use source::{at, Rows};
 
+pub use columns::Columns;
 pub use linkage::{waterfall_match_plain, Linkage, LinkageTable, LinkedPair, StepStats};
 pub use normalize::{Invalid, Normalised, Profile, PROFILE_NAMES};
 pub use output::{OutRow, OutputFormat, OutputOptions, QuoteStyle};
