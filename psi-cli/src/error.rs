@@ -26,6 +26,9 @@ pub enum CliError {
         /// What differs, in words (ours vs the server's).
         differences: String,
     },
+    /// Fuzzy linkage: a spec, secret, encodings or labels file.
+    #[error(transparent)]
+    Fuzzy(#[from] psi_fuzzy::Error),
     /// Generating data.
     #[error(transparent)]
     Generate(#[from] psi_datasets::Error),

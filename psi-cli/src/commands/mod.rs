@@ -3,6 +3,7 @@
 
 mod audit;
 mod demo;
+mod fuzzy;
 mod gen;
 mod release;
 mod run;
@@ -21,5 +22,7 @@ pub async fn execute(plan: Plan) -> Result<(), CliError> {
         Plan::Demo(plan) => demo::demo(plan).await,
         Plan::Gen(plan) => gen::gen(plan),
         Plan::TokenAdd(plan) => token::add(plan),
+        Plan::Encode(plan) => fuzzy::encode(plan),
+        Plan::Match(plan) => fuzzy::match_(plan),
     }
 }

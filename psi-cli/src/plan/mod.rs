@@ -8,6 +8,7 @@
 //! is not a number) is checked by the commands as they read it.
 
 mod demo;
+mod fuzzy;
 mod release;
 mod run;
 mod security;
@@ -18,6 +19,7 @@ use crate::args::{Cli, Command, TokenCommand};
 use crate::error::CliError;
 
 pub use demo::{DemoPlan, GenPlan};
+pub use fuzzy::{BlockingPlan, EncodePlan, MatchPlan};
 /// The noise part of a [`ReleasePlan`] (named by the commands' tests).
 #[cfg(test)]
 pub use release::Dp;
@@ -67,6 +69,10 @@ pub enum Plan {
     Gen(GenPlan),
     /// `psi token add`.
     TokenAdd(TokenAddPlan),
+    /// `psi encode`.
+    Encode(EncodePlan),
+    /// `psi match`.
+    Match(MatchPlan),
 }
 
 impl Plan {
@@ -80,6 +86,8 @@ impl Plan {
             Command::Token(TokenCommand::Add(args)) => {
                 Plan::TokenAdd(TokenAddPlan::from_args(args)?)
             }
+            Command::Encode(args) => Plan::Encode(EncodePlan::from_args(args)?),
+            Command::Match(args) => Plan::Match(MatchPlan::from_args(args)?),
         })
     }
 }

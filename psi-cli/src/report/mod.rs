@@ -6,6 +6,7 @@
 //! This module only describes and writes reports; it knows nothing of the
 //! commands that fill them.
 
+mod fuzzy;
 mod input;
 mod linkage;
 mod released;
@@ -18,6 +19,7 @@ use serde::Serialize;
 
 use crate::error::CliError;
 
+pub use fuzzy::{BlockingReport, EncodeReport, MatchInput, MatchReport, ThresholdScore};
 pub use input::InputReport;
 pub use linkage::{LinkageReport, StepReport};
 pub use released::{NoiseReport, Released, ThresholdOn};
