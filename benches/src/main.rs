@@ -7,9 +7,14 @@
 //! target/release/psi-bench kkrt [--log2 16,20,22] [--no-cli] [--spu PATH/spu_psi_bench.py]
 //! target/release/psi-bench pjc [--log2 16,20] [--no-cli] [--openmined PATH/openmined_psi_bench.py]
 //! target/release/psi-bench primitives
+//! target/release/psi-bench fuzzy-speed [--anonlink benches/fuzzy/anonlink_speed.py]
+//! target/release/psi-bench fuzzy-scale [--n 100000,1000000]
+//! target/release/psi-bench fuzzy-quality [--febrl DIR]
 //! ```
 //! Every case runs in a child process of its own so that its peak RSS is its own.
 #![allow(clippy::unwrap_used)] // a benchmark program: a failure should stop it loudly
+
+mod fuzzy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -23,7 +28,7 @@ use rand_core::SeedableRng;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: psi-bench ecdh|kkrt [--log2 16,20] [--no-cli] [--spu PATH]\n       psi-bench pjc [--log2 16,20] [--no-cli] [--openmined PATH]\n       psi-bench primitives"
+        "usage: psi-bench ecdh|kkrt [--log2 16,20] [--no-cli] [--spu PATH]\n       psi-bench pjc [--log2 16,20] [--no-cli] [--openmined PATH]\n       psi-bench primitives\n       psi-bench fuzzy-speed [--anonlink PATH]\n       psi-bench fuzzy-scale [--n 100000,1000000]\n       psi-bench fuzzy-quality [--febrl DIR]"
     );
     std::process::exit(2)
 }
@@ -38,6 +43,10 @@ fn main() {
         Some("kkrt-inmem-child") => kkrt_inmem_child(args[1].parse().unwrap()),
         Some("pjc") => pjc(&args[1..]),
         Some("pjc-child") => pjc_child(&args[1], args[2].parse().unwrap()),
+        Some("fuzzy-speed") => fuzzy::speed(&args[1..]),
+        Some("fuzzy-scale") => fuzzy::scale(&args[1..]),
+        Some("fuzzy-scale-child") => fuzzy::scale_child(args[1].parse().unwrap()),
+        Some("fuzzy-quality") => fuzzy::quality(&args[1..]),
         _ => usage(),
     }
 }

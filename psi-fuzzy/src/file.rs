@@ -123,7 +123,7 @@ impl Encodings {
             )));
         }
         let bits = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
-        if bits == 0 || bits % 64 != 0 || bits > 2 * crate::spec::MAX_FILTER_BITS {
+        if bits == 0 || !bits.is_multiple_of(64) || bits > 2 * crate::spec::MAX_FILTER_BITS {
             return Err(bad(format!(
                 "invalid encoding length {bits} bits in the header"
             )));

@@ -35,7 +35,7 @@ impl Hardener {
     pub(crate) fn new(spec: &Spec, secret: &Secret, fingerprint: &[u8; 32]) -> Hardener {
         let h = spec.hardening;
         let flip_below =
-            (h.flip_probability > 0.0).then(|| (h.flip_probability * 4_294_967_296.0) as u32);
+            (h.flip_probability > 0.0).then_some((h.flip_probability * 4_294_967_296.0) as u32);
         let permutation = h.balance.then(|| {
             let key = secret.derive(fingerprint, "balance", 0);
             let mut rng = ChaCha20Rng::from_seed(*key);

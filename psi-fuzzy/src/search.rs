@@ -81,8 +81,14 @@ impl SearchStats {
     }
 }
 
-/// Pairs compared per kernel call.
+/// Pairs compared per kernel call (LSH buckets).
 const BLOCK: usize = 256;
+/// Rows of the other side per tile of the exhaustive search (128 KiB of
+/// 1,024-bit encodings: half of a typical L2 cache).
+const TILE: usize = 1024;
+/// Queries per task of the exhaustive search: each tile is loaded once per
+/// task.
+const QUERIES_PER_TASK: usize = 64;
 
 /// Every pair reaching `t`, in no particular order. An empty encoding (a
 /// row none of whose fields could be encoded) matches nothing.
@@ -114,40 +120,62 @@ pub fn exhaustive(
     for &i in &order {
         sorted.extend_from_slice(b.row(i as usize));
     }
-    let results: Vec<(Vec<Candidate>, u64)> = (0..a.len())
-        .into_par_iter()
-        .chunks(64)
-        .map(|rows| {
+    // Queries in popcount order, so that the queries of one task compare
+    // with nearly the same run of `sorted`; that run is walked in tiles
+    // small enough to stay in the L2 cache while every query of the task
+    // passes over them (streaming all of `b` once per query would be bound
+    // by memory bandwidth, not by popcounts).
+    let mut queries: Vec<u32> = (0..a.len() as u32)
+        .filter(|&i| a.popcounts()[i as usize] > 0)
+        .collect();
+    queries.sort_by_key(|&i| a.popcounts()[i as usize]);
+    let results: Vec<(Vec<Candidate>, u64)> = queries
+        .par_chunks(QUERIES_PER_TASK)
+        .map(|task| {
+            let ranges: Vec<(usize, usize)> = task
+                .iter()
+                .map(|&i| {
+                    let (lo, hi) = popcount_range(a.popcounts()[i as usize], t);
+                    (
+                        sorted_pc.partition_point(|&p| p < lo.max(1)),
+                        sorted_pc.partition_point(|&p| p <= hi),
+                    )
+                })
+                .collect();
+            let first = ranges.iter().map(|r| r.0).min().unwrap_or(0);
+            let last = ranges.iter().map(|r| r.1).max().unwrap_or(0);
             let mut found = Vec::new();
             let mut compared = 0u64;
-            let mut out = [0u32; BLOCK];
-            for i in rows {
-                let pa = a.popcounts()[i];
-                if pa == 0 {
-                    continue;
-                }
-                let (lo, hi) = popcount_range(pa, t);
-                let start = sorted_pc.partition_point(|&p| p < lo.max(1));
-                let end = sorted_pc.partition_point(|&p| p <= hi);
-                let q = a.row(i);
-                let mut at = start;
-                while at < end {
-                    let n = (end - at).min(BLOCK);
-                    kernel.intersections(q, &sorted[at * words..(at + n) * words], &mut out[..n]);
+            let mut out = [0u32; TILE];
+            let mut tile = first;
+            while tile < last {
+                let tile_end = (tile + TILE).min(last);
+                for (&i, &(start, end)) in task.iter().zip(&ranges) {
+                    let (s, e) = (start.max(tile), end.min(tile_end));
+                    if s >= e {
+                        continue;
+                    }
+                    let pa = a.popcounts()[i as usize];
+                    let n = e - s;
+                    kernel.intersections(
+                        a.row(i as usize),
+                        &sorted[s * words..e * words],
+                        &mut out[..n],
+                    );
                     compared += n as u64;
                     for (k, &inter) in out[..n].iter().enumerate() {
-                        let sum = pa + sorted_pc[at + k];
+                        let sum = pa + sorted_pc[s + k];
                         if at_least(inter, sum, t) {
                             found.push(Candidate {
-                                a: i as u32,
-                                b: order[at + k],
+                                a: i,
+                                b: order[s + k],
                                 inter,
                                 sum,
                             });
                         }
                     }
-                    at += n;
                 }
+                tile = tile_end;
             }
             (found, compared)
         })

@@ -248,7 +248,7 @@ impl RawSpec {
         } else {
             64
         };
-        if filter_bits == 0 || filter_bits % unit != 0 || filter_bits > MAX_FILTER_BITS {
+        if filter_bits == 0 || !filter_bits.is_multiple_of(unit) || filter_bits > MAX_FILTER_BITS {
             return Err(bad(
                 "filter_bits",
                 format!("must be a multiple of {unit} from {unit} to {MAX_FILTER_BITS}"),
