@@ -33,6 +33,11 @@ impl Labels {
             path: path.to_path_buf(),
             source,
         })?;
+        Labels::parse(&text, path)
+    }
+
+    /// Parses the text of a labels file (`path` names it in errors).
+    pub fn parse(text: &str, path: &Path) -> Result<Labels, Error> {
         let bad = |line: u64, reason: String| Error::BadLabels {
             path: path.to_path_buf(),
             line,

@@ -16,8 +16,7 @@
 //! its destination and renamed only when complete: a failed or interrupted
 //! run leaves no partial file.
 
-use std::fs::File;
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::Error;
@@ -98,19 +97,25 @@ impl Encodings {
 
     /// Reads an encodings file, checking its header and its length.
     pub fn read(path: &Path) -> Result<Encodings, Error> {
-        let bad = |reason: String| Error::BadEncodings {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let mut file = File::open(path).map_err(|source| Error::Io {
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
             what: "cannot read",
             path: path.to_path_buf(),
             source,
         })?;
-        let mut header = [0u8; HEADER];
-        file.read_exact(&mut header).map_err(|_| {
-            bad("not an encodings file made by `psi encode` (shorter than its header)".into())
-        })?;
+        Encodings::parse(&bytes, path)
+    }
+
+    /// Parses the bytes of an encodings file (`path` names it in errors).
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Encodings, Error> {
+        let bad = |reason: String| Error::BadEncodings {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let Some((header, body)) = bytes.split_first_chunk::<HEADER>() else {
+            return Err(bad(
+                "not an encodings file made by `psi encode` (shorter than its header)".into(),
+            ));
+        };
         if &header[..8] != MAGIC {
             return Err(bad(
                 "not an encodings file made by `psi encode` (wrong magic bytes)".into(),
@@ -133,29 +138,14 @@ impl Encodings {
         let count = u64::from_le_bytes(count_bytes);
         let mut fingerprint = [0u8; 32];
         fingerprint.copy_from_slice(&header[24..56]);
-        let length = file
-            .metadata()
-            .map_err(|source| Error::Io {
-                what: "cannot read",
-                path: path.to_path_buf(),
-                source,
-            })?
-            .len();
-        let expected = count
-            .checked_mul(u64::from(bits / 8))
-            .and_then(|b| b.checked_add(HEADER as u64));
-        if expected != Some(length) {
+        let expected = count.checked_mul(u64::from(bits / 8));
+        if expected != Some(body.len() as u64) {
             return Err(bad(format!(
-                "the header announces {count} encodings of {bits} bits but the file has {length} bytes (truncated or not written by psi encode)"
+                "the header announces {count} encodings of {bits} bits but the file has {} bytes (truncated or not written by psi encode)",
+                bytes.len()
             )));
         }
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(|source| Error::Io {
-            what: "cannot read",
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let words: Vec<u64> = bytes
+        let words: Vec<u64> = body
             .chunks_exact(8)
             .map(|c| {
                 let mut w = [0u8; 8];
