@@ -81,8 +81,6 @@ impl SearchStats {
     }
 }
 
-/// Pairs compared per kernel call (LSH buckets).
-const BLOCK: usize = 256;
 /// Rows of the other side per tile of the exhaustive search (128 KiB of
 /// 1,024-bit encodings: half of a typical L2 cache).
 const TILE: usize = 1024;
@@ -224,54 +222,78 @@ pub fn lsh(
     kernel: Kernel,
 ) -> (Vec<Candidate>, SearchStats) {
     let bits = bits.clamp(1, 32);
+    let words = b.words_per();
     let mut results = Vec::new();
+    // Per table, both sides are sorted by key and joined on it (a
+    // sort-merge join); the rows of `b` are copied in key order, so that a
+    // bucket is one contiguous block for the kernel instead of a scattered
+    // gather from all of `b`.
+    let mut b_rows: Vec<u64> = Vec::with_capacity(b.data().len());
     for table in 0..tables {
         let pos = positions(table, bits, b.bits());
-        let mut keyed: Vec<(u32, u32)> = (0..b.len())
-            .into_par_iter()
-            .filter(|&j| b.popcounts()[j] > 0)
-            .map(|j| (key(b.row(j), &pos), j as u32))
-            .collect();
-        keyed.par_sort_unstable();
-        let keys: Vec<u32> = keyed.iter().map(|k| k.0).collect();
-        let ids: Vec<u32> = keyed.iter().map(|k| k.1).collect();
-        let part: Vec<(Vec<Candidate>, u64)> = (0..a.len())
-            .into_par_iter()
-            .chunks(256)
-            .map(|rows| {
+        let keyed = |e: &Encodings| -> Vec<(u32, u32)> {
+            let mut k: Vec<(u32, u32)> = (0..e.len())
+                .into_par_iter()
+                .filter(|&j| e.popcounts()[j] > 0)
+                .map(|j| (key(e.row(j), &pos), j as u32))
+                .collect();
+            k.par_sort_unstable();
+            k
+        };
+        let (ka, kb) = (keyed(a), keyed(b));
+        b_rows.clear();
+        for &(_, j) in &kb {
+            b_rows.extend_from_slice(b.row(j as usize));
+        }
+        // The buckets present on both sides: (A run, B run) in ka / kb.
+        let mut buckets: Vec<(usize, usize, usize, usize)> = Vec::new();
+        let (mut i, mut j) = (0, 0);
+        while i < ka.len() && j < kb.len() {
+            match ka[i].0.cmp(&kb[j].0) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    let k = ka[i].0;
+                    let (i0, j0) = (i, j);
+                    while i < ka.len() && ka[i].0 == k {
+                        i += 1;
+                    }
+                    while j < kb.len() && kb[j].0 == k {
+                        j += 1;
+                    }
+                    buckets.push((i0, i, j0, j));
+                }
+            }
+        }
+        let part: Vec<(Vec<Candidate>, u64)> = buckets
+            .par_chunks(64)
+            .map(|chunk| {
                 let mut found = Vec::new();
                 let mut compared = 0u64;
-                let mut out = vec![0u32; BLOCK];
-                let mut near = Vec::with_capacity(BLOCK);
-                for i in rows {
-                    let pa = a.popcounts()[i];
-                    if pa == 0 {
-                        continue;
-                    }
-                    let q = a.row(i);
-                    let k = key(q, &pos);
-                    let start = keys.partition_point(|&x| x < k);
-                    let end = keys.partition_point(|&x| x <= k);
-                    let (lo, hi) = popcount_range(pa, t);
-                    for chunk in ids[start..end].chunks(BLOCK) {
-                        near.clear();
-                        near.extend(chunk.iter().copied().filter(|&j| {
-                            let pb = b.popcounts()[j as usize];
-                            lo <= pb && pb <= hi
-                        }));
-                        let n = near.len();
-                        kernel.intersections_at(q, b.data(), &near, &mut out[..n]);
-                        compared += n as u64;
-                        for (&j, &inter) in near.iter().zip(&out[..n]) {
-                            let sum = pa + b.popcounts()[j as usize];
-                            if at_least(inter, sum, t) {
-                                found.push(Candidate {
-                                    a: i as u32,
-                                    b: j,
-                                    inter,
-                                    sum,
-                                });
+                let mut out = vec![0u32; TILE];
+                for &(i0, i1, j0, j1) in chunk {
+                    for &(_, ai) in &ka[i0..i1] {
+                        let pa = a.popcounts()[ai as usize];
+                        let q = a.row(ai as usize);
+                        let mut s = j0;
+                        while s < j1 {
+                            let e = (s + TILE).min(j1);
+                            let n = e - s;
+                            kernel.intersections(q, &b_rows[s * words..e * words], &mut out[..n]);
+                            compared += n as u64;
+                            for (k, &inter) in out[..n].iter().enumerate() {
+                                let bj = kb[s + k].1;
+                                let sum = pa + b.popcounts()[bj as usize];
+                                if at_least(inter, sum, t) {
+                                    found.push(Candidate {
+                                        a: ai,
+                                        b: bj,
+                                        inter,
+                                        sum,
+                                    });
+                                }
                             }
+                            s = e;
                         }
                     }
                 }

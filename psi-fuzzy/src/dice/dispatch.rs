@@ -32,32 +32,10 @@ fn block(query: &[u64], rows: &[u64], out: &mut [u32]) {
     }
 }
 
-#[inline(always)]
-fn gather(query: &[u64], data: &[u64], ids: &[u32], out: &mut [u32]) {
-    let words = query.len();
-    for (&id, o) in ids.iter().zip(out.iter_mut()) {
-        let start = id as usize * words;
-        *o = match data.get(start..start + words) {
-            Some(row) => query
-                .iter()
-                .zip(row)
-                .map(|(a, b)| (a & b).count_ones())
-                .sum(),
-            None => 0,
-        };
-    }
-}
-
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "popcnt")]
 fn block_popcnt(query: &[u64], rows: &[u64], out: &mut [u32]) {
     block(query, rows, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "popcnt")]
-fn gather_popcnt(query: &[u64], data: &[u64], ids: &[u32], out: &mut [u32]) {
-    gather(query, data, ids, out)
 }
 
 /// `|query ∧ row|` with 512-bit `VPOPCNTQ`, for rows of a multiple of 8
@@ -159,22 +137,6 @@ fn block_avx512(query: &[u64], rows: &[u64], out: &mut [u32]) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "popcnt,avx512f,avx512vpopcntdq")]
-fn gather_avx512(query: &[u64], data: &[u64], ids: &[u32], out: &mut [u32]) {
-    let words = query.len();
-    if !words.is_multiple_of(8) {
-        return gather(query, data, ids, out);
-    }
-    for (&id, o) in ids.iter().zip(out.iter_mut()) {
-        let start = id as usize * words;
-        *o = match data.get(start..start + words) {
-            Some(row) => row_avx512(query, row),
-            None => 0,
-        };
-    }
-}
-
 pub(super) fn runs_here(kernel: Kernel) -> bool {
     match kernel {
         Kernel::Portable => true,
@@ -208,27 +170,5 @@ pub(super) fn intersections(kernel: Kernel, query: &[u64], rows: &[u64], out: &m
         #[cfg(target_arch = "x86_64")]
         Kernel::Popcnt if runs_here(Kernel::Popcnt) => unsafe { block_popcnt(query, rows, out) },
         _ => block(query, rows, out),
-    }
-}
-
-pub(super) fn intersections_at(
-    kernel: Kernel,
-    query: &[u64],
-    data: &[u64],
-    ids: &[u32],
-    out: &mut [u32],
-) {
-    match kernel {
-        // SAFETY: the kernel's target features were detected on this CPU.
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512 if runs_here(Kernel::Avx512) => unsafe {
-            gather_avx512(query, data, ids, out)
-        },
-        // SAFETY: as above, for `popcnt`.
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Popcnt if runs_here(Kernel::Popcnt) => unsafe {
-            gather_popcnt(query, data, ids, out)
-        },
-        _ => gather(query, data, ids, out),
     }
 }

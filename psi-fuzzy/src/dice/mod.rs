@@ -49,11 +49,6 @@ impl Kernel {
     pub fn intersections(self, query: &[u64], rows: &[u64], out: &mut [u32]) {
         dispatch::intersections(self, query, rows, out);
     }
-
-    /// `out[i] = |query ∧ row(ids[i])|`, rows taken from `data` by index.
-    pub fn intersections_at(self, query: &[u64], data: &[u64], ids: &[u32], out: &mut [u32]) {
-        dispatch::intersections_at(self, query, data, ids, out);
-    }
 }
 
 /// `|a ∧ b|` in plain Rust.
@@ -138,14 +133,10 @@ mod tests {
                 .chunks_exact(words)
                 .map(|r| intersection_portable(&q, r))
                 .collect();
-            let ids: Vec<u32> = (0..50u32).rev().collect();
             for k in Kernel::available() {
                 let mut out = vec![0; 50];
                 k.intersections(&q, &rows, &mut out);
                 assert_eq!(out, want, "{} words={words}", k.name());
-                k.intersections_at(&q, &rows, &ids, &mut out);
-                let back: Vec<u32> = ids.iter().map(|&i| want[i as usize]).collect();
-                assert_eq!(out, back, "{} at words={words}", k.name());
             }
         }
         println!(
