@@ -8,6 +8,7 @@
 //! - the CLI's clap types stay in its argument module, and only its plan
 //!   reads the parsed arguments;
 //! - each crate keeps to its layer (no HTTP, clap or files in `psi-core`);
+//! - `unsafe` in psi-fuzzy only in its popcount dispatch module;
 //! - every codec message of `psi-core` is in the decode fuzz target.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -345,7 +346,7 @@ fn name(s: &Source) -> String {
 
 #[test]
 fn no_source_file_is_too_long() {
-    for krate in ["psi-server", "psi-cli"] {
+    for krate in ["psi-server", "psi-cli", "psi-fuzzy"] {
         for s in sources(krate) {
             assert!(
                 s.lines <= MAX_LINES,
@@ -359,7 +360,7 @@ fn no_source_file_is_too_long() {
 
 #[test]
 fn no_import_circle_between_files() {
-    for krate in ["psi-server", "psi-cli"] {
+    for krate in ["psi-server", "psi-cli", "psi-fuzzy"] {
         let files = sources(krate);
         let graph = imports(&files);
         if let Some(cycle) = find_cycle(&graph) {
@@ -371,7 +372,7 @@ fn no_import_circle_between_files() {
 
 #[test]
 fn every_api_path_is_in_api_rs() {
-    for krate in ["psi-server", "psi-cli"] {
+    for krate in ["psi-server", "psi-cli", "psi-fuzzy"] {
         for s in sources(krate) {
             if s.path.ends_with("psi-server/src/api.rs") {
                 continue;
@@ -453,13 +454,17 @@ fn dependencies(krate: &str) -> Vec<String> {
 
 #[test]
 fn each_crate_knows_only_its_layer() {
-    let forbidden: [(&str, &[&str]); 3] = [
+    let forbidden: [(&str, &[&str]); 4] = [
         (
             "psi-core",
             &["tokio", "hyper", "hyper-util", "clap", "csv", "parquet"],
         ),
         ("psi-table", &["tokio", "hyper", "hyper-util", "clap"]),
         ("psi-server", &["clap", "csv", "parquet", "psi-table"]),
+        (
+            "psi-fuzzy",
+            &["tokio", "hyper", "hyper-util", "clap", "psi-server"],
+        ),
     ];
     for (krate, not) in forbidden {
         for dep in dependencies(krate) {
@@ -471,6 +476,23 @@ fn each_crate_knows_only_its_layer() {
     }
     assert!(dependencies("psi-server").iter().any(|d| d == "hyper"));
     assert!(dependencies("psi-cli").iter().any(|d| d == "clap"));
+}
+
+/// psi-fuzzy denies `unsafe_code` (it cannot forbid it like the workspace:
+/// its AVX-512 popcount kernel needs it); only its dispatch module may allow it.
+#[test]
+fn unsafe_only_in_the_fuzzy_dispatch() {
+    for s in sources("psi-fuzzy") {
+        let code = strip_comments(&std::fs::read_to_string(&s.path).unwrap());
+        let allowed = s.path.ends_with("src/dice/dispatch.rs");
+        assert!(
+            allowed || !code.contains("unsafe"),
+            "{} uses unsafe; only psi-fuzzy/src/dice/dispatch.rs may",
+            name(&s)
+        );
+    }
+    let manifest = std::fs::read_to_string(workspace().join("psi-fuzzy/Cargo.toml")).unwrap();
+    assert!(manifest.contains("unsafe_code = \"deny\""));
 }
 
 #[test]
