@@ -223,7 +223,11 @@ pub fn lsh(
 ) -> (Vec<Candidate>, SearchStats) {
     let bits = bits.clamp(1, 32);
     let words = b.words_per();
-    let mut results = Vec::new();
+    let mut all: Vec<Candidate> = Vec::new();
+    let mut stats = SearchStats {
+        comparisons: 0,
+        pairs: a.len() as u64 * b.len() as u64,
+    };
     // Per table, both sides are sorted by key and joined on it (a
     // sort-merge join); the rows of `b` are copied in key order, so that a
     // bucket is one contiguous block for the kernel instead of a scattered
@@ -300,12 +304,45 @@ pub fn lsh(
                 (found, compared)
             })
             .collect();
-        results.extend(part);
+        // A similar pair collides in many tables: merge each table's pairs
+        // into the sorted, distinct ones found so far, so that memory holds
+        // each pair once (not once per table).
+        let (mut found, table_stats) = collect(part, a, b);
+        stats.comparisons += table_stats.comparisons;
+        found.par_sort_unstable_by_key(|c| (c.a, c.b));
+        found.dedup_by_key(|c| (c.a, c.b));
+        all = merge_distinct(all, found);
     }
-    let (mut all, stats) = collect(results, a, b);
-    all.par_sort_unstable_by_key(|c| (c.a, c.b));
-    all.dedup_by_key(|c| (c.a, c.b));
     (all, stats)
+}
+
+/// The union of two lists sorted by `(a, b)` without repeats, sorted, each pair once.
+fn merge_distinct(x: Vec<Candidate>, y: Vec<Candidate>) -> Vec<Candidate> {
+    if x.is_empty() {
+        return y;
+    }
+    let mut out = Vec::with_capacity(x.len() + y.len());
+    let (mut i, mut j) = (0, 0);
+    while i < x.len() && j < y.len() {
+        match (x[i].a, x[i].b).cmp(&(y[j].a, y[j].b)) {
+            std::cmp::Ordering::Less => {
+                out.push(x[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(y[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push(x[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&x[i..]);
+    out.extend_from_slice(&y[j..]);
+    out
 }
 
 /// LSH parameters for `a` against `b` at threshold `t`: enough tables that
