@@ -483,7 +483,8 @@ fn each_crate_knows_only_its_layer() {
 #[test]
 fn unsafe_only_in_the_fuzzy_dispatch() {
     for s in sources("psi-fuzzy") {
-        let code = strip_comments(&std::fs::read_to_string(&s.path).unwrap());
+        let code =
+            strip_comments(&std::fs::read_to_string(&s.path).expect("a readable source file"));
         let allowed = s.path.ends_with("src/dice/dispatch.rs");
         assert!(
             allowed || !code.contains("unsafe"),
@@ -491,7 +492,8 @@ fn unsafe_only_in_the_fuzzy_dispatch() {
             name(&s)
         );
     }
-    let manifest = std::fs::read_to_string(workspace().join("psi-fuzzy/Cargo.toml")).unwrap();
+    let manifest = std::fs::read_to_string(workspace().join("psi-fuzzy/Cargo.toml"))
+        .expect("a readable manifest");
     assert!(manifest.contains("unsafe_code = \"deny\""));
 }
 
