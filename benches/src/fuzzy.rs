@@ -25,7 +25,7 @@ use psi_fuzzy::{
 use rand::RngCore;
 use rand_core::SeedableRng;
 
-use crate::{flag_value, machine, mb, peak_rss};
+use crate::{field, flag_value, machine, mb, peak_rss};
 
 fn random_encodings(n: usize, seed: u64) -> Encodings {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
@@ -97,11 +97,7 @@ pub fn speed(args: &[String]) {
                 )
             });
         println!("{line}");
-        let theirs: f64 = line
-            .split_whitespace()
-            .find_map(|f| f.strip_prefix("comparisons_per_second="))
-            .and_then(|v| v.parse().ok())
-            .unwrap();
+        let theirs: f64 = field(line, "comparisons_per_second").unwrap();
         println!(
             "ratio per core (psi-fuzzy {} / anonlink): {:.2}x",
             Kernel::detect().name(),

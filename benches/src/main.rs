@@ -508,11 +508,7 @@ fn pjc(args: &[String]) {
             return;
         };
         println!("{line}");
-        let theirs: f64 = line
-            .split_whitespace()
-            .find_map(|kv| kv.strip_prefix("seconds="))
-            .and_then(|v| v.parse().ok())
-            .unwrap();
+        let theirs: f64 = field(line, "seconds").unwrap();
         println!(
             "ratio n=10^5 cardinality: OpenMined PSI {theirs:.2} s / psi CLI-over-HTTP {:.2} s = {:.1}x faster (wall incl. both processes and CSV {:.2} s: {:.1}x)",
             pair.total(),
@@ -586,8 +582,13 @@ fn spu_seconds(script: &Path, proto: Proto, n: u64) -> Option<f64> {
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().find(|l| l.starts_with("peer=spu-psi"))?;
     println!("{line}");
+    field(line, "seconds")
+}
+
+/// The number after `key=` in a peer script's `key=value ...` result line.
+fn field(line: &str, key: &str) -> Option<f64> {
     line.split_whitespace()
-        .find_map(|kv| kv.strip_prefix("seconds="))
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
         .and_then(|v| v.parse().ok())
 }
 

@@ -20,20 +20,10 @@ impl Columns {
     /// Opens `path` and finds `names` (trimmed) in its header.
     pub fn open(path: &Path, names: &[&str]) -> Result<Columns, Error> {
         let mut rows = Rows::open(path)?;
-        let header = rows.names()?;
-        let mut positions = Vec::with_capacity(names.len());
-        for name in names {
-            let name = name.trim();
-            let p = header
-                .iter()
-                .position(|h| h == name)
-                .ok_or_else(|| Error::MissingColumn {
-                    path: path.to_path_buf(),
-                    column: name.to_string(),
-                    available: header.join(", "),
-                })?;
-            positions.push(p);
-        }
+        let positions = names
+            .iter()
+            .map(|name| rows.position(name.trim()))
+            .collect::<Result<Vec<usize>, Error>>()?;
         rows.select(&positions)?;
         Ok(Columns {
             rows,

@@ -150,6 +150,20 @@ impl Rows {
             .collect()
     }
 
+    /// The header position of `column` (compared with trimmed names), or
+    /// [`Error::MissingColumn`] listing the columns there are.
+    pub(crate) fn position(&self, column: &str) -> Result<usize, Error> {
+        let names = self.names()?;
+        names
+            .iter()
+            .position(|n| n == column)
+            .ok_or_else(|| Error::MissingColumn {
+                path: self.path.clone(),
+                column: column.to_string(),
+                available: names.join(", "),
+            })
+    }
+
     /// Reads only `columns` (header positions) from now on; the other fields
     /// of each record are empty. Only a Parquet file saves work by it, and
     /// only there is a column's type checked: one that cannot be read as

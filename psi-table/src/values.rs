@@ -19,17 +19,8 @@ impl KeyedTable {
     pub fn read_values(&self, column: &str, max: u64) -> Result<Vec<u64>, Error> {
         let path: &Path = &self.path;
         let mut rows = Rows::open(path)?;
-        let names = rows.names()?;
         let column = column.trim();
-        let position =
-            names
-                .iter()
-                .position(|n| n == column)
-                .ok_or_else(|| Error::MissingColumn {
-                    path: path.to_path_buf(),
-                    column: column.to_string(),
-                    available: names.join(", "),
-                })?;
+        let position = rows.position(column)?;
         rows.select(&[position])?;
         let mut totals = vec![0u64; self.items.len()];
         let mut record = csv::ByteRecord::new();
