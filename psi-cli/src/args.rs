@@ -42,6 +42,9 @@ pub enum Command {
     /// Fuzzy linkage, data owner: encode each row as a keyed Bloom filter
     /// for a linkage unit (which never gets the secret).
     Encode(EncodeArgs),
+    /// Fuzzy linkage, data owner: upload encodings to a linkage unit
+    /// (`psi serve --role linkage-unit`) and fetch this owner's links.
+    Submit(SubmitArgs),
     /// Fuzzy linkage, linkage unit: link the owners' encodings by Dice
     /// similarity, one to one (two inputs) or in groups (more).
     Match(MatchArgs),
@@ -68,6 +71,39 @@ pub struct EncodeArgs {
     /// Where to write the JSON report.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+}
+
+/// Arguments of `psi submit`.
+#[derive(Debug, Clone, Args)]
+pub struct SubmitArgs {
+    /// The linkage unit, e.g. https://unit.example:7700.
+    #[arg(long, value_name = "URL")]
+    pub peer: String,
+    /// This owner's encodings file (from `psi encode`).
+    #[arg(long, value_name = "FILE")]
+    pub encodings: PathBuf,
+    /// Where to write this owner's links: `row,link_id` CSV (rows numbered
+    /// from 0 in input order; a link id is shared by the rows of one pair or
+    /// group across owners).
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// How long to wait for the other owners and the linkage, in seconds.
+    #[arg(long, default_value_t = 3600, value_name = "SECS")]
+    pub wait: u64,
+    /// Who we are and whom we trust.
+    #[command(flatten)]
+    pub security: RunSecurityArgs,
+}
+
+/// What `psi serve` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    /// A PSI party serving its table (`--input`, `--key`).
+    Exact,
+    /// A linkage unit of fuzzy linkage: takes the owners' encodings (`psi
+    /// submit`), links them, gives each owner its links. Needs `--owners`,
+    /// `--threshold` and identities (`--tokens` or `--client-ca`).
+    LinkageUnit,
 }
 
 /// How `psi match` finds candidate pairs.
@@ -200,20 +236,17 @@ pub struct RunSecurityArgs {
 /// Options shared by `serve` and `run`: the input table and its key.
 #[derive(Debug, Clone, Args)]
 pub struct TableArgs {
-    /// The CSV file (with a header row).
+    /// The CSV file (with a header row), or Parquet. Required (but not
+    /// taken by `psi serve --role linkage-unit`).
     #[arg(long, value_name = "FILE")]
-    pub input: PathBuf,
+    pub input: Option<PathBuf>,
     /// The key: a column, or comma-separated columns for a composite key, each
     /// with an optional normalisation profile and option
     /// (`email:email:gmail`, `tel:phone:GB`, `given_name:name,dob:date`;
     /// profiles: raw, text, email, phone, name, date, postcode, zip, digits).
     /// Repeat `--key` for a waterfall: keys tried in priority order, each row
     /// linked at most once. Both parties must give the same profiles.
-    #[arg(
-        long = "key",
-        value_name = "COL[:PROFILE[:OPTION]][,...]",
-        required_unless_present = "spec"
-    )]
+    #[arg(long = "key", value_name = "COL[:PROFILE[:OPTION]][,...]")]
     pub keys: Vec<String>,
     /// A JSON linkage spec instead of `--key`: `{"keys": ["email:email:gmail",
     /// "tel:phone:GB"]}` (keys in priority order).
@@ -341,6 +374,16 @@ pub struct ServeArgs {
     pub max_set_size: u64,
     #[command(flatten)]
     pub security: ServeSecurityArgs,
+    /// What this server is: a PSI party (`exact`) or a fuzzy linkage unit.
+    #[arg(long, value_enum, default_value_t = RoleArg::Exact)]
+    pub role: RoleArg,
+    /// Linkage unit: the owners' identities (token names or certificate
+    /// subjects), comma-separated, in owner order.
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    pub owners: Vec<String>,
+    /// Linkage unit: link rows whose Dice similarity is at least this.
+    #[arg(long, value_name = "T")]
+    pub threshold: Option<f64>,
 }
 
 /// Arguments of `psi demo`.

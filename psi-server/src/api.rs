@@ -38,6 +38,10 @@ pub const READY_PATH: &str = "/v1/ready";
 pub const METRICS_PATH: &str = "/metrics";
 /// `GET`: [`OPENAPI`], this API's description.
 pub const OPENAPI_PATH: &str = "/v1/openapi.json";
+/// Linkage unit: an owner uploads its encodings file (PUT).
+pub const UNIT_ENCODINGS_PATH: &str = "/v1/unit/encodings";
+/// Linkage unit: an owner fetches its links (GET).
+pub const UNIT_RESULT_PATH: &str = "/v1/unit/result";
 /// The OpenAPI 3 description of every route (`psi-server/tests/operations.rs`
 /// checks it against the router both ways).
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -91,6 +95,10 @@ pub enum Route<'a> {
     },
     /// [`linkage_finish_path`].
     LinkageFinish(&'a str),
+    /// [`UNIT_ENCODINGS_PATH`].
+    UnitEncodings,
+    /// [`UNIT_RESULT_PATH`].
+    UnitResult,
     /// No such endpoint.
     NotFound,
 }
@@ -108,6 +116,8 @@ impl<'a> Route<'a> {
             ["v1", "sessions", token] => Route::Session(token),
             ["v1", "sessions", token, stream] => Route::Stream { token, stream },
             ["v1", "linkages", id, "finish"] => Route::LinkageFinish(id),
+            ["v1", "unit", "encodings"] => Route::UnitEncodings,
+            ["v1", "unit", "result"] => Route::UnitResult,
             _ => Route::NotFound,
         }
     }
@@ -116,7 +126,10 @@ impl<'a> Route<'a> {
     /// session (streams: see [`stream_method`]).
     pub fn method(&self) -> Option<Method> {
         match self {
-            Route::Health | Route::Ready | Route::Metrics | Route::OpenApi => Some(Method::GET),
+            Route::Health | Route::Ready | Route::Metrics | Route::OpenApi | Route::UnitResult => {
+                Some(Method::GET)
+            }
+            Route::UnitEncodings => Some(Method::PUT),
             Route::Sessions | Route::LinkageFinish(_) => Some(Method::POST),
             Route::Session(_) => Some(Method::DELETE),
             Route::Stream { .. } | Route::NotFound => None,
@@ -126,6 +139,12 @@ impl<'a> Route<'a> {
 
 /// Machine-readable error codes in `{"error":{"code","message"}}` bodies.
 pub mod code {
+    /// Linkage unit: the caller is not one of its owners.
+    pub const NOT_AN_OWNER: &str = "not_an_owner";
+    /// Linkage unit: the owner has already uploaded its encodings.
+    pub const ALREADY_SUBMITTED: &str = "already_submitted";
+    /// Linkage unit: encodings of another spec than the other owners'.
+    pub const SPEC_MISMATCH: &str = "spec_mismatch";
     /// The peer speaks another wire version.
     pub const UNSUPPORTED_VERSION: &str = "unsupported_version";
     /// A body or message is above its limit.

@@ -11,9 +11,11 @@ mod server;
 pub mod tls;
 
 pub use client::{
-    run_ecdh_client, run_kkrt_client, run_linkage_client, run_pjc_client, ClientConfig, ClientRun,
-    LinkageRun, PjcOutput, PjcRun,
+    run_ecdh_client, run_kkrt_client, run_linkage_client, run_pjc_client, submit_encodings,
+    ClientConfig, ClientRun, LinkageRun, PjcOutput, PjcRun, UnitRun,
 };
 pub use error::Error;
 pub use metrics::{Phases, Traffic};
-pub use server::{LinkageEvent, PsiServer, Quotas, ServeMode, ServerConfig, SessionEvent};
+pub use server::{
+    LinkageEvent, PsiServer, Quotas, ServeMode, ServerConfig, SessionEvent, UnitConfig,
+};

@@ -10,6 +10,7 @@ mod run;
 mod serve;
 mod table;
 mod token;
+mod unit;
 
 use crate::error::CliError;
 use crate::plan::Plan;
@@ -24,5 +25,7 @@ pub async fn execute(plan: Plan) -> Result<(), CliError> {
         Plan::TokenAdd(plan) => token::add(plan),
         Plan::Encode(plan) => fuzzy::encode(plan),
         Plan::Match(plan) => fuzzy::match_(plan),
+        Plan::Unit(plan) => unit::serve_unit(plan).await,
+        Plan::Submit(plan) => unit::submit(plan).await,
     }
 }

@@ -14,8 +14,9 @@ mod run;
 mod security;
 mod serve;
 mod shared;
+mod unit;
 
-use crate::args::{Cli, Command, TokenCommand};
+use crate::args::{Cli, Command, RoleArg, TokenCommand};
 use crate::error::CliError;
 
 pub use demo::{DemoPlan, GenPlan};
@@ -28,6 +29,7 @@ pub use run::{AggregatePlan, ClientPlan, IntersectPlan, LinkPlan, RunPlan, RunTa
 pub use security::TokenAddPlan;
 pub use serve::{ServePlan, ServeTask, SharedOutput};
 pub use shared::InputPlan;
+pub use unit::{SubmitPlan, UnitPlan};
 
 /// The validated command line.
 #[derive(Debug)]
@@ -73,13 +75,27 @@ pub enum Plan {
     Encode(EncodePlan),
     /// `psi match`.
     Match(MatchPlan),
+    /// `psi serve --role linkage-unit`.
+    Unit(UnitPlan),
+    /// `psi submit`.
+    Submit(SubmitPlan),
 }
 
 impl Plan {
     /// Validates a parsed command.
     fn from_args(command: Command) -> Result<Self, CliError> {
         Ok(match command {
-            Command::Serve(args) => Plan::Serve(ServePlan::from_args(args)?),
+            Command::Serve(args) if args.role == RoleArg::LinkageUnit => {
+                Plan::Unit(UnitPlan::from_args(args)?)
+            }
+            Command::Serve(args) => {
+                if !args.owners.is_empty() || args.threshold.is_some() {
+                    return Err(CliError::Usage(
+                        "--owners and --threshold are for --role linkage-unit".into(),
+                    ));
+                }
+                Plan::Serve(ServePlan::from_args(args)?)
+            }
             Command::Run(args) => Plan::Run(RunPlan::from_args(args)?),
             Command::Demo(args) => Plan::Demo(DemoPlan::from_args(args)?),
             Command::Gen(args) => Plan::Gen(GenPlan::from_args(args)?),
@@ -88,6 +104,7 @@ impl Plan {
             }
             Command::Encode(args) => Plan::Encode(EncodePlan::from_args(args)?),
             Command::Match(args) => Plan::Match(MatchPlan::from_args(args)?),
+            Command::Submit(args) => Plan::Submit(SubmitPlan::from_args(args)?),
         })
     }
 }

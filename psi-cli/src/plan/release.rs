@@ -213,7 +213,7 @@ mod tests {
 
     fn table(epsilon: Option<&str>, bound: Option<u64>) -> TableArgs {
         TableArgs {
-            input: "in.csv".into(),
+            input: Some("in.csv".into()),
             keys: vec!["email".into()],
             spec: None,
             duplicates: None,

@@ -12,8 +12,8 @@ use psi_table::{KeySpec, LinkageSpec};
 use super::release::{self, ReleasePlan};
 use super::security;
 use super::shared::{
-    duplicates, input, join, linkage_spec, output_options, protocol, serve_mode, single_key,
-    writable, InputPlan, OutputPlan,
+    duplicates, input, input_path, join, linkage_spec, output_options, protocol, serve_mode,
+    single_key, writable, InputPlan, OutputPlan,
 };
 use crate::args::{JoinArg, ModeArg, ProtocolArg, RunArgs};
 use crate::error::CliError;
@@ -104,7 +104,7 @@ impl RunPlan {
             RunTask::Aggregate(_) => Vec::new(),
         };
         if let Some(report) = &args.report {
-            let mut protected = vec![args.table.input.as_path()];
+            let mut protected = vec![input_path(&args.table)?];
             protected.extend_from_slice(&outputs);
             writable(report, &protected)?;
         }
@@ -149,7 +149,7 @@ fn intersection(args: &RunArgs, spec: &LinkageSpec) -> Result<(RunTask, bool), C
             if linkage { "result" } else { "matching" }
         )));
     };
-    writable(&path, &[&args.table.input])?;
+    writable(&path, &[input_path(&args.table)?])?;
     let output = OutputPlan {
         path,
         options: output_options(&args.output_options)?,

@@ -11,7 +11,8 @@ use psi_table::{KeySpec, OutputOptions};
 use super::release::{self, ReleasePlan};
 use super::security;
 use super::shared::{
-    duplicates, input, linkage_spec, output_options, serve_mode, single_key, writable, InputPlan,
+    duplicates, input, input_path, linkage_spec, output_options, serve_mode, single_key, writable,
+    InputPlan,
 };
 use crate::args::ServeArgs;
 use crate::error::CliError;
@@ -100,15 +101,16 @@ impl ServePlan {
     pub(super) fn from_args(args: ServeArgs) -> Result<Self, CliError> {
         let table = &args.table;
         let spec = linkage_spec(table)?;
+        let path = input_path(table)?;
         if let Some(r) = &args.report {
-            writable(r, &[&table.input])?;
+            writable(r, &[path])?;
         }
         if let Some(a) = &args.security.audit_log {
-            writable(a, &[&table.input])?;
+            writable(a, &[path])?;
         }
         let output = match &args.output {
             Some(o) => {
-                writable(o, &[&table.input])?;
+                writable(o, &[path])?;
                 Some(SharedOutput {
                     pattern: o.clone(),
                     once: args.once,

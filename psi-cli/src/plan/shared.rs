@@ -45,8 +45,21 @@ struct SpecFile {
     keys: Vec<String>,
 }
 
+/// `--input`, which every command with a table needs.
+pub(super) fn input_path(table: &TableArgs) -> Result<&Path, CliError> {
+    table
+        .input
+        .as_deref()
+        .ok_or_else(|| CliError::Usage("--input FILE is required: the table to read".into()))
+}
+
 /// The keys from `--key` (repeated) or `--spec FILE`.
 pub(super) fn linkage_spec(table: &TableArgs) -> Result<LinkageSpec, CliError> {
+    if table.keys.is_empty() && table.spec.is_none() {
+        return Err(CliError::Usage(
+            "--key COLUMN (or --spec FILE) is required: the key to match on".into(),
+        ));
+    }
     let keys = match &table.spec {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
@@ -84,13 +97,14 @@ pub(super) fn input(
     refuse_duplicates: bool,
     outputs: &[&Path],
 ) -> Result<InputPlan, CliError> {
-    if let Some(path) = &table.rejects {
-        let mut protected = vec![table.input.as_path()];
+    let path = input_path(table)?;
+    if let Some(rejects) = &table.rejects {
+        let mut protected = vec![path];
         protected.extend_from_slice(outputs);
-        writable(path, &protected)?;
+        writable(rejects, &protected)?;
     }
     Ok(InputPlan {
-        path: table.input.clone(),
+        path: path.to_path_buf(),
         spec,
         rejects: table.rejects.clone(),
         refuse_duplicates,
@@ -255,7 +269,7 @@ mod tests {
     #[test]
     fn duplicates_per_key_count() {
         let table = |d| TableArgs {
-            input: "in.csv".into(),
+            input: Some("in.csv".into()),
             keys: vec!["email".into()],
             spec: None,
             duplicates: d,

@@ -11,9 +11,11 @@ mod kkrt;
 mod linkage;
 mod pjc;
 mod transport;
+mod unit;
 
 pub use self::config::ClientConfig;
 pub use self::ecdh::{run_ecdh_client, ClientRun};
 pub use self::kkrt::run_kkrt_client;
 pub use self::linkage::{run_linkage_client, LinkageRun};
 pub use self::pjc::{run_pjc_client, PjcOutput, PjcRun};
+pub use self::unit::{submit_encodings, UnitRun};

@@ -214,8 +214,18 @@ impl<'a> Peer<'a> {
         resp: Response<Incoming>,
         what: &'static str,
     ) -> Result<Bytes, Error> {
+        self.body_of(resp, what, MAX_ANSWER_BYTES).await
+    }
+
+    /// Reads an answer body of at most `limit` bytes.
+    async fn body_of(
+        &self,
+        resp: Response<Incoming>,
+        what: &'static str,
+        limit: usize,
+    ) -> Result<Bytes, Error> {
         let idle = self.config.idle_timeout;
-        let body = http_body_util::Limited::new(resp.into_body(), MAX_ANSWER_BYTES);
+        let body = http_body_util::Limited::new(resp.into_body(), limit);
         Ok(tokio::time::timeout(idle, body.collect())
             .await
             .map_err(|_| Error::Timeout {
@@ -370,6 +380,32 @@ impl<'a> Peer<'a> {
         message: Vec<u8>,
     ) -> Result<Bytes, Error> {
         self.post(&api::linkage_finish_path(linkage), message).await
+    }
+
+    /// `PUT`s `body` to `path` (a linkage unit's upload) and returns the answer.
+    pub async fn put(&mut self, path: &str, body: Vec<u8>) -> Result<Bytes, Error> {
+        let sent = body.len() as u64;
+        let req = self.request(Method::PUT, path, full(body))?;
+        let resp = self.send(req).await?;
+        let answer = self.small_body(resp, "the server's answer").await?;
+        self.traffic.add(Traffic {
+            bytes_sent: sent,
+            bytes_received: answer.len() as u64,
+        });
+        Ok(answer)
+    }
+
+    /// `GET`s `path`: the (successful) status and a body of at most `limit` bytes.
+    pub async fn get(&mut self, path: &str, limit: usize) -> Result<(u16, Bytes), Error> {
+        let req = self.request(Method::GET, path, full(Vec::new()))?;
+        let resp = self.send(req).await?;
+        let status = resp.status().as_u16();
+        let answer = self.body_of(resp, "the server's answer", limit).await?;
+        self.traffic.add(Traffic {
+            bytes_sent: 0,
+            bytes_received: answer.len() as u64,
+        });
+        Ok((status, answer))
     }
 
     async fn post(&mut self, path: &str, message: Vec<u8>) -> Result<Bytes, Error> {

@@ -21,6 +21,7 @@ mod session;
 mod shared;
 mod streams;
 mod telemetry;
+mod unit;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -36,6 +37,7 @@ pub use self::quota::Quotas;
 use self::registry::Registry;
 pub use self::registry::{LinkageEvent, SessionEvent};
 use self::shared::{Shared, Table};
+pub use self::unit::UnitConfig;
 use crate::Error;
 
 /// A streaming PSI server for one table and many sessions.
@@ -82,6 +84,33 @@ impl PsiServer {
         Self::bind_table(addr, items, None, Some((keys, duplicates)), config).await
     }
 
+    /// Binds a linkage unit of fuzzy linkage ([`UnitConfig`]): no table, no
+    /// PSI session; the owners upload encodings and fetch their links.
+    pub async fn bind_unit(
+        addr: SocketAddr,
+        unit: UnitConfig,
+        config: ServerConfig,
+    ) -> Result<PsiServer, Error> {
+        if unit.owners.len() < 2 {
+            return Err(Error::Config("a linkage unit needs at least two owners"));
+        }
+        if !(unit.threshold > 0.0 && unit.threshold <= 1.0) {
+            return Err(Error::Config(
+                "the threshold is a Dice similarity above 0 and at most 1",
+            ));
+        }
+        if config.tokens.is_none() && config.tls.is_none() {
+            return Err(Error::Config(
+                "a linkage unit needs identities: partner tokens (--tokens) or client certificates (--client-ca)",
+            ));
+        }
+        let mut server = Self::bind_table(addr, Vec::new(), None, None, config).await?;
+        if let Some(shared) = Arc::get_mut(&mut server.shared) {
+            shared.unit = Some(Arc::new(unit::Unit::new(unit)));
+        }
+        Ok(server)
+    }
+
     /// Binds with everything a server may serve.
     async fn bind_table(
         addr: SocketAddr,
@@ -116,6 +145,7 @@ impl PsiServer {
             listener,
             shared: Arc::new(Shared {
                 table,
+                unit: None,
                 config,
                 registry,
             }),

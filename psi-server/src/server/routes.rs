@@ -13,6 +13,7 @@ use super::linkage;
 use super::respond::{self, Answer, ErrorCode};
 use super::shared::{Caller, Shared};
 use super::streams;
+use super::unit;
 use crate::api::{self, code, Route, VERSION_HEADER};
 use crate::auth::{bearer, Identity};
 
@@ -108,6 +109,23 @@ async fn answer(shared: Arc<Shared>, connection: &Caller, req: Request<Incoming>
         peer: connection.peer,
     };
     match route {
+        Route::UnitEncodings => {
+            let idle = shared.config.idle_timeout;
+            return unit::submit(shared.unit.clone(), idle, &identity, req).await;
+        }
+        Route::UnitResult => return unit::result(shared.unit.as_deref(), &identity),
+        Route::Sessions | Route::Session(_) | Route::Stream { .. } | Route::LinkageFinish(_)
+            if shared.unit.is_some() =>
+        {
+            return respond::error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "this server is a linkage unit: it takes encodings (psi submit), not PSI sessions",
+            )
+        }
+        _ => {}
+    }
+    match route {
         Route::Health | Route::OpenApi => health(&shared),
         Route::Ready => ready(&shared),
         Route::Metrics => {
@@ -147,7 +165,9 @@ async fn answer(shared: Arc<Shared>, connection: &Caller, req: Request<Incoming>
                 (Carries::Chunks, _) => streams::download(shared, session, stream),
             }
         }
-        Route::NotFound => respond::error(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
+        Route::UnitEncodings | Route::UnitResult | Route::NotFound => {
+            respond::error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        }
     }
 }
 
@@ -179,6 +199,11 @@ fn health(shared: &Shared) -> Answer {
         .iter()
         .map(|p| p.name())
         .collect();
+    let protocols = if shared.unit.is_some() {
+        vec!["linkage-unit"]
+    } else {
+        protocols
+    };
     let body = serde_json::json!({
         "status": "ok",
         "wire_version": WIRE_VERSION,

@@ -9,6 +9,7 @@ use psi_core::Item;
 
 use super::config::ServerConfig;
 use super::registry::Registry;
+use super::unit::Unit;
 use crate::auth::Identity;
 
 /// Who is calling: the partner's identity and the address it connects from.
@@ -30,6 +31,9 @@ pub(crate) struct Table {
 
 pub(crate) struct Shared {
     pub(crate) table: Table,
+    /// A linkage unit's state (`psi serve --role linkage-unit`); such a
+    /// server has no table and takes no PSI session.
+    pub(crate) unit: Option<Arc<Unit>>,
     pub(crate) config: ServerConfig,
     pub(crate) registry: Registry,
 }
