@@ -33,6 +33,7 @@ pub enum Error {
         reason: &'static str,
     },
     /// Reading the input table.
+    #[cfg(feature = "encode")]
     #[error(transparent)]
     Table(#[from] psi_table::Error),
     /// An encodings file is malformed (or not an encodings file at all).

@@ -25,6 +25,8 @@ const MAGIC: &[u8; 8] = b"PSIENC\0\0";
 /// The format version this build writes and reads.
 pub const FORMAT_VERSION: u16 = 1;
 const HEADER: usize = 64;
+/// Longest encoding a file may hold: a balanced filter of the longest spec.
+const MAX_BITS: u32 = 2 << 16;
 
 /// Encodings held in memory, packed one after another, with their popcounts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,7 +130,7 @@ impl Encodings {
             )));
         }
         let bits = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
-        if bits == 0 || !bits.is_multiple_of(64) || bits > 2 * crate::spec::MAX_FILTER_BITS {
+        if bits == 0 || !bits.is_multiple_of(64) || bits > MAX_BITS {
             return Err(bad(format!(
                 "invalid encoding length {bits} bits in the header"
             )));

@@ -31,26 +31,37 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod dice;
+#[cfg(feature = "encode")]
 mod encoder;
 mod error;
 mod evaluate;
+#[cfg(feature = "encode")]
 mod features;
 mod file;
+#[cfg(feature = "encode")]
 mod harden;
 pub mod search;
+#[cfg(feature = "encode")]
 mod secret;
 pub mod solve;
+#[cfg(feature = "encode")]
 pub mod spec;
+#[cfg(feature = "encode")]
 mod table;
 
 pub use dice::{at_least, dice_portable, intersection_portable, Kernel, Threshold};
+#[cfg(feature = "encode")]
 pub use encoder::{Encoder, FieldOutcome};
 pub use error::Error;
 pub use evaluate::{best_similarity_histogram, sweep, Labels, Score};
+#[cfg(feature = "encode")]
 pub use features::Comparator;
 pub use file::{Encodings, EncodingsWriter, FORMAT_VERSION};
 pub use search::{auto_blocking, search, Blocking, Candidate, SearchStats};
+#[cfg(feature = "encode")]
 pub use secret::{Secret, MIN_SECRET_BYTES};
 pub use solve::{greedy_groups, greedy_pairs, Edge, Group};
+#[cfg(feature = "encode")]
 pub use spec::Spec;
+#[cfg(feature = "encode")]
 pub use table::{encode_table, encode_table_in_memory, EncodeSummary, FieldSummary};

@@ -475,6 +475,14 @@ fn each_crate_knows_only_its_layer() {
         }
     }
     assert!(dependencies("psi-server").iter().any(|d| d == "hyper"));
+    // The linkage unit takes psi-fuzzy without its data owners' side, which
+    // reads tables (psi-table) and holds the secret.
+    let server = std::fs::read_to_string(workspace().join("psi-server/Cargo.toml"))
+        .expect("a readable manifest");
+    assert!(server
+        .lines()
+        .filter(|l| l.starts_with("psi-fuzzy"))
+        .all(|l| !l.contains("encode")));
     assert!(dependencies("psi-cli").iter().any(|d| d == "clap"));
 }
 
