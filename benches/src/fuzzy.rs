@@ -25,7 +25,7 @@ use psi_fuzzy::{
 use rand::RngCore;
 use rand_core::SeedableRng;
 
-use crate::{field, flag_value, machine, mb, peak_rss};
+use crate::{child_output, field, flag_value, machine, mb, peak_rss};
 
 fn random_encodings(n: usize, seed: u64) -> Encodings {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
@@ -126,16 +126,7 @@ pub fn scale(args: &[String]) {
         .map(|v| v.split(',').map(|x| x.trim().parse().unwrap()).collect())
         .unwrap_or_else(|| vec![100_000, 1_000_000]);
     for n in sizes {
-        let out = Command::new(&me)
-            .args(["fuzzy-scale-child", &n.to_string()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        print!("{}", String::from_utf8_lossy(&out.stdout));
+        print!("{}", child_output(&me, "fuzzy-scale-child", n));
     }
 }
 

@@ -155,8 +155,14 @@ impl Proto {
 
 /// Runs one in-memory child process; returns its JSON line.
 fn child(me: &Path, what: &str, log2: u32) -> serde_json::Value {
+    serde_json::from_str(&child_output(me, what, u64::from(log2))).unwrap()
+}
+
+/// Runs `me what n` (a case in a process of its own, so that its peak RSS
+/// is its own) and returns what it printed; stops loudly if it failed.
+fn child_output(me: &Path, what: &str, n: u64) -> String {
     let out = Command::new(me)
-        .args([what, &log2.to_string()])
+        .args([what, &n.to_string()])
         .output()
         .unwrap();
     assert!(
@@ -164,7 +170,7 @@ fn child(me: &Path, what: &str, log2: u32) -> serde_json::Value {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn protocol(proto: Proto, args: &[String]) {

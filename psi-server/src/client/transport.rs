@@ -384,15 +384,7 @@ impl<'a> Peer<'a> {
 
     /// `PUT`s `body` to `path` (a linkage unit's upload) and returns the answer.
     pub async fn put(&mut self, path: &str, body: Vec<u8>) -> Result<Bytes, Error> {
-        let sent = body.len() as u64;
-        let req = self.request(Method::PUT, path, full(body))?;
-        let resp = self.send(req).await?;
-        let answer = self.small_body(resp, "the server's answer").await?;
-        self.traffic.add(Traffic {
-            bytes_sent: sent,
-            bytes_received: answer.len() as u64,
-        });
-        Ok(answer)
+        self.send_small(Method::PUT, path, body).await
     }
 
     /// `GET`s `path`: the (successful) status and a body of at most `limit` bytes.
@@ -409,8 +401,18 @@ impl<'a> Peer<'a> {
     }
 
     async fn post(&mut self, path: &str, message: Vec<u8>) -> Result<Bytes, Error> {
+        self.send_small(Method::POST, path, message).await
+    }
+
+    /// Sends `message` and returns the server's small answer, counting both.
+    async fn send_small(
+        &mut self,
+        method: Method,
+        path: &str,
+        message: Vec<u8>,
+    ) -> Result<Bytes, Error> {
         let sent = message.len() as u64;
-        let req = self.request(Method::POST, path, full(message))?;
+        let req = self.request(method, path, full(message))?;
         let resp = self.send(req).await?;
         let answer = self.small_body(resp, "the server's answer").await?;
         self.traffic.add(Traffic {
