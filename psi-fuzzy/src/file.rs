@@ -97,6 +97,18 @@ impl Encodings {
         &self.popcounts
     }
 
+    /// Why encodings of `other` cannot be compared with these, if they cannot:
+    /// another spec (fingerprint) or another length.
+    pub fn incompatibility(&self, other: &Encodings) -> Option<&'static str> {
+        if self.fingerprint != other.fingerprint {
+            Some("they were encoded under different specs; every owner must encode with the same spec")
+        } else if self.bits != other.bits {
+            Some("their encodings have different lengths")
+        } else {
+            None
+        }
+    }
+
     /// Reads an encodings file, checking its header and its length.
     pub fn read(path: &Path) -> Result<Encodings, Error> {
         let bytes = std::fs::read(path).map_err(|source| Error::Io {

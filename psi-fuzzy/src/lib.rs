@@ -40,6 +40,7 @@ mod features;
 mod file;
 #[cfg(feature = "encode")]
 mod harden;
+pub mod link;
 pub mod search;
 #[cfg(feature = "encode")]
 mod secret;
@@ -57,6 +58,7 @@ pub use evaluate::{best_similarity_histogram, sweep, Labels, Score};
 #[cfg(feature = "encode")]
 pub use features::Comparator;
 pub use file::{Encodings, EncodingsWriter, FORMAT_VERSION};
+pub use link::{resolve, search_all, Found, Links};
 pub use search::{auto_blocking, search, Blocking, Candidate, SearchStats};
 #[cfg(feature = "encode")]
 pub use secret::{Secret, MIN_SECRET_BYTES};

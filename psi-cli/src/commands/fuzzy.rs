@@ -4,9 +4,8 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use psi_fuzzy::{
-    auto_blocking, best_similarity_histogram, encode_table, greedy_groups, greedy_pairs, search,
-    sweep, Blocking, Candidate, Edge, Encoder, Encodings, Error as FuzzyError, Kernel, Labels,
-    Threshold,
+    auto_blocking, best_similarity_histogram, encode_table, resolve, search_all, sweep, Blocking,
+    Candidate, Encoder, Encodings, Error as FuzzyError, Kernel, Labels, Links, Threshold,
 };
 use psi_server::Phases;
 
@@ -84,26 +83,17 @@ fn read_inputs(paths: &[std::path::PathBuf]) -> Result<Vec<Encodings>, CliError>
     for path in paths {
         let e = Encodings::read(path)?;
         if let Some(first) = all.first() {
-            let reason = if first.fingerprint() != e.fingerprint() {
-                Some(format!(
-                    "they were encoded under different specs (fingerprints {}… and {}…); every owner must encode with the same spec",
-                    &hex(first.fingerprint())[..16],
-                    &hex(e.fingerprint())[..16]
-                ))
-            } else if first.bits() != e.bits() {
-                Some(format!(
-                    "their encodings have {} and {} bits",
-                    first.bits(),
-                    e.bits()
-                ))
-            } else {
-                None
-            };
-            if let Some(reason) = reason {
+            if let Some(why) = first.incompatibility(&e) {
                 return Err(FuzzyError::Incompatible {
                     first: paths[0].clone(),
                     second: path.clone(),
-                    reason,
+                    reason: format!(
+                        "{why} (fingerprints {}… and {}…, {} and {} bits)",
+                        &hex(first.fingerprint())[..16],
+                        &hex(e.fingerprint())[..16],
+                        first.bits(),
+                        e.bits()
+                    ),
                 }
                 .into());
             }
@@ -154,67 +144,54 @@ pub fn match_(plan: MatchPlan) -> Result<(), CliError> {
         None => None,
     };
     let searching = Instant::now();
-    let mut blocking_report = BlockingReport {
-        method: "none",
-        tables: None,
-        bits: None,
-        comparisons: 0,
-        pairs: 0,
-        reduction_ratio: 0.0,
+    let found = search_all(
+        &inputs,
+        floor,
+        |a, b| blocking_for(plan.blocking, a, b, floor),
+        kernel,
+    );
+    let blocking_report = BlockingReport {
+        method: if found.lsh.is_some() { "lsh" } else { "none" },
+        tables: found.lsh.map(|l| l.0),
+        bits: found.lsh.map(|l| l.1),
+        comparisons: found.stats.comparisons,
+        pairs: found.stats.pairs,
+        reduction_ratio: found.stats.reduction_ratio(),
     };
-    let mut edges: Vec<Edge> = Vec::new();
-    let mut below: Vec<Candidate> = Vec::new();
-    for i in 0..inputs.len() {
-        for j in i + 1..inputs.len() {
-            let blocking = blocking_for(plan.blocking, &inputs[i], &inputs[j], floor);
-            if let Blocking::Lsh { tables, bits } = blocking {
-                blocking_report.method = "lsh";
-                blocking_report.tables = Some(tables);
-                blocking_report.bits = Some(bits);
-            }
-            let (found, stats) = search(&inputs[i], &inputs[j], floor, blocking, kernel);
-            blocking_report.comparisons += stats.comparisons;
-            blocking_report.pairs += stats.pairs;
-            if i == 0 && j == 1 && (plan.histogram || labels.is_some()) {
-                below.clone_from(&found);
-            }
-            edges.extend(
-                found
-                    .into_iter()
-                    .filter(|c| psi_fuzzy::at_least(c.inter, c.sum, threshold))
-                    .map(|pair| Edge {
-                        owner_a: i as u16,
-                        owner_b: j as u16,
-                        pair,
-                    }),
-            );
-        }
-    }
-    if blocking_report.pairs > 0 {
-        blocking_report.reduction_ratio =
-            1.0 - blocking_report.comparisons as f64 / blocking_report.pairs as f64;
-    }
+    // The first two inputs' pairs from the floor up, for the histogram and
+    // the sweep.
+    let below: Vec<Candidate> = if plan.histogram || labels.is_some() {
+        found
+            .edges
+            .iter()
+            .filter(|e| (e.owner_a, e.owner_b) == (0, 1))
+            .map(|e| e.pair)
+            .collect()
+    } else {
+        Vec::new()
+    };
     phases.push("search", searching.elapsed());
-    let candidates = edges.len() as u64;
 
     let solving = Instant::now();
+    let (resolved, candidates) = resolve(found.edges, inputs.len(), threshold);
     let mut csv = String::new();
-    let (links, groups) = if inputs.len() == 2 {
-        let pairs = greedy_pairs(edges.into_iter().map(|e| e.pair).collect());
-        csv.push_str("a_row,b_row,similarity\n");
-        for p in &pairs {
-            let _ = writeln!(csv, "{},{},{:.6}", p.a, p.b, p.similarity());
-        }
-        (Some(pairs.len() as u64), None)
-    } else {
-        let groups = greedy_groups(edges);
-        csv.push_str("group,owner,row\n");
-        for (g, members) in groups.iter().enumerate() {
-            for (owner, row) in members {
-                let _ = writeln!(csv, "{g},{owner},{row}");
+    let (links, groups) = match &resolved {
+        Links::Pairs(pairs) => {
+            csv.push_str("a_row,b_row,similarity\n");
+            for p in pairs {
+                let _ = writeln!(csv, "{},{},{:.6}", p.a, p.b, p.similarity());
             }
+            (Some(pairs.len() as u64), None)
         }
-        (None, Some(groups.len() as u64))
+        Links::Groups(groups) => {
+            csv.push_str("group,owner,row\n");
+            for (g, members) in groups.iter().enumerate() {
+                for (owner, row) in members {
+                    let _ = writeln!(csv, "{g},{owner},{row}");
+                }
+            }
+            (None, Some(groups.len() as u64))
+        }
     };
     phases.push("solve", solving.elapsed());
     let writing = Instant::now();

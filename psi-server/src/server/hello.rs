@@ -14,11 +14,12 @@ use psi_core::rng::ZeroizingRng;
 use psi_core::Item;
 
 use super::config::{ServeMode, ServerConfig};
+use super::ids::random_token;
 use super::linkage;
 use super::registry::Refused;
 use super::respond::{self, Answer};
 use super::session::{Admitted, EcdhStreams, KkrtStreams, PjcStreams, Session, Streams};
-use super::shared::{random_token, Caller, Shared};
+use super::shared::{Caller, Shared};
 use crate::api::SESSION_HEADER;
 use crate::api::{code, decode_key_declaration, KEY_SPEC_HEADER, LINKAGE_HEADER, MAX_HELLO_BYTES};
 use crate::metrics::Traffic;

@@ -14,10 +14,11 @@ use hyper::{HeaderMap, Request, StatusCode};
 use psi_core::codec::Codec;
 use psi_core::linkage::{LinkResult, LinkageFinish, LinkageTotals, Offer, StepRecorded, Waterfall};
 
+use super::ids::random_token;
 use super::linkage_state::LinkageState;
 use super::quota::Place;
 use super::respond::{self, Answer};
-use super::shared::{random_token, Shared};
+use super::shared::Shared;
 use crate::api::{code, LINKAGE_HEADER, LINKAGE_NEW, MAX_HELLO_BYTES};
 use crate::auth::Identity;
 

@@ -10,6 +10,7 @@
 
 mod config;
 mod hello;
+mod ids;
 mod linkage;
 mod linkage_state;
 mod listener;

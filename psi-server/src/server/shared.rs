@@ -37,10 +37,3 @@ pub(crate) struct Shared {
     pub(crate) config: ServerConfig,
     pub(crate) registry: Registry,
 }
-
-/// A random token for a session or linkage (128 bits, hex).
-pub(crate) fn random_token() -> String {
-    let mut b = [0u8; 16];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}

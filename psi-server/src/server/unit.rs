@@ -18,10 +18,9 @@ use std::sync::{Arc, Mutex};
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
-use psi_fuzzy::{
-    auto_blocking, greedy_groups, greedy_pairs, search, Edge, Encodings, Kernel, Threshold,
-};
+use psi_fuzzy::{auto_blocking, resolve, search_all, Encodings, Kernel, Links, Threshold};
 
+use super::ids::random_token;
 use super::respond::{self, Answer};
 use crate::api::code;
 use crate::auth::Identity;
@@ -128,12 +127,12 @@ pub(crate) async fn submit(
             return already(identity);
         }
         if let Some((other, e)) = st.submitted.iter().next() {
-            if e.fingerprint() != encodings.fingerprint() || e.bits() != encodings.bits() {
+            if let Some(why) = e.incompatibility(&encodings) {
                 return respond::error(
                     StatusCode::BAD_REQUEST,
                     code::SPEC_MISMATCH,
                     format!(
-                        "these encodings were made under another spec than {}'s (spec fingerprint or length differ); every owner must encode with the same spec",
+                        "these encodings cannot be compared with {}'s, made under another spec: {why}",
                         unit.config.owners[*other]
                     ),
                 );
@@ -176,47 +175,33 @@ impl State {
     }
 }
 
-/// A link's pseudonym: 128 random bits, hex.
-fn link_id() -> String {
-    let mut b = [0u8; 16];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut b);
-    b.iter().fold(String::with_capacity(32), |mut s, x| {
-        let _ = write!(s, "{x:02x}");
-        s
-    })
-}
-
 /// Links every owner's encodings and keeps each owner's part.
 fn link(unit: &Unit) {
     let inputs: Vec<Encodings> = std::mem::take(&mut unit.state().submitted)
         .into_values()
         .collect();
     let threshold = Threshold::new(unit.config.threshold);
-    let kernel = Kernel::detect();
+    let found = search_all(
+        &inputs,
+        threshold,
+        |a, b| auto_blocking(a, b, threshold),
+        Kernel::detect(),
+    );
     let mut per_owner: Vec<Vec<(u32, String)>> = vec![Vec::new(); inputs.len()];
-    let mut edges = Vec::new();
-    for i in 0..inputs.len() {
-        for j in i + 1..inputs.len() {
-            let blocking = auto_blocking(&inputs[i], &inputs[j], threshold);
-            let (found, _) = search(&inputs[i], &inputs[j], threshold, blocking, kernel);
-            edges.extend(found.into_iter().map(|pair| Edge {
-                owner_a: i as u16,
-                owner_b: j as u16,
-                pair,
-            }));
+    match resolve(found.edges, inputs.len(), threshold).0 {
+        Links::Pairs(pairs) => {
+            for p in pairs {
+                let id = random_token();
+                per_owner[0].push((p.a, id.clone()));
+                per_owner[1].push((p.b, id));
+            }
         }
-    }
-    if inputs.len() == 2 {
-        for p in greedy_pairs(edges.into_iter().map(|e| e.pair).collect()) {
-            let id = link_id();
-            per_owner[0].push((p.a, id.clone()));
-            per_owner[1].push((p.b, id));
-        }
-    } else {
-        for group in greedy_groups(edges) {
-            let id = link_id();
-            for (owner, row) in group {
-                per_owner[owner as usize].push((row, id.clone()));
+        Links::Groups(groups) => {
+            for group in groups {
+                let id = random_token();
+                for (owner, row) in group {
+                    per_owner[owner as usize].push((row, id.clone()));
+                }
             }
         }
     }
