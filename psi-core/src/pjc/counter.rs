@@ -1,0 +1,330 @@
+//! The counting party of PSI-cardinality and PSI-sum (see the module doc of
+//! [`super`]): one typed state per protocol step.
+
+use super::*;
+
+/// The counting role (keys only; P1 in Ion et al.).
+pub struct Counter;
+
+impl Counter {
+    /// Starts a session over `items` (distinct). Returns the first state and
+    /// the [`PjcHello`] to send.
+    pub fn start<R: CryptoRng + ?Sized>(
+        rng: &mut R,
+        items: Vec<Item>,
+        params: &Params,
+        limits: &Limits,
+    ) -> Result<(ExpectResponderHello, PjcHello), Error> {
+        params.check()?;
+        check_size("our", items.len() as u64, limits)?;
+        let hello = hello(rng, params, Role::Counter, items.len() as u64);
+        Ok((
+            ExpectResponderHello {
+                hello: hello.clone(),
+                items,
+                secret: Arc::new(Secret::random(rng)),
+                rng: SessionRng::new(rng),
+                limits: limits.clone(),
+            },
+            hello,
+        ))
+    }
+}
+
+/// Counter, waiting for the responder's [`PjcHello`].
+pub struct ExpectResponderHello {
+    hello: PjcHello,
+    items: Vec<Item>,
+    secret: Arc<Secret>,
+    rng: SessionRng,
+    limits: Limits,
+}
+
+/// The counter's two streams after the hellos.
+pub struct CounterStreams {
+    /// Produces the counter's masked items, to send to the responder.
+    pub masker: CounterMasker,
+    /// Consumes the responder's shuffled answers; when finished, becomes the
+    /// consumer of the responder's set.
+    pub tags: ExpectShuffledTags,
+}
+
+impl ExpectResponderHello {
+    /// The hello this state sent.
+    pub fn hello(&self) -> &PjcHello {
+        &self.hello
+    }
+
+    /// Takes the responder's hello and splits into the two streams.
+    pub fn receive(self, peer: PjcHello) -> Result<CounterStreams, Error> {
+        let (session, threshold) = agree(&self.hello, &peer, &self.limits)?;
+        let public_key = match (is_sum(self.hello.protocol), &peer.public_key) {
+            (true, Some(pk)) => Some(PublicKey::from_bytes(pk)?),
+            (false, None) => None,
+            (expected, _) => {
+                return Err(Error::ParameterMismatch {
+                    what: "public key present",
+                    ours: expected.into(),
+                    theirs: peer.public_key.is_some().into(),
+                })
+            }
+        };
+        let n = self.items.len() as u64;
+        Ok(CounterStreams {
+            tags: ExpectShuffledTags {
+                tags: TagCollector::new("shuffled tags", session.tag_len, n, self.items.len()),
+                ctx: CounterContext {
+                    protocol: self.hello.protocol,
+                    secret: self.secret.clone(),
+                    public_key,
+                    threshold,
+                    sum_bits: self.hello.sum_bits,
+                    tag_len: session.tag_len,
+                    responder_size: peer.set_size,
+                    rng: self.rng,
+                },
+            },
+            masker: CounterMasker {
+                session,
+                secret: self.secret,
+                items: self.items,
+                next: 0,
+                chunk: DEFAULT_CHUNK_ITEMS,
+            },
+        })
+    }
+}
+
+/// Counter stream 1: masks its items chunk by chunk.
+pub struct CounterMasker {
+    session: Session,
+    secret: Arc<Secret>,
+    items: Vec<Item>,
+    next: usize,
+    chunk: usize,
+}
+
+impl CounterMasker {
+    /// Sets the number of items per chunk (clamped to the codec's limit).
+    pub fn set_chunk_items(&mut self, chunk: usize) {
+        self.chunk = clamp_chunk(chunk);
+    }
+
+    /// The session id both sides derived.
+    pub fn session_id(&self) -> [u8; 32] {
+        self.session.id
+    }
+
+    /// The next chunk of `a·H(x)`, or `None` when every item was sent.
+    pub fn next_chunk(&mut self) -> Option<PointChunk> {
+        if self.next >= self.items.len() {
+            return None;
+        }
+        let end = (self.next + self.chunk).min(self.items.len());
+        let slice = &self.items[self.next..end];
+        self.next = end;
+        Some(PointChunk {
+            stream: PointStream::CounterMasked,
+            points: mask_items(&self.session, &self.secret, slice.len(), |i| &slice[i]),
+        })
+    }
+}
+
+/// What the counter carries from the hellos to the end.
+struct CounterContext {
+    protocol: Protocol,
+    secret: Arc<Secret>,
+    public_key: Option<PublicKey>,
+    threshold: u64,
+    sum_bits: u8,
+    tag_len: u8,
+    responder_size: u64,
+    rng: SessionRng,
+}
+
+/// Counter stream 2: the responder's answers to the counter's items, shuffled.
+pub struct ExpectShuffledTags {
+    tags: TagCollector,
+    ctx: CounterContext,
+}
+
+impl ExpectShuffledTags {
+    /// Takes one chunk of shuffled tags.
+    pub fn receive(&mut self, chunk: ShuffledTags) -> Result<(), Error> {
+        self.tags.receive(&chunk.0)
+    }
+
+    /// Ends the stream (every tag must have arrived) and becomes the consumer
+    /// of the responder's set.
+    pub fn finish(self) -> Result<ExpectResponderSet, Error> {
+        let mut own_tags = self.tags.finish()?;
+        own_tags.par_sort_unstable();
+        Ok(ExpectResponderSet {
+            own_tags,
+            seen: 0,
+            count: 0,
+            sum: Ciphertext::zero(),
+            ctx: self.ctx,
+        })
+    }
+}
+
+/// Counter stream 3: the responder's masked, shuffled set (with encrypted
+/// values in the sum protocols); counts the matches and sums their ciphertexts.
+pub struct ExpectResponderSet {
+    own_tags: Vec<u128>,
+    seen: u64,
+    count: u64,
+    sum: Ciphertext,
+    ctx: CounterContext,
+}
+
+/// What the counter does once the responder's set is in.
+pub enum CounterFinish {
+    /// Cardinality: the result; no more messages.
+    Cardinality(Outcome<u64>),
+    /// Sum to the value holder: send `message`, then the counter is done. The
+    /// counter itself sees the count (it computed it).
+    SendSum {
+        /// The message for the responder.
+        message: SumResult,
+        /// The count as the counter sees it, behind the same threshold.
+        count: Outcome<u64>,
+    },
+    /// Sum to the key holder: send `message` and wait for the decryption.
+    SendMaskedSum {
+        /// The message for the responder.
+        message: MaskedSum,
+        /// The state that takes the answer.
+        next: ExpectDecryptedSum,
+    },
+}
+
+impl ExpectResponderSet {
+    /// Takes one chunk of the responder's set.
+    pub fn receive(&mut self, chunk: ResponderSetChunk) -> Result<(), Error> {
+        let n = chunk.points.len() as u64;
+        let got = self.seen + n;
+        if got > self.ctx.responder_size {
+            return Err(Error::UnexpectedCount {
+                stream: "responder's set",
+                expected: self.ctx.responder_size,
+                got,
+            });
+        }
+        let sum = is_sum(self.ctx.protocol);
+        let want_cts = if sum { chunk.points.len() } else { 0 };
+        if chunk.ciphertexts.len() != want_cts {
+            return Err(Error::UnexpectedCount {
+                stream: "ciphertexts in a responder chunk",
+                expected: want_cts as u64,
+                got: chunk.ciphertexts.len() as u64,
+            });
+        }
+        let masked: Vec<CompressedRistretto> = remask(&self.ctx.secret, &chunk.points, self.seen)?;
+        let own = &self.own_tags;
+        let len = self.ctx.tag_len;
+        // Every item is treated alike, match or not, so the time this takes
+        // (which the responder can observe as back-pressure on its stream)
+        // does not depend on the number of matches: the lookup is a
+        // fixed-length binary search, and in the sums every ciphertext is
+        // decoded, selected without a branch (itself or the encryption of 0
+        // with nonce 0) and added.
+        let found: Vec<Choice> = masked
+            .par_iter()
+            .map(|c| Choice::from(u8::from(own.binary_search(&tag_of(c, len)).is_ok())))
+            .collect();
+        if sum {
+            let offset = self.seen;
+            let part = chunk
+                .ciphertexts
+                .par_iter()
+                .zip(&found)
+                .enumerate()
+                .map(|(i, (ct, &found))| {
+                    Ciphertext::from_bytes(ct, offset + i as u64).map(|ct| ct.or_zero(found))
+                })
+                .try_reduce(Ciphertext::zero, |a, b| Ok(a.add(&b)))?;
+            self.sum = self.sum.add(&part);
+        }
+        self.count += found.iter().map(|f| u64::from(f.unwrap_u8())).sum::<u64>();
+        self.seen = got;
+        Ok(())
+    }
+
+    /// Ends the stream (every item must have arrived) and says what to do next.
+    pub fn finish(self) -> Result<CounterFinish, Error> {
+        if self.seen != self.ctx.responder_size {
+            return Err(Error::UnexpectedCount {
+                stream: "responder's set",
+                expected: self.ctx.responder_size,
+                got: self.seen,
+            });
+        }
+        let ctx = self.ctx;
+        let count = self.count;
+        let released = outcome(count, ctx.threshold, count);
+        let pk = match (&ctx.public_key, ctx.protocol) {
+            (_, Protocol::Cardinality) => return Ok(CounterFinish::Cardinality(released)),
+            (Some(pk), _) => pk,
+            (None, _) => return Err(Error::Misuse("sum protocol without a public key")),
+        };
+        let mut rng = ctx.rng.stream(STREAM_FINALE);
+        let k = Zeroizing::new(random_scalar(&mut rng));
+        if ctx.protocol == Protocol::SumToValueHolder {
+            let message = if count < ctx.threshold {
+                SumResult::ThresholdNotMet
+            } else {
+                SumResult::Sum {
+                    count,
+                    ciphertext: pk.add_encrypted(&self.sum, &Scalar::ZERO, &k).to_bytes(),
+                }
+            };
+            return Ok(CounterFinish::SendSum {
+                message,
+                count: released,
+            });
+        }
+        let mask = Zeroizing::new(random_scalar(&mut rng));
+        let ciphertext = pk.add_encrypted(&self.sum, &mask, &k).to_bytes();
+        Ok(CounterFinish::SendMaskedSum {
+            message: MaskedSum { ciphertext },
+            next: ExpectDecryptedSum {
+                mask,
+                count,
+                threshold: ctx.threshold,
+                sum_bits: ctx.sum_bits,
+            },
+        })
+    }
+}
+
+/// Counter, direction 2: waits for the value holder's decryption of the masked sum.
+pub struct ExpectDecryptedSum {
+    mask: Zeroizing<Scalar>,
+    count: u64,
+    threshold: u64,
+    sum_bits: u8,
+}
+
+impl ExpectDecryptedSum {
+    /// Removes the mask and solves the bounded discrete log.
+    pub fn receive(self, answer: DecryptedSum) -> Result<Outcome<SumOutput>, Error> {
+        let point = CompressedRistretto(answer.point)
+            .decompress()
+            .ok_or(Error::InvalidPoint { index: 0 })?;
+        if self.count < self.threshold {
+            return Ok(Outcome::ThresholdNotMet);
+        }
+        let unmasked = point - curve25519_dalek::RistrettoPoint::mul_base(&self.mask);
+        let sum = vartime_dlog(&unmasked, bound_for_count(self.count, self.sum_bits)).ok_or(
+            Error::SumNotFound {
+                sum_bits: self.sum_bits,
+            },
+        )?;
+        Ok(Outcome::Released(SumOutput {
+            count: self.count,
+            sum,
+        }))
+    }
+}
