@@ -1,6 +1,7 @@
 #![no_main]
 //! Every message decoder on arbitrary bytes: errors, never panics.
 use libfuzzer_sys::fuzz_target;
+use psi_core::bucket::wire::{RunAnswer, RunHello, RunReady};
 use psi_core::codec::{
     ClientHello, Codec, KeyDeclaration, PointChunk, PointStream, ServerHello, TagChunk,
 };
@@ -32,4 +33,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = StepRecorded::from_bytes(data);
     let _ = LinkageFinish::from_bytes(data);
     let _ = LinkageTotals::from_bytes(data);
+    let _ = RunHello::from_bytes(data);
+    let _ = RunAnswer::from_bytes(data);
+    let _ = RunReady::from_bytes(data);
 });

@@ -264,6 +264,12 @@ pub(crate) mod kind {
     pub const LINKAGE_TOTALS: u8 = 51;
     /// [`crate::codec::KeyDeclaration`].
     pub const KEY_DECLARATION: u8 = 64;
+    /// [`crate::bucket::wire::RunHello`].
+    pub const RUN_HELLO: u8 = 80;
+    /// [`crate::bucket::wire::RunAnswer`].
+    pub const RUN_ANSWER: u8 = 81;
+    /// [`crate::bucket::wire::RunReady`].
+    pub const RUN_READY: u8 = 82;
 }
 
 pub(crate) fn write_header(out: &mut Vec<u8>, kind: u8) {

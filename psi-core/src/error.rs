@@ -106,4 +106,16 @@ pub enum Error {
         /// Theirs.
         theirs: u64,
     },
+    /// A bucket holds more real items than the padded size of its run: the
+    /// partition is far from uniform (probability below 2^-45 per bucket for a
+    /// seed neither party chose alone).
+    #[error("bucket {bucket} holds {items} items, above its padded size of {bound}")]
+    BucketOverflow {
+        /// The coarse bucket.
+        bucket: u16,
+        /// Its real items.
+        items: u64,
+        /// The padded size.
+        bound: u64,
+    },
 }

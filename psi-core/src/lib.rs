@@ -13,6 +13,7 @@
 //!   randomness session secrets derive from.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod bucket;
 pub mod codec;
 pub mod driver;
 pub mod ecdh;
