@@ -51,6 +51,7 @@ use std::path::{Path, PathBuf};
 use psi_core::Item;
 
 mod columns;
+mod keys;
 pub mod linkage;
 pub mod normalize;
 pub mod output;
@@ -59,9 +60,11 @@ mod source;
 pub mod spec;
 mod values;
 
+use keys::KeyEncoder;
 use source::{at, Rows};
 
 pub use columns::Columns;
+pub use keys::{stream_keys, StreamedKeys};
 pub use linkage::{waterfall_match_plain, Linkage, LinkageTable, LinkedPair, StepStats};
 pub use normalize::{Invalid, Normalised, Profile, PROFILE_NAMES};
 pub use output::{OutRow, OutputFormat, OutputOptions, QuoteStyle};
@@ -312,116 +315,54 @@ pub fn encode_component(value: &str, out: &mut Vec<u8>) {
 
 /// Collects one key's items during a streaming pass over a table.
 struct KeyBuilder {
-    spec: KeySpec,
-    positions: Vec<usize>,
+    encoder: KeyEncoder,
     items: Vec<Item>,
     row_items: Vec<u32>,
     index: HashMap<Item, u32>,
-    stats: TableStats,
-    rejects: Vec<Reject>,
-    /// Empty for all-`raw` keys, else the profile prefix.
-    prefix: Vec<u8>,
-    key: Vec<u8>,
 }
 
 impl KeyBuilder {
     fn new(path: &Path, names: &[String], spec: &KeySpec) -> Result<Self, Error> {
-        let positions: Vec<usize> = spec
-            .columns()
-            .iter()
-            .map(|c| {
-                names
-                    .iter()
-                    .position(|n| n == c)
-                    .ok_or_else(|| Error::MissingColumn {
-                        path: path.to_path_buf(),
-                        column: c.clone(),
-                        available: names.join(", "),
-                    })
-            })
-            .collect::<Result<_, _>>()?;
         Ok(KeyBuilder {
-            stats: TableStats {
-                columns: spec.columns().iter().map(|c| ColumnStats::new(c)).collect(),
-                ..TableStats::default()
-            },
-            spec: spec.clone(),
-            positions,
+            encoder: KeyEncoder::new(path, names, spec)?,
             items: Vec::new(),
             row_items: Vec::new(),
             index: HashMap::new(),
-            rejects: Vec::new(),
-            prefix: spec.key_prefix(),
-            key: Vec::with_capacity(128),
         })
     }
 
     /// Adds one data row (`line` 1-based, the header is line 1).
     fn push(&mut self, path: &Path, record: &csv::ByteRecord, line: u64) -> Result<(), Error> {
-        self.stats.rows += 1;
-        self.key.clear();
-        self.key.extend_from_slice(&self.prefix);
-        let (mut empty, mut invalid) = (false, false);
-        for (c, (&pos, (name, profile))) in
-            self.positions.iter().zip(self.spec.fields()).enumerate()
-        {
-            let raw = record.get(pos).unwrap_or_default();
-            let value = std::str::from_utf8(raw).map_err(|_| Error::NotUtf8 {
-                path: path.to_path_buf(),
-                line,
-                column: name.to_string(),
-            })?;
-            let value = value.trim();
-            if value.is_empty() {
-                self.stats.columns[c].empty += 1;
-                empty = true;
-                continue;
-            }
-            match profile.normalise(value) {
-                Ok(n) => encode_component(n.as_str(), &mut self.key),
-                Err(reason) => {
-                    self.stats.columns[c].invalid += 1;
-                    invalid = true;
-                    if self.rejects.len() < MAX_REJECTS {
-                        self.rejects.push(Reject {
-                            line,
-                            column: name.to_string(),
-                            reason: reason.reason(),
-                        });
-                    }
-                }
-            }
-        }
-        if empty || invalid {
-            if empty {
-                self.stats.empty_key_rows += 1;
-            } else {
-                self.stats.invalid_key_rows += 1;
-            }
+        let Some(item) = self.encoder.encode(path, record, line)? else {
             self.row_items.push(NO_KEY);
             return Ok(());
-        }
-        let item = Item::from_key(&self.key);
+        };
         let next = self.items.len() as u32;
         let id = *self.index.entry(item).or_insert(next);
         if id == next {
             self.items.push(item);
         } else {
-            self.stats.duplicate_key_rows += 1;
+            self.encoder.stats.duplicate_key_rows += 1;
         }
         self.row_items.push(id);
         Ok(())
     }
 
-    fn finish(mut self, path: &Path) -> KeyedTable {
-        self.stats.distinct_keys = self.items.len() as u64;
+    fn finish(self, path: &Path) -> KeyedTable {
+        let KeyEncoder {
+            mut stats,
+            spec,
+            rejects,
+            ..
+        } = self.encoder;
+        stats.distinct_keys = self.items.len() as u64;
         KeyedTable {
             path: path.to_path_buf(),
             items: self.items,
             row_items: self.row_items,
-            stats: self.stats,
-            spec: self.spec,
-            rejects: self.rejects,
+            stats,
+            spec,
+            rejects,
         }
     }
 }
@@ -436,7 +377,7 @@ fn read_keys(path: &Path, specs: &[KeySpec]) -> Result<Vec<KeyedTable>, Error> {
         .collect::<Result<Vec<_>, _>>()?;
     let needed: Vec<usize> = builders
         .iter()
-        .flat_map(|b| b.positions.iter().copied())
+        .flat_map(|b| b.encoder.positions.iter().copied())
         .collect();
     rows.select(&needed)?;
     let mut record = csv::ByteRecord::new();
