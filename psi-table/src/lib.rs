@@ -58,6 +58,7 @@ pub mod output;
 mod rejects;
 mod source;
 pub mod spec;
+pub mod spill;
 mod values;
 
 use keys::KeyEncoder;
@@ -67,7 +68,7 @@ pub use columns::Columns;
 pub use keys::{stream_keys, StreamedKeys};
 pub use linkage::{waterfall_match_plain, Linkage, LinkageTable, LinkedPair, StepStats};
 pub use normalize::{Invalid, Normalised, Profile, PROFILE_NAMES};
-pub use output::{OutRow, OutputFormat, OutputOptions, QuoteStyle};
+pub use output::{write_flagged, OutRow, OutputFormat, OutputOptions, QuoteStyle};
 pub use rejects::{ColumnStats, Reject, MAX_REJECTS};
 pub use spec::{KeySpec, LinkageSpec, KEY_ENCODING_VERSION, MAX_KEYS};
 
@@ -244,6 +245,15 @@ pub enum Error {
         row: u64,
         /// The output column.
         column: String,
+    },
+    /// A spill file or its index (a bucketed run's state) is not what was
+    /// written: changed or damaged since.
+    #[error("{path}: damaged spill file: {reason}; remove the state directory to start again")]
+    DamagedSpill {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
     },
     /// Too many rows for one run.
     #[error("{path} has more than {limit} rows; split it or use bucketed mode")]

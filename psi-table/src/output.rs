@@ -146,7 +146,14 @@ impl KeyedTable {
         options: &OutputOptions,
     ) -> Result<u64, Error> {
         let plan = rows.iter().map(|r| (r.row, r.id.as_deref()));
-        self.write_plan(plan, id_column, output, options)
+        write_plan(
+            &self.path,
+            self.row_items.len(),
+            plan,
+            id_column,
+            output,
+            options,
+        )
     }
 
     /// [`Self::write_output`] over rows made on demand: `rows` is walked a
@@ -164,7 +171,14 @@ impl KeyedTable {
         I: Iterator<Item = OutRow> + Clone,
     {
         let plan = rows.map(|r| (r.row, r.id));
-        self.write_plan(plan, id_column, output, options)
+        write_plan(
+            &self.path,
+            self.row_items.len(),
+            plan,
+            id_column,
+            output,
+            options,
+        )
     }
 
     /// Writes the header and the rows flagged in `keep` (from
@@ -183,120 +197,146 @@ impl KeyedTable {
             format: Some(OutputFormat::Csv),
             ..OutputOptions::default()
         };
-        self.write_plan(plan, None, output, &options)
+        write_plan(
+            &self.path,
+            self.row_items.len(),
+            plan,
+            None,
+            output,
+            &options,
+        )
     }
+}
 
-    /// [`Self::write_output`] over any re-iterable list of (row, id).
-    fn write_plan<I, S>(
-        &self,
-        plan: I,
-        id_column: Option<&str>,
-        output: &Path,
-        options: &OutputOptions,
-    ) -> Result<u64, Error>
-    where
-        I: Iterator<Item = (Option<usize>, Option<S>)> + Clone,
-        S: AsRef<str>,
-    {
-        let format = options
-            .format
-            .unwrap_or_else(|| OutputFormat::from_path(output));
-        if format == OutputFormat::Csv {
-            check_delimiter(options.delimiter)?;
-        }
-        if same_file(&self.path, output) {
-            return Err(Error::OutputIsInput {
-                path: output.to_path_buf(),
-            });
-        }
-        let mut source = Rows::open(&self.path)?;
-        let names = source.names()?;
-        let selected: Vec<usize> = match &options.columns {
-            None => (0..names.len()).collect(),
-            Some(columns) => columns
-                .iter()
-                .map(|c| {
-                    names
-                        .iter()
-                        .position(|n| n == c.trim())
-                        .ok_or_else(|| Error::MissingColumn {
-                            path: self.path.clone(),
-                            column: c.trim().to_string(),
-                            available: names.join(", "),
-                        })
-                })
-                .collect::<Result<_, _>>()?,
-        };
-        if selected.is_empty() && id_column.is_none() {
-            return Err(Error::BadOption {
-                option: "columns",
-                reason: "no column to write (select at least one, or an id column)",
-            });
-        }
-        let table_rows = self.row_items.len();
-        let mut sorted = true;
-        let mut previous = 0usize;
-        for (row, _) in plan.clone() {
-            let Some(row) = row else { continue };
-            if row >= table_rows {
-                return Err(Error::NoSuchRow {
-                    path: self.path.clone(),
-                    row: row as u64,
-                    rows: table_rows as u64,
-                });
-            }
-            sorted &= row >= previous;
-            previous = row;
-        }
-        source.select(&selected)?;
+/// Writes the rows of `input` (a table of `rows` data rows) whose flag is set,
+/// in input order, with every column (or the columns of `options`), without
+/// holding the table: the output of a bucketed run, whose rows were chosen
+/// bucket by bucket. Atomic, as [`KeyedTable::write_output`]; returns the rows
+/// written.
+pub fn write_flagged(
+    input: &Path,
+    rows: usize,
+    flags: &[u64],
+    output: &Path,
+    options: &OutputOptions,
+) -> Result<u64, Error> {
+    let plan = (0..rows)
+        .filter(|&r| flags.get(r / 64).is_some_and(|w| w >> (r % 64) & 1 == 1))
+        .map(|r| (Some(r), None::<&str>));
+    write_plan(input, rows, plan, None, output, options)
+}
 
-        let mut header: Vec<Vec<u8>> = Vec::with_capacity(selected.len() + 1);
-        if let Some(id) = id_column {
-            header.push(id.as_bytes().to_vec());
-        }
-        for &c in &selected {
-            header.push(match format {
-                OutputFormat::Csv => source.header().get(c).unwrap_or_default().to_vec(),
-                OutputFormat::Parquet => names[c].as_bytes().to_vec(),
-            });
-        }
-        let copier = Copier {
-            table: self,
-            selected: &selected,
-            names: &names,
-            utf8: format == OutputFormat::Parquet,
-        };
-
-        let dir = output
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or_else(|| Path::new("."));
-        let tmp = tempfile::Builder::new()
-            .prefix(".psi-output-")
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .map_err(|source| write_error(output, source))?;
-        let mut sink = match format {
-            OutputFormat::Csv => Sink::Csv(Box::new(CsvSink::new(
-                tmp, output, options, id_column, &header,
-            )?)),
-            OutputFormat::Parquet => {
-                Sink::Parquet(Box::new(ParquetSink::new(tmp, output, id_column, &header)?))
-            }
-        };
-        let written = if sorted {
-            copier.stream(&mut source, plan, &mut sink)?
-        } else {
-            copier.buffered(&mut source, plan, &mut sink)?
-        };
-        let tmp = sink.finish()?;
-        tmp.as_file()
-            .sync_all()
-            .map_err(|source| write_error(output, source))?;
-        tmp.persist(output)
-            .map_err(|e| write_error(output, e.error))?;
-        Ok(written)
+/// Writes `plan`, a re-iterable list of (row, id), from `input`.
+fn write_plan<I, S>(
+    input: &Path,
+    table_rows: usize,
+    plan: I,
+    id_column: Option<&str>,
+    output: &Path,
+    options: &OutputOptions,
+) -> Result<u64, Error>
+where
+    I: Iterator<Item = (Option<usize>, Option<S>)> + Clone,
+    S: AsRef<str>,
+{
+    let format = options
+        .format
+        .unwrap_or_else(|| OutputFormat::from_path(output));
+    if format == OutputFormat::Csv {
+        check_delimiter(options.delimiter)?;
     }
+    if same_file(input, output) {
+        return Err(Error::OutputIsInput {
+            path: output.to_path_buf(),
+        });
+    }
+    let mut source = Rows::open(input)?;
+    let names = source.names()?;
+    let selected: Vec<usize> = match &options.columns {
+        None => (0..names.len()).collect(),
+        Some(columns) => columns
+            .iter()
+            .map(|c| {
+                names
+                    .iter()
+                    .position(|n| n == c.trim())
+                    .ok_or_else(|| Error::MissingColumn {
+                        path: input.to_path_buf(),
+                        column: c.trim().to_string(),
+                        available: names.join(", "),
+                    })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    if selected.is_empty() && id_column.is_none() {
+        return Err(Error::BadOption {
+            option: "columns",
+            reason: "no column to write (select at least one, or an id column)",
+        });
+    }
+    let mut sorted = true;
+    let mut previous = 0usize;
+    for (row, _) in plan.clone() {
+        let Some(row) = row else { continue };
+        if row >= table_rows {
+            return Err(Error::NoSuchRow {
+                path: input.to_path_buf(),
+                row: row as u64,
+                rows: table_rows as u64,
+            });
+        }
+        sorted &= row >= previous;
+        previous = row;
+    }
+    source.select(&selected)?;
+
+    let mut header: Vec<Vec<u8>> = Vec::with_capacity(selected.len() + 1);
+    if let Some(id) = id_column {
+        header.push(id.as_bytes().to_vec());
+    }
+    for &c in &selected {
+        header.push(match format {
+            OutputFormat::Csv => source.header().get(c).unwrap_or_default().to_vec(),
+            OutputFormat::Parquet => names[c].as_bytes().to_vec(),
+        });
+    }
+    let copier = Copier {
+        path: input,
+        rows: table_rows,
+        selected: &selected,
+        names: &names,
+        utf8: format == OutputFormat::Parquet,
+    };
+
+    let dir = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".psi-output-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|source| write_error(output, source))?;
+    let mut sink = match format {
+        OutputFormat::Csv => Sink::Csv(Box::new(CsvSink::new(
+            tmp, output, options, id_column, &header,
+        )?)),
+        OutputFormat::Parquet => {
+            Sink::Parquet(Box::new(ParquetSink::new(tmp, output, id_column, &header)?))
+        }
+    };
+    let written = if sorted {
+        copier.stream(&mut source, plan, &mut sink)?
+    } else {
+        copier.buffered(&mut source, plan, &mut sink)?
+    };
+    let tmp = sink.finish()?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|source| write_error(output, source))?;
+    tmp.persist(output)
+        .map_err(|e| write_error(output, e.error))?;
+    Ok(written)
 }
 
 fn write_error(output: &Path, source: io::Error) -> Error {
@@ -337,7 +377,9 @@ fn same_file(input: &Path, output: &Path) -> bool {
 
 /// Copies source rows to a sink.
 struct Copier<'t> {
-    table: &'t KeyedTable,
+    /// The input file and its data rows.
+    path: &'t Path,
+    rows: usize,
     /// Header positions of the output's input columns, in output order.
     selected: &'t [usize],
     names: &'t [String],
@@ -353,7 +395,7 @@ impl Copier<'_> {
             let field = record.get(c).unwrap_or_default();
             if self.utf8 && std::str::from_utf8(field).is_err() {
                 return Err(Error::NotUtf8 {
-                    path: self.table.path.clone(),
+                    path: self.path.to_path_buf(),
                     line,
                     column: self.names[c].clone(),
                 });
@@ -365,8 +407,8 @@ impl Copier<'_> {
 
     fn changed(&self, found: usize) -> Error {
         Error::Changed {
-            path: self.table.path.clone(),
-            expected: self.table.row_items.len() as u64,
+            path: self.path.to_path_buf(),
+            expected: self.rows as u64,
             found: found as u64,
         }
     }
@@ -377,7 +419,7 @@ impl Copier<'_> {
         while source.next(&mut record)?.is_some() {
             read += 1;
         }
-        if read != self.table.row_items.len() {
+        if read != self.rows {
             return Err(self.changed(read));
         }
         Ok(())
@@ -426,7 +468,7 @@ impl Copier<'_> {
         sink: &mut Sink,
     ) -> Result<u64, Error> {
         // Per data row: its slot among the kept rows, or NOT_NEEDED.
-        let mut slot_of = vec![NOT_NEEDED; self.table.row_items.len()];
+        let mut slot_of = vec![NOT_NEEDED; self.rows];
         let mut slots = 0u32;
         for row in plan.clone().filter_map(|(row, _)| row) {
             if let Some(slot) = slot_of.get_mut(row) {
@@ -447,7 +489,7 @@ impl Copier<'_> {
             }
             read += 1;
         }
-        if read != self.table.row_items.len() {
+        if read != self.rows {
             return Err(self.changed(read));
         }
         let mut written = 0u64;
