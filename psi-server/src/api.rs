@@ -24,6 +24,11 @@ pub const KEY_SPEC_HEADER: &str = "x-psi-key-spec";
 pub const LINKAGE_HEADER: &str = "x-psi-linkage";
 /// The [`LINKAGE_HEADER`] value that starts a linkage.
 pub const LINKAGE_NEW: &str = "new";
+/// The header of a hello that makes its session one bucket of a run: the run
+/// id that `POST` [`RUNS_PATH`] returned in this header.
+pub const RUN_HEADER: &str = "x-psi-run";
+/// With [`RUN_HEADER`]: which bucket, as `index/count` (`count` a power of two).
+pub const BUCKET_HEADER: &str = "x-psi-bucket";
 /// Largest hello body (and small exchanged message) accepted.
 pub const MAX_HELLO_BYTES: usize = 1024;
 
@@ -31,6 +36,9 @@ pub const MAX_HELLO_BYTES: usize = 1024;
 pub const HEALTH_PATH: &str = "/v1/health";
 /// `POST` a hello: opens a session.
 pub const SESSIONS_PATH: &str = "/v1/sessions";
+/// `POST` a [`psi_core::bucket::wire::RunHello`]: opens a bucketed run; the
+/// answer is a `RunAnswer`, the run id in [`RUN_HEADER`].
+pub const RUNS_PATH: &str = "/v1/runs";
 /// `GET`: whether the server takes new sessions now (`503` when full or
 /// draining).
 pub const READY_PATH: &str = "/v1/ready";
@@ -54,6 +62,31 @@ pub fn session_path(token: &str) -> String {
 /// The path of one stream of a session.
 pub fn stream_path(token: &str, stream: &Stream) -> String {
     format!("{SESSIONS_PATH}/{token}/{}", stream.name)
+}
+
+/// `GET`: a run's progress as JSON (partitioning, buckets served).
+pub fn run_path(run: &str) -> String {
+    format!("{RUNS_PATH}/{run}")
+}
+
+/// `GET`: `202` while the server partitions its set, then `200` with a
+/// [`psi_core::bucket::wire::RunReady`].
+pub fn run_ready_path(run: &str) -> String {
+    format!("{RUNS_PATH}/{run}/ready")
+}
+
+/// The [`BUCKET_HEADER`] value of bucket `index` of `count`.
+pub fn bucket_header(index: u16, count: u16) -> String {
+    format!("{index}/{count}")
+}
+
+/// Reads a [`BUCKET_HEADER`] value: `(index, count)` with `count` a valid
+/// bucket count and `index` below it.
+pub fn parse_bucket_header(value: &[u8]) -> Option<(u16, u16)> {
+    let text = std::str::from_utf8(value).ok()?;
+    let (index, count) = text.split_once('/')?;
+    let (index, count): (u16, u16) = (index.parse().ok()?, count.parse().ok()?);
+    (psi_core::bucket::valid_count(count) && index < count).then_some((index, count))
 }
 
 /// `POST` a [`psi_core::linkage::LinkageFinish`]: ends a linkage.
@@ -99,6 +132,12 @@ pub enum Route<'a> {
     UnitEncodings,
     /// [`UNIT_RESULT_PATH`].
     UnitResult,
+    /// [`RUNS_PATH`].
+    Runs,
+    /// [`run_path`].
+    Run(&'a str),
+    /// [`run_ready_path`].
+    RunReady(&'a str),
     /// No such endpoint.
     NotFound,
 }
@@ -118,6 +157,9 @@ impl<'a> Route<'a> {
             ["v1", "linkages", id, "finish"] => Route::LinkageFinish(id),
             ["v1", "unit", "encodings"] => Route::UnitEncodings,
             ["v1", "unit", "result"] => Route::UnitResult,
+            ["v1", "runs"] => Route::Runs,
+            ["v1", "runs", id] => Route::Run(id),
+            ["v1", "runs", id, "ready"] => Route::RunReady(id),
             _ => Route::NotFound,
         }
     }
@@ -126,11 +168,15 @@ impl<'a> Route<'a> {
     /// session (streams: see [`stream_method`]).
     pub fn method(&self) -> Option<Method> {
         match self {
-            Route::Health | Route::Ready | Route::Metrics | Route::OpenApi | Route::UnitResult => {
-                Some(Method::GET)
-            }
+            Route::Health
+            | Route::Ready
+            | Route::Metrics
+            | Route::OpenApi
+            | Route::UnitResult
+            | Route::Run(_)
+            | Route::RunReady(_) => Some(Method::GET),
             Route::UnitEncodings => Some(Method::PUT),
-            Route::Sessions | Route::LinkageFinish(_) => Some(Method::POST),
+            Route::Sessions | Route::LinkageFinish(_) | Route::Runs => Some(Method::POST),
             Route::Session(_) => Some(Method::DELETE),
             Route::Stream { .. } | Route::NotFound => None,
         }
@@ -171,6 +217,14 @@ pub mod code {
     pub const QUOTA_EXCEEDED: &str = "quota_exceeded";
     /// No valid partner token.
     pub const UNAUTHORIZED: &str = "unauthorized";
+    /// No such run (or not the caller's).
+    pub const UNKNOWN_RUN: &str = "unknown_run";
+    /// The server holds its table on disk and serves bucketed runs only.
+    pub const RUN_REQUIRED: &str = "run_required";
+    /// The bucket header is missing or malformed, or disagrees with the run.
+    pub const BAD_BUCKET: &str = "bad_bucket";
+    /// The server could not partition its table for the run.
+    pub const RUN_FAILED: &str = "run_failed";
 }
 
 /// Hex of the codec encoding of `declaration`, for [`KEY_SPEC_HEADER`].
@@ -226,6 +280,20 @@ mod tests {
             Route::LinkageFinish("y")
         );
         assert_eq!(Route::parse("/v2/health"), Route::NotFound);
+        assert_eq!(Route::parse(RUNS_PATH), Route::Runs);
+        assert_eq!(Route::parse(&run_path("r")), Route::Run("r"));
+        assert_eq!(Route::parse(&run_ready_path("r")), Route::RunReady("r"));
+    }
+
+    #[test]
+    fn bucket_headers() {
+        assert_eq!(
+            parse_bucket_header(bucket_header(3, 8).as_bytes()),
+            Some((3, 8))
+        );
+        for bad in ["8/8", "1/3", "0/0", "0/512", "x/2", "1", "-1/2", "1/2/4"] {
+            assert_eq!(parse_bucket_header(bad.as_bytes()), None, "{bad}");
+        }
     }
 
     #[test]

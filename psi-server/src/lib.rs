@@ -11,11 +11,13 @@ mod server;
 pub mod tls;
 
 pub use client::{
-    run_ecdh_client, run_kkrt_client, run_linkage_client, run_pjc_client, submit_encodings,
-    ClientConfig, ClientRun, LinkageRun, PjcOutput, PjcRun, UnitRun,
+    open_run, run_bucket, run_ecdh_client, run_kkrt_client, run_linkage_client, run_pjc_client,
+    submit_encodings, wait_run_ready, ClientConfig, ClientRun, LinkageRun, OpenedRun, PjcOutput,
+    PjcRun, UnitRun,
 };
 pub use error::Error;
 pub use metrics::{Phases, Traffic};
 pub use server::{
-    LinkageEvent, PsiServer, Quotas, ServeMode, ServerConfig, SessionEvent, UnitConfig,
+    BucketSource, LinkageEvent, PreparedSet, PsiServer, Quotas, ServeMode, ServerConfig,
+    SessionEvent, UnitConfig,
 };

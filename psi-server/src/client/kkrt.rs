@@ -30,6 +30,12 @@ pub async fn run_kkrt_client(
     config: &ClientConfig,
 ) -> Result<ClientRun, Error> {
     let mut peer = Peer::new(peer, config)?;
+    session(&mut peer, items).await
+}
+
+/// One KKRT session with `peer` (a bucket of a run if the peer says so).
+pub(super) async fn session(peer: &mut Peer<'_>, items: Vec<Item>) -> Result<ClientRun, Error> {
+    let config = peer.config();
     let t0 = Instant::now();
     let limits = config.limits.clone();
     let (state, hello) = tokio::task::spawn_blocking(move || {

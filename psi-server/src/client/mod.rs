@@ -5,6 +5,7 @@
 //! async threads); one small module per protocol follows its
 //! [`psi_core::schedule`].
 
+mod bucket;
 mod config;
 mod ecdh;
 mod kkrt;
@@ -13,6 +14,7 @@ mod pjc;
 mod transport;
 mod unit;
 
+pub use self::bucket::{open_run, run_bucket, wait_run_ready, OpenedRun};
 pub use self::config::ClientConfig;
 pub use self::ecdh::{run_ecdh_client, ClientRun};
 pub use self::kkrt::run_kkrt_client;

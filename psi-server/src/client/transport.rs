@@ -95,6 +95,9 @@ pub(super) struct Peer<'a> {
     traffic: Traffic,
     /// For `https://`: the TLS configuration and the server's name.
     tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
+    /// A bucket of a run: the run id and the [`api::BUCKET_HEADER`] value
+    /// every hello carries.
+    bucket: Option<(String, String)>,
 }
 
 impl<'a> Peer<'a> {
@@ -128,7 +131,13 @@ impl<'a> Peer<'a> {
             config,
             traffic: Traffic::default(),
             tls,
+            bucket: None,
         })
+    }
+
+    /// Makes the sessions this peer opens bucket `index` of `count` of `run`.
+    pub fn in_bucket(&mut self, run: &str, index: u16, count: u16) {
+        self.bucket = Some((run.to_string(), api::bucket_header(index, count)));
     }
 
     /// The client's configuration.
@@ -248,15 +257,21 @@ impl<'a> Peer<'a> {
     ) -> Result<Opened<T>, Error> {
         let sent = hello.len() as u64;
         let mut req = self.request(Method::POST, api::SESSIONS_PATH, full(hello))?;
-        if let Some(spec) = &self.config.key_spec {
-            let value = hyper::header::HeaderValue::from_str(&api::encode_key_declaration(spec))
-                .map_err(|_| Error::Config("the key specification cannot be sent"))?;
-            req.headers_mut().insert(KEY_SPEC_HEADER, value);
-        }
+        self.declare_keys(&mut req)?;
         if let Some(linkage) = linkage {
             let value = hyper::header::HeaderValue::from_str(linkage)
                 .map_err(|_| Error::Config("the linkage id cannot be sent"))?;
             req.headers_mut().insert(LINKAGE_HEADER, value);
+        }
+        if let Some((run, bucket)) = &self.bucket {
+            let (Ok(run), Ok(bucket)) = (
+                hyper::header::HeaderValue::from_str(run),
+                hyper::header::HeaderValue::from_str(bucket),
+            ) else {
+                return Err(Error::Config("the run id cannot be sent"));
+            };
+            req.headers_mut().insert(api::RUN_HEADER, run);
+            req.headers_mut().insert(api::BUCKET_HEADER, bucket);
         }
         let resp = self.send(req).await?;
         let token = header_token(&resp, SESSION_HEADER);
@@ -385,6 +400,37 @@ impl<'a> Peer<'a> {
     /// `PUT`s `body` to `path` (a linkage unit's upload) and returns the answer.
     pub async fn put(&mut self, path: &str, body: Vec<u8>) -> Result<Bytes, Error> {
         self.send_small(Method::PUT, path, body).await
+    }
+
+    /// Adds our key declaration, if we have one, to `req`.
+    fn declare_keys(&self, req: &mut Request<BoxBody>) -> Result<(), Error> {
+        if let Some(spec) = &self.config.key_spec {
+            let value = hyper::header::HeaderValue::from_str(&api::encode_key_declaration(spec))
+                .map_err(|_| Error::Config("the key specification cannot be sent"))?;
+            req.headers_mut().insert(KEY_SPEC_HEADER, value);
+        }
+        Ok(())
+    }
+
+    /// `POST`s a small `message` to `path` with our key declaration: the
+    /// answer and the value of the response header `header`, if any.
+    pub async fn post_with_header(
+        &mut self,
+        path: &str,
+        message: Vec<u8>,
+        header: &str,
+    ) -> Result<(Bytes, Option<String>), Error> {
+        let sent = message.len() as u64;
+        let mut req = self.request(Method::POST, path, full(message))?;
+        self.declare_keys(&mut req)?;
+        let resp = self.send(req).await?;
+        let value = header_token(&resp, header);
+        let answer = self.small_body(resp, "the server's answer").await?;
+        self.traffic.add(Traffic {
+            bytes_sent: sent,
+            bytes_received: answer.len() as u64,
+        });
+        Ok((answer, value))
     }
 
     /// `GET`s `path`: the (successful) status and a body of at most `limit` bytes.

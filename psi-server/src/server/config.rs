@@ -54,6 +54,10 @@ pub struct ServerConfig {
     pub tokens: Option<Tokens>,
     /// What each partner (identity) may use.
     pub quotas: Quotas,
+    /// The key of this server's run nonces ([`psi_core::bucket::server_nonce`]):
+    /// keep it (`psi serve --state-dir`) and a client can resume a bucketed
+    /// run after this server restarts. `None`: a random one per start.
+    pub run_key: Option<[u8; 32]>,
 }
 
 /// The output mode a server offers.
@@ -105,6 +109,7 @@ impl Default for ServerConfig {
             tls: None,
             tokens: None,
             quotas: Quotas::default(),
+            run_key: None,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
-use psi_core::codec::{ClientHello, Codec, KeyDeclaration, Protocol};
+use psi_core::codec::{ClientHello, Codec, Protocol};
 use psi_core::ecdh;
 use psi_core::kkrt::{self, ReceiverHello};
 use psi_core::pjc::{self, PjcHello};
@@ -15,13 +15,15 @@ use psi_core::Item;
 
 use super::config::{ServeMode, ServerConfig};
 use super::ids::random_token;
+use super::keycheck::key_spec_refusal;
 use super::linkage;
 use super::registry::Refused;
 use super::respond::{self, Answer};
+use super::runs;
 use super::session::{Admitted, EcdhStreams, KkrtStreams, PjcStreams, Session, Streams};
 use super::shared::{Caller, Shared};
 use crate::api::SESSION_HEADER;
-use crate::api::{code, decode_key_declaration, KEY_SPEC_HEADER, LINKAGE_HEADER, MAX_HELLO_BYTES};
+use crate::api::{code, LINKAGE_HEADER, MAX_HELLO_BYTES};
 use crate::metrics::Traffic;
 
 /// The parts of a new session that depend on its protocol.
@@ -136,42 +138,6 @@ fn open(
     }
 }
 
-/// The refusal of a hello whose key declaration differs from ours, if it does.
-fn key_spec_refusal(shared: &Shared, req: &Request<Incoming>) -> Option<Answer> {
-    let ours = shared.config.key_spec.as_ref()?;
-    let theirs = match req.headers().get(KEY_SPEC_HEADER) {
-        None => KeyDeclaration {
-            canonical: String::new(),
-            fingerprint: [0; 32],
-        },
-        Some(v) => match decode_key_declaration(v.as_bytes()) {
-            Some(d) => d,
-            None => {
-                return Some(respond::error(
-                    StatusCode::BAD_REQUEST,
-                    code::MALFORMED_MESSAGE,
-                    format!("the {KEY_SPEC_HEADER} header is not a hex-encoded key declaration"),
-                ))
-            }
-        },
-    };
-    if ours.agrees_with(&theirs) {
-        return None;
-    }
-    let (ours, theirs) = (&ours.canonical, &theirs.canonical);
-    let body = serde_json::json!({
-        "error": {
-            "code": code::KEY_SPEC_MISMATCH,
-            "message": format!(
-                "the two sides normalise and combine key columns differently: this server uses `{ours}`, the client sent `{theirs}`"
-            ),
-            "server_key_spec": ours,
-            "client_key_spec": theirs,
-        }
-    });
-    Some(respond::json(StatusCode::BAD_REQUEST, &body))
-}
-
 /// A partner at one of its quotas.
 fn quota_refusal(why: String) -> Answer {
     tracing::info!("refused: {why}");
@@ -220,9 +186,26 @@ pub(crate) async fn hello(shared: Arc<Shared>, caller: Caller, req: Request<Inco
     let opening = move || -> Result<_, Failure> {
         let step = linkage::begin_step(&s, &who, &headers, &bytes)
             .map_err(|r| Failure::Refused(Box::new(r)))?;
-        let items = match &step {
-            Some(step) => step.offer.items.clone().into(),
-            None => s.table.items.clone(),
+        let bucket = runs::bucket_items(&s, &who, &headers, &bytes)
+            .map_err(|r| Failure::Refused(Box::new(r)))?;
+        let items = match (&step, bucket) {
+            (Some(_), Some(_)) => {
+                return Err(Failure::Refused(Box::new(respond::error(
+                    StatusCode::BAD_REQUEST,
+                    crate::api::code::BAD_BUCKET,
+                    "a linkage step cannot be a bucket of a run",
+                ))))
+            }
+            (Some(step), None) => step.offer.items.clone().into(),
+            (None, Some(bucket)) => bucket,
+            (None, None) if !s.table.in_memory => {
+                return Err(Failure::Refused(Box::new(respond::error(
+                    StatusCode::BAD_REQUEST,
+                    crate::api::code::RUN_REQUIRED,
+                    "this server keeps its table on disk and serves bucketed runs only: run with --state-dir (psi run)",
+                ))))
+            }
+            (None, None) => s.table.items.clone(),
         };
         let linkage_id = step.as_ref().map(|st| st.id.clone());
         let values = s.table.values.clone();

@@ -8,9 +8,11 @@
 //!   by value, one lane per stream;
 //! - [`registry`]: sessions and linkages in progress, their end and events.
 
+mod buckets;
 mod config;
 mod hello;
 mod ids;
+mod keycheck;
 mod linkage;
 mod linkage_state;
 mod listener;
@@ -18,6 +20,8 @@ mod quota;
 mod registry;
 mod respond;
 mod routes;
+mod run_registry;
+mod runs;
 mod session;
 mod shared;
 mod streams;
@@ -33,6 +37,7 @@ use psi_core::Item;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 
+pub use self::buckets::{BucketSource, PreparedSet};
 pub use self::config::{ServeMode, ServerConfig};
 pub use self::quota::Quotas;
 use self::registry::Registry;
@@ -83,6 +88,27 @@ impl PsiServer {
         })?;
         let items = keys.first().map(|k| k.items.clone()).unwrap_or_default();
         Self::bind_table(addr, items, None, Some((keys, duplicates)), config).await
+    }
+
+    /// Binds a server whose table stays on disk: it serves bucketed runs
+    /// only ([`psi_core::bucket`]), each partitioned by `source`; a session
+    /// outside a run is refused (`run_required`). Intersection modes only.
+    pub async fn bind_buckets(
+        addr: SocketAddr,
+        source: Arc<dyn BucketSource>,
+        config: ServerConfig,
+    ) -> Result<PsiServer, Error> {
+        if config.mode != ServeMode::Intersection {
+            return Err(Error::Config(
+                "a server whose table stays on disk serves the intersection modes only",
+            ));
+        }
+        let mut server = Self::bind_table(addr, Vec::new(), None, None, config).await?;
+        if let Some(shared) = Arc::get_mut(&mut server.shared) {
+            shared.table.source = source;
+            shared.table.in_memory = false;
+        }
+        Ok(server)
     }
 
     /// Binds a linkage unit of fuzzy linkage ([`UnitConfig`]): no table, no
@@ -137,15 +163,27 @@ impl PsiServer {
             config.max_sessions,
             config.max_completed_sessions,
         );
+        let items: std::sync::Arc<[Item]> = items.into();
         let table = Table {
-            items: items.into(),
+            source: Arc::new(buckets::MemorySource(items.clone())),
+            in_memory: true,
+            items,
             values: values.map(Into::into),
             linkage_keys,
+        };
+        let run_key = match config.run_key {
+            Some(key) => key,
+            None => {
+                let mut rng = psi_core::rng::ZeroizingRng::from_os_rng()
+                    .map_err(|_| Error::Config("the operating system's random generator failed"))?;
+                psi_core::bucket::client_nonce(&mut rng)
+            }
         };
         Ok(PsiServer {
             listener,
             shared: Arc::new(Shared {
                 table,
+                runs: run_registry::Runs::new(run_key),
                 unit: None,
                 config,
                 registry,

@@ -11,6 +11,7 @@ use psi_core::schedule::Carries;
 use super::hello;
 use super::linkage;
 use super::respond::{self, Answer, ErrorCode};
+use super::runs;
 use super::shared::{Caller, Shared};
 use super::streams;
 use super::unit;
@@ -114,7 +115,13 @@ async fn answer(shared: Arc<Shared>, connection: &Caller, req: Request<Incoming>
             return unit::submit(shared.unit.clone(), idle, &identity, req).await;
         }
         Route::UnitResult => return unit::result(shared.unit.as_deref(), &identity),
-        Route::Sessions | Route::Session(_) | Route::Stream { .. } | Route::LinkageFinish(_)
+        Route::Sessions
+        | Route::Session(_)
+        | Route::Stream { .. }
+        | Route::LinkageFinish(_)
+        | Route::Runs
+        | Route::Run(_)
+        | Route::RunReady(_)
             if shared.unit.is_some() =>
         {
             return respond::error(
@@ -139,6 +146,9 @@ async fn answer(shared: Arc<Shared>, connection: &Caller, req: Request<Incoming>
             r
         }
         Route::Sessions => hello::hello(shared, caller, req).await,
+        Route::Runs => runs::open(shared, caller, req).await,
+        Route::Run(id) => runs::status(&shared, &identity, id),
+        Route::RunReady(id) => runs::ready(&shared, &identity, id),
         Route::LinkageFinish(id) => linkage::finish(shared, &identity, id, req).await,
         Route::Session(token) => match shared.registry.session(token, &identity) {
             Some(s) => {

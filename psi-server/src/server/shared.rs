@@ -7,8 +7,10 @@ use std::sync::Arc;
 use psi_core::linkage::{Duplicates, KeyColumn};
 use psi_core::Item;
 
+use super::buckets::BucketSource;
 use super::config::ServerConfig;
 use super::registry::Registry;
+use super::run_registry::Runs;
 use super::unit::Unit;
 use crate::auth::Identity;
 
@@ -27,6 +29,10 @@ pub(crate) struct Table {
     pub(crate) values: Option<Arc<[u64]>>,
     /// Every key, for linkages.
     pub(crate) linkage_keys: Option<(Vec<KeyColumn>, Duplicates)>,
+    /// Where bucketed runs get their buckets.
+    pub(crate) source: Arc<dyn BucketSource>,
+    /// Whether `items` holds the set (else only runs are served).
+    pub(crate) in_memory: bool,
 }
 
 pub(crate) struct Shared {
@@ -34,6 +40,8 @@ pub(crate) struct Shared {
     /// A linkage unit's state (`psi serve --role linkage-unit`); such a
     /// server has no table and takes no PSI session.
     pub(crate) unit: Option<Arc<Unit>>,
+    /// Bucketed runs in progress.
+    pub(crate) runs: Runs,
     pub(crate) config: ServerConfig,
     pub(crate) registry: Registry,
 }
