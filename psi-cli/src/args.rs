@@ -332,6 +332,21 @@ pub struct RunArgs {
     /// Seconds without progress after which the run fails.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     pub idle_timeout: u64,
+    /// Bounded memory and resume (`--mode intersection`, one key): spill the
+    /// keys to DIR, run bucket by bucket, and keep the progress there; the
+    /// same command after a crash resumes. Removed on success. Inputs above
+    /// 1 GiB use `OUTPUT.psi-state` unless `--in-memory`.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// With `--state-dir`: the keys per bucket the run aims at.
+    #[arg(long, default_value_t = 1 << 20, value_name = "N")]
+    pub bucket_items: u64,
+    /// Hold the whole set in memory even for a large input (no state directory).
+    #[arg(long, conflicts_with = "state_dir")]
+    pub in_memory: bool,
+    /// No progress bar or progress lines on stderr.
+    #[arg(long)]
+    pub quiet: bool,
     #[command(flatten)]
     pub security: RunSecurityArgs,
 }
@@ -372,6 +387,12 @@ pub struct ServeArgs {
     /// Largest set a client may announce (distinct keys).
     #[arg(long, default_value_t = 1 << 28, value_name = "N")]
     pub max_set_size: u64,
+    /// Keep the table on disk (`--mode intersection`, one key): serve
+    /// bucketed runs only (`psi run --state-dir`), partitioning the table for
+    /// each run into DIR, where the key of this server's run nonces is kept
+    /// so that clients resume runs across restarts.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     #[command(flatten)]
     pub security: ServeSecurityArgs,
     /// What this server is: a PSI party (`exact`) or a fuzzy linkage unit.

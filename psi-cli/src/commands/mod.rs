@@ -2,12 +2,16 @@
 //! sees the command line.
 
 mod audit;
+mod bucketed;
 mod demo;
 mod fuzzy;
 mod gen;
+mod partition;
+mod progress;
 mod release;
 mod run;
 mod serve;
+mod state;
 mod table;
 mod token;
 mod unit;

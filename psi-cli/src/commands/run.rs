@@ -8,6 +8,8 @@ use psi_core::linkage::{plan_rows, Duplicates, Side, Waterfall};
 use psi_server::Phases;
 use psi_table::OutRow;
 
+use super::bucketed;
+use super::progress::Progress;
 use super::release::client_release;
 use super::table::{blocking, key_columns, out_rows, read_keyed, read_linkage};
 use crate::error::CliError;
@@ -21,7 +23,17 @@ pub async fn run(plan: RunPlan) -> Result<(), CliError> {
     let client = &plan.client;
     match &plan.task {
         RunTask::Intersect(task) => {
-            let (report, _) = intersect(client, task).await?;
+            let report = match &task.buckets {
+                Some(buckets) => {
+                    let progress = Progress::new(client.quiet);
+                    let done = bucketed::intersect(client, task, buckets, &progress).await?;
+                    if let Some(path) = &client.report {
+                        report::write(path, &done.report)?;
+                    }
+                    done.report
+                }
+                None => intersect(client, task).await?.0,
+            };
             println!(
                 "{} of {} rows matched ({} shared distinct keys; the peer holds {}); written to {}",
                 report.body.matched_rows,
@@ -95,6 +107,7 @@ pub async fn intersect(
         matched_rows: written,
         output: task.output.path.display().to_string(),
         cuckoo_retries: (task.protocol == Protocol::Kkrt).then_some(outcome.cuckoo_retries),
+        buckets: None,
     };
     let report = Report::client(InputReport::new(&table), body, outcome.traffic, phases);
     if let Some(path) = &client.report {

@@ -12,7 +12,9 @@ use psi_server::{LinkageEvent, PsiServer, SessionEvent};
 use psi_table::{LinkageSpec, LinkageTable};
 
 use super::audit::Audit;
+use super::partition::DiskSource;
 use super::release::{count_of, release};
+use super::state::{digest_file, run_key};
 use super::table::{blocking, key_columns, out_rows, read_keyed, read_linkage};
 use crate::error::CliError;
 use crate::plan::{ReleasePlan, ServePlan, ServeTask, SharedOutput};
@@ -53,6 +55,32 @@ pub async fn start(plan: &ServePlan) -> Result<Started, CliError> {
                 read_seconds,
                 release: None,
                 table: Some(Arc::new(table)),
+            })
+        }
+        ServeTask::OnDisk { key, state_dir } => {
+            let path = plan.input.path.clone();
+            let (digest_path, dir) = (path.clone(), state_dir.clone());
+            let (digest, run_key) = blocking("hashing the input", move || {
+                let digest = digest_file(&digest_path, |_| {})?;
+                Ok::<_, CliError>((digest, run_key(&dir)?))
+            })
+            .await??;
+            let source = DiskSource::new(path.clone(), key.clone(), state_dir, digest.1)?;
+            let config = psi_server::ServerConfig {
+                run_key: Some(run_key),
+                ..config
+            };
+            let server = PsiServer::bind_buckets(plan.listen, Arc::new(source), config).await?;
+            Ok(Started {
+                server,
+                input: InputReport {
+                    path: path.display().to_string(),
+                    key: key.columns().to_vec(),
+                    ..InputReport::default()
+                },
+                read_seconds: seconds(t.elapsed()),
+                release: None,
+                table: None,
             })
         }
         ServeTask::Aggregate {
@@ -143,7 +171,7 @@ pub async fn serve(plan: ServePlan) -> Result<(), CliError> {
     let (table, spec) = (started.table.clone(), plan.input.spec.clone());
     let output = match &plan.task {
         ServeTask::Intersection { output, .. } => output.clone(),
-        ServeTask::Aggregate { .. } => None,
+        ServeTask::Aggregate { .. } | ServeTask::OnDisk { .. } => None,
     };
     let linkage_recorder = tokio::spawn(async move {
         while let Some(event) = next_event(&mut linkage_events, "linkage").await {

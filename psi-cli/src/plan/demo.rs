@@ -106,6 +106,7 @@ impl DemoPlan {
             },
             input,
             report: Some(report),
+            quiet: true,
         };
         let task = IntersectPlan {
             protocol: self.protocol,
@@ -115,6 +116,7 @@ impl DemoPlan {
                 path: output,
                 options: Default::default(),
             },
+            buckets: None,
         };
         Ok((client, task))
     }

@@ -25,7 +25,7 @@ pub use fuzzy::{BlockingPlan, EncodePlan, MatchPlan};
 #[cfg(test)]
 pub use release::Dp;
 pub use release::ReleasePlan;
-pub use run::{AggregatePlan, ClientPlan, IntersectPlan, LinkPlan, RunPlan, RunTask};
+pub use run::{AggregatePlan, BucketPlan, ClientPlan, IntersectPlan, LinkPlan, RunPlan, RunTask};
 pub use security::TokenAddPlan;
 pub use serve::{ServePlan, ServeTask, SharedOutput};
 pub use shared::InputPlan;

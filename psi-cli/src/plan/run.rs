@@ -38,7 +38,21 @@ pub struct ClientPlan {
     pub input: InputPlan,
     /// Where the JSON report goes (checked).
     pub report: Option<PathBuf>,
+    /// No progress output.
+    pub quiet: bool,
 }
+
+/// A bucketed run: bounded memory, resumable.
+#[derive(Debug, Clone)]
+pub struct BucketPlan {
+    /// Where the spill and the progress are kept.
+    pub state_dir: PathBuf,
+    /// Keys per bucket aimed at.
+    pub bucket_items: u64,
+}
+
+/// Inputs above this size run bucketed unless `--in-memory`.
+const AUTO_BUCKETS_BYTES: u64 = 1 << 30;
 
 /// What a run computes.
 #[derive(Debug, Clone)]
@@ -63,6 +77,8 @@ pub struct IntersectPlan {
     pub duplicates: Duplicates,
     /// Where the rows go.
     pub output: OutputPlan,
+    /// Bucket by bucket with a state directory, or all in memory (`None`).
+    pub buckets: Option<BucketPlan>,
 }
 
 /// A linkage over ECDH-PSI steps ([`psi_core::linkage`]).
@@ -121,6 +137,7 @@ impl RunPlan {
             input: input(&args.table, spec, refuse_duplicates, &outputs)?,
             peer: args.peer,
             report: args.report,
+            quiet: args.quiet,
         };
         Ok(RunPlan { client, task })
     }
@@ -155,14 +172,21 @@ fn intersection(args: &RunArgs, spec: &LinkageSpec) -> Result<(RunTask, bool), C
         options: output_options(&args.output_options)?,
     };
     let (duplicates, refuse) = duplicates(&args.table, spec.keys().len())?;
+    let buckets = bucket_plan(args, &output.path)?;
     if !linkage {
         let task = RunTask::Intersect(IntersectPlan {
             protocol: protocol(args.protocol),
             key: single_key(spec)?,
             duplicates,
             output,
+            buckets,
         });
         return Ok((task, refuse));
+    }
+    if args.state_dir.is_some() {
+        return Err(CliError::Usage(
+            "--state-dir (bucketed, bounded memory) runs single-key intersections; several keys, --join, --share-result and --align hold their sets in memory".into(),
+        ));
     }
     let task = RunTask::Link(LinkPlan {
         finish: LinkageFinish {
@@ -178,9 +202,43 @@ fn intersection(args: &RunArgs, spec: &LinkageSpec) -> Result<(RunTask, bool), C
     Ok((task, refuse))
 }
 
+/// Whether and where an intersection runs bucketed: `--state-dir`, or an
+/// input above [`AUTO_BUCKETS_BYTES`] (state beside the output) unless
+/// `--in-memory`.
+fn bucket_plan(args: &RunArgs, output: &Path) -> Result<Option<BucketPlan>, CliError> {
+    if args.bucket_items == 0 {
+        return Err(CliError::Usage("--bucket-items must be at least 1".into()));
+    }
+    let large =
+        std::fs::metadata(input_path(&args.table)?).is_ok_and(|m| m.len() > AUTO_BUCKETS_BYTES);
+    let state_dir = match &args.state_dir {
+        Some(dir) => dir.clone(),
+        None if large && !args.in_memory => {
+            let mut name = output.as_os_str().to_owned();
+            name.push(".psi-state");
+            PathBuf::from(name)
+        }
+        None => return Ok(None),
+    };
+    if args.table.rejects.is_some() {
+        return Err(CliError::Usage(
+            "--rejects lists rejected rows of a run held in memory; a bucketed run (--state-dir) counts them in its report".into(),
+        ));
+    }
+    Ok(Some(BucketPlan {
+        state_dir,
+        bucket_items: args.bucket_items,
+    }))
+}
+
 /// `--mode cardinality|sum`: the count (and sum), never the rows.
 fn aggregate(args: &RunArgs, spec: &LinkageSpec) -> Result<RunTask, CliError> {
     let key = single_key(spec)?;
+    if args.state_dir.is_some() {
+        return Err(CliError::Usage(
+            "--state-dir (bucketed) runs intersections: per-bucket counts would tell the counting party more than the total, so cardinality and sum hold their sets in memory".into(),
+        ));
+    }
     if args.share_result || args.align || args.join != JoinArg::Inner {
         return Err(CliError::Usage(
             "--join, --share-result and --align apply to --mode intersection".into(),

@@ -44,6 +44,13 @@ pub enum ServeTask {
         /// Where our side of a shared linkage result goes, if anywhere.
         output: Option<SharedOutput>,
     },
+    /// `--state-dir`: the table stays on disk; bucketed runs only.
+    OnDisk {
+        /// The key.
+        key: KeySpec,
+        /// Where partitions and the run key are kept.
+        state_dir: PathBuf,
+    },
     /// `--mode cardinality|sum`.
     Aggregate {
         /// The key.
@@ -136,12 +143,32 @@ impl ServePlan {
             _ => {}
         }
         let release = release::plan(Side::Server, mode, table)?;
-        let (task, refuse_duplicates) = match key {
-            None => {
+        let (task, refuse_duplicates) = match (key, &args.state_dir) {
+            (None, Some(state_dir)) => {
+                if spec.keys().len() > 1 || args.output.is_some() || args.once {
+                    return Err(CliError::Usage(
+                        "--state-dir serves bucketed single-key intersections: drop extra keys, --output and --once".into(),
+                    ));
+                }
+                let key = single_key(&spec)?;
+                (
+                    ServeTask::OnDisk {
+                        key,
+                        state_dir: state_dir.clone(),
+                    },
+                    false,
+                )
+            }
+            (Some(_), Some(_)) => {
+                return Err(CliError::Usage(
+                    "--state-dir (bucketed) serves intersections: per-bucket counts would tell the counting party more than the total".into(),
+                ))
+            }
+            (None, None) => {
                 let (duplicates, refuse) = duplicates(table, spec.keys().len())?;
                 (ServeTask::Intersection { duplicates, output }, refuse)
             }
-            Some(key) => {
+            (Some(key), None) => {
                 let task = ServeTask::Aggregate {
                     key,
                     value: args.value.clone(),

@@ -1,9 +1,9 @@
 //! The `input` part of every report: what a party read.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Counts about one party's input.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InputReport {
     /// The input file.
     pub path: String,
@@ -27,7 +27,7 @@ pub struct InputReport {
 }
 
 /// Empty and invalid values of one key column.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ColumnReport {
     /// The column.
     pub column: String,
@@ -38,7 +38,7 @@ pub struct ColumnReport {
 }
 
 /// Counts for one key of a waterfall.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyReport {
     /// The key's canonical spec.
     pub key: String,
@@ -78,6 +78,28 @@ impl InputReport {
             distinct_keys: s.distinct_keys,
             invalid_key_rows: s.invalid_key_rows,
             columns: column_reports(s),
+            keys: Vec::new(),
+        }
+    }
+
+    /// From a table streamed with one key ([`psi_table::stream_keys`]):
+    /// duplicates and distinct keys come from the spill.
+    pub fn streamed(
+        path: &std::path::Path,
+        spec: &psi_table::KeySpec,
+        stats: &psi_table::TableStats,
+        keyed_rows: u64,
+        distinct: u64,
+    ) -> Self {
+        InputReport {
+            path: path.display().to_string(),
+            key: spec.columns().to_vec(),
+            rows: stats.rows,
+            empty_key_rows: stats.empty_key_rows,
+            duplicate_key_rows: keyed_rows - distinct.min(keyed_rows),
+            distinct_keys: distinct,
+            invalid_key_rows: stats.invalid_key_rows,
+            columns: column_reports(stats),
             keys: Vec::new(),
         }
     }

@@ -124,6 +124,27 @@ pub struct Matched {
     /// KKRT: cuckoo-hash seeds rejected before one fit (each retry is logged).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cuckoo_retries: Option<u32>,
+    /// A bucketed run (`--state-dir`): how it was cut and resumed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buckets: Option<BucketsReport>,
+}
+
+/// How a bucketed run went.
+#[derive(Debug, Clone, Serialize)]
+pub struct BucketsReport {
+    /// Buckets in the run.
+    pub count: u64,
+    /// Buckets run by this invocation.
+    pub run: u64,
+    /// Buckets a previous, interrupted invocation had finished.
+    #[serde(rename = "buckets_resumed")]
+    pub resumed: u64,
+    /// The size each of our buckets was padded to (what the peer sees).
+    pub padded_size: u64,
+    /// The size each of the peer's buckets was padded to.
+    pub peer_padded_size: u64,
+    /// Bytes the state directory held at the end (spill and results).
+    pub state_dir_bytes: u64,
 }
 
 /// The body of `psi run --mode cardinality|sum`.
@@ -269,6 +290,7 @@ mod tests {
             matched_rows: 3,
             output: "o.csv".into(),
             cuckoo_retries: None,
+            buckets: None,
         };
         let r = Report::client(InputReport::default(), body, traffic, seconds);
         let v = serde_json::to_value(&r).unwrap();

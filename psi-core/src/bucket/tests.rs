@@ -25,7 +25,11 @@ fn both_parties_put_an_item_in_the_same_bucket_and_seeds_differ_per_nonce() {
     assert_eq!(s1, seed(&c1, &server_nonce(&key, &c1)));
     let s2 = seed(&c2, &server_nonce(&key, &c2));
     assert_ne!(s1, s2);
-    let (p1, p1b, p2) = (Partition::new(&s1), Partition::new(&s1), Partition::new(&s2));
+    let (p1, p1b, p2) = (
+        Partition::new(&s1),
+        Partition::new(&s1),
+        Partition::new(&s2),
+    );
     let xs = items(2000, &mut rng);
     let mut differ = 0;
     for x in &xs {
@@ -33,7 +37,10 @@ fn both_parties_put_an_item_in_the_same_bucket_and_seeds_differ_per_nonce() {
         assert!(p1.fine(x) < FINE_BUCKETS);
         differ += usize::from(p1.fine(x) != p2.fine(x));
     }
-    assert!(differ > 1900, "another seed is another partition ({differ})");
+    assert!(
+        differ > 1900,
+        "another seed is another partition ({differ})"
+    );
 }
 
 #[test]
@@ -45,7 +52,10 @@ fn fine_buckets_are_near_uniform() {
         counts[usize::from(p.fine(&x))] += 1;
     }
     // Mean 1024, standard deviation 32: all within eight of them.
-    assert!(counts.iter().all(|&c| (768..=1280).contains(&c)), "{counts:?}");
+    assert!(
+        counts.iter().all(|&c| (768..=1280).contains(&c)),
+        "{counts:?}"
+    );
 }
 
 #[test]
@@ -67,7 +77,7 @@ fn bucket_counts_ranges_and_padding() {
     }
     assert!(!valid_count(0) && !valid_count(3) && !valid_count(512));
     assert_eq!(padded_size(12345, 1), 12345);
-    assert_eq!(padded_size(0, 4), 8 * 1 + 8);
+    assert_eq!(padded_size(0, 4), 16, "mean 0: eight times (0 + 1), plus eight");
     let m = (1u64 << 20).div_ceil(4);
     assert_eq!(padded_size(1 << 20, 4), m + 8 * (m.isqrt() + 1) + 8);
 }
@@ -114,7 +124,10 @@ fn run_messages_round_trip_and_refuse_garbage() {
         client_nonce: [0; 32],
     }
     .to_bytes();
-    assert!(RunHello::from_bytes(&bad).is_err(), "cardinality is not bucketed");
+    assert!(
+        RunHello::from_bytes(&bad).is_err(),
+        "cardinality is not bucketed"
+    );
     bad = answer.to_bytes();
     let n = bad.len();
     bad[n - 1] ^= 1;

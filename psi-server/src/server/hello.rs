@@ -186,8 +186,7 @@ pub(crate) async fn hello(shared: Arc<Shared>, caller: Caller, req: Request<Inco
     let opening = move || -> Result<_, Failure> {
         let step = linkage::begin_step(&s, &who, &headers, &bytes)
             .map_err(|r| Failure::Refused(Box::new(r)))?;
-        let bucket = runs::bucket_items(&s, &who, &headers, &bytes)
-            .map_err(|r| Failure::Refused(Box::new(r)))?;
+        let bucket = runs::bucket_items(&s, &who, &headers, &bytes).map_err(Failure::Refused)?;
         let items = match (&step, bucket) {
             (Some(_), Some(_)) => {
                 return Err(Failure::Refused(Box::new(respond::error(

@@ -180,53 +180,60 @@ pub(crate) fn bucket_items(
     owner: &Identity,
     headers: &HeaderMap,
     hello: &[u8],
-) -> Result<Option<Arc<[Item]>>, Answer> {
+) -> Result<Option<Arc<[Item]>>, Box<Answer>> {
     let Some(id) = headers.get(RUN_HEADER) else {
         return Ok(None);
     };
     let bad = |why: String| respond::error(StatusCode::BAD_REQUEST, code::BAD_BUCKET, why);
     let Some(run) = id.to_str().ok().and_then(|id| shared.runs.get(id, owner)) else {
-        return Err(unknown_run());
+        return Err(Box::new(unknown_run()));
     };
     let Some((index, count)) = headers
         .get(BUCKET_HEADER)
         .and_then(|v| parse_bucket_header(v.as_bytes()))
     else {
-        return Err(bad(format!(
+        return Err(Box::new(bad(format!(
             "a session of a run needs a {BUCKET_HEADER} header `index/count`, count a power of two up to {FINE_BUCKETS}"
-        )));
+        ))));
     };
     let hello_type = match run.protocol {
         Protocol::Kkrt => KKRT_HELLO_TYPE,
         _ => CLIENT_HELLO_TYPE,
     };
     if hello.get(1) != Some(&hello_type) {
-        return Err(bad(format!("this run runs {} only", run.protocol)));
+        return Err(Box::new(bad(format!(
+            "this run runs {} only",
+            run.protocol
+        ))));
     }
     let prepared = match &*lock(&run.phase) {
         Phase::Ready(p) => p.clone(),
         Phase::Partitioning => {
-            return Err(respond::error(
+            return Err(Box::new(respond::error(
                 StatusCode::CONFLICT,
                 code::NOT_READY,
                 "the server is still partitioning its table for this run (GET its ready path)",
-            ))
+            )))
         }
         Phase::Failed(why) => {
-            return Err(respond::error(
+            return Err(Box::new(respond::error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 code::RUN_FAILED,
                 format!("the server could not partition its table: {why}"),
-            ))
+            )))
         }
     };
     let mut items = prepared
         .load(bucket::fine_range(index, count))
-        .map_err(|why| respond::internal(format!("reading bucket {index}: {why}")))?;
+        .map_err(|why| Box::new(respond::internal(format!("reading bucket {index}: {why}"))))?;
     let size = bucket::padded_size(prepared.distinct(), count);
-    let mut rng = ZeroizingRng::from_os_rng()
-        .map_err(|_| respond::internal("the operating system's random generator failed"))?;
-    bucket::pad(&mut items, size, index, &mut rng).map_err(|e| respond::core_error(&e))?;
+    let mut rng = ZeroizingRng::from_os_rng().map_err(|_| {
+        Box::new(respond::internal(
+            "the operating system's random generator failed",
+        ))
+    })?;
+    bucket::pad(&mut items, size, index, &mut rng)
+        .map_err(|e| Box::new(respond::core_error(&e)))?;
     run.buckets_served.fetch_add(1, Ordering::Relaxed);
     Ok(Some(items.into()))
 }

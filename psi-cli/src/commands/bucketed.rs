@@ -1,0 +1,305 @@
+//! `psi run --state-dir`: an intersection in bounded memory that survives a
+//! crash ([`psi_core::bucket`]).
+//!
+//! The input is hashed (SHA-256, to recognise it on resume), the run opened
+//! with our nonce (kept in the state directory, so the server derives the
+//! same seed again), our keys spilled to disk by fine bucket, and then each
+//! coarse bucket not yet done is loaded, padded and run as its own session;
+//! its matched rows are written to the state directory before it counts as
+//! done. The output is written last, in input order, from a bitmap of rows.
+//! Memory: one bucket, the protocol's state for it, and one bit per input row.
+
+use std::time::{Duration, Instant};
+
+use psi_core::bucket::{self, FINE_BUCKETS};
+use psi_core::linkage::Duplicates;
+use psi_core::rng::ZeroizingRng;
+use psi_server::{ClientRun, Phases, Traffic};
+use psi_table::spill::Spill;
+
+use super::partition::spill_keys;
+use super::progress::Progress;
+use super::state::{digest_file, hex, unhex32, Buckets, StateDir};
+use super::table::blocking;
+use crate::error::CliError;
+use crate::plan::{BucketPlan, ClientPlan, IntersectPlan};
+use crate::report::{BucketsReport, Matched, Report};
+
+/// Tries per bucket before the run fails (a dropped connection, a restarted
+/// server); the pause doubles from one second.
+const TRIES: u32 = 6;
+
+/// What a bucketed intersection did.
+pub struct Bucketed {
+    /// The report.
+    pub report: Report<Matched>,
+}
+
+fn rng() -> Result<ZeroizingRng, CliError> {
+    ZeroizingRng::from_os_rng().map_err(|_| CliError::Io {
+        what: "reading the operating system's randomness",
+        source: std::io::Error::other("the random generator failed"),
+    })
+}
+
+/// Whether a failed bucket is worth another try: the connection, not the protocol.
+fn transient(e: &psi_server::Error) -> bool {
+    use psi_server::Error as E;
+    match e {
+        E::Connect { .. }
+        | E::Timeout { .. }
+        | E::Http(_)
+        | E::ConnectionLost(_)
+        | E::StreamCut(_) => true,
+        E::Peer { status, code, .. } => {
+            *status >= 500 || code == "unknown_run" || code == "unknown_session" || code == "busy"
+        }
+        _ => false,
+    }
+}
+
+/// Runs `task` bucket by bucket with the state in `plan.state_dir`.
+pub async fn intersect(
+    client: &ClientPlan,
+    task: &IntersectPlan,
+    plan: &BucketPlan,
+    progress: &Progress,
+) -> Result<Bucketed, CliError> {
+    let start = Instant::now();
+    let mut phases = Phases::new();
+    let input = client.input.path.clone();
+
+    let t = Instant::now();
+    let size = std::fs::metadata(&input).map(|m| m.len()).ok();
+    progress.phase("checksum", size, "bytes");
+    let p = progress.clone();
+    let path = input.clone();
+    let digest = blocking("hashing the input", move || {
+        digest_file(&path, |n| p.set(n))
+    })
+    .await??;
+    phases.push("checksum", t.elapsed());
+
+    let config = format!(
+        "protocol {}; key {}; duplicates {}; bucket items {}",
+        task.protocol.name(),
+        task.key.canonical(),
+        match task.duplicates {
+            Duplicates::First => "first",
+            _ => "all",
+        },
+        plan.bucket_items
+    );
+    let mut state = StateDir::open(
+        &plan.state_dir,
+        digest,
+        config,
+        bucket::client_nonce(&mut rng()?),
+    )?;
+    let resuming = !state.state.done.is_empty() || state.state.spilled.is_some();
+    if resuming {
+        eprintln!(
+            "resuming from {} ({} buckets done)",
+            plan.state_dir.display(),
+            state.state.done.len()
+        );
+    }
+    let nonce = unhex32(&state.state.client_nonce).ok_or_else(|| {
+        CliError::Usage(format!(
+            "{}: damaged run state (client nonce); remove the directory to start over",
+            plan.state_dir.display()
+        ))
+    })?;
+    let (peer, cfg) = (&client.peer, &client.config);
+    let mut traffic = Traffic::default();
+    let run = psi_server::open_run(peer, cfg, task.protocol, nonce).await?;
+    traffic.add(run.traffic);
+    if state.state.seed.as_deref() != Some(hex(run.seed.as_bytes()).as_str()) {
+        if state.state.seed.is_some() {
+            eprintln!("the peer's partition changed (it restarted without its state): starting the buckets over");
+        }
+        state.start_over(true)?;
+        state.state.seed = Some(hex(run.seed.as_bytes()));
+        state.save()?;
+    }
+
+    // Our keys, spilled by fine bucket.
+    let t = Instant::now();
+    let spill = match &state.state.spilled {
+        Some(_) => Spill::open(&state.spill_dir(), FINE_BUCKETS)?,
+        None => {
+            progress.phase("partition", None, "rows");
+            let (dir, key, seed, p) = (
+                state.spill_dir(),
+                task.key.clone(),
+                run.seed.clone(),
+                progress.clone(),
+            );
+            let path = input.clone();
+            let (spill, report) = blocking("partitioning the input", move || {
+                spill_keys(&path, &key, &seed, &dir, |n| p.set(n))
+            })
+            .await??;
+            state.state.spilled = Some(report);
+            state.save()?;
+            spill
+        }
+    };
+    phases.push("partition", t.elapsed());
+    let input_report = state.state.spilled.clone().unwrap_or_default();
+    if client.input.refuse_duplicates && input_report.duplicate_key_rows > 0 {
+        return Err(CliError::Usage(format!(
+            "{}: {} rows repeat another row's key; give --duplicates first or all, or remove them",
+            input.display(),
+            input_report.duplicate_key_rows
+        )));
+    }
+
+    // The peer's set, and the cut.
+    let t = Instant::now();
+    progress.phase("peer partition", None, "rows");
+    let p = progress.clone();
+    let peer_size = psi_server::wait_run_ready(peer, cfg, &run.id, |n| p.set(n)).await?;
+    phases.push("peer_partition", t.elapsed());
+    let ours = spill.distinct();
+    let count = bucket::bucket_count(ours, peer_size, plan.bucket_items);
+    let cut = Buckets {
+        count,
+        peer_set_size: peer_size,
+    };
+    if state.state.buckets.is_some_and(|b| b != cut) {
+        eprintln!("the peer's set changed since the last attempt: starting the buckets over");
+        state.start_over(false)?;
+    }
+    state.state.buckets = Some(cut);
+    state.save()?;
+
+    // Each bucket not yet done.
+    let t = Instant::now();
+    let resumed = state.state.done.len() as u64;
+    progress.phase("buckets", Some(u64::from(count)), "buckets");
+    progress.set(resumed);
+    let mut run_id = run.id.clone();
+    let mut rng = rng()?;
+    for index in 0..count {
+        if state.state.done.binary_search(&index).is_ok() {
+            continue;
+        }
+        let loaded = {
+            let spill = spill.clone();
+            blocking("reading a bucket", move || {
+                spill.load(bucket::fine_range(index, count))
+            })
+            .await??
+        };
+        let mut items = loaded.items.clone();
+        bucket::pad(
+            &mut items,
+            bucket::padded_size(ours, count),
+            index,
+            &mut rng,
+        )
+        .map_err(psi_server::Error::from)?;
+        let out = run_one(client, task, &mut run_id, nonce, (index, count), items).await?;
+        traffic.add(out.traffic);
+        let mut rows = Vec::new();
+        let mut keys = 0u64;
+        for &m in &out.output.matched {
+            let carrying = loaded.rows_of(m);
+            if carrying.is_empty() {
+                continue; // a padding item: cannot match, but never trusted
+            }
+            keys += 1;
+            match task.duplicates {
+                Duplicates::First => rows.push(carrying[0]),
+                _ => rows.extend_from_slice(carrying),
+            }
+        }
+        state.finish_bucket(index, keys, &rows)?;
+        progress.set(state.state.done.len() as u64);
+    }
+    phases.push("buckets", t.elapsed());
+
+    // The output, in input order.
+    let t = Instant::now();
+    let total_rows = input_report.rows as usize;
+    let mut flags = vec![0u64; total_rows.div_ceil(64)];
+    let mut matched_keys = 0;
+    for index in 0..count {
+        matched_keys += state.read_bucket(index, &mut flags)?;
+    }
+    progress.phase("output", None, "rows");
+    let (out_path, options) = (task.output.path.clone(), task.output.options.clone());
+    let path = input.clone();
+    let written = blocking("writing the output", move || {
+        psi_table::write_flagged(&path, total_rows, &flags, &out_path, &options)
+    })
+    .await??;
+    phases.push("write_output", t.elapsed());
+    progress.finish();
+    let disk = state.disk_bytes();
+    state.remove()?;
+    phases.push("total", start.elapsed());
+
+    let body = Matched {
+        protocol: task.protocol.name(),
+        peer: client.peer.clone(),
+        session: run.id.clone(),
+        peer_set_size: peer_size,
+        matched_keys,
+        matched_rows: written,
+        output: task.output.path.display().to_string(),
+        cuckoo_retries: None,
+        buckets: Some(BucketsReport {
+            count: u64::from(count),
+            run: u64::from(count) - resumed,
+            resumed,
+            padded_size: bucket::padded_size(ours, count),
+            peer_padded_size: bucket::padded_size(peer_size, count),
+            state_dir_bytes: disk,
+        }),
+    };
+    Ok(Bucketed {
+        report: Report::client(input_report, body, traffic, phases),
+    })
+}
+
+/// One bucket, tried again after a lost connection or a restarted peer
+/// (reopening the run with the same nonce: the same partition).
+async fn run_one(
+    client: &ClientPlan,
+    task: &IntersectPlan,
+    run_id: &mut String,
+    nonce: [u8; 32],
+    bucket: (u16, u16),
+    items: Vec<psi_core::Item>,
+) -> Result<ClientRun, CliError> {
+    let (peer, cfg) = (&client.peer, &client.config);
+    let mut pause = Duration::from_secs(1);
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let result =
+            psi_server::run_bucket(peer, cfg, task.protocol, run_id, bucket, items.clone()).await;
+        let e = match result {
+            Ok(out) => return Ok(out),
+            Err(e) if tries < TRIES && transient(&e) => e,
+            Err(e) => return Err(e.into()),
+        };
+        tracing::warn!(
+            bucket = bucket.0,
+            "bucket failed ({e}); trying again in {pause:?}"
+        );
+        tokio::time::sleep(pause).await;
+        pause *= 2;
+        // The run may be gone with a restarted server: open it again.
+        if let Ok(run) = psi_server::open_run(peer, cfg, task.protocol, nonce).await {
+            if psi_server::wait_run_ready(peer, cfg, &run.id, |_| {})
+                .await
+                .is_ok()
+            {
+                *run_id = run.id;
+            }
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Spilling a table's keys by fine bucket ([`psi_core::bucket`]), for both
+//! parties of a bucketed run: the client into its state directory, the
+//! server ([`DiskSource`]) into a cache of partitions kept by the input's
+//! digest and the run's seed, so a resumed run (same seed) reuses it.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use psi_core::bucket::{Partition, PartitionSeed, FINE_BUCKETS};
+use psi_core::Item;
+use psi_server::{BucketSource, PreparedSet};
+use psi_table::spill::{Spill, SpillWriter};
+use psi_table::KeySpec;
+
+use super::state::hex;
+use crate::error::CliError;
+use crate::report::InputReport;
+
+/// Partitions kept per server; older ones are removed.
+const KEEP_PARTITIONS: usize = 4;
+
+/// Streams the keys of `path` into fine-bucket files in `dir` under `seed`;
+/// `rows` hears the rows read.
+pub fn spill_keys(
+    path: &Path,
+    key: &KeySpec,
+    seed: &PartitionSeed,
+    dir: &Path,
+    rows: impl Fn(u64),
+) -> Result<(Spill, InputReport), CliError> {
+    let partition = Partition::new(seed);
+    let mut writer = SpillWriter::create(dir, FINE_BUCKETS)?;
+    let streamed = psi_table::stream_keys(path, key, |row, item| {
+        if row % 65536 == 0 {
+            rows(row);
+        }
+        writer.push(partition.fine(&item), &item, row)
+    })?;
+    let spill = writer.finish()?;
+    rows(streamed.stats.rows);
+    let report = InputReport::streamed(
+        path,
+        key,
+        &streamed.stats,
+        spill.records(),
+        spill.distinct(),
+    );
+    Ok((spill, report))
+}
+
+/// A server's table on disk.
+pub struct DiskSource {
+    path: PathBuf,
+    key: KeySpec,
+    cache: PathBuf,
+    digest: String,
+    /// Size and modification time at start: a table changed under a running
+    /// server is refused rather than served half old, half new.
+    stamp: (u64, Option<SystemTime>),
+}
+
+fn stamp(path: &Path) -> Result<(u64, Option<SystemTime>), CliError> {
+    let m = std::fs::metadata(path).map_err(|source| psi_table::Error::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok((m.len(), m.modified().ok()))
+}
+
+impl DiskSource {
+    /// Serves `path`'s `key`, with partitions under `state_dir/partitions`.
+    pub fn new(
+        path: PathBuf,
+        key: KeySpec,
+        state_dir: &Path,
+        digest: String,
+    ) -> Result<Self, CliError> {
+        let cache = state_dir.join("partitions");
+        std::fs::create_dir_all(&cache).map_err(|source| CliError::Io {
+            what: "creating the server's state directory",
+            source,
+        })?;
+        Ok(DiskSource {
+            stamp: stamp(&path)?,
+            path,
+            key,
+            cache,
+            digest,
+        })
+    }
+
+    /// Removes all but the newest [`KEEP_PARTITIONS`] partitions.
+    fn evict(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.cache) else {
+            return;
+        };
+        let mut dirs: Vec<(SystemTime, PathBuf)> = entries
+            .flatten()
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .collect();
+        dirs.sort();
+        let extra = dirs.len().saturating_sub(KEEP_PARTITIONS);
+        for (_, dir) in dirs.into_iter().take(extra) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+struct OnDisk(Spill);
+
+impl PreparedSet for OnDisk {
+    fn distinct(&self) -> u64 {
+        self.0.distinct()
+    }
+
+    fn load(&self, fine: std::ops::Range<u16>) -> Result<Vec<Item>, String> {
+        self.0
+            .load(fine)
+            .map(|b| b.items)
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl BucketSource for DiskSource {
+    fn prepare(
+        &self,
+        seed: &PartitionSeed,
+        progress: &AtomicU64,
+    ) -> Result<Arc<dyn PreparedSet>, String> {
+        if stamp(&self.path).ok() != Some(self.stamp) {
+            return Err(format!(
+                "{} changed since this server started; restart it to serve the new table",
+                self.path.display()
+            ));
+        }
+        let name = format!("{}-{}", &self.digest[..16], &hex(seed.as_bytes())[..16]);
+        let dir = self.cache.join(name);
+        if let Ok(spill) = Spill::open(&dir, FINE_BUCKETS) {
+            tracing::info!(partition = %dir.display(), "partition reused");
+            return Ok(Arc::new(OnDisk(spill)));
+        }
+        let (spill, report) = spill_keys(&self.path, &self.key, seed, &dir, |n| {
+            progress.store(n, Ordering::Relaxed);
+        })
+        .map_err(|e| e.to_string())?;
+        tracing::info!(
+            rows = report.rows,
+            distinct_keys = report.distinct_keys,
+            partition = %dir.display(),
+            "table partitioned for a run"
+        );
+        self.evict();
+        Ok(Arc::new(OnDisk(spill)))
+    }
+}

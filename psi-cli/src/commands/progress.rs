@@ -1,0 +1,113 @@
+//! Progress a person can watch: on a terminal, a bar on stderr (phase, done
+//! of total, rate, ETA); otherwise a plain line every few seconds; nothing
+//! with `--quiet`. Every phase change is also logged with `tracing`.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// How often a plain progress line is printed.
+const PLAIN_EVERY: Duration = Duration::from_secs(5);
+
+/// Shared by the tasks of one command.
+#[derive(Clone)]
+pub struct Progress(Arc<Inner>);
+
+struct Inner {
+    /// `None`: plain lines or quiet.
+    bar: Option<ProgressBar>,
+    quiet: bool,
+    plain: Mutex<Plain>,
+}
+
+struct Plain {
+    phase: String,
+    unit: &'static str,
+    total: Option<u64>,
+    done: u64,
+    started: Instant,
+    printed: Instant,
+}
+
+impl Progress {
+    /// A bar if stderr is a terminal and not `quiet`, else plain lines (or nothing).
+    pub fn new(quiet: bool) -> Self {
+        use std::io::IsTerminal;
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        let now = Instant::now();
+        Progress(Arc::new(Inner {
+            bar,
+            quiet,
+            plain: Mutex::new(Plain {
+                phase: String::new(),
+                unit: "",
+                total: None,
+                done: 0,
+                started: now,
+                printed: now,
+            }),
+        }))
+    }
+
+    /// Starts a phase of `total` `unit`s (unknown: `None`).
+    pub fn phase(&self, name: &str, total: Option<u64>, unit: &'static str) {
+        tracing::info!(phase = name, total, unit, "phase");
+        if let Some(bar) = &self.0.bar {
+            let template = match total {
+                Some(_) => {
+                    "{prefix:>12} [{bar:30}] {human_pos}/{human_len} {msg} ({per_sec}, ETA {eta})"
+                }
+                None => "{prefix:>12} {spinner} {human_pos} {msg} ({per_sec})",
+            };
+            if let Ok(style) = ProgressStyle::with_template(template) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_prefix(name.to_string());
+            bar.set_message(unit);
+            bar.set_length(total.unwrap_or(0));
+            bar.reset();
+            return;
+        }
+        let mut p = self.0.plain.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        *p = Plain {
+            phase: name.to_string(),
+            unit,
+            total,
+            done: 0,
+            started: now,
+            printed: now,
+        };
+    }
+
+    /// `done` units of the phase are done.
+    pub fn set(&self, done: u64) {
+        if let Some(bar) = &self.0.bar {
+            bar.set_position(done);
+            return;
+        }
+        if self.0.quiet {
+            return;
+        }
+        let mut p = self.0.plain.lock().unwrap_or_else(|e| e.into_inner());
+        p.done = done;
+        if p.printed.elapsed() >= PLAIN_EVERY {
+            p.printed = Instant::now();
+            let rate = done as f64 / p.started.elapsed().as_secs_f64().max(1e-9);
+            let of = p.total.map(|t| format!(" of {t}")).unwrap_or_default();
+            eprintln!("{}: {done}{of} {} ({rate:.0}/s)", p.phase, p.unit);
+        }
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.0.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
