@@ -22,7 +22,7 @@ pub struct InputReport {
     /// Empty and invalid values per key column.
     pub columns: Vec<ColumnReport>,
     /// With several keys (a waterfall): the same counts per key.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<KeyReport>,
 }
 

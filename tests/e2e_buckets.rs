@@ -1,0 +1,319 @@
+//! Bucketed runs of the real binaries (`psi run --state-dir`, `psi serve
+//! --state-dir`): the output equals the in-memory run's byte for byte; a
+//! client killed (SIGKILL) at any point resumes to the same output; a server
+//! killed and restarted between buckets loses and duplicates nothing; a
+//! changed input is refused.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use std::ffi::OsString;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Server, PSI};
+use rand::{Rng, SeedableRng};
+
+/// A client table with repeated and empty keys, and a server table that
+/// shares about half of them.
+fn tables(dir: &Path, rows: usize) -> (PathBuf, PathBuf) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut a = String::from("id,key\n");
+    for i in 0..rows {
+        match rng.random_range(0..20) {
+            0 => a.push_str(&format!("{i},\n")),
+            _ => a.push_str(&format!("{i},k{}\n", rng.random_range(0..rows))),
+        }
+    }
+    let mut b = String::from("key,other\n");
+    for k in (0..2 * rows).step_by(2) {
+        b.push_str(&format!("k{k},x\n"));
+    }
+    let (pa, pb) = (dir.join("a.csv"), dir.join("b.csv"));
+    std::fs::write(&pa, a).unwrap();
+    std::fs::write(&pb, b).unwrap();
+    (pa, pb)
+}
+
+fn serve(input: &Path, extra: &[&str]) -> Server {
+    let mut args: Vec<OsString> = vec!["--key".into(), "key".into(), "--input".into()];
+    args.push(input.into());
+    args.extend(extra.iter().map(Into::into));
+    Server::spawn(&args)
+}
+
+fn run_cmd(url: &str, input: &Path, out: &Path, extra: &[&str]) -> Command {
+    let mut c = Command::new(PSI);
+    c.args(["run", "--peer", url, "--key", "key"])
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(out)
+        .args(extra);
+    c
+}
+
+fn run(url: &str, input: &Path, out: &Path, extra: &[&str]) -> Output {
+    run_cmd(url, input, out, extra).output().unwrap()
+}
+
+fn ok(o: &Output) {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn report(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Buckets marked done in a state directory (0 before the state exists).
+fn done(state: &Path) -> usize {
+    std::fs::read(state.join("state.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| Some(v.get("done")?.as_array()?.len()))
+        .unwrap_or(0)
+}
+
+/// Waits (bounded) until `state` has at least `n` buckets done, or the child ends.
+fn wait_done(child: &mut Child, state: &Path, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline && done(state) < n {
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn bucketed_runs_equal_in_memory_runs_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = tables(dir.path(), 3000);
+    let server = serve(&b, &[]);
+    for protocol in ["ecdh", "kkrt"] {
+        for duplicates in ["all", "first"] {
+            let memory = dir.path().join(format!("m-{protocol}-{duplicates}.csv"));
+            let bucketed = dir.path().join(format!("b-{protocol}-{duplicates}.csv"));
+            let rep = dir.path().join("r.json");
+            let common = ["--protocol", protocol, "--duplicates", duplicates];
+            ok(&run(&server.url, &a, &memory, &common));
+            let state = dir.path().join("state");
+            let mut args = common.to_vec();
+            let state_arg = state.to_str().unwrap();
+            args.extend(["--state-dir", state_arg, "--bucket-items", "400"]);
+            args.extend(["--report", rep.to_str().unwrap()]);
+            ok(&run(&server.url, &a, &bucketed, &args));
+            assert_eq!(
+                std::fs::read(&memory).unwrap(),
+                std::fs::read(&bucketed).unwrap(),
+                "{protocol} --duplicates {duplicates}"
+            );
+            let r = report(&rep);
+            assert_eq!(r["buckets"]["count"], 8, "3000 keys at 400 a bucket");
+            assert_eq!(r["buckets"]["buckets_resumed"], 0);
+            assert_eq!(r["input"]["rows"], 3000);
+            assert!(!state.exists(), "the state directory is removed on success");
+        }
+    }
+}
+
+#[test]
+fn a_client_killed_anywhere_resumes_to_the_same_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = tables(dir.path(), 3000);
+    let server = serve(&b, &[]);
+    let reference = dir.path().join("ref.csv");
+    ok(&run(&server.url, &a, &reference, &["--duplicates", "all"]));
+
+    let out = dir.path().join("out.csv");
+    let state = dir.path().join("state");
+    let rep = dir.path().join("r.json");
+    let args = [
+        "--duplicates",
+        "all",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--bucket-items",
+        "50",
+        "--report",
+        rep.to_str().unwrap(),
+    ];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    // Killed at a random moment (while hashing, partitioning or in a bucket),
+    // then after more and more buckets.
+    let mut kills = 0;
+    for step in 0..6 {
+        let mut child = run_cmd(&server.url, &a, &out, &args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        if step == 0 {
+            std::thread::sleep(Duration::from_millis(rng.random_range(1..300)));
+        } else {
+            wait_done(&mut child, &state, done(&state) + rng.random_range(1..6));
+        }
+        if child.try_wait().unwrap().is_none() {
+            kills += 1;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!out.exists(), "no output before the run completes");
+    }
+    assert!(
+        kills >= 3,
+        "the run was killed while working ({kills} times)"
+    );
+    let before = done(&state);
+    ok(&run(&server.url, &a, &out, &args));
+    assert_eq!(
+        std::fs::read(&reference).unwrap(),
+        std::fs::read(&out).unwrap()
+    );
+    let r = report(&rep);
+    assert_eq!(r["buckets"]["buckets_resumed"], before as u64);
+    assert_eq!(
+        r["buckets"]["run"].as_u64().unwrap() + before as u64,
+        r["buckets"]["count"].as_u64().unwrap()
+    );
+    assert!(before > 0, "buckets were resumed");
+    assert!(!state.exists());
+}
+
+#[test]
+fn a_changed_input_or_option_is_refused_on_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = tables(dir.path(), 1000);
+    let server = serve(&b, &[]);
+    let out = dir.path().join("out.csv");
+    let state = dir.path().join("state");
+    let s = state.to_str().unwrap();
+    let mut child = run_cmd(
+        &server.url,
+        &a,
+        &out,
+        &["--state-dir", s, "--bucket-items", "20"],
+    )
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    wait_done(&mut child, &state, 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(state.join("state.json").exists());
+    let o = run(
+        &server.url,
+        &a,
+        &out,
+        &["--state-dir", s, "--bucket-items", "30"],
+    );
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && e.contains("the options changed"),
+        "{e}"
+    );
+    let mut text = std::fs::read_to_string(&a).unwrap();
+    text.push_str("9999,k1\n");
+    std::fs::write(&a, text).unwrap();
+    let o = run(
+        &server.url,
+        &a,
+        &out,
+        &["--state-dir", s, "--bucket-items", "20"],
+    );
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && e.contains("the input changed"),
+        "{e}"
+    );
+    assert!(!out.exists());
+}
+
+/// A free loopback port (bound, then released).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_server_restarted_between_buckets_loses_and_repeats_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = tables(dir.path(), 3000);
+    let memory = serve(&b, &[]);
+    let reference = dir.path().join("ref.csv");
+    ok(&run(
+        &memory.url,
+        &a,
+        &reference,
+        &["--duplicates", "first"],
+    ));
+    drop(memory);
+
+    let server_state = dir.path().join("server-state");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let start = || {
+        let mut child = Command::new(PSI)
+            .args(["serve", "--key", "key", "--listen", &listen])
+            .arg("--input")
+            .arg(&b)
+            .arg("--state-dir")
+            .arg(&server_state)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let url = line.trim().trim_start_matches("listening on ").to_string();
+        Server { child, url }
+    };
+    let server = start();
+    let out = dir.path().join("out.csv");
+    let state = dir.path().join("state");
+    let rep = dir.path().join("r.json");
+    let mut child = run_cmd(
+        &server.url,
+        &a,
+        &out,
+        &[
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--bucket-items",
+            "50",
+            "--report",
+            rep.to_str().unwrap(),
+            "--protocol",
+            "kkrt",
+            "--duplicates",
+            "first",
+        ],
+    )
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    wait_done(&mut child, &state, 5);
+    drop(server); // SIGKILL, mid-run
+    let server = start();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "the client rode out the restart");
+    drop(server);
+    assert_eq!(
+        std::fs::read(&reference).unwrap(),
+        std::fs::read(&out).unwrap()
+    );
+    let r = report(&rep);
+    assert_eq!(r["buckets"]["buckets_resumed"], 0, "one invocation");
+    assert!(
+        server_state.join("run-key").exists() && server_state.join("partitions").is_dir(),
+        "the server keeps its run key and partitions"
+    );
+}
