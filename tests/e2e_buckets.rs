@@ -317,3 +317,85 @@ fn a_server_restarted_between_buckets_loses_and_repeats_nothing() {
         "the server keeps its run key and partitions"
     );
 }
+
+#[test]
+fn three_shard_pairs_together_equal_one_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = tables(dir.path(), 2000);
+    let reference = dir.path().join("ref.csv");
+    {
+        let server = serve(&b, &[]);
+        ok(&run(&server.url, &a, &reference, &["--duplicates", "all"]));
+    }
+    let (key, nonce) = (dir.path().join("run-key"), dir.path().join("nonce"));
+    std::fs::write(&key, format!("{}\n", "ab".repeat(32))).unwrap();
+    std::fs::write(&nonce, "0123456789abcdef".repeat(4)).unwrap();
+    let workers = 3;
+    let servers: Vec<Server> = (0..workers)
+        .map(|i| {
+            let state = dir.path().join(format!("server-{i}"));
+            serve(
+                &b,
+                &[
+                    "--state-dir",
+                    state.to_str().unwrap(),
+                    "--run-key-file",
+                    key.to_str().unwrap(),
+                ],
+            )
+        })
+        .collect();
+    let clients: Vec<(Child, PathBuf, PathBuf)> = (0..workers)
+        .map(|i| {
+            let out = dir.path().join(format!("out-{i}.csv"));
+            let rep = dir.path().join(format!("r-{i}.json"));
+            let state = dir.path().join(format!("client-{i}"));
+            let child = run_cmd(
+                &servers[i].url,
+                &a,
+                &out,
+                &[
+                    "--duplicates",
+                    "all",
+                    "--bucket-items",
+                    "100",
+                    "--state-dir",
+                    state.to_str().unwrap(),
+                    "--run-nonce-file",
+                    nonce.to_str().unwrap(),
+                    "--shard",
+                    &format!("{i}/{workers}"),
+                    "--report",
+                    rep.to_str().unwrap(),
+                ],
+            )
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+            (child, out, rep)
+        })
+        .collect();
+    let mut merged: Vec<String> = Vec::new();
+    let mut buckets_run = 0;
+    for (child, out, rep) in clients {
+        let o = child.wait_with_output().unwrap();
+        ok(&o);
+        let text = std::fs::read_to_string(&out).unwrap();
+        merged.extend(text.lines().skip(1).map(str::to_string));
+        let r = report(&rep);
+        buckets_run += r["buckets"]["run"].as_u64().unwrap();
+        assert_eq!(r["buckets"]["count"], 32);
+    }
+    assert_eq!(buckets_run, 32, "every bucket ran once, on one worker");
+    let mut want: Vec<String> = std::fs::read_to_string(&reference)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    merged.sort();
+    want.sort();
+    assert!(!want.is_empty());
+    assert_eq!(merged, want);
+    drop(servers);
+}

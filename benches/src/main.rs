@@ -14,6 +14,7 @@
 //! Every case runs in a child process of its own so that its peak RSS is its own.
 #![allow(clippy::unwrap_used)] // a benchmark program: a failure should stop it loudly
 
+mod buckets;
 mod fuzzy;
 
 use std::path::{Path, PathBuf};
@@ -28,7 +29,7 @@ use rand_core::SeedableRng;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: psi-bench ecdh|kkrt [--log2 16,20] [--no-cli] [--spu PATH]\n       psi-bench pjc [--log2 16,20] [--no-cli] [--openmined PATH]\n       psi-bench primitives\n       psi-bench fuzzy-speed [--anonlink PATH]\n       psi-bench fuzzy-scale [--n 100000,1000000]\n       psi-bench fuzzy-quality [--febrl DIR]"
+        "usage: psi-bench ecdh|kkrt [--log2 16,20] [--no-cli] [--spu PATH]\n       psi-bench pjc [--log2 16,20] [--no-cli] [--openmined PATH]\n       psi-bench buckets [--n 1000000] [--protocol kkrt|ecdh] [--ref-log2 20] [--bucket-items N] [--dir DIR]\n       psi-bench primitives\n       psi-bench fuzzy-speed [--anonlink PATH]\n       psi-bench fuzzy-scale [--n 100000,1000000]\n       psi-bench fuzzy-quality [--febrl DIR]"
     );
     std::process::exit(2)
 }
@@ -43,6 +44,7 @@ fn main() {
         Some("kkrt-inmem-child") => kkrt_inmem_child(args[1].parse().unwrap()),
         Some("pjc") => pjc(&args[1..]),
         Some("pjc-child") => pjc_child(&args[1], args[2].parse().unwrap()),
+        Some("buckets") => buckets::run(&args[1..]),
         Some("fuzzy-speed") => fuzzy::speed(&args[1..]),
         Some("fuzzy-scale") => fuzzy::scale(&args[1..]),
         Some("fuzzy-scale-child") => fuzzy::scale_child(args[1].parse().unwrap()),

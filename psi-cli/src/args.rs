@@ -341,6 +341,15 @@ pub struct RunArgs {
     /// With `--state-dir`: the keys per bucket the run aims at.
     #[arg(long, default_value_t = 1 << 20, value_name = "N")]
     pub bucket_items: u64,
+    /// With `--state-dir`: run only the buckets `b` with `b mod W = I` (worker
+    /// I of W, 0-based); W workers' outputs together are the whole result.
+    /// Every worker needs the same `--run-nonce-file`.
+    #[arg(long, value_name = "I/W")]
+    pub shard: Option<String>,
+    /// The run's client nonce (64 hex digits), shared by all shard workers so
+    /// that they cut the sets alike; by default a fresh one per run.
+    #[arg(long, value_name = "FILE")]
+    pub run_nonce_file: Option<PathBuf>,
     /// Hold the whole set in memory even for a large input (no state directory).
     #[arg(long, conflicts_with = "state_dir")]
     pub in_memory: bool,
@@ -393,6 +402,11 @@ pub struct ServeArgs {
     /// so that clients resume runs across restarts.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// With `--state-dir`: the key of this server's run nonces (64 hex
+    /// digits) instead of `DIR/run-key`: give every server worker of a
+    /// sharded run the same one (a Kubernetes Secret).
+    #[arg(long, value_name = "FILE")]
+    pub run_key_file: Option<PathBuf>,
     #[command(flatten)]
     pub security: ServeSecurityArgs,
     /// What this server is: a PSI party (`exact`) or a fuzzy linkage unit.

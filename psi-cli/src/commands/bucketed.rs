@@ -80,8 +80,9 @@ pub async fn intersect(
     .await??;
     phases.push("checksum", t.elapsed());
 
+    let (shard, workers) = plan.shard;
     let config = format!(
-        "protocol {}; key {}; duplicates {}; bucket items {}",
+        "protocol {}; key {}; duplicates {}; bucket items {}; shard {shard}/{workers}",
         task.protocol.name(),
         task.key.canonical(),
         match task.duplicates {
@@ -90,12 +91,20 @@ pub async fn intersect(
         },
         plan.bucket_items
     );
-    let mut state = StateDir::open(
-        &plan.state_dir,
-        digest,
-        config,
-        bucket::client_nonce(&mut rng()?),
-    )?;
+    let fresh = match plan.nonce {
+        Some(nonce) => nonce,
+        None => bucket::client_nonce(&mut rng()?),
+    };
+    let mut state = StateDir::open(&plan.state_dir, digest, config, fresh)?;
+    if plan
+        .nonce
+        .is_some_and(|n| hex(&n) != state.state.client_nonce)
+    {
+        return Err(CliError::Usage(format!(
+            "{} holds a run of another --run-nonce-file; remove it to start over",
+            plan.state_dir.display()
+        )));
+    }
     let resuming = !state.state.done.is_empty() || state.state.spilled.is_some();
     if resuming {
         eprintln!(
@@ -176,12 +185,13 @@ pub async fn intersect(
 
     // Each bucket not yet done.
     let t = Instant::now();
+    let ours_to_run: Vec<u16> = (0..count).filter(|b| b % workers == shard).collect();
     let resumed = state.state.done.len() as u64;
-    progress.phase("buckets", Some(u64::from(count)), "buckets");
+    progress.phase("buckets", Some(ours_to_run.len() as u64), "buckets");
     progress.set(resumed);
     let mut run_id = run.id.clone();
     let mut rng = rng()?;
-    for index in 0..count {
+    for &index in &ours_to_run {
         if state.state.done.binary_search(&index).is_ok() {
             continue;
         }
@@ -225,7 +235,7 @@ pub async fn intersect(
     let total_rows = input_report.rows as usize;
     let mut flags = vec![0u64; total_rows.div_ceil(64)];
     let mut matched_keys = 0;
-    for index in 0..count {
+    for &index in &ours_to_run {
         matched_keys += state.read_bucket(index, &mut flags)?;
     }
     progress.phase("output", None, "rows");
@@ -252,7 +262,8 @@ pub async fn intersect(
         cuckoo_retries: None,
         buckets: Some(BucketsReport {
             count: u64::from(count),
-            run: u64::from(count) - resumed,
+            shard: (workers > 1).then(|| format!("{shard}/{workers}")),
+            run: ours_to_run.len() as u64 - resumed,
             resumed,
             padded_size: bucket::padded_size(ours, count),
             peer_padded_size: bucket::padded_size(peer_size, count),

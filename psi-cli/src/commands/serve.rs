@@ -57,12 +57,20 @@ pub async fn start(plan: &ServePlan) -> Result<Started, CliError> {
                 table: Some(Arc::new(table)),
             })
         }
-        ServeTask::OnDisk { key, state_dir } => {
+        ServeTask::OnDisk {
+            key,
+            state_dir,
+            run_key: given,
+        } => {
             let path = plan.input.path.clone();
-            let (digest_path, dir) = (path.clone(), state_dir.clone());
+            let (digest_path, dir, given) = (path.clone(), state_dir.clone(), *given);
             let (digest, run_key) = blocking("hashing the input", move || {
                 let digest = digest_file(&digest_path, |_| {})?;
-                Ok::<_, CliError>((digest, run_key(&dir)?))
+                let key = match given {
+                    Some(key) => key,
+                    None => run_key(&dir)?,
+                };
+                Ok::<_, CliError>((digest, key))
             })
             .await??;
             let source = DiskSource::new(path.clone(), key.clone(), state_dir, digest.1)?;

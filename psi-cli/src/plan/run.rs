@@ -49,6 +49,10 @@ pub struct BucketPlan {
     pub state_dir: PathBuf,
     /// Keys per bucket aimed at.
     pub bucket_items: u64,
+    /// `(I, W)`: this worker runs the buckets `b` with `b mod W = I`.
+    pub shard: (u16, u16),
+    /// The run's client nonce, from `--run-nonce-file`.
+    pub nonce: Option<[u8; 32]>,
 }
 
 /// Inputs above this size run bucketed unless `--in-memory`.
@@ -225,10 +229,66 @@ fn bucket_plan(args: &RunArgs, output: &Path) -> Result<Option<BucketPlan>, CliE
             "--rejects lists rejected rows of a run held in memory; a bucketed run (--state-dir) counts them in its report".into(),
         ));
     }
+    let shard = match &args.shard {
+        None => (0, 1),
+        Some(text) => parse_shard(text)?,
+    };
+    let nonce = match &args.run_nonce_file {
+        Some(path) => Some(read_hex32(path, "--run-nonce-file")?),
+        None if shard.1 > 1 => {
+            return Err(CliError::Usage(
+                "--shard needs --run-nonce-file: every worker of a run must cut the sets alike (make one with `openssl rand -hex 32`)".into(),
+            ))
+        }
+        None => None,
+    };
     Ok(Some(BucketPlan {
         state_dir,
         bucket_items: args.bucket_items,
+        shard,
+        nonce,
     }))
+}
+
+/// `I/W` with `I < W`, `W` at least 1.
+fn parse_shard(text: &str) -> Result<(u16, u16), CliError> {
+    let parsed = text
+        .split_once('/')
+        .and_then(|(i, w)| Some((i.trim().parse::<u16>().ok()?, w.trim().parse::<u16>().ok()?)));
+    match parsed {
+        Some((i, w)) if w >= 1 && i < w => Ok((i, w)),
+        _ => Err(CliError::Usage(format!(
+            "--shard {text:?}: expected I/W, worker I (from 0) of W, e.g. 0/3"
+        ))),
+    }
+}
+
+/// 32 bytes as 64 hex digits (surrounding white space allowed) from `path`.
+pub(super) fn read_hex32(path: &Path, flag: &str) -> Result<[u8; 32], CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Usage(format!("{flag} {}: cannot read it: {e}", path.display())))?;
+    let text = text.trim();
+    let mut out = [0u8; 32];
+    let ok = text.len() == 64
+        && out.iter_mut().enumerate().all(|(i, o)| {
+            match text
+                .get(2 * i..2 * i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                Some(b) => {
+                    *o = b;
+                    true
+                }
+                None => false,
+            }
+        });
+    if !ok {
+        return Err(CliError::Usage(format!(
+            "{flag} {}: expected 64 hex digits (32 bytes), e.g. from `openssl rand -hex 32`",
+            path.display()
+        )));
+    }
+    Ok(out)
 }
 
 /// `--mode cardinality|sum`: the count (and sum), never the rows.

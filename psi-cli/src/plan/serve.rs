@@ -48,8 +48,10 @@ pub enum ServeTask {
     OnDisk {
         /// The key.
         key: KeySpec,
-        /// Where partitions and the run key are kept.
+        /// Where partitions (and, without `run_key`, the run key) are kept.
         state_dir: PathBuf,
+        /// `--run-key-file`.
+        run_key: Option<[u8; 32]>,
     },
     /// `--mode cardinality|sum`.
     Aggregate {
@@ -151,10 +153,15 @@ impl ServePlan {
                     ));
                 }
                 let key = single_key(&spec)?;
+                let run_key = match &args.run_key_file {
+                    Some(p) => Some(super::run::read_hex32(p, "--run-key-file")?),
+                    None => None,
+                };
                 (
                     ServeTask::OnDisk {
                         key,
                         state_dir: state_dir.clone(),
+                        run_key,
                     },
                     false,
                 )

@@ -134,6 +134,9 @@ pub struct Matched {
 pub struct BucketsReport {
     /// Buckets in the run.
     pub count: u64,
+    /// `I/W`: this worker ran the buckets `b` with `b mod W = I`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     /// Buckets run by this invocation.
     pub run: u64,
     /// Buckets a previous, interrupted invocation had finished.

@@ -77,7 +77,11 @@ fn bucket_counts_ranges_and_padding() {
     }
     assert!(!valid_count(0) && !valid_count(3) && !valid_count(512));
     assert_eq!(padded_size(12345, 1), 12345);
-    assert_eq!(padded_size(0, 4), 16, "mean 0: eight times (0 + 1), plus eight");
+    assert_eq!(
+        padded_size(0, 4),
+        16,
+        "mean 0: eight times (0 + 1), plus eight"
+    );
     let m = (1u64 << 20).div_ceil(4);
     assert_eq!(padded_size(1 << 20, 4), m + 8 * (m.isqrt() + 1) + 8);
 }
