@@ -341,6 +341,7 @@ fn three_shard_pairs_together_equal_one_machine() {
                     state.to_str().unwrap(),
                     "--run-key-file",
                     key.to_str().unwrap(),
+                    "--once",
                 ],
             )
         })
@@ -397,5 +398,7 @@ fn three_shard_pairs_together_equal_one_machine() {
     want.sort();
     assert!(!want.is_empty());
     assert_eq!(merged, want);
-    drop(servers);
+    for server in servers {
+        assert!(server.wait_exit(), "a --once server stops when its run is closed");
+    }
 }

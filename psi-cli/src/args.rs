@@ -368,7 +368,8 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (printed on stdout).
     #[arg(long, default_value = "127.0.0.1:7700", value_name = "ADDR")]
     pub listen: SocketAddr,
-    /// Stop after the first session ends.
+    /// Stop after the first session (with `--state-dir`: the first bucketed
+    /// run, when its client closes it) ends.
     #[arg(long)]
     pub once: bool,
     /// Most sessions served at the same time.

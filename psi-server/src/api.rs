@@ -75,6 +75,12 @@ pub fn run_ready_path(run: &str) -> String {
     format!("{RUNS_PATH}/{run}/ready")
 }
 
+/// `POST` (empty body): the client has every bucket it wanted; the run ends
+/// (a `--once` server stops after its first closed run).
+pub fn run_close_path(run: &str) -> String {
+    format!("{RUNS_PATH}/{run}/close")
+}
+
 /// The [`BUCKET_HEADER`] value of bucket `index` of `count`.
 pub fn bucket_header(index: u16, count: u16) -> String {
     format!("{index}/{count}")
@@ -138,6 +144,8 @@ pub enum Route<'a> {
     Run(&'a str),
     /// [`run_ready_path`].
     RunReady(&'a str),
+    /// [`run_close_path`].
+    RunClose(&'a str),
     /// No such endpoint.
     NotFound,
 }
@@ -160,6 +168,7 @@ impl<'a> Route<'a> {
             ["v1", "runs"] => Route::Runs,
             ["v1", "runs", id] => Route::Run(id),
             ["v1", "runs", id, "ready"] => Route::RunReady(id),
+            ["v1", "runs", id, "close"] => Route::RunClose(id),
             _ => Route::NotFound,
         }
     }
@@ -176,7 +185,9 @@ impl<'a> Route<'a> {
             | Route::Run(_)
             | Route::RunReady(_) => Some(Method::GET),
             Route::UnitEncodings => Some(Method::PUT),
-            Route::Sessions | Route::LinkageFinish(_) | Route::Runs => Some(Method::POST),
+            Route::Sessions | Route::LinkageFinish(_) | Route::Runs | Route::RunClose(_) => {
+                Some(Method::POST)
+            }
             Route::Session(_) => Some(Method::DELETE),
             Route::Stream { .. } | Route::NotFound => None,
         }
@@ -283,6 +294,7 @@ mod tests {
         assert_eq!(Route::parse(RUNS_PATH), Route::Runs);
         assert_eq!(Route::parse(&run_path("r")), Route::Run("r"));
         assert_eq!(Route::parse(&run_ready_path("r")), Route::RunReady("r"));
+        assert_eq!(Route::parse(&run_close_path("r")), Route::RunClose("r"));
     }
 
     #[test]

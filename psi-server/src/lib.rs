@@ -11,9 +11,9 @@ mod server;
 pub mod tls;
 
 pub use client::{
-    open_run, run_bucket, run_ecdh_client, run_kkrt_client, run_linkage_client, run_pjc_client,
-    submit_encodings, wait_run_ready, ClientConfig, ClientRun, LinkageRun, OpenedRun, PjcOutput,
-    PjcRun, UnitRun,
+    close_run, open_run, run_bucket, run_ecdh_client, run_kkrt_client, run_linkage_client,
+    run_pjc_client, submit_encodings, wait_run_ready, ClientConfig, ClientRun, LinkageRun,
+    OpenedRun, PjcOutput, PjcRun, UnitRun,
 };
 pub use error::Error;
 pub use metrics::{Phases, Traffic};

@@ -229,6 +229,10 @@ pub async fn intersect(
         progress.set(state.state.done.len() as u64);
     }
     phases.push("buckets", t.elapsed());
+    if let Err(e) = psi_server::close_run(peer, cfg, &run_id).await {
+        // Every bucket is done and kept: the result does not depend on it.
+        tracing::warn!("could not close the run at the peer: {e}");
+    }
 
     // The output, in input order.
     let t = Instant::now();

@@ -147,9 +147,9 @@ impl ServePlan {
         let release = release::plan(Side::Server, mode, table)?;
         let (task, refuse_duplicates) = match (key, &args.state_dir) {
             (None, Some(state_dir)) => {
-                if spec.keys().len() > 1 || args.output.is_some() || args.once {
+                if spec.keys().len() > 1 || args.output.is_some() {
                     return Err(CliError::Usage(
-                        "--state-dir serves bucketed single-key intersections: drop extra keys, --output and --once".into(),
+                        "--state-dir serves bucketed single-key intersections: drop extra keys and --output".into(),
                     ));
                 }
                 let key = single_key(&spec)?;

@@ -98,3 +98,11 @@ pub async fn run_bucket(
         _ => Ok(ecdh::session(&mut peer, items, None).await?.0),
     }
 }
+
+/// Ends the run: we have every bucket we wanted.
+pub async fn close_run(peer: &str, config: &ClientConfig, run: &str) -> Result<(), Error> {
+    let mut peer = Peer::new(peer, config)?;
+    peer.post_with_header(&api::run_close_path(run), Vec::new(), RUN_HEADER)
+        .await?;
+    Ok(())
+}

@@ -14,7 +14,7 @@ mod pjc;
 mod transport;
 mod unit;
 
-pub use self::bucket::{open_run, run_bucket, wait_run_ready, OpenedRun};
+pub use self::bucket::{close_run, open_run, run_bucket, wait_run_ready, OpenedRun};
 pub use self::config::ClientConfig;
 pub use self::ecdh::{run_ecdh_client, ClientRun};
 pub use self::kkrt::run_kkrt_client;

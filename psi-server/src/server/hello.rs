@@ -154,6 +154,7 @@ pub(crate) async fn hello(shared: Arc<Shared>, caller: Caller, req: Request<Inco
         return refusal;
     }
     let headers = req.headers().clone();
+    let headers_in_run = headers.contains_key(crate::api::RUN_HEADER);
     // A place under the session limit comes first, before any work; a step
     // of a running linkage uses the linkage's.
     let place = if linkage::continues_linkage(&headers) {
@@ -211,6 +212,7 @@ pub(crate) async fn hello(shared: Arc<Shared>, caller: Caller, req: Request<Inco
         let opened = open(&bytes, items, values, linkage_id, &s.config).map_err(Failure::Open)?;
         Ok((step, opened))
     };
+    let in_run = headers_in_run;
     let (step, opened) = match tokio::task::spawn_blocking(opening).await {
         Ok(Ok(o)) => o,
         Ok(Err(Failure::Refused(refusal))) => return *refusal,
@@ -249,15 +251,18 @@ pub(crate) async fn hello(shared: Arc<Shared>, caller: Caller, req: Request<Inco
         bytes_sent: opened.answer.len() as u64,
         bytes_received: hello_len,
     };
-    let session = Arc::new(Session::new(
-        token.clone(),
-        Admitted { owner, place, peer },
-        opened.protocol,
-        opened.client_set_size,
-        linkage_id.clone(),
-        opened.streams,
-        traffic,
-    ));
+    let session = Arc::new(
+        Session::new(
+            token.clone(),
+            Admitted { owner, place, peer },
+            opened.protocol,
+            opened.client_set_size,
+            linkage_id.clone(),
+            opened.streams,
+            traffic,
+        )
+        .in_run(in_run),
+    );
     shared.registry.insert(session.clone());
     tracing::info!(
         partner = %session.owner,

@@ -255,7 +255,7 @@ impl Registry {
         self.telemetry
             .ended(protocol, ok, event.traffic, event.seconds);
         let _ = self.events.send(event);
-        if ok {
+        if ok && !session.in_run {
             self.count_completed();
         }
     }
@@ -318,6 +318,12 @@ impl Registry {
         if ok {
             self.count_completed();
         }
+    }
+
+    /// Counts a closed bucketed run as one completed unit of work (its
+    /// bucket sessions do not count on their own).
+    pub(crate) fn run_closed(&self) {
+        self.count_completed();
     }
 
     /// Counts a session or linkage that succeeded (`--once` stops after

@@ -122,6 +122,7 @@ async fn answer(shared: Arc<Shared>, connection: &Caller, req: Request<Incoming>
         | Route::Runs
         | Route::Run(_)
         | Route::RunReady(_)
+        | Route::RunClose(_)
             if shared.unit.is_some() =>
         {
             return respond::error(
@@ -149,6 +150,7 @@ async fn answer(shared: Arc<Shared>, connection: &Caller, req: Request<Incoming>
         Route::Runs => runs::open(shared, caller, req).await,
         Route::Run(id) => runs::status(&shared, &identity, id),
         Route::RunReady(id) => runs::ready(&shared, &identity, id),
+        Route::RunClose(id) => runs::close(&shared, &identity, id),
         Route::LinkageFinish(id) => linkage::finish(shared, &identity, id, req).await,
         Route::Session(token) => match shared.registry.session(token, &identity) {
             Some(s) => {

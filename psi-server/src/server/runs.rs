@@ -172,6 +172,21 @@ pub(crate) fn ready(shared: &Shared, owner: &Identity, id: &str) -> Answer {
     }
 }
 
+/// `POST /v1/runs/{id}/close`: the run ends; its partition stays cached.
+pub(crate) fn close(shared: &Shared, owner: &Identity, id: &str) -> Answer {
+    let Some(run) = shared.runs.get(id, owner) else {
+        return unknown_run();
+    };
+    lock(&shared.runs.runs).remove(id);
+    let served = run.buckets_served.load(Ordering::Relaxed);
+    tracing::info!(partner = %owner, buckets_served = served, "run closed");
+    shared.registry.run_closed();
+    respond::json(
+        StatusCode::OK,
+        &serde_json::json!({"run": id, "closed": true, "buckets_served": served}),
+    )
+}
+
 /// The items of the session a hello opens: `Ok(None)` for a hello outside a
 /// run; for a bucket of a run, the bucket's items padded to the run's public
 /// size. Runs in a blocking task (it reads the bucket).

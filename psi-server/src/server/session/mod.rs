@@ -141,6 +141,8 @@ pub(crate) struct Session {
     place: Mutex<Option<Place>>,
     /// Set when it ends: every task still working for it stops.
     ended: tokio::sync::watch::Sender<bool>,
+    /// A bucket of a run: `--once` counts the run, not its buckets.
+    pub(crate) in_run: bool,
 }
 
 impl Session {
@@ -170,7 +172,14 @@ impl Session {
             last_activity: Mutex::new(Instant::now()),
             place: Mutex::new(place),
             ended: tokio::sync::watch::channel(false).0,
+            in_run: false,
         }
+    }
+
+    /// Marks it a bucket of a run.
+    pub(crate) fn in_run(mut self, in_run: bool) -> Self {
+        self.in_run = in_run;
+        self
     }
 
     /// Resolves when the session has ended (at once if it has).
