@@ -1,0 +1,80 @@
+"""The Kubernetes manifests of a sharded run: valid against the Kubernetes
+API schema (kubernetes-validate, strict), Indexed Jobs wired to each other,
+and every `psi` flag they use known to the binary built from this checkout.
+
+Run by .ci/run (pytest); needs `pip install kubernetes-validate pyyaml pytest`
+and a built `psi` (target/debug/psi, or the path in PSI_BIN)."""
+
+import os
+import pathlib
+import re
+import subprocess
+
+import kubernetes_validate
+import pytest
+import yaml
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+MANIFESTS = sorted(HERE.glob("*.yaml"))
+KUBERNETES = "1.33.0"
+
+
+def documents():
+    for path in MANIFESTS:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                yield path.name, doc
+
+
+def psi_binary():
+    path = pathlib.Path(os.environ.get("PSI_BIN", ROOT / "target" / "debug" / "psi"))
+    if not path.exists():
+        pytest.skip(f"SKIPPED: no psi binary at {path} (cargo build -p psi-cli, or set PSI_BIN)")
+    return path
+
+
+def test_there_are_manifests_for_both_parties():
+    kinds = {(doc["kind"], doc["metadata"]["name"]) for _, doc in documents()}
+    assert kinds == {("Job", "psi-a"), ("Job", "psi-b"), ("Service", "psi-b")}
+
+
+@pytest.mark.parametrize("name,doc", list(documents()))
+def test_valid_against_the_kubernetes_schema(name, doc):
+    kubernetes_validate.validate(doc, KUBERNETES, strict=True)
+
+
+def jobs():
+    return {doc["metadata"]["name"]: doc for _, doc in documents() if doc["kind"] == "Job"}
+
+
+def test_the_jobs_pair_their_workers():
+    a, b = jobs()["psi-a"]["spec"], jobs()["psi-b"]["spec"]
+    for spec in (a, b):
+        assert spec["completionMode"] == "Indexed"
+        assert spec["completions"] == spec["parallelism"]
+    workers = a["completions"]
+    assert b["completions"] == workers, "worker i of A talks to worker i of B"
+    args_a = a["template"]["spec"]["containers"][0]["args"]
+    assert args_a[args_a.index("--shard") + 1] == f"$(JOB_COMPLETION_INDEX)/{workers}"
+    peer = args_a[args_a.index("--peer") + 1]
+    service = next(d for _, d in documents() if d["kind"] == "Service")
+    assert service["spec"]["clusterIP"] == "None", "a headless Service"
+    assert b["template"]["spec"]["subdomain"] == service["metadata"]["name"]
+    assert re.fullmatch(r"https://psi-b-\$\(JOB_COMPLETION_INDEX\)\.psi-b:7700", peer)
+    args_b = b["template"]["spec"]["containers"][0]["args"]
+    assert "--once" in args_b and "--run-key-file" in args_b and "--state-dir" in args_b
+    assert "--run-nonce-file" in args_a and "--state-dir" in args_a
+
+
+def test_every_psi_flag_is_known_to_the_binary():
+    psi = psi_binary()
+    for job in jobs().values():
+        container = job["spec"]["template"]["spec"]["containers"][0]
+        assert container["command"] == ["psi"]
+        command, *args = container["args"]
+        help_text = subprocess.run(
+            [str(psi), command, "--help"], capture_output=True, text=True, check=True
+        ).stdout
+        for flag in (a for a in args if a.startswith("--")):
+            assert re.search(rf"\s{re.escape(flag)}\b", help_text), f"psi {command} has no {flag}"
