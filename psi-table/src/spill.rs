@@ -15,6 +15,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use psi_core::Item;
+use rayon::prelude::*;
 
 use crate::Error;
 
@@ -101,14 +102,14 @@ impl SpillWriter {
             files,
             records,
         } = self;
-        for (f, file) in files.into_iter().enumerate() {
-            let path = fine_path(&dir, f as u16);
-            let file = file
-                .into_inner()
-                .map_err(|e| write_error(&path, e.into_error()))?;
-            file.sync_all().map_err(|e| write_error(&path, e))?;
+        for (f, mut file) in files.into_iter().enumerate() {
+            file.flush()
+                .map_err(|e| write_error(&fine_path(&dir, f as u16), e))?;
         }
+        // Each file is read, sorted and rewritten (then synced) on its own:
+        // in parallel, so the syncs overlap.
         let distinct = (0..records.len())
+            .into_par_iter()
             .map(|f| sort_file(&fine_path(&dir, f as u16), records[f]))
             .collect::<Result<Vec<_>, _>>()?;
         let mut index = Vec::with_capacity(10 + 16 * records.len());
@@ -174,7 +175,7 @@ fn sort_file(path: &Path, records: u64) -> Result<u64, Error> {
     }
     out.into_inner()
         .map_err(|e| write_error(path, e.into_error()))?
-        .sync_all()
+        .sync_data()
         .map_err(|e| write_error(path, e))?;
     Ok(distinct)
 }
