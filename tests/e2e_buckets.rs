@@ -399,6 +399,53 @@ fn three_shard_pairs_together_equal_one_machine() {
     assert!(!want.is_empty());
     assert_eq!(merged, want);
     for server in servers {
-        assert!(server.wait_exit(), "a --once server stops when its run is closed");
+        assert!(
+            server.wait_exit(),
+            "a --once server stops when its run is closed"
+        );
     }
+}
+
+#[test]
+fn ctrl_c_keeps_the_progress_and_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = tables(dir.path(), 2000);
+    let server = serve(&b, &[]);
+    let reference = dir.path().join("ref.csv");
+    ok(&run(&server.url, &a, &reference, &["--duplicates", "all"]));
+    let out = dir.path().join("out.csv");
+    let state = dir.path().join("state");
+    let args = [
+        "--duplicates",
+        "all",
+        "--bucket-items",
+        "30",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ];
+    let mut child = run_cmd(&server.url, &a, &out, &args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_done(&mut child, &state, 2);
+    let st = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let o = child.wait_with_output().unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    if o.status.success() {
+        // It finished before the signal arrived: nothing more to check.
+        assert!(out.exists(), "{e}");
+        return;
+    }
+    assert!(e.contains("interrupted; the progress is kept in"), "{e}");
+    assert!(!out.exists(), "no output from an interrupted run");
+    assert!(done(&state) >= 2, "the progress is kept");
+    ok(&run(&server.url, &a, &out, &args));
+    assert_eq!(
+        std::fs::read(&reference).unwrap(),
+        std::fs::read(&out).unwrap()
+    );
 }

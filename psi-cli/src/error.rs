@@ -44,6 +44,9 @@ pub enum CliError {
     /// not suit what the arguments ask for.
     #[error("{0}")]
     Usage(String),
+    /// Ctrl-C or SIGTERM stopped a bucketed run; its progress is kept.
+    #[error("interrupted; the progress is kept in {0}: run the same command to resume")]
+    Interrupted(std::path::PathBuf),
     /// The demo's private result differs from the plaintext answer.
     #[error(
         "the protocol's result differs from the plaintext intersection ({got} vs {expected} rows)"

@@ -11,6 +11,7 @@ use psi_table::OutRow;
 use super::bucketed;
 use super::progress::Progress;
 use super::release::client_release;
+use super::serve::shutdown_signal;
 use super::table::{blocking, key_columns, out_rows, read_keyed, read_linkage};
 use crate::error::CliError;
 use crate::plan::{AggregatePlan, ClientPlan, IntersectPlan, LinkPlan, RunPlan, RunTask};
@@ -26,7 +27,13 @@ pub async fn run(plan: RunPlan) -> Result<(), CliError> {
             let report = match &task.buckets {
                 Some(buckets) => {
                     let progress = Progress::new(client.quiet);
-                    let done = bucketed::intersect(client, task, buckets, &progress).await?;
+                    let done = tokio::select! {
+                        done = bucketed::intersect(client, task, buckets, &progress) => done?,
+                        () = shutdown_signal() => {
+                            progress.finish();
+                            return Err(CliError::Interrupted(buckets.state_dir.clone()));
+                        }
+                    };
                     if let Some(path) = &client.report {
                         report::write(path, &done.report)?;
                     }

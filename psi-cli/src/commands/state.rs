@@ -143,6 +143,7 @@ impl StateDir {
                 old
             }
         };
+        sweep_temporary(dir);
         let out = StateDir {
             dir: dir.to_path_buf(),
             state,
@@ -276,6 +277,21 @@ pub fn run_key(dir: &Path) -> Result<[u8; 32], CliError> {
             Ok(key)
         }
         Err(e) => Err(io("reading the run key")(e)),
+    }
+}
+
+/// Removes temporary files an interrupted run left in its state directory
+/// (every file there is written through a `.psi-*` temporary file).
+fn sweep_temporary(dir: &Path) {
+    for sub in [dir.to_path_buf(), dir.join("buckets"), dir.join("spill")] {
+        let Ok(entries) = fs::read_dir(&sub) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(".psi-") {
+                let _ = fs::remove_file(e.path());
+            }
+        }
     }
 }
 
