@@ -54,7 +54,7 @@ pub const UNIT_RESULT_PATH: &str = "/v1/unit/result";
 /// checks it against the router both ways).
 pub const OPENAPI: &str = include_str!("openapi.json");
 
-/// `DELETE`: aborts a session.
+/// `GET`: a session's progress (its owner only); `DELETE`: aborts it.
 pub fn session_path(token: &str) -> String {
     format!("{SESSIONS_PATH}/{token}")
 }
@@ -188,8 +188,8 @@ impl<'a> Route<'a> {
             Route::Sessions | Route::LinkageFinish(_) | Route::Runs | Route::RunClose(_) => {
                 Some(Method::POST)
             }
-            Route::Session(_) => Some(Method::DELETE),
-            Route::Stream { .. } | Route::NotFound => None,
+            // GET: its progress; DELETE: abort it.
+            Route::Session(_) | Route::Stream { .. } | Route::NotFound => None,
         }
     }
 }

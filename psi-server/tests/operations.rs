@@ -109,6 +109,10 @@ fn the_openapi_description_and_the_router_agree_both_ways() {
                         .unwrap_or_else(|| panic!("{path}: no protocol has a {stream} stream"));
                     assert_eq!(api::stream_method(s), method, "{path}");
                 }
+                (Route::Session(_), None) => assert!(
+                    method == hyper::Method::GET || method == hyper::Method::DELETE,
+                    "{path}"
+                ),
                 (_, Some(m)) => assert_eq!(m, method, "{path}"),
                 _ => panic!("{path}: a route without a method"),
             }
@@ -137,6 +141,11 @@ fn the_openapi_description_and_the_router_agree_both_ways() {
         (api::OPENAPI_PATH.to_string(), "get"),
         (api::SESSIONS_PATH.to_string(), "post"),
         (api::session_path("t0k3n"), "delete"),
+        (api::session_path("t0k3n"), "get"),
+        (api::RUNS_PATH.to_string(), "post"),
+        (api::run_path("l1nk"), "get"),
+        (api::run_ready_path("l1nk"), "get"),
+        (api::run_close_path("l1nk"), "post"),
         (api::linkage_finish_path("l1nk"), "post"),
     ] {
         assert!(
@@ -166,4 +175,43 @@ async fn the_description_is_served_to_anyone() {
     let text = String::from_utf8_lossy(&out).to_string();
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(text.ends_with(psi_server::api::OPENAPI), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_shows_its_progress_to_its_owner() {
+    let addr = serve(0..10, ServerConfig::default()).await;
+    let a = common::request(addr, "POST", "/v1/sessions", "", &hello(3)).await;
+    assert_eq!(a.status, 201);
+    let token = a
+        .text
+        .lines()
+        .find_map(|l| l.strip_prefix("x-psi-session: "))
+        .unwrap()
+        .trim()
+        .to_string();
+    let (status, body) = request(addr, "GET", &format!("/v1/sessions/{token}"), b"").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(r#""client_set_size":3"#)
+            && body.contains(r#""protocol":"ecdh-ristretto255""#),
+        "{body}"
+    );
+    assert_eq!(
+        request(addr, "PUT", &format!("/v1/sessions/{token}"), b"")
+            .await
+            .0,
+        405
+    );
+    assert_eq!(
+        request(addr, "DELETE", &format!("/v1/sessions/{token}"), b"")
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        request(addr, "GET", &format!("/v1/sessions/{token}"), b"")
+            .await
+            .0,
+        404
+    );
 }

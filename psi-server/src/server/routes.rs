@@ -152,12 +152,14 @@ async fn answer(shared: Arc<Shared>, connection: &Caller, req: Request<Incoming>
         Route::RunReady(id) => runs::ready(&shared, &identity, id),
         Route::RunClose(id) => runs::close(&shared, &identity, id),
         Route::LinkageFinish(id) => linkage::finish(shared, &identity, id, req).await,
-        Route::Session(token) => match shared.registry.session(token, &identity) {
-            Some(s) => {
+        Route::Session(token) => match (shared.registry.session(token, &identity), req.method()) {
+            (None, _) => respond::unknown_session(),
+            (Some(s), &Method::GET) => respond::json(StatusCode::OK, &s.progress()),
+            (Some(s), &Method::DELETE) => {
                 shared.registry.end(&s, Err("aborted by the client".into()));
                 respond::error(StatusCode::OK, "aborted", "session aborted")
             }
-            None => respond::unknown_session(),
+            (Some(_), _) => respond::method_not_allowed(),
         },
         Route::Stream { token, stream } => {
             let Some(session) = shared.registry.session(token, &identity) else {

@@ -176,6 +176,24 @@ impl Session {
         }
     }
 
+    /// Its progress, for its owner (`GET /v1/sessions/{token}`): protocol,
+    /// announced set size, bytes each way, seconds, and whether it is a
+    /// bucket of a run.
+    pub(crate) fn progress(&self) -> serde_json::Value {
+        let t = self.traffic();
+        serde_json::json!({
+            "session": self.token,
+            "protocol": self.protocol.name(),
+            "client_set_size": self.client_set_size,
+            "bytes_received": t.bytes_received,
+            "bytes_sent": t.bytes_sent,
+            "seconds": self.started.elapsed().as_secs_f64(),
+            "idle_seconds": self.idle_for().as_secs_f64(),
+            "linkage": self.linkage,
+            "in_run": self.in_run,
+        })
+    }
+
     /// Marks it a bucket of a run.
     pub(crate) fn in_run(mut self, in_run: bool) -> Self {
         self.in_run = in_run;
