@@ -449,3 +449,81 @@ fn ctrl_c_keeps_the_progress_and_no_output() {
         std::fs::read(&out).unwrap()
     );
 }
+
+/// Runs `psi run ARGS` with `dir` replaced by a file system of `size` of its
+/// own (a tmpfs in a user and mount namespace); `None` where the machine does
+/// not allow that.
+fn run_on_tiny_disk(dir: &Path, size: &str, args: &[String]) -> Option<Output> {
+    let probe = Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "true"])
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED: no unprivileged user and mount namespaces here (unshare)");
+        return None;
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    let mut script = format!(
+        "mount -t tmpfs -o size={size} tmpfs '{}' && exec '{PSI}' run",
+        dir.display()
+    );
+    for a in args {
+        script.push_str(&format!(" '{a}'"));
+    }
+    Some(
+        Command::new("unshare")
+            .args(["--user", "--map-root-user", "--mount", "sh", "-c", &script])
+            .output()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = tables(dir.path(), 3000);
+    let server = serve(&b, &[]);
+    let tiny = dir.path().join("tiny");
+    let s = |p: &Path| p.display().to_string();
+    // The spill does not fit.
+    let out = dir.path().join("out.csv");
+    let args: Vec<String> = [
+        "--peer",
+        &server.url,
+        "--key",
+        "key",
+        "--duplicates",
+        "all",
+        "--input",
+        &s(&a),
+        "--output",
+        &s(&out),
+        "--state-dir",
+        &s(&tiny.join("state")),
+    ]
+    .map(String::from)
+    .to_vec();
+    let Some(o) = run_on_tiny_disk(&tiny, "64k", &args) else {
+        return;
+    };
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{e}");
+    assert!(
+        e.contains("No space left on device") && e.contains("/state/"),
+        "names the file: {e}"
+    );
+    assert!(!out.exists());
+    // The spill fits elsewhere, the output does not.
+    let out = tiny.join("out.csv");
+    let mut args = args;
+    let n = args.len();
+    args[n - 3] = s(&out);
+    args[n - 1] = s(&dir.path().join("state"));
+    let o = run_on_tiny_disk(&tiny, "8k", &args).unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{e}");
+    assert!(
+        e.contains("No space left on device") && e.contains("out.csv"),
+        "{e}"
+    );
+    assert!(!out.exists(), "no half-written output");
+}
