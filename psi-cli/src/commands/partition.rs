@@ -141,8 +141,22 @@ impl BucketSource for DiskSource {
             tracing::info!(partition = %dir.display(), "partition reused");
             return Ok(Arc::new(OnDisk(spill)));
         }
+        let started = std::time::Instant::now();
+        let logged = std::sync::Mutex::new(started);
         let (spill, report) = spill_keys(&self.path, &self.key, seed, &dir, |n| {
             progress.store(n, Ordering::Relaxed);
+            // A line every few seconds: partitions of large tables take minutes.
+            if let Ok(mut last) = logged.lock() {
+                if last.elapsed().as_secs() >= 5 {
+                    *last = std::time::Instant::now();
+                    let rate = n as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                    tracing::info!(
+                        rows = n,
+                        rows_per_second = rate as u64,
+                        "partitioning for a run"
+                    );
+                }
+            }
         })
         .map_err(|e| e.to_string())?;
         tracing::info!(
