@@ -257,24 +257,15 @@ fn a_server_restarted_between_buckets_loses_and_repeats_nothing() {
     let server_state = dir.path().join("server-state");
     let listen = format!("127.0.0.1:{}", free_port());
     let start = || {
-        let mut child = Command::new(PSI)
-            .args(["serve", "--key", "key", "--listen", &listen])
-            .arg("--input")
-            .arg(&b)
-            .arg("--state-dir")
-            .arg(&server_state)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        let url = line.trim().trim_start_matches("listening on ").to_string();
-        Server { child, url }
+        let args: Vec<OsString> = vec![
+            "--key".into(),
+            "key".into(),
+            "--input".into(),
+            b.clone().into(),
+            "--state-dir".into(),
+            server_state.clone().into(),
+        ];
+        Server::spawn_at(&listen, &args)
     };
     let server = start();
     let out = dir.path().join("out.csv");

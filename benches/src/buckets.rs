@@ -12,16 +12,7 @@ use crate::{flag_value, machine, mb, CliPair};
 
 /// Peak RSS of a running process, from `/proc`.
 fn peak_rss_of(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .map(|kb| kb * 1024)
-        .unwrap_or(0)
+    crate::vm_hwm(&format!("/proc/{pid}/status"))
 }
 
 fn du(path: &Path) -> u64 {

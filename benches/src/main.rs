@@ -74,7 +74,12 @@ fn machine() -> String {
 }
 
 fn peak_rss() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    vm_hwm("/proc/self/status")
+}
+
+/// The peak resident set size (`VmHWM`) in a `/proc/…/status` file, in bytes.
+fn vm_hwm(status: &str) -> u64 {
+    std::fs::read_to_string(status)
         .ok()
         .and_then(|s| {
             s.lines()

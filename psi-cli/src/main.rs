@@ -12,6 +12,7 @@
 mod args;
 mod commands;
 mod error;
+mod hex;
 mod plan;
 mod report;
 

@@ -19,8 +19,13 @@ pub struct Server {
 impl Server {
     /// `psi serve --listen 127.0.0.1:0 ARGS`; reads the address it prints.
     pub fn spawn(args: &[OsString]) -> Server {
+        Self::spawn_at("127.0.0.1:0", args)
+    }
+
+    /// `psi serve --listen LISTEN ARGS`; reads the address it prints.
+    pub fn spawn_at(listen: &str, args: &[OsString]) -> Server {
         let mut child = Command::new(PSI)
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", listen])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

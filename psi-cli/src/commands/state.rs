@@ -63,22 +63,7 @@ pub struct StateDir {
     pub state: RunState,
 }
 
-/// Lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Reads 32 bytes of hex.
-pub fn unhex32(text: &str) -> Option<[u8; 32]> {
-    if text.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
+pub use crate::hex::{hex, unhex32};
 
 fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> CliError {
     move |source| CliError::Io { what, source }

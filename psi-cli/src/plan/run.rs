@@ -267,28 +267,12 @@ fn parse_shard(text: &str) -> Result<(u16, u16), CliError> {
 pub(super) fn read_hex32(path: &Path, flag: &str) -> Result<[u8; 32], CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::Usage(format!("{flag} {}: cannot read it: {e}", path.display())))?;
-    let text = text.trim();
-    let mut out = [0u8; 32];
-    let ok = text.len() == 64
-        && out.iter_mut().enumerate().all(|(i, o)| {
-            match text
-                .get(2 * i..2 * i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                Some(b) => {
-                    *o = b;
-                    true
-                }
-                None => false,
-            }
-        });
-    if !ok {
-        return Err(CliError::Usage(format!(
+    crate::hex::unhex32(text.trim()).ok_or_else(|| {
+        CliError::Usage(format!(
             "{flag} {}: expected 64 hex digits (32 bytes), e.g. from `openssl rand -hex 32`",
             path.display()
-        )));
-    }
-    Ok(out)
+        ))
+    })
 }
 
 /// `--mode cardinality|sum`: the count (and sum), never the rows.
