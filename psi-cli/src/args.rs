@@ -13,6 +13,17 @@ pub fn parse() -> Cli {
     Cli::parse()
 }
 
+/// Parses `words` (the command line without the program name) without
+/// exiting: a clap error, `--help` or `--version` comes back as its first line.
+pub fn try_parse(words: &[String]) -> Result<Cli, String> {
+    let argv = std::iter::once("psi").chain(words.iter().map(String::as_str));
+    Cli::try_parse_from(argv).map_err(|e| {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or_default();
+        first.strip_prefix("error: ").unwrap_or(first).to_string()
+    })
+}
+
 /// Private set intersection: find the rows two organisations share without
 /// showing each other anything else.
 #[derive(Debug, Parser)]

@@ -53,6 +53,7 @@ use psi_core::Item;
 mod columns;
 mod keys;
 pub mod linkage;
+pub mod memory;
 pub mod normalize;
 pub mod output;
 mod rejects;
@@ -467,8 +468,13 @@ impl KeyedTable {
     }
 }
 
-/// Writes `bytes` to `path` atomically (temporary file beside it, then rename).
+/// Writes `bytes` to `path` atomically (temporary file beside it, then
+/// rename); a path of [`memory::register_output`] keeps them in memory.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    if let Some(sink) = memory::output(path) {
+        sink.put(path, memory::Written::Bytes(bytes.to_vec()));
+        return Ok(());
+    }
     let write_err = |source: io::Error| Error::Write {
         path: path.to_path_buf(),
         source,

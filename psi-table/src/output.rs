@@ -239,6 +239,12 @@ where
     I: Iterator<Item = (Option<usize>, Option<S>)> + Clone,
     S: AsRef<str>,
 {
+    if let Some(sink) = crate::memory::output(output) {
+        let columns = options.columns.as_deref();
+        return crate::memory::write_plan(
+            input, table_rows, plan, id_column, output, columns, &sink,
+        );
+    }
     let format = options
         .format
         .unwrap_or_else(|| OutputFormat::from_path(output));

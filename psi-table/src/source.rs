@@ -30,6 +30,7 @@
 use std::fs::File;
 use std::io::{self, BufReader, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -40,10 +41,11 @@ use arrow_array::types::{
     UInt64Type, UInt8Type,
 };
 use arrow_array::{Array, RecordBatch};
-use arrow_schema::{DataType, SchemaRef, TimeUnit};
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use arrow_schema::{ArrowError, DataType, SchemaRef, TimeUnit};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
+use crate::memory::MemoryInput;
 use crate::Error;
 
 /// Rows per Parquet batch: large enough to amortise decoding, small enough
@@ -61,7 +63,7 @@ pub(crate) fn is_parquet(path: &Path) -> bool {
 /// A record's position in words: `line N` in a CSV file, `row N` (the
 /// 1-based data row, i.e. `line - 1`) in a Parquet file.
 pub(crate) fn at(path: &Path, line: u64) -> String {
-    if !is_parquet(path) {
+    if !is_parquet(path) && !crate::memory::is_input(path) {
         format!("line {line}")
     } else if line <= 1 {
         "schema".to_string()
@@ -87,23 +89,18 @@ enum Kind {
 
 impl Rows {
     /// Opens `path` and reads its header (a Parquet file's column names).
+    /// A path registered in [`crate::memory`] is read from memory, as a
+    /// Parquet file would be.
     pub(crate) fn open(path: &Path) -> Result<Self, Error> {
+        if let Some(table) = crate::memory::input(path) {
+            return Self::batches(path, ParquetRows::memory(table));
+        }
         let file = File::open(path).map_err(|source| Error::Open {
             path: path.to_path_buf(),
             source,
         })?;
         let (header, kind) = if is_parquet(path) {
-            let parquet = ParquetRows::open(path, file)?;
-            let mut header = csv::ByteRecord::new();
-            for field in parquet.schema.fields() {
-                header.push_field(field.name().as_bytes());
-            }
-            if header.is_empty() {
-                return Err(Error::Empty {
-                    path: path.to_path_buf(),
-                });
-            }
-            (header, Kind::Parquet(Box::new(parquet)))
+            return Self::batches(path, ParquetRows::open(path, file)?);
         } else {
             let mut reader = csv::ReaderBuilder::new()
                 .has_headers(false)
@@ -124,6 +121,25 @@ impl Rows {
             path: path.to_path_buf(),
             header,
             kind,
+            rows: 0,
+        })
+    }
+
+    /// Rows of record batches (a Parquet file, or a table in memory).
+    fn batches(path: &Path, parquet: ParquetRows) -> Result<Self, Error> {
+        let mut header = csv::ByteRecord::new();
+        for field in parquet.schema.fields() {
+            header.push_field(field.name().as_bytes());
+        }
+        if header.is_empty() {
+            return Err(Error::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(Rows {
+            path: path.to_path_buf(),
+            header,
+            kind: Kind::Parquet(Box::new(parquet)),
             rows: 0,
         })
     }
@@ -242,7 +258,9 @@ struct ParquetRows {
     schema: SchemaRef,
     /// Until the first row is read.
     builder: Option<ParquetRecordBatchReaderBuilder<File>>,
-    reader: Option<ParquetRecordBatchReader>,
+    /// Until the first row is read: a table in memory.
+    memory: Option<Arc<MemoryInput>>,
+    reader: Option<Box<dyn Iterator<Item = Result<RecordBatch, ArrowError>> + Send>>,
     /// The columns read, ascending: the batch's column `j` is header
     /// position `selected[j]`.
     selected: Vec<usize>,
@@ -262,12 +280,28 @@ impl ParquetRows {
         Ok(ParquetRows {
             schema,
             builder: Some(builder),
+            memory: None,
             reader: None,
             selected,
             batch: None,
             next_row: 0,
             cell: Vec::new(),
         })
+    }
+
+    /// Record batches in memory, read as a Parquet file's.
+    fn memory(table: Arc<MemoryInput>) -> Self {
+        let schema = table.schema();
+        ParquetRows {
+            selected: (0..schema.fields().len()).collect(),
+            schema,
+            builder: None,
+            memory: Some(table),
+            reader: None,
+            batch: None,
+            next_row: 0,
+            cell: Vec::new(),
+        }
     }
 
     fn select(&mut self, path: &Path, columns: &[usize]) -> Result<(), Error> {
@@ -308,7 +342,14 @@ impl ParquetRows {
                 .with_projection(mask)
                 .build()
                 .map_err(|e| parquet_error(path, e))?;
-            self.reader = Some(reader);
+            self.reader = Some(Box::new(reader));
+        }
+        if let Some(table) = self.memory.take() {
+            for &c in &self.selected {
+                let field = &self.schema.fields()[c];
+                check_type(path, field.name(), field.data_type())?;
+            }
+            self.reader = Some(Box::new(table.batches(self.selected.clone())));
         }
         loop {
             if let Some(batch) = &self.batch {

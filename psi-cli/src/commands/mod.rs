@@ -16,6 +16,8 @@ mod table;
 mod token;
 mod unit;
 
+pub use serve::serve_until;
+
 use crate::error::CliError;
 use crate::plan::Plan;
 

@@ -138,6 +138,16 @@ pub async fn start(plan: &ServePlan) -> Result<Started, CliError> {
 
 /// Serves until Ctrl-C or SIGTERM (or, with `--once`, until one session ended).
 pub async fn serve(plan: ServePlan) -> Result<(), CliError> {
+    serve_until(plan, shutdown_signal(), |_| ()).await
+}
+
+/// [`serve`], until `stop` resolves (or, with `--once`, one session ended);
+/// `listening` is told the bound address.
+pub async fn serve_until(
+    plan: ServePlan,
+    stop: impl std::future::Future<Output = ()> + Send,
+    listening: impl FnOnce(std::net::SocketAddr),
+) -> Result<(), CliError> {
     let started = start(&plan).await?;
     let addr = started.server.local_addr();
     let mut events = started.server.events();
@@ -154,6 +164,7 @@ pub async fn serve(plan: ServePlan) -> Result<(), CliError> {
         source,
     })?;
     tracing::info!(%addr, rows = started.input.rows, distinct_keys = started.input.distinct_keys, "serving");
+    listening(addr);
 
     let body = Serving {
         protocols: plan
@@ -235,7 +246,7 @@ pub async fn serve(plan: ServePlan) -> Result<(), CliError> {
             .await;
         }
     });
-    started.server.run_until(shutdown_signal()).await?;
+    started.server.run_until(stop).await?;
     // The server dropped its event senders; the recorders drain what is left.
     let _ = tokio::time::timeout(Duration::from_secs(5), session_recorder).await;
     let _ = tokio::time::timeout(Duration::from_secs(60), linkage_recorder).await;

@@ -56,6 +56,13 @@ impl Invocation {
             log_filter,
         })
     }
+
+    /// Parses and validates a command line given as words, without the
+    /// program name (`["run", "--peer", URL, ...]`), as the binary would; a
+    /// clap error is a usage error with clap's message.
+    pub fn from_words(words: &[String]) -> Result<Self, CliError> {
+        Self::from_args(crate::args::try_parse(words).map_err(CliError::Usage)?)
+    }
 }
 
 /// What `psi` was asked to do, validated.

@@ -161,8 +161,13 @@ pub(super) fn join(j: JoinArg) -> JoinType {
 }
 
 /// Fails unless `output` can be written (its directory exists) and is none
-/// of `inputs`. A failure here comes before any work.
+/// of `inputs`, or is an in-memory output. A failure here comes before any
+/// work.
 pub(super) fn writable(output: &Path, inputs: &[&Path]) -> Result<(), CliError> {
+    if psi_table::memory::is_output(output) {
+        // An in-memory output (`psi_link`): no file, nothing to overwrite.
+        return Ok(());
+    }
     let dir = output
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
