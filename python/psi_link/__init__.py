@@ -23,8 +23,9 @@ Party B serves its table, party A runs against it::
 
 Keyword options not named in a signature are passed on as the command's
 flags: ``tls_ca="ca.pem"`` is ``--tls-ca ca.pem``, ``insecure_plaintext=True``
-is ``--insecure-plaintext``, a list repeats the flag. ``psi.command([...])``
-runs any other ``psi`` command (``encode``, ``match``, ``submit``, ``token``).
+is ``--insecure-plaintext``, a list repeats the flag. ``psi.encode`` and
+``psi.match`` are the fuzzy-linkage commands; ``psi.command([...])`` runs any
+other ``psi`` command (``submit``, ``token``, ``gen``).
 
 Errors raise :class:`InputError` (a table, column, row or value),
 :class:`PeerError` (the peer) or :class:`UsageError` (arguments), all
@@ -55,6 +56,8 @@ __all__ = [
     "run",
     "cardinality",
     "sum",
+    "encode",
+    "match",
     "command",
 ]
 
@@ -469,6 +472,37 @@ def sum(peer: str, data: Any, key: Key, *, sum_to: str = "server",
     ``dp_sum_sensitivity``, TLS and token flags.
     """
     return _aggregate(peer, data, key, "sum", progress, {"sum_to": sum_to, **options})
+
+
+def encode(data: Any, spec: Union[str, os.PathLike], secret_file: Union[str, os.PathLike],
+           output: Union[str, os.PathLike], **options: Any) -> Dict[str, Any]:
+    """Fuzzy linkage, data owner: encode each row of ``data`` (a frame, an
+    Arrow table or a CSV/Parquet path) as a keyed Bloom filter, as ``psi
+    encode`` does, into the encodings file ``output`` (for ``match`` or a
+    linkage unit). ``spec`` is the JSON encoding spec file, ``secret_file``
+    the owners' shared secret (never give it to the linkage unit).
+    Returns the JSON report as a dict."""
+    source = _Input(data, "encode")
+    report = _native.Output("encode report")
+    words = ["encode", "--input", source.path, "--report", report.path]
+    words += _flags({"spec": spec, "secret_file": secret_file, "output": output, **options})
+    _execute(words)
+    return _report(report)
+
+
+def match(inputs: Sequence[Union[str, os.PathLike]], threshold: float,
+          output: Union[str, os.PathLike], **options: Any) -> Dict[str, Any]:
+    """Fuzzy linkage, linkage unit: link the owners' encodings files
+    (``encode``'s outputs, two or more, in owner order) by Dice similarity at
+    least ``threshold``, as ``psi match`` does; the links go to ``output``
+    (``a_row,b_row,similarity`` for two inputs, ``group,owner,row`` for more).
+    options: ``blocking="lsh"``, ``lsh_tables=``, ``labels=``, ... Returns
+    the JSON report as a dict."""
+    report = _native.Output("match report")
+    words = ["match", *[_word(i) for i in inputs], "--report", report.path]
+    words += _flags({"threshold": threshold, "output": output, **options})
+    _execute(words)
+    return _report(report)
 
 
 def command(words: Iterable[str]) -> None:
