@@ -74,6 +74,7 @@ def make_tables(n: int, tmp: Path) -> None:
 
 
 def run_cli(psi: Path, url: str, tmp: Path, protocol: str) -> dict:
+    """`psi run` as a child process: its wall time and peak RSS (wait4)."""
     report = tmp / "cli-report.json"
     start = time.perf_counter()
     child = subprocess.Popen(
@@ -107,7 +108,8 @@ def main() -> None:
         make_tables(n, tmp)
         server = subprocess.Popen(
             [str(args.psi), "serve", "--input", str(tmp / "b.csv"), "--key", "email",
-             "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
+             "--listen", "127.0.0.1:0"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         try:
             line = server.stdout.readline()
             url = re.search(r"(https?://\S+)", line).group(1)
