@@ -191,17 +191,23 @@ pub async fn intersect(
     progress.set(resumed);
     let mut run_id = run.id.clone();
     let mut rng = rng()?;
-    for &index in &ours_to_run {
-        if state.state.done.binary_search(&index).is_ok() {
-            continue;
-        }
-        let loaded = {
-            let spill = spill.clone();
-            blocking("reading a bucket", move || {
-                spill.load(bucket::fine_range(index, count))
-            })
-            .await??
-        };
+    let todo: Vec<u16> = ours_to_run
+        .iter()
+        .copied()
+        .filter(|b| state.state.done.binary_search(b).is_err())
+        .collect();
+    // The next bucket is read from disk while this one runs.
+    let load = |index: u16| {
+        let spill = spill.clone();
+        tokio::task::spawn_blocking(move || spill.load(bucket::fine_range(index, count)))
+    };
+    let mut next = todo.first().map(|&b| load(b));
+    for (k, &index) in todo.iter().enumerate() {
+        let Some(reading) = next.take() else { break };
+        let loaded = reading
+            .await
+            .map_err(|e| CliError::task("reading a bucket", e))??;
+        next = todo.get(k + 1).map(|&b| load(b));
         let mut items = loaded.items.clone();
         bucket::pad(
             &mut items,
