@@ -12,8 +12,8 @@ use psi_table::{KeySpec, LinkageSpec};
 use super::release::{self, ReleasePlan};
 use super::security;
 use super::shared::{
-    duplicates, input, input_path, join, linkage_spec, output_options, protocol, serve_mode,
-    single_key, writable, InputPlan, OutputPlan,
+    bucketed_input, duplicates, input, input_path, join, linkage_spec, output_options, protocol,
+    serve_mode, single_key, writable, InputPlan, OutputPlan,
 };
 use crate::args::{JoinArg, ModeArg, ProtocolArg, RunArgs};
 use crate::error::CliError;
@@ -224,6 +224,7 @@ fn bucket_plan(args: &RunArgs, output: &Path) -> Result<Option<BucketPlan>, CliE
         }
         None => return Ok(None),
     };
+    bucketed_input(input_path(&args.table)?)?;
     if args.table.rejects.is_some() {
         return Err(CliError::Usage(
             "--rejects lists rejected rows of a run held in memory; a bucketed run (--state-dir) counts them in its report".into(),

@@ -11,8 +11,8 @@ use psi_table::{KeySpec, OutputOptions};
 use super::release::{self, ReleasePlan};
 use super::security;
 use super::shared::{
-    duplicates, input, input_path, linkage_spec, output_options, serve_mode, single_key, writable,
-    InputPlan,
+    bucketed_input, duplicates, input, input_path, linkage_spec, output_options, serve_mode,
+    single_key, writable, InputPlan,
 };
 use crate::args::ServeArgs;
 use crate::error::CliError;
@@ -152,6 +152,7 @@ impl ServePlan {
                         "--state-dir serves bucketed single-key intersections: drop extra keys and --output".into(),
                     ));
                 }
+                bucketed_input(path)?;
                 let key = single_key(&spec)?;
                 let run_key = match &args.run_key_file {
                     Some(p) => Some(super::run::read_hex32(p, "--run-key-file")?),

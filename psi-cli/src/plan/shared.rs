@@ -53,6 +53,19 @@ pub(super) fn input_path(table: &TableArgs) -> Result<&Path, CliError> {
         .ok_or_else(|| CliError::Usage("--input FILE is required: the table to read".into()))
 }
 
+/// A bucketed run or server (`--state-dir`) hashes its input file and reads
+/// it twice: a table handed over in memory (`psi_link`'s frames) is refused,
+/// naming it.
+pub(super) fn bucketed_input(input: &Path) -> Result<(), CliError> {
+    if psi_table::memory::is_input(input) {
+        return Err(CliError::Usage(format!(
+            "--state-dir: {} is a table in memory, but a bucketed run (bounded memory, resumable) hashes its input file and reads it twice: pass the path of a CSV or Parquet file",
+            input.display()
+        )));
+    }
+    Ok(())
+}
+
 /// The keys from `--key` (repeated) or `--spec FILE`.
 pub(super) fn linkage_spec(table: &TableArgs) -> Result<LinkageSpec, CliError> {
     if table.keys.is_empty() && table.spec.is_none() {
