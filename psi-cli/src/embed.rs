@@ -5,8 +5,8 @@
 //!   ([`Call::run`]): the run's tasks stop, its blocking work (writing an
 //!   output through a temporary file) finishes or is removed before
 //!   `run` returns, so nothing is left behind;
-//! - a server runs in the background ([`Server`]) until it is stopped,
-//!   instead of until Ctrl-C (no signal handler is installed: the host
+//! - a server (`psi serve`, also as a linkage unit) runs in the
+//!   background ([`Server`]) until it is stopped, instead of until Ctrl-C (no signal handler is installed: the host
 //!   program keeps its own);
 //! - tables and outputs may be in memory: pass the paths of
 //!   [`psi_table::memory`] handles where the command line names files.
@@ -81,9 +81,10 @@ impl Call {
         })
     }
 
-    /// Whether this is `psi serve` (run it with [`Server::start`]).
+    /// Whether this is `psi serve`, as a PSI party or as a linkage unit
+    /// (run it with [`Server::start`]).
     pub fn is_serve(&self) -> bool {
-        matches!(self.plan, Plan::Serve(_))
+        matches!(self.plan, Plan::Serve(_) | Plan::Unit(_))
     }
 
     /// Runs the command on a runtime of its own, on this thread, until it
@@ -94,8 +95,7 @@ impl Call {
     pub fn run(self, cancel: impl Future<Output = ()> + Send) -> Result<Finished, CliError> {
         if matches!(self.plan, Plan::Serve(_) | Plan::Unit(_)) {
             return Err(CliError::Usage(
-                "a server runs in the background (embed::Server), not as a call;                  the linkage unit is not available embedded"
-                    .into(),
+                "a server runs in the background (embed::Server), not as a call".into(),
             ));
         }
         let runtime = runtime()?;
@@ -135,21 +135,22 @@ pub struct Server {
 }
 
 impl Server {
-    /// Reads the table and binds the listener; returns once the server
-    /// listens (or failed to start: that error).
+    /// Reads the table (a linkage unit holds none) and binds the listener;
+    /// returns once the server listens (or failed to start: that error).
     pub fn start(call: Call) -> Result<Server, CliError> {
-        let Plan::Serve(plan) = call.plan else {
-            return Err(CliError::Usage(
-                "only `psi serve` runs as a background server".into(),
-            ));
+        let tls = match &call.plan {
+            Plan::Serve(plan) => plan.config.tls.is_some(),
+            Plan::Unit(plan) => plan.config.tls.is_some(),
+            _ => {
+                return Err(CliError::Usage(
+                    "only `psi serve` runs as a background server".into(),
+                ))
+            }
         };
-        let scheme = if plan.config.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
+        let scheme = if tls { "https" } else { "http" };
         let (stop, stopped) = oneshot::channel::<()>();
         let (listening, address) = mpsc::channel::<SocketAddr>();
+        let plan = call.plan;
         let thread = std::thread::Builder::new()
             .name("psi-serve".into())
             .spawn(move || {
@@ -158,9 +159,20 @@ impl Server {
                     // A dropped sender stops the server too.
                     let _ = stopped.await;
                 };
-                runtime.block_on(commands::serve_until(plan, stopped, move |addr| {
+                let listening = move |addr| {
                     let _ = listening.send(addr);
-                }))
+                };
+                runtime.block_on(async move {
+                    match plan {
+                        Plan::Unit(plan) => {
+                            commands::serve_unit_until(plan, stopped, listening).await
+                        }
+                        Plan::Serve(plan) => commands::serve_until(plan, stopped, listening).await,
+                        _ => Err(CliError::Usage(
+                            "only `psi serve` runs as a background server".into(),
+                        )),
+                    }
+                })
             })
             .map_err(|source| CliError::Io {
                 what: "starting the server's thread",
@@ -330,6 +342,40 @@ mod tests {
             e.to_string().starts_with("a server runs in the background"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_linkage_unit_runs_in_the_background() {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = dir.path().join("tokens").display().to_string();
+        for name in ["alice", "bob"] {
+            let add = Call::parse(["token", "add", "--tokens", &tokens, "--name", name]).unwrap();
+            assert_eq!(add.run(std::future::pending()).unwrap(), Finished::Done);
+        }
+        let unit = Call::parse([
+            "serve",
+            "--role",
+            "linkage-unit",
+            "--owners",
+            "alice,bob",
+            "--threshold",
+            "0.8",
+            "--tokens",
+            &tokens,
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .unwrap();
+        assert!(unit.is_serve());
+        let e = Call::parse(["serve", "--role", "linkage-unit"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--owners"), "{e}");
+        let mut server = Server::start(unit).unwrap();
+        assert!(server.url().starts_with("http://127.0.0.1:"));
+        assert!(server.is_running());
+        server.stop().unwrap();
+        assert!(!server.is_running());
     }
 
     #[test]

@@ -24,8 +24,9 @@ Party B serves its table, party A runs against it::
 Keyword options not named in a signature are passed on as the command's
 flags: ``tls_ca="ca.pem"`` is ``--tls-ca ca.pem``, ``insecure_plaintext=True``
 is ``--insecure-plaintext``, a list repeats the flag. ``psi.encode`` and
-``psi.match`` are the fuzzy-linkage commands; ``psi.command([...])`` runs any
-other ``psi`` command (``submit``, ``token``, ``gen``).
+``psi.match`` are the fuzzy-linkage commands, ``psi.serve(role="linkage-unit",
+...)`` and ``psi.submit`` its linkage unit and owners; ``psi.command([...])``
+runs any other ``psi`` command (``token``, ``gen``).
 
 Errors raise :class:`InputError` (a table, column, row or value),
 :class:`PeerError` (the peer) or :class:`UsageError` (arguments), all
@@ -58,6 +59,7 @@ __all__ = [
     "sum",
     "encode",
     "match",
+    "submit",
     "command",
 ]
 
@@ -223,8 +225,8 @@ class Server:
     or ``share_result=True``), in the kind of the input.
     """
 
-    def __init__(self, words: List[str], source: _Input, report: _native.Output,
-                 results: Optional[_native.Output]) -> None:
+    def __init__(self, words: List[str], source: Optional[_Input],
+                 report: Optional[_native.Output], results: Optional[_native.Output]) -> None:
         self._source = source
         self._report = report
         self._results = results
@@ -242,14 +244,15 @@ class Server:
 
     @property
     def report(self) -> Dict[str, Any]:
-        """The server's JSON report as a dict, as ``psi serve --report`` writes it."""
-        return _report(self._report)
+        """The server's JSON report as a dict, as ``psi serve --report`` writes it
+        (empty for a linkage unit, which writes none)."""
+        return _report(self._report) if self._report is not None else {}
 
     def results(self) -> Dict[str, Any]:
         """This side of every shared linkage result so far, by linkage id:
         a frame of the input's kind, or the path written (file inputs)."""
         out: Dict[str, Any] = {}
-        if self._results is None:
+        if self._results is None or self._source is None:
             return out
         for path, reader in self._results.written():
             out[path.rsplit("/", 1)[-1]] = self._source.convert(reader)
@@ -288,8 +291,8 @@ class Server:
 
 
 def serve(
-    data: Any,
-    key: Key,
+    data: Any = None,
+    key: Optional[Key] = None,
     *,
     mode: str = "intersection",
     listen: str = "127.0.0.1:0",
@@ -297,6 +300,9 @@ def serve(
     once: bool = False,
     value: Optional[str] = None,
     sum_to: str = "server",
+    role: str = "exact",
+    owners: Optional[Sequence[str]] = None,
+    threshold: Optional[float] = None,
     **options: Any,
 ) -> Server:
     """Serve this party's table (party B) in the background; returns a :class:`Server`.
@@ -312,10 +318,28 @@ def serve(
         or ``share_result=True``): ``True`` keeps it in memory (``Server.result``),
         a path writes files as ``psi serve --output`` does.
     once: stop after the first session.
+    role: ``"exact"`` (a PSI party, the default) or ``"linkage-unit"``: the
+        fuzzy linkage unit, which holds no table (leave ``data`` and ``key``
+        unset) and links the encodings that ``owners`` (two or more token
+        names or client-certificate subjects, in owner order) upload with
+        :func:`submit`, at Dice similarity ``threshold`` or more; it needs
+        ``tokens=`` (``psi token add``) or ``client_ca=`` to know who asks.
     options: any other ``psi serve`` flag, e.g. ``min_intersection=10``,
         ``duplicates="first"``, ``tls_cert=..., tls_key=...``,
-        ``client_ca=...``, ``tokens=...``, ``max_set_size=...``, ``dp_epsilon="1"``.
+        ``client_ca=...``, ``tokens=...``, ``max_set_size=...``, ``dp_epsilon="1"``,
+        ``state_dir=...`` (serve bucketed runs only, ``run(..., state_dir=...)``,
+        with the table kept on disk: ``data`` must be a CSV or Parquet path).
     """
+    if role == "linkage-unit":
+        if data is not None or key is not None:
+            raise UsageError("--input, --key and --spec are for a PSI party; a linkage unit "
+                             "holds no table: leave data and key unset")
+        words = ["serve", "--role", role, "--listen", listen]
+        words += _flags({"owners": ",".join(owners) if owners is not None else None,
+                         "threshold": threshold, **options})
+        return Server(words, None, None, None)
+    if data is None or key is None:
+        raise UsageError("serve needs data (the table) and key (its key column spec)")
     source = _Input(data, "server")
     report = _native.Output("server report")
     results = None
@@ -329,7 +353,8 @@ def serve(
     words = ["serve", "--input", source.path, "--mode", mode, "--listen", listen,
              "--report", report.path]
     words += _flags({**_keys(key), "output": output, "once": once, "value": value,
-                     "sum_to": sum_to if mode == "sum" else None, **options})
+                     "sum_to": sum_to if mode == "sum" else None, "role": role,
+                     "owners": owners, "threshold": threshold, **options})
     return Server(words, source, report, results)
 
 
@@ -383,7 +408,11 @@ def run(
     options: any other ``psi run`` flag, e.g. ``duplicates="first"``,
         ``rejects="bad.csv"``, ``tls_ca=...``, ``tls_cert=..., tls_key=...``,
         ``token_file=...``, ``connect_timeout=10``, ``idle_timeout=120``,
-        ``columns=[...]`` (the output's columns).
+        ``columns=[...]`` (the output's columns); ``state_dir=...`` and
+        ``bucket_items=N`` for a bucketed run (one key, bounded memory,
+        resumed after a crash by the same call) against a server started with
+        ``state_dir``: ``data`` must then be a CSV or Parquet path (it is
+        hashed and read twice), with ``output=``.
 
     Returns a :class:`Result` (``frame``, ``report``). Raises InputError,
     PeerError or UsageError; KeyboardInterrupt cancels cleanly.
@@ -505,8 +534,43 @@ def match(inputs: Sequence[Union[str, os.PathLike]], threshold: float,
     return _report(report)
 
 
+def submit(peer: str, encodings: Union[str, os.PathLike], *,
+           output: Union[str, os.PathLike, None] = None, wait: int = 600,
+           **options: Any) -> Union[List[Tuple[int, str]], str]:
+    """Fuzzy linkage, data owner: upload this owner's encodings file
+    (:func:`encode`'s output) to a linkage unit (``serve(role="linkage-unit")``)
+    and wait up to ``wait`` seconds for the other owners and the linkage, as
+    ``psi submit`` does. This owner gets only its own links: each linked row
+    with a link id that the other owners' linked rows share.
+
+    Returns ``[(row, link_id), ...]`` (rows of this owner's table from 0), or
+    with ``output=`` the path of the CSV written (``row,link_id``).
+    options: ``token_file=...`` (who we are), ``tls_ca=...``,
+    ``tls_cert=..., tls_key=...``.
+    """
+    links = None
+    if output is None:
+        links = _native.Output("submit links")
+        output = links.path
+    words = ["submit", "--peer", peer, "--encodings", _word(encodings), "--output",
+             _word(output), "--wait", str(wait)]
+    words += _flags(options)
+    _execute(words)
+    if links is None:
+        return os.fspath(output)
+    written = links.written()
+    if not written:
+        raise Error("the linkage unit's links were not written")
+    lines = written[-1][1].decode().splitlines()
+    pairs = []
+    for line in lines[1:]:
+        row, link = line.split(",", 1)
+        pairs.append((int(row), link))
+    return pairs
+
+
 def command(words: Iterable[str]) -> None:
     """Run any ``psi`` command line but ``serve`` (``["encode", "--spec", ...]``,
-    ``["match", ...]``, ``["submit", ...]``), files in and out, as the binary
+    ``["match", ...]``, ``["token", "add", ...]``), files in and out, as the binary
     does; with the GIL released and Ctrl-C cancelling it."""
     _execute([_word(w) for w in words])

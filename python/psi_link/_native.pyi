@@ -40,11 +40,13 @@ class Output:
         """`(path, pyarrow.RecordBatchReader)` for rows, `(path, bytes)` for a report."""
 
 class Server:
-    """`psi serve` in the background (its own thread and runtime)."""
+    """`psi serve` in the background (its own thread and runtime): a PSI
+    party, or with `--role linkage-unit` the fuzzy linkage unit."""
 
     def __init__(self, words: List[str]) -> None:
-        """Reads the table and starts listening; `words` is the command line
-        without the program name (`["serve", "--input", ...]`)."""
+        """Reads the table (a linkage unit holds none) and starts listening;
+        `words` is the command line without the program name
+        (`["serve", "--input", ...]`, `["serve", "--role", "linkage-unit", ...]`)."""
     @property
     def url(self) -> str: ...
     @property

@@ -213,7 +213,8 @@ fn run(py: Python<'_>, words: Vec<String>, tick: Option<Py<PyAny>>) -> PyResult<
     }
 }
 
-/// `psi serve` in the background (its own thread and runtime).
+/// `psi serve` in the background (its own thread and runtime): a PSI
+/// party, or with `--role linkage-unit` the fuzzy linkage unit.
 #[pyclass(frozen, module = "psi_link._native")]
 struct Server {
     url: String,
@@ -222,7 +223,8 @@ struct Server {
 
 #[pymethods]
 impl Server {
-    /// Reads the table and starts listening (the GIL released meanwhile).
+    /// Reads the table (a linkage unit holds none) and starts listening
+    /// (the GIL released meanwhile).
     #[new]
     fn new(py: Python<'_>, words: Vec<String>) -> PyResult<Self> {
         let call = Call::parse(words).map_err(to_py)?;

@@ -17,6 +17,7 @@ mod token;
 mod unit;
 
 pub use serve::serve_until;
+pub use unit::serve_unit_until;
 
 use crate::error::CliError;
 use crate::plan::Plan;

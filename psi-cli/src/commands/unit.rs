@@ -12,6 +12,16 @@ use crate::plan::{SubmitPlan, UnitPlan};
 
 /// Runs a linkage unit until Ctrl-C or SIGTERM.
 pub async fn serve_unit(plan: UnitPlan) -> Result<(), CliError> {
+    serve_unit_until(plan, shutdown_signal(), |_| ()).await
+}
+
+/// [`serve_unit`], until `stop` resolves; `listening` is told the bound
+/// address (the embedded server, [`crate::embed::Server`]).
+pub async fn serve_unit_until(
+    plan: UnitPlan,
+    stop: impl std::future::Future<Output = ()> + Send,
+    listening: impl FnOnce(std::net::SocketAddr),
+) -> Result<(), CliError> {
     let scheme = if plan.config.tls.is_some() {
         "https"
     } else {
@@ -25,7 +35,8 @@ pub async fn serve_unit(plan: UnitPlan) -> Result<(), CliError> {
         source,
     })?;
     tracing::info!(%owners, "linkage unit waiting for the owners' encodings");
-    server.run_until(shutdown_signal()).await?;
+    listening(server.local_addr());
+    server.run_until(stop).await?;
     Ok(())
 }
 
