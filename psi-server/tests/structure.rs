@@ -8,7 +8,8 @@
 //! - the CLI's clap types stay in its argument module, and only its plan
 //!   reads the parsed arguments;
 //! - each crate keeps to its layer (no HTTP, clap or files in `psi-core`);
-//! - `unsafe` in psi-fuzzy only in its popcount dispatch module;
+//! - `unsafe` only in psi-fuzzy's popcount dispatch module and psi-group's
+//!   IFMA dispatch module;
 //! - every codec message of `psi-core` is in the decode fuzz target.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -486,23 +487,32 @@ fn each_crate_knows_only_its_layer() {
     assert!(dependencies("psi-cli").iter().any(|d| d == "clap"));
 }
 
-/// psi-fuzzy denies `unsafe_code` (it cannot forbid it like the workspace:
-/// its AVX-512 popcount kernel needs it); only its dispatch module may allow it.
+/// psi-fuzzy and psi-group deny `unsafe_code` (they cannot forbid it like the
+/// workspace: psi-fuzzy's AVX-512 popcount kernel and psi-group's IFMA
+/// backend need it); in each, only its one dispatch module may allow it.
 #[test]
-fn unsafe_only_in_the_fuzzy_dispatch() {
-    for s in sources("psi-fuzzy") {
-        let code =
-            strip_comments(&std::fs::read_to_string(&s.path).expect("a readable source file"));
-        let allowed = s.path.ends_with("src/dice/dispatch.rs");
-        assert!(
-            allowed || !code.contains("unsafe"),
-            "{} uses unsafe; only psi-fuzzy/src/dice/dispatch.rs may",
-            name(&s)
-        );
+fn unsafe_only_in_the_dispatch_modules() {
+    for (krate, dispatch) in [
+        ("psi-fuzzy", "psi-fuzzy/src/dice/dispatch.rs"),
+        ("psi-group", "psi-group/src/dispatch.rs"),
+    ] {
+        let local = dispatch
+            .strip_prefix(&format!("{krate}/"))
+            .expect("the dispatch file is in its crate");
+        for s in sources(krate) {
+            let code =
+                strip_comments(&std::fs::read_to_string(&s.path).expect("a readable source file"));
+            let allowed = s.path.ends_with(local);
+            assert!(
+                allowed || !code.contains("unsafe"),
+                "{} uses unsafe; only {dispatch} may",
+                name(&s)
+            );
+        }
+        let manifest = std::fs::read_to_string(workspace().join(krate).join("Cargo.toml"))
+            .expect("a readable manifest");
+        assert!(manifest.contains("unsafe_code = \"deny\""), "{krate}");
     }
-    let manifest = std::fs::read_to_string(workspace().join("psi-fuzzy/Cargo.toml"))
-        .expect("a readable manifest");
-    assert!(manifest.contains("unsafe_code = \"deny\""));
 }
 
 #[test]

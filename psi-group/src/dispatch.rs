@@ -1,0 +1,65 @@
+//! The one place of this crate with `unsafe`: calling the AVX-512 IFMA code
+//! (compiled with `#[target_feature(enable = "avx512f,avx512ifma")]`) after
+//! run-time detection has shown that the CPU has both features. Every call
+//! below checks [`ifma_detected`] itself, so the `unsafe` blocks rest on a
+//! check made right here, not on a promise from a caller.
+#![allow(unsafe_code)]
+
+#[cfg(target_arch = "x86_64")]
+use crate::ifma;
+
+/// Whether this CPU runs the IFMA backend (AVX-512 F and IFMA).
+pub(crate) fn ifma_detected() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512ifma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn from_uniform(inputs: &[[u8; 64]]) -> Option<Vec<ifma::Ep8>> {
+    // SAFETY: the CPU has avx512f and avx512ifma (checked just before).
+    ifma_detected().then(|| unsafe { ifma::from_uniform_batch(inputs) })
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn decompress(inputs: &[[u8; 32]]) -> Option<Result<Vec<ifma::Ep8>, usize>> {
+    // SAFETY: as above.
+    ifma_detected().then(|| unsafe { ifma::decompress_batch(inputs) })
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn mul(points: &[ifma::Ep8], s: &[u8; 32]) -> Option<Vec<ifma::Ep8>> {
+    // SAFETY: as above.
+    ifma_detected().then(|| unsafe { ifma::mul_batch(points, s) })
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn compress(points: &[ifma::Ep8], len: usize) -> Option<Vec<[u8; 32]>> {
+    // SAFETY: as above.
+    ifma_detected().then(|| unsafe { ifma::compress_batch(points, len) })
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn field_ops(
+    a: &[[u64; 5]; 8],
+    b: &[[u64; 5]; 8],
+) -> Option<crate::testing::FieldResults> {
+    // SAFETY: as above.
+    ifma_detected().then(|| unsafe { ifma::selftest::field_ops(a, b) })
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn group_ops(
+    a: &[[u8; 32]; 8],
+    b: &[[u8; 32]; 8],
+    s: &[u8; 32],
+) -> Option<Option<crate::testing::GroupResults>> {
+    // SAFETY: as above.
+    ifma_detected().then(|| unsafe { ifma::selftest::group_ops(a, b, s) })
+}
