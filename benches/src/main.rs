@@ -16,13 +16,12 @@
 
 mod buckets;
 mod fuzzy;
+mod primitives;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use curve25519_dalek::ristretto::RistrettoPoint;
-use curve25519_dalek::scalar::Scalar;
 use psi_core::{driver, Item, Limits};
 use rand::RngCore;
 use rand_core::SeedableRng;
@@ -39,7 +38,7 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("ecdh") => protocol(Proto::Ecdh, &args[1..]),
         Some("kkrt") => protocol(Proto::Kkrt, &args[1..]),
-        Some("primitives") => primitives(),
+        Some("primitives") => primitives::run(),
         Some("inmem-child") => inmem_child(args[1].parse().unwrap()),
         Some("kkrt-inmem-child") => kkrt_inmem_child(args[1].parse().unwrap()),
         Some("pjc") => pjc(&args[1..]),
@@ -53,7 +52,7 @@ fn main() {
     }
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -603,52 +602,4 @@ fn field(line: &str, key: &str) -> Option<f64> {
     line.split_whitespace()
         .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
         .and_then(|v| v.parse().ok())
-}
-
-/// Per-operation cost of the group operations on this machine and backend.
-fn primitives() {
-    println!("{}", machine());
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
-    let n = 20_000;
-    let mut wide = [0u8; 64];
-    let inputs: Vec<[u8; 64]> = (0..n)
-        .map(|_| {
-            rng.fill_bytes(&mut wide);
-            wide
-        })
-        .collect();
-    let time = |name: &str, f: &mut dyn FnMut()| {
-        let t = Instant::now();
-        f();
-        println!(
-            "{name:<36} {:>7.2} µs/op (one core)",
-            t.elapsed().as_secs_f64() * 1e6 / n as f64
-        );
-    };
-    let mut points = Vec::new();
-    time("from_uniform_bytes (hash to group)", &mut || {
-        points = inputs
-            .iter()
-            .map(RistrettoPoint::from_uniform_bytes)
-            .collect();
-    });
-    let s = Scalar::from_bytes_mod_order_wide(&inputs[0]);
-    let mut multiplied = Vec::new();
-    time("variable-base scalar mult", &mut || {
-        multiplied = points.iter().map(|p| p * s).collect();
-    });
-    let mut compressed = Vec::new();
-    time("compress", &mut || {
-        compressed = multiplied.iter().map(|p| p.compress()).collect();
-    });
-    time("double_and_compress_batch (per point)", &mut || {
-        compressed = RistrettoPoint::double_and_compress_batch(&multiplied);
-    });
-    time("decompress", &mut || {
-        let ok = compressed
-            .iter()
-            .filter(|c| c.decompress().is_some())
-            .count();
-        assert_eq!(ok, n);
-    });
 }
