@@ -7,12 +7,20 @@ use rand_core::SeedableRng;
 
 fuzz_target!(|data: &[u8]| {
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(0);
-    let limits = Limits { max_set_size: 1 << 12 };
+    let limits = Limits {
+        max_set_size: 1 << 12,
+    };
     let items: Vec<Item> = (0u8..3).map(|i| Item::from_key(&[i])).collect();
-    let Ok((state, _)) = ecdh::Client::start(&mut rng, items, &limits) else { return };
+    let Ok((state, _)) = ecdh::Client::start(&mut rng, items, &limits) else {
+        return;
+    };
     let (hello, rest) = data.split_at(data.len().min(43));
-    let Ok(hello) = ServerHello::from_bytes(hello) else { return };
-    let Ok(mut c) = state.receive(hello) else { return };
+    let Ok(hello) = ServerHello::from_bytes(hello) else {
+        return;
+    };
+    let Ok(mut c) = state.receive(hello) else {
+        return;
+    };
     let (tags, points) = rest.split_at(rest.len() / 2);
     if let Ok(t) = TagChunk::from_bytes(tags) {
         let _ = c.double_masked.receive(t);

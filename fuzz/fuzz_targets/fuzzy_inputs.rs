@@ -12,7 +12,13 @@ fuzz_target!(|data: &[u8]| {
     let path = Path::new("fuzz");
     if let Ok(e) = Encodings::parse(data, path) {
         if e.len() <= 64 {
-            let _ = search(&e, &e, Threshold::new(0.5), Blocking::None, Kernel::detect());
+            let _ = search(
+                &e,
+                &e,
+                Threshold::new(0.5),
+                Blocking::None,
+                Kernel::detect(),
+            );
             let _ = search(
                 &e,
                 &e,

@@ -11,11 +11,17 @@ use rand_core::SeedableRng;
 fuzz_target!(|data: &[u8]| {
     // The first byte says how long the hello is; the rest is the matrix stream,
     // cut into chunks whose lengths come from the data too.
-    let Some((&hello_len, rest)) = data.split_first() else { return };
+    let Some((&hello_len, rest)) = data.split_first() else {
+        return;
+    };
     let (hello, mut rest) = rest.split_at(rest.len().min(usize::from(hello_len)));
-    let Ok(hello) = ReceiverHello::from_bytes(hello) else { return };
+    let Ok(hello) = ReceiverHello::from_bytes(hello) else {
+        return;
+    };
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(0);
-    let limits = Limits { max_set_size: 1 << 12 };
+    let limits = Limits {
+        max_set_size: 1 << 12,
+    };
     let items: Arc<[Item]> = (0u8..4).map(|i| Item::from_key(&[i])).collect();
     let Ok((_, mut matrix)) = kkrt::Sender::accept(&mut rng, items, &hello, &limits) else {
         return;

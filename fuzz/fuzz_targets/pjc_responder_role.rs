@@ -12,16 +12,22 @@ use rand_core::SeedableRng;
 fuzz_target!(|data: &[u8]| {
     // Byte 0 picks the direction, byte 1 the hello's length; then chunks whose
     // lengths come from the data, and the last piece is the final message.
-    let [direction, hello_len, rest @ ..] = data else { return };
+    let [direction, hello_len, rest @ ..] = data else {
+        return;
+    };
     let protocol = if direction & 1 == 0 {
         Protocol::SumToValueHolder
     } else {
         Protocol::SumToKeyHolder
     };
     let (hello, mut rest) = rest.split_at(rest.len().min(usize::from(*hello_len)));
-    let Ok(hello) = PjcHello::from_bytes(hello) else { return };
+    let Ok(hello) = PjcHello::from_bytes(hello) else {
+        return;
+    };
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(0);
-    let limits = Limits { max_set_size: 1 << 12 };
+    let limits = Limits {
+        max_set_size: 1 << 12,
+    };
     let items: Arc<[Item]> = (0u8..4).map(|i| Item::from_key(&[i])).collect();
     let values: Arc<[u64]> = vec![1, 2, 3, 4].into();
     let params = pjc::Params::new(protocol, 1);

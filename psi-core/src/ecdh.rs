@@ -52,14 +52,19 @@
 //!
 //! # Cost
 //! Per item and party: one hash to the group, two constant-time variable-base
-//! scalar multiplications and one decompression. Compression is batched
-//! (`double_and_compress_batch`, one field inversion per batch): we multiply by
-//! `s/2` and let the batch doubling restore `s`.
+//! scalar multiplications and one decompression, all through `psi_group`'s
+//! batch API ([`crate::crypto_backend`] names the backend that runs them): with
+//! AVX-512 IFMA, eight points at once; else curve25519-dalek, which encodes
+//! with one field inversion per batch (it multiplies by `s/2` and lets the
+//! batch doubling restore `s`).
 
 use std::sync::Arc;
 
-use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
+use curve25519_dalek::ristretto::CompressedRistretto;
+#[cfg(test)]
+use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
+use psi_group::{Backend, Points};
 use rand::seq::SliceRandom;
 use rand_core::CryptoRng;
 use rayon::prelude::*;
@@ -78,15 +83,15 @@ pub const LAMBDA_BITS: u32 = 40;
 /// Items per rayon task: large enough to amortise the batched inversion.
 pub(crate) const BATCH: usize = 256;
 
-/// A per-session secret scalar, kept as `s/2` (see the module doc), zeroized on drop.
-/// Shared with [`crate::pjc`], which masks items the same way.
+/// A per-session secret scalar `s`, zeroized on drop. Shared with
+/// [`crate::pjc`], which masks items the same way.
 pub(crate) struct Secret {
-    half: Scalar,
+    scalar: Scalar,
 }
 
 impl Zeroize for Secret {
     fn zeroize(&mut self) {
-        self.half.zeroize();
+        self.scalar.zeroize();
     }
 }
 
@@ -99,25 +104,32 @@ impl Drop for Secret {
 impl ZeroizeOnDrop for Secret {}
 
 impl Secret {
-    /// A uniform non-zero scalar `s`, kept as `s/2`; the random bytes and `s`
-    /// itself are zeroized.
+    /// A uniform non-zero scalar `s`; the random bytes are zeroized.
     pub(crate) fn random<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
         let mut wide = Zeroizing::new([0u8; 64]);
         loop {
             rng.fill_bytes(&mut wide[..]);
-            let s = Zeroizing::new(Scalar::from_bytes_mod_order_wide(&wide));
-            if *s != Scalar::ZERO {
-                let half = *s * Scalar::from(2u8).invert();
-                return Secret { half };
+            let scalar = Scalar::from_bytes_mod_order_wide(&wide);
+            if scalar != Scalar::ZERO {
+                return Secret { scalar };
             }
         }
     }
 
     /// `compress(s·P)` for a batch of points.
-    pub(crate) fn mul_compress(&self, points: &[RistrettoPoint]) -> Vec<CompressedRistretto> {
-        let halves: Vec<RistrettoPoint> = points.iter().map(|p| p * self.half).collect();
-        RistrettoPoint::double_and_compress_batch(&halves)
+    pub(crate) fn mul_compress(&self, points: &Points) -> Vec<CompressedRistretto> {
+        points
+            .mul_compress(&self.scalar)
+            .into_iter()
+            .map(CompressedRistretto)
+            .collect()
     }
+}
+
+/// The group backend every batch of this process runs on: the fastest this
+/// CPU has (see [`crate::crypto_backend`]).
+pub(crate) fn backend() -> Backend {
+    Backend::best()
 }
 
 /// Everything both sides derive from the hellos.
@@ -162,11 +174,17 @@ impl Session {
         }
     }
 
-    pub(crate) fn hash_to_group(&self, item: &Item) -> RistrettoPoint {
+    /// The 64 bytes `SHA-512(u64_be(|DST|) ‖ DST ‖ id ‖ x)` that `H` maps to the group.
+    fn uniform_bytes(&self, item: &Item) -> [u8; 64] {
         let mut h = self.hasher.clone();
         h.update(item.as_bytes());
-        let wide: [u8; 64] = h.finalize().into();
-        RistrettoPoint::from_uniform_bytes(&wide)
+        h.finalize().into()
+    }
+
+    /// `H(x)` for a batch of items.
+    pub(crate) fn hash_to_group<'a>(&self, items: impl Iterator<Item = &'a Item>) -> Points {
+        let wide: Vec<[u8; 64]> = items.map(|i| self.uniform_bytes(i)).collect();
+        Points::from_uniform_bytes(backend(), &wide)
     }
 }
 
@@ -217,23 +235,16 @@ pub(crate) fn check_size(who: &'static str, size: u64, limits: &Limits) -> Resul
     Ok(())
 }
 
-/// Decompresses every point of a chunk in parallel; `offset` is the position of
-/// the chunk's first point in its stream, for the error.
-pub(crate) fn decompress_all(
-    points: &[[u8; POINT_LEN]],
-    offset: u64,
-) -> Result<Vec<RistrettoPoint>, Error> {
-    points
-        .par_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            CompressedRistretto(*p)
-                .decompress()
-                .ok_or(Error::InvalidPoint {
-                    index: offset + i as u64,
-                })
-        })
-        .collect()
+/// Decompresses a batch of points; `offset` is the position of the batch's
+/// first point in its stream, for the error.
+pub(crate) fn decompress_all(points: &[[u8; POINT_LEN]], offset: u64) -> Result<Points, Error> {
+    Points::decompress(backend(), points).map_err(|e| match e {
+        psi_group::Error::InvalidEncoding { index } => Error::InvalidPoint {
+            index: offset + index as u64,
+        },
+        // psi_group's error is non-exhaustive; any other refusal is still a bad point.
+        _ => Error::InvalidPoint { index: offset },
+    })
 }
 
 /// `compress(s·H(item))` for each item, in order, in parallel batches.
@@ -249,10 +260,7 @@ where
     let idx: Vec<usize> = (0..count).collect();
     idx.par_chunks(BATCH)
         .flat_map_iter(|batch| {
-            let hashed: Vec<RistrettoPoint> = batch
-                .iter()
-                .map(|&i| session.hash_to_group(item(i)))
-                .collect();
+            let hashed = session.hash_to_group(batch.iter().map(|&i| item(i)));
             secret.mul_compress(&hashed).into_iter().map(|c| c.0)
         })
         .collect()
@@ -265,11 +273,15 @@ pub(crate) fn remask(
     points: &[[u8; POINT_LEN]],
     offset: u64,
 ) -> Result<Vec<CompressedRistretto>, Error> {
-    let points = decompress_all(points, offset)?;
-    Ok(points
+    let batches: Vec<Vec<CompressedRistretto>> = points
         .par_chunks(BATCH)
-        .flat_map_iter(|batch| secret.mul_compress(batch))
-        .collect())
+        .enumerate()
+        .map(|(k, batch)| {
+            let decoded = decompress_all(batch, offset + (k * BATCH) as u64)?;
+            Ok(secret.mul_compress(&decoded))
+        })
+        .collect::<Result<_, Error>>()?;
+    Ok(batches.into_iter().flatten().collect())
 }
 
 /// Chunk size clamped to what the codec accepts.
@@ -868,8 +880,8 @@ mod tests {
         h.update(item.as_bytes());
         let wide: [u8; 64] = h.finalize().into();
         assert_eq!(
-            session.hash_to_group(&item),
-            RistrettoPoint::from_uniform_bytes(&wide)
+            session.hash_to_group([item].iter()).to_dalek(),
+            vec![RistrettoPoint::from_uniform_bytes(&wide)]
         );
     }
 
@@ -931,13 +943,26 @@ mod tests {
         assert_eq!(chunk.tag_values().collect::<Vec<_>>(), expect);
     }
 
+    /// Masking through the batch API is `compress(s·P)` on every backend.
     #[test]
-    fn half_secret_restores_full_multiplication() {
+    fn mul_compress_is_multiplication_by_the_secret() {
         use rand_core::SeedableRng;
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
         let s = Secret::random(&mut rng);
-        let p = RistrettoPoint::from_uniform_bytes(&[9u8; 64]);
-        let full = s.half + s.half;
-        assert_eq!(s.mul_compress(&[p])[0], (p * full).compress());
+        let p: Vec<RistrettoPoint> = (0..11u8)
+            .map(|i| RistrettoPoint::from_uniform_bytes(&[i; 64]))
+            .collect();
+        let want: Vec<CompressedRistretto> = p.iter().map(|p| (p * s.scalar).compress()).collect();
+        for b in [Some(Backend::portable()), Backend::ifma8()]
+            .into_iter()
+            .flatten()
+        {
+            assert_eq!(
+                s.mul_compress(&Points::from_dalek(b, &p)),
+                want,
+                "{}",
+                b.name()
+            );
+        }
     }
 }

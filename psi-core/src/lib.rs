@@ -82,17 +82,15 @@ impl Default for Limits {
     }
 }
 
-/// Which curve25519-dalek backend this process uses for scalar multiplication:
-/// `"avx512ifma"`, `"avx2"` or `"serial"` (chosen at run time by the CPU's features
-/// among the backends compiled in; see `.cargo/config.toml`).
+/// Which group backend this process uses for ECDH-PSI, PSI-cardinality/sum
+/// and linkage (hashing to the group, scalar multiplication, encoding and
+/// decoding; `psi_group`): `"psi-group ifma8"` where the CPU has AVX-512 IFMA,
+/// else `"psi-group portable (curve25519-dalek avx2)"` or `"… serial)"`,
+/// naming the code curve25519-dalek picks by the CPU's features among the
+/// backends compiled in (see `.cargo/config.toml`).
 pub fn crypto_backend() -> &'static str {
-    #[cfg(all(target_arch = "x86_64", curve25519_dalek_backend = "avx512"))]
-    {
-        if std::arch::is_x86_feature_detected!("avx512ifma")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-        {
-            return "avx512ifma";
-        }
+    if psi_group::Backend::best() != psi_group::Backend::portable() {
+        return "psi-group ifma8";
     }
     #[cfg(all(
         target_arch = "x86_64",
@@ -100,8 +98,8 @@ pub fn crypto_backend() -> &'static str {
     ))]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
-            return "avx2";
+            return "psi-group portable (curve25519-dalek avx2)";
         }
     }
-    "serial"
+    "psi-group portable (curve25519-dalek serial)"
 }
