@@ -7,15 +7,31 @@ use psi_group::{Backend, Points, Scalar};
 use rand::RngCore;
 use rand_core::SeedableRng;
 
-/// Microseconds per item of `f` over `n` items.
-fn per_item(n: usize, f: &mut dyn FnMut()) -> f64 {
-    let t = Instant::now();
-    f();
-    t.elapsed().as_secs_f64() * 1e6 / n as f64
+/// CPU time of this thread in seconds: the first field of
+/// `/proc/thread-self/schedstat` (nanoseconds on a CPU). On a shared machine
+/// it counts only the time this thread ran, not the time it waited for a core.
+fn thread_cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .map(|ns| ns / 1e9)
+        .unwrap_or(0.0)
 }
 
-/// One backend's figures: hash, multiply, compress, fused multiply-and-compress, decompress.
-fn measure(backend: Backend, inputs: &[[u8; 64]], s: &Scalar) -> [f64; 5] {
+/// Microseconds per item of `f` over `n` items: (wall, CPU time of this thread).
+fn per_item(n: usize, f: &mut dyn FnMut()) -> (f64, f64) {
+    let cpu = thread_cpu_seconds();
+    let t = Instant::now();
+    f();
+    (
+        t.elapsed().as_secs_f64() * 1e6 / n as f64,
+        (thread_cpu_seconds() - cpu) * 1e6 / n as f64,
+    )
+}
+
+/// One backend's figures (wall, CPU): hash, multiply, compress, fused
+/// multiply-and-compress, decompress.
+fn measure(backend: Backend, inputs: &[[u8; 64]], s: &Scalar) -> [(f64, f64); 5] {
     let n = inputs.len();
     let mut points = Points::from_uniform_bytes(backend, &[]);
     let hash = per_item(n, &mut || {
@@ -35,10 +51,15 @@ fn measure(backend: Backend, inputs: &[[u8; 64]], s: &Scalar) -> [f64; 5] {
     [hash, mul, compress, mul_compress, decompress]
 }
 
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
 pub(crate) fn run() {
     println!("{}", crate::machine());
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
-    let n = 20_000;
+    let n = 8_000;
     let mut wide = [0u8; 64];
     let inputs: Vec<[u8; 64]> = (0..n)
         .map(|_| {
@@ -54,28 +75,47 @@ pub(crate) fn run() {
         "mul_compress (fused, per point)",
         "decompress",
     ];
-    let portable = measure(Backend::portable(), &inputs, &s);
-    let ifma = Backend::ifma8().map(|b| measure(b, &inputs, &s));
-    println!("n = {n} points, one core, µs per point");
+    // Rounds alternate the backends so that both see the same machine load;
+    // each figure is the median over the rounds.
+    let rounds = 5;
+    let ifma_backend = Backend::ifma8();
+    let (mut portable, mut ifma) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        portable.push(measure(Backend::portable(), &inputs, &s));
+        if let Some(b) = ifma_backend {
+            ifma.push(measure(b, &inputs, &s));
+        }
+    }
+    let med = |runs: &[[(f64, f64); 5]], k: usize, cpu: bool| {
+        median(
+            runs.iter()
+                .map(|r| if cpu { r[k].1 } else { r[k].0 })
+                .collect(),
+        )
+    };
     println!(
-        "{:<36} {:>10} {:>10} {:>8}",
+        "n = {n} points, one core, {rounds} alternating rounds, medians; µs per point as CPU time of the thread (wall in brackets)"
+    );
+    println!(
+        "{:<36} {:>18} {:>18} {:>8}",
         "operation", "portable", "ifma8", "ratio"
     );
     for (k, name) in names.iter().enumerate() {
-        match ifma {
-            Some(f) => println!(
-                "{name:<36} {:>10.2} {:>10.2} {:>7.2}x",
-                portable[k],
-                f[k],
-                portable[k] / f[k]
-            ),
-            None => println!(
-                "{name:<36} {:>10.2} {:>10} {:>8}",
-                portable[k], "SKIPPED", "-"
-            ),
+        let (pc, pw) = (med(&portable, k, true), med(&portable, k, false));
+        if ifma.is_empty() {
+            println!(
+                "{name:<36} {pc:>8.2} [{pw:>7.2}] {:>18} {:>8}",
+                "SKIPPED", "-"
+            );
+        } else {
+            let (ic, iw) = (med(&ifma, k, true), med(&ifma, k, false));
+            println!(
+                "{name:<36} {pc:>8.2} [{pw:>7.2}] {ic:>8.2} [{iw:>7.2}] {:>7.2}x",
+                pc / ic
+            );
         }
     }
-    if ifma.is_none() {
+    if ifma.is_empty() {
         println!("ifma8: SKIPPED (this CPU lacks AVX-512 IFMA)");
     }
 }
