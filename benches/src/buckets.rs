@@ -46,25 +46,7 @@ pub fn run(args: &[String]) {
     );
     if !a.exists() || !b.exists() {
         let t = Instant::now();
-        let st = Command::new(&psi)
-            .args([
-                "gen",
-                "--seed",
-                "5",
-                "--rows-a",
-                &n.to_string(),
-                "--rows-b",
-                &n.to_string(),
-            ])
-            .args(["--overlap", &(n / 2).to_string()])
-            .arg("--out-a")
-            .arg(&a)
-            .arg("--out-b")
-            .arg(&b)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(st.success());
+        crate::gen_tables(&psi, n, "5", &a, &b);
         println!(
             "generated {n} + {n} rows in {:.1} s",
             t.elapsed().as_secs_f64()

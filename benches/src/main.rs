@@ -327,22 +327,27 @@ struct CliPair {
     wall: f64,
 }
 
+/// `psi gen` of two tables of `n` rows with `n / 2` people in both.
+fn gen_tables(psi: &Path, n: u64, seed: &str, a: &Path, b: &Path) {
+    let st = Command::new(psi)
+        .args(["gen", "--with-value", "--seed", seed])
+        .args(["--rows-a", &n.to_string(), "--rows-b", &n.to_string()])
+        .args(["--overlap", &(n / 2).to_string()])
+        .arg("--out-a")
+        .arg(a)
+        .arg("--out-b")
+        .arg(b)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
 impl CliPair {
     fn run(psi: &Path, n: u64, serve_extra: &[&str], run_extra: &[&str]) -> CliPair {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
-        let st = Command::new(psi)
-            .args(["gen", "--with-value", "--seed", "3"])
-            .args(["--rows-a", &n.to_string(), "--rows-b", &n.to_string()])
-            .args(["--overlap", &(n / 2).to_string()])
-            .arg("--out-a")
-            .arg(&a)
-            .arg("--out-b")
-            .arg(&b)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(st.success());
+        gen_tables(psi, n, "3", &a, &b);
         let report_b = dir.path().join("rb.json");
         let report_a = dir.path().join("ra.json");
         let t = Instant::now();
