@@ -3,6 +3,7 @@ temporary file left, and the server's session ends."""
 
 import _thread
 import os
+import signal
 import socket
 import threading
 import time
@@ -11,6 +12,16 @@ import pandas as pd
 import pytest
 
 import psi_link as psi
+
+
+@pytest.fixture(autouse=True)
+def python_handles_ctrl_c():
+    """A process started in the background (`cmd &` in a script, as CI may
+    do) inherits SIGINT ignored, and then Python installs no handler and
+    `_thread.interrupt_main` does nothing: install Python's own."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 def interrupt_after(seconds):
