@@ -52,7 +52,8 @@ fn transient(e: &psi_server::Error) -> bool {
         | E::ConnectionLost(_)
         | E::StreamCut(_) => true,
         E::Peer { status, code, .. } => {
-            *status >= 500 || code == "unknown_run" || code == "unknown_session" || code == "busy"
+            use psi_server::api::code::{BUSY, UNKNOWN_RUN, UNKNOWN_SESSION};
+            *status >= 500 || [UNKNOWN_RUN, UNKNOWN_SESSION, BUSY].contains(&code.as_str())
         }
         _ => false,
     }
