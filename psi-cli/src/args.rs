@@ -431,6 +431,9 @@ pub struct ServeArgs {
     /// Linkage unit: link rows whose Dice similarity is at least this.
     #[arg(long, value_name = "T")]
     pub threshold: Option<f64>,
+    /// No progress bar or progress lines on stderr.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// Arguments of `psi demo`.

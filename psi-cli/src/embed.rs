@@ -167,7 +167,7 @@ impl Server {
                         Plan::Unit(plan) => {
                             commands::serve_unit_until(plan, stopped, listening).await
                         }
-                        Plan::Serve(plan) => commands::serve_until(plan, stopped, listening).await,
+                        Plan::Serve(plan) => commands::serve_until(*plan, stopped, listening).await,
                         _ => Err(CliError::Usage(
                             "only `psi serve` runs as a background server".into(),
                         )),

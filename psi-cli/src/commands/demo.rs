@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use psi_table::KeyedTable;
 
+use super::progress::{Progress, ServerProgress};
 use super::run::intersect;
 use super::serve::start;
 use crate::error::CliError;
@@ -50,7 +51,8 @@ pub async fn demo(plan: DemoPlan) -> Result<(), CliError> {
     );
 
     // Party B: the same code path as `psi serve --once`, on a free loopback port.
-    let started = start(&plan.party_b(file_b.clone())?).await?;
+    let quiet = ServerProgress::new(Progress::new(true));
+    let started = start(&plan.party_b(file_b.clone())?, &quiet).await?;
     let addr = started.server.local_addr();
     let mut events = started.server.events();
     let server = tokio::spawn(started.server.run_until(std::future::pending()));

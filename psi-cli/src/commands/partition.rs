@@ -14,6 +14,7 @@ use psi_server::{BucketSource, PreparedSet};
 use psi_table::spill::{Spill, SpillWriter};
 use psi_table::KeySpec;
 
+use super::progress::ServerProgress;
 use super::state::hex;
 use crate::error::CliError;
 use crate::report::InputReport;
@@ -59,6 +60,8 @@ pub struct DiskSource {
     /// Size and modification time at start: a table changed under a running
     /// server is refused rather than served half old, half new.
     stamp: (u64, Option<SystemTime>),
+    /// Where partitions show their progress, if anywhere.
+    progress: Option<ServerProgress>,
 }
 
 fn stamp(path: &Path) -> Result<(u64, Option<SystemTime>), CliError> {
@@ -88,7 +91,16 @@ impl DiskSource {
             key,
             cache,
             digest,
+            progress: None,
         })
+    }
+
+    /// Shows each partition on `progress`.
+    pub fn with_progress(self, progress: ServerProgress) -> Self {
+        DiskSource {
+            progress: Some(progress),
+            ..self
+        }
     }
 
     /// Removes all but the newest [`KEEP_PARTITIONS`] partitions.
@@ -143,8 +155,14 @@ impl BucketSource for DiskSource {
         }
         let started = std::time::Instant::now();
         let logged = std::sync::Mutex::new(started);
-        let (spill, report) = spill_keys(&self.path, &self.key, seed, &dir, |n| {
+        if let Some(p) = &self.progress {
+            p.partition();
+        }
+        let spilled = spill_keys(&self.path, &self.key, seed, &dir, |n| {
             progress.store(n, Ordering::Relaxed);
+            if let Some(p) = &self.progress {
+                p.rows(n);
+            }
             // A line every few seconds: partitions of large tables take minutes.
             if let Ok(mut last) = logged.lock() {
                 if last.elapsed().as_secs() >= 5 {
@@ -157,8 +175,11 @@ impl BucketSource for DiskSource {
                     );
                 }
             }
-        })
-        .map_err(|e| e.to_string())?;
+        });
+        if let Some(p) = &self.progress {
+            p.serving();
+        }
+        let (spill, report) = spilled.map_err(|e| e.to_string())?;
         tracing::info!(
             rows = report.rows,
             distinct_keys = report.distinct_keys,

@@ -111,3 +111,53 @@ impl Progress {
         }
     }
 }
+
+/// A server's progress: sessions ended while serving, interrupted by the
+/// phases of a bucketed run's partition (which `psi serve --state-dir` runs
+/// for each new run).
+#[derive(Clone)]
+pub struct ServerProgress {
+    progress: Progress,
+    ended: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl ServerProgress {
+    /// ServerProgress, drawn on `progress`.
+    pub fn new(progress: Progress) -> Self {
+        ServerProgress {
+            progress,
+            ended: Arc::default(),
+        }
+    }
+
+    /// The progress it draws on.
+    pub fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    /// The serving phase, with the sessions ended so far.
+    pub fn serving(&self) {
+        self.progress.phase("serving", None, "sessions ended");
+        self.progress
+            .set(self.ended.load(std::sync::atomic::Ordering::Relaxed));
+    }
+
+    /// One more session ended.
+    pub fn session_ended(&self) {
+        let n = self
+            .ended
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        self.progress.set(n);
+    }
+
+    /// A partition for a new run starts.
+    pub fn partition(&self) {
+        self.progress.phase("partition", None, "rows");
+    }
+
+    /// `rows` of the partition read.
+    pub fn rows(&self, rows: u64) {
+        self.progress.set(rows);
+    }
+}

@@ -13,6 +13,7 @@ use psi_table::{LinkageSpec, LinkageTable};
 
 use super::audit::Audit;
 use super::partition::DiskSource;
+use super::progress::{Progress, ServerProgress};
 use super::release::{count_of, release};
 use super::state::{digest_file, run_key};
 use super::table::{blocking, key_columns, out_rows, read_keyed, read_linkage};
@@ -39,7 +40,7 @@ pub struct Started {
 }
 
 /// Reads the table and binds the listener.
-pub async fn start(plan: &ServePlan) -> Result<Started, CliError> {
+pub async fn start(plan: &ServePlan, serving: &ServerProgress) -> Result<Started, CliError> {
     let t = Instant::now();
     let config = plan.config.clone();
     match &plan.task {
@@ -64,8 +65,12 @@ pub async fn start(plan: &ServePlan) -> Result<Started, CliError> {
         } => {
             let path = plan.input.path.clone();
             let (digest_path, dir, given) = (path.clone(), state_dir.clone(), *given);
+            let size = std::fs::metadata(&path).map(|m| m.len()).ok();
+            let progress = serving.progress();
+            progress.phase("checksum", size, "bytes");
+            let p = progress.clone();
             let (digest, run_key) = blocking("hashing the input", move || {
-                let digest = digest_file(&digest_path, |_| {})?;
+                let digest = digest_file(&digest_path, |n| p.set(n))?;
                 let key = match given {
                     Some(key) => key,
                     None => run_key(&dir)?,
@@ -73,7 +78,8 @@ pub async fn start(plan: &ServePlan) -> Result<Started, CliError> {
                 Ok::<_, CliError>((digest, key))
             })
             .await??;
-            let source = DiskSource::new(path.clone(), key.clone(), state_dir, digest.1)?;
+            let source = DiskSource::new(path.clone(), key.clone(), state_dir, digest.1)?
+                .with_progress(serving.clone());
             let config = psi_server::ServerConfig {
                 run_key: Some(run_key),
                 ..config
@@ -148,7 +154,9 @@ pub async fn serve_until(
     stop: impl std::future::Future<Output = ()> + Send,
     listening: impl FnOnce(std::net::SocketAddr),
 ) -> Result<(), CliError> {
-    let started = start(&plan).await?;
+    let progress = ServerProgress::new(Progress::new(plan.quiet));
+    let started = start(&plan, &progress).await?;
+    progress.serving();
     let addr = started.server.local_addr();
     let mut events = started.server.events();
     let mut linkage_events = started.server.linkage_events();
@@ -225,11 +233,13 @@ pub async fn serve_until(
     });
     let release = started.release;
     let session_recorder = tokio::spawn(async move {
+        let progress = progress;
         while let Some(event) = next_event(&mut events, "session").await {
             if let Some(audit) = &audit {
                 let (audit, line) = (audit.clone(), audit.session_line(&event));
                 let _ = blocking("auditing a session", move || audit.append(&line)).await;
             }
+            progress.session_ended();
             let entry = session_entry(&event, release.as_ref());
             let s = &entry.body;
             println!(

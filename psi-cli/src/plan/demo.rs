@@ -79,6 +79,7 @@ impl DemoPlan {
             config,
             report: None,
             audit_log: None,
+            quiet: true,
             task: ServeTask::Intersection {
                 duplicates: Duplicates::All,
                 output: None,

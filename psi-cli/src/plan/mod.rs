@@ -69,7 +69,7 @@ impl Invocation {
 #[derive(Debug)]
 pub enum Plan {
     /// `psi serve`.
-    Serve(ServePlan),
+    Serve(Box<ServePlan>),
     /// `psi run`.
     Run(RunPlan),
     /// `psi demo`.
@@ -101,7 +101,7 @@ impl Plan {
                         "--owners and --threshold are for --role linkage-unit".into(),
                     ));
                 }
-                Plan::Serve(ServePlan::from_args(args)?)
+                Plan::Serve(Box::new(ServePlan::from_args(args)?))
             }
             Command::Run(args) => Plan::Run(RunPlan::from_args(args)?),
             Command::Demo(args) => Plan::Demo(DemoPlan::from_args(args)?),

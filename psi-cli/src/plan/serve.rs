@@ -32,6 +32,8 @@ pub struct ServePlan {
     pub audit_log: Option<PathBuf>,
     /// What is served.
     pub task: ServeTask,
+    /// No progress bar or progress lines.
+    pub quiet: bool,
 }
 
 /// What a server answers.
@@ -214,6 +216,7 @@ impl ServePlan {
             config,
             report: args.report.clone(),
             audit_log: args.security.audit_log.clone(),
+            quiet: args.quiet,
             task,
         })
     }
