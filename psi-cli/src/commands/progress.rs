@@ -58,6 +58,10 @@ impl Progress {
     pub fn phase(&self, name: &str, total: Option<u64>, unit: &'static str) {
         tracing::info!(phase = name, total, unit, "phase");
         if let Some(bar) = &self.0.bar {
+            // Position, length and unit first: the bar redraws in between.
+            bar.reset();
+            bar.set_length(total.unwrap_or(0));
+            bar.set_message(unit);
             let template = match total {
                 Some(_) => {
                     "{prefix:>12} [{bar:30}] {human_pos}/{human_len} {msg} ({per_sec}, ETA {eta})"
@@ -68,9 +72,6 @@ impl Progress {
                 bar.set_style(style.progress_chars("=> "));
             }
             bar.set_prefix(name.to_string());
-            bar.set_message(unit);
-            bar.set_length(total.unwrap_or(0));
-            bar.reset();
             return;
         }
         let mut p = self.0.plain.lock().unwrap_or_else(|e| e.into_inner());
