@@ -309,61 +309,45 @@ fn a_server_restarted_between_buckets_loses_and_repeats_nothing() {
     );
 }
 
-#[test]
-fn three_shard_pairs_together_equal_one_machine() {
-    let dir = tempfile::tempdir().unwrap();
-    let (a, b) = tables(dir.path(), 2000);
-    let reference = dir.path().join("ref.csv");
-    {
-        let server = serve(&b, &[]);
-        ok(&run(&server.url, &a, &reference, &["--duplicates", "all"]));
-    }
-    let (key, nonce) = (dir.path().join("run-key"), dir.path().join("nonce"));
-    std::fs::write(&key, format!("{}\n", "ab".repeat(32))).unwrap();
-    std::fs::write(&nonce, "0123456789abcdef".repeat(4)).unwrap();
-    let workers = 3;
+/// W shard pairs, as separate processes: server i gets `server_args(i)`,
+/// client i `client_args(i)` (besides `--shard i/W`, `--state-dir`, the
+/// report); returns the merged output rows (sorted, without headers) and
+/// the buckets run in total. Every `--once` server must stop by itself.
+fn shard_pairs(
+    dir: &Path,
+    (a, b): (&Path, &Path),
+    workers: usize,
+    server_args: impl Fn(usize) -> Vec<String>,
+    client_args: impl Fn(usize) -> Vec<String>,
+) -> (Vec<String>, u64) {
     let servers: Vec<Server> = (0..workers)
         .map(|i| {
-            let state = dir.path().join(format!("server-{i}"));
-            serve(
-                &b,
-                &[
-                    "--state-dir",
-                    state.to_str().unwrap(),
-                    "--run-key-file",
-                    key.to_str().unwrap(),
-                    "--once",
-                ],
-            )
+            let state = dir.join(format!("server-{i}"));
+            let mut args = vec!["--state-dir".to_string(), state.display().to_string()];
+            args.extend(server_args(i));
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            serve(b, &args)
         })
         .collect();
     let clients: Vec<(Child, PathBuf, PathBuf)> = (0..workers)
         .map(|i| {
-            let out = dir.path().join(format!("out-{i}.csv"));
-            let rep = dir.path().join(format!("r-{i}.json"));
-            let state = dir.path().join(format!("client-{i}"));
-            let child = run_cmd(
-                &servers[i].url,
-                &a,
-                &out,
-                &[
-                    "--duplicates",
-                    "all",
-                    "--bucket-items",
-                    "100",
-                    "--state-dir",
-                    state.to_str().unwrap(),
-                    "--run-nonce-file",
-                    nonce.to_str().unwrap(),
-                    "--shard",
-                    &format!("{i}/{workers}"),
-                    "--report",
-                    rep.to_str().unwrap(),
-                ],
-            )
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            let out = dir.join(format!("out-{i}.csv"));
+            let rep = dir.join(format!("r-{i}.json"));
+            let state = dir.join(format!("client-{i}"));
+            let mut args = vec![
+                "--state-dir".to_string(),
+                state.display().to_string(),
+                "--shard".to_string(),
+                format!("{i}/{workers}"),
+                "--report".to_string(),
+                rep.display().to_string(),
+            ];
+            args.extend(client_args(i));
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let child = run_cmd(&servers[i].url, a, &out, &args)
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
             (child, out, rep)
         })
         .collect();
@@ -378,23 +362,277 @@ fn three_shard_pairs_together_equal_one_machine() {
         buckets_run += r["buckets"]["run"].as_u64().unwrap();
         assert_eq!(r["buckets"]["count"], 32);
     }
-    assert_eq!(buckets_run, 32, "every bucket ran once, on one worker");
-    let mut want: Vec<String> = std::fs::read_to_string(&reference)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(str::to_string)
-        .collect();
-    merged.sort();
-    want.sort();
-    assert!(!want.is_empty());
-    assert_eq!(merged, want);
     for server in servers {
         assert!(
             server.wait_exit(),
             "a --once server stops when its run is closed"
         );
     }
+    merged.sort();
+    (merged, buckets_run)
+}
+
+/// The rows of an output file, sorted, without the header.
+fn sorted_rows(path: &Path) -> Vec<String> {
+    let mut rows: Vec<String> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    rows.sort();
+    rows
+}
+
+const CLIENT: [&str; 4] = ["--duplicates", "all", "--bucket-items", "100"];
+
+#[test]
+fn three_shard_pairs_together_equal_one_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = tables(dir.path(), 2000);
+    let reference = dir.path().join("ref.csv");
+    {
+        let server = serve(&b, &[]);
+        ok(&run(&server.url, &a, &reference, &["--duplicates", "all"]));
+    }
+    let (key, nonce) = (dir.path().join("run-key"), dir.path().join("nonce"));
+    std::fs::write(&key, format!("{}\n", "ab".repeat(32))).unwrap();
+    std::fs::write(&nonce, "0123456789abcdef".repeat(4)).unwrap();
+    let (key, nonce) = (key.display().to_string(), nonce.display().to_string());
+    let (merged, buckets_run) = shard_pairs(
+        dir.path(),
+        (&a, &b),
+        3,
+        |_| vec!["--run-key-file".into(), key.clone(), "--once".into()],
+        |_| {
+            let mut args: Vec<String> = CLIENT.iter().map(|s| s.to_string()).collect();
+            args.extend(["--run-nonce-file".into(), nonce.clone()]);
+            args
+        },
+    );
+    assert_eq!(buckets_run, 32, "every bucket ran once, on one worker");
+    let want = sorted_rows(&reference);
+    assert!(!want.is_empty());
+    assert_eq!(merged, want);
+}
+
+fn partition(args: &[&str]) -> Output {
+    Command::new(PSI)
+        .arg("partition")
+        .args(args)
+        .arg("--quiet")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn shard_workers_read_one_cut_made_by_psi_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = tables(dir.path(), 2000);
+    let reference = dir.path().join("ref.csv");
+    {
+        let server = serve(&b, &[]);
+        ok(&run(&server.url, &a, &reference, &["--duplicates", "all"]));
+    }
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    std::fs::write(path("run-key"), "cd".repeat(32)).unwrap();
+    std::fs::write(path("other-key"), "ef".repeat(32)).unwrap();
+    std::fs::write(path("nonce"), "0123456789abcdef".repeat(4)).unwrap();
+    let (b_str, a_str) = (b.display().to_string(), a.display().to_string());
+    // The serving party cuts with its run key, the running party with the
+    // server nonce that cut wrote.
+    let cut_b = [
+        "--input",
+        &b_str,
+        "--key",
+        "key",
+        "--run-nonce-file",
+        &path("nonce"),
+    ];
+    let o = partition(
+        &[
+            &cut_b[..],
+            &["--run-key-file", &path("run-key"), "--out", &path("cut-b")],
+        ]
+        .concat(),
+    );
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("2000 rows"));
+    let server_nonce = dir.path().join("cut-b/server-nonce").display().to_string();
+    let cut_a = [
+        "--input",
+        &a_str,
+        "--key",
+        "key",
+        "--run-nonce-file",
+        &path("nonce"),
+    ];
+    ok(&partition(
+        &[
+            &cut_a[..],
+            &[
+                "--server-nonce-file",
+                &server_nonce,
+                "--out",
+                &path("cut-a"),
+            ],
+        ]
+        .concat(),
+    ));
+    let again = partition(
+        &[
+            &cut_a[..],
+            &[
+                "--server-nonce-file",
+                &server_nonce,
+                "--out",
+                &path("cut-a"),
+            ],
+        ]
+        .concat(),
+    );
+    assert!(!again.status.success(), "a cut is never overwritten");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a cut"));
+
+    let (merged, buckets_run) = shard_pairs(
+        dir.path(),
+        (&a, &b),
+        3,
+        |_| {
+            let key = path("run-key");
+            vec![
+                "--run-key-file".into(),
+                key,
+                "--partitioned".into(),
+                path("cut-b"),
+                "--once".into(),
+            ]
+        },
+        |_| {
+            let mut args: Vec<String> = CLIENT.iter().map(|s| s.to_string()).collect();
+            args.extend(["--partitioned".into(), path("cut-a")]);
+            args
+        },
+    );
+    assert_eq!(buckets_run, 32);
+    assert_eq!(merged, sorted_rows(&reference));
+    for i in 0..3 {
+        let own = dir.path().join(format!("server-{i}/partitions"));
+        let cut_again = std::fs::read_dir(&own).map_or(0, |d| d.count());
+        assert_eq!(
+            cut_again, 0,
+            "server worker {i} served the cut, not its own partition"
+        );
+    }
+    assert!(
+        dir.path().join("cut-a/partition.json").exists(),
+        "workers leave the cut alone"
+    );
+
+    // A server with another run key refuses the cut at start.
+    let o = Command::new(PSI)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--key",
+            "key",
+            "--input",
+            &b_str,
+        ])
+        .args([
+            "--state-dir",
+            &path("s-other"),
+            "--run-key-file",
+            &path("other-key"),
+        ])
+        .args(["--partitioned", &path("cut-b"), "--once"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("another run key"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // A changed input is refused: the cut no longer describes it.
+    let copy = dir.path().join("a2.csv");
+    std::fs::copy(&a, &copy).unwrap();
+    let copy_str = copy.display().to_string();
+    ok(&partition(&[
+        "--input",
+        &copy_str,
+        "--key",
+        "key",
+        "--run-nonce-file",
+        &path("nonce"),
+        "--server-nonce-file",
+        &server_nonce,
+        "--out",
+        &path("cut-a2"),
+    ]));
+    let mut text = std::fs::read_to_string(&copy).unwrap();
+    text.push_str("9999,k1\n");
+    std::fs::write(&copy, text).unwrap();
+    let server = serve(
+        &b,
+        &[
+            "--state-dir",
+            &path("s-3"),
+            "--run-key-file",
+            &path("run-key"),
+        ],
+    );
+    let o = run(
+        &server.url,
+        &copy,
+        &dir.path().join("o2.csv"),
+        &[
+            "--duplicates",
+            "all",
+            "--state-dir",
+            &path("c-3"),
+            "--partitioned",
+            &path("cut-a2"),
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("changed since it was cut"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // A running party's cut under another server's nonce is refused at the run's start.
+    let other = serve(
+        &b,
+        &[
+            "--state-dir",
+            &path("s-4"),
+            "--run-key-file",
+            &path("other-key"),
+        ],
+    );
+    let o = run(
+        &other.url,
+        &a,
+        &dir.path().join("o3.csv"),
+        &[
+            "--duplicates",
+            "all",
+            "--state-dir",
+            &path("c-4"),
+            "--partitioned",
+            &path("cut-a"),
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("another partition seed"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]

@@ -50,6 +50,9 @@ pub enum Command {
     /// Manage partner tokens (`psi serve --tokens`).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Cut a table's keys once into the buckets of one sharded run, for every
+    /// worker of this party (`psi run|serve --partitioned DIR`).
+    Partition(PartitionArgs),
     /// Fuzzy linkage, data owner: encode each row as a keyed Bloom filter
     /// for a linkage unit (which never gets the secret).
     Encode(EncodeArgs),
@@ -361,6 +364,11 @@ pub struct RunArgs {
     /// that they cut the sets alike; by default a fresh one per run.
     #[arg(long, value_name = "FILE")]
     pub run_nonce_file: Option<PathBuf>,
+    /// With `--state-dir`: read our keys from the cut `psi partition` made
+    /// in DIR for this run instead of cutting the input again (the input is
+    /// still read once, at the end, to write the output rows).
+    #[arg(long, value_name = "DIR", requires = "state_dir")]
+    pub partitioned: Option<PathBuf>,
     /// Hold the whole set in memory even for a large input (no state directory).
     #[arg(long, conflicts_with = "state_dir")]
     pub in_memory: bool,
@@ -369,6 +377,36 @@ pub struct RunArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub security: RunSecurityArgs,
+}
+
+/// Arguments of `psi partition`.
+#[derive(Debug, Clone, Args)]
+pub struct PartitionArgs {
+    /// The table (CSV with a header row, or Parquet).
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// The key, as `psi run|serve --key` gives it (one key).
+    #[arg(long, value_name = "COL[:PROFILE[:OPTION]][,...]")]
+    pub key: String,
+    /// The run's client nonce (64 hex digits): the running party's
+    /// `--run-nonce-file`, which its workers share.
+    #[arg(long, value_name = "FILE")]
+    pub run_nonce_file: PathBuf,
+    /// Serving party: the key of its run nonces (its workers'
+    /// `--run-key-file`). The cut writes the run's server nonce to
+    /// `DIR/server-nonce` for the running party.
+    #[arg(long, value_name = "FILE", conflicts_with = "server_nonce_file")]
+    pub run_key_file: Option<PathBuf>,
+    /// Running party: the server nonce the serving party's cut wrote
+    /// (`DIR/server-nonce`; not secret).
+    #[arg(long, value_name = "FILE", required_unless_present = "run_key_file")]
+    pub server_nonce_file: Option<PathBuf>,
+    /// The directory to cut into (made if missing; must not hold a cut).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// No progress bar or progress lines on stderr.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// Arguments of `psi serve`.
@@ -419,6 +457,11 @@ pub struct ServeArgs {
     /// sharded run the same one (a Kubernetes Secret).
     #[arg(long, value_name = "FILE")]
     pub run_key_file: Option<PathBuf>,
+    /// With `--state-dir`: serve runs whose seed is that of the cut
+    /// `psi partition --run-key-file` made in DIR from it, without hashing
+    /// or cutting the table again (other runs are cut as usual).
+    #[arg(long, value_name = "DIR", requires = "state_dir")]
+    pub partitioned: Option<PathBuf>,
     #[command(flatten)]
     pub security: ServeSecurityArgs,
     /// What this server is: a PSI party (`exact`) or a fuzzy linkage unit.

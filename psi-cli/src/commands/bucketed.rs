@@ -17,6 +17,7 @@ use psi_core::rng::ZeroizingRng;
 use psi_server::{ClientRun, Phases, Traffic};
 use psi_table::spill::Spill;
 
+use super::cut::Cut;
 use super::partition::spill_keys;
 use super::progress::Progress;
 use super::state::{digest_file, hex, unhex32, Buckets, StateDir};
@@ -71,15 +72,34 @@ pub async fn intersect(
     let input = client.input.path.clone();
 
     let t = Instant::now();
-    let size = std::fs::metadata(&input).map(|m| m.len()).ok();
-    progress.phase("checksum", size, "bytes");
-    let p = progress.clone();
-    let path = input.clone();
-    let digest = blocking("hashing the input", move || {
-        digest_file(&path, |n| p.set(n))
-    })
-    .await??;
+    let cut = match &plan.partitioned {
+        Some(dir) => Some(Cut::open(dir, &input, &task.key)?),
+        None => None,
+    };
+    let digest = match &cut {
+        Some(cut) => cut.digest(),
+        None => {
+            let size = std::fs::metadata(&input).map(|m| m.len()).ok();
+            progress.phase("checksum", size, "bytes");
+            let p = progress.clone();
+            let path = input.clone();
+            blocking("hashing the input", move || {
+                digest_file(&path, |n| p.set(n))
+            })
+            .await??
+        }
+    };
     phases.push("checksum", t.elapsed());
+    let given_nonce = match (plan.nonce, &cut) {
+        (Some(n), Some(cut)) if n != cut.client_nonce => {
+            return Err(CliError::Usage(format!(
+                "--run-nonce-file is not the nonce {} was cut with",
+                cut.dir.display()
+            )))
+        }
+        (Some(n), _) => Some(n),
+        (None, cut) => cut.as_ref().map(|c| c.client_nonce),
+    };
 
     let (shard, workers) = plan.shard;
     let config = format!(
@@ -92,15 +112,12 @@ pub async fn intersect(
         },
         plan.bucket_items
     );
-    let fresh = match plan.nonce {
+    let fresh = match given_nonce {
         Some(nonce) => nonce,
         None => bucket::client_nonce(&mut rng()?),
     };
     let mut state = StateDir::open(&plan.state_dir, digest, config, fresh)?;
-    if plan
-        .nonce
-        .is_some_and(|n| hex(&n) != state.state.client_nonce)
-    {
+    if given_nonce.is_some_and(|n| hex(&n) != state.state.client_nonce) {
         return Err(CliError::Usage(format!(
             "{} holds a run of another --run-nonce-file; remove it to start over",
             plan.state_dir.display()
@@ -124,6 +141,14 @@ pub async fn intersect(
     let mut traffic = Traffic::default();
     let run = psi_server::open_run(peer, cfg, task.protocol, nonce).await?;
     traffic.add(run.traffic);
+    if let Some(cut) = &cut {
+        if cut.seed() != run.seed {
+            return Err(CliError::Usage(format!(
+                "{} was cut under another partition seed than the peer's for this run: the serving party's run key is not the one its cut's server nonce came from",
+                cut.dir.display()
+            )));
+        }
+    }
     if state.state.seed.as_deref() != Some(hex(run.seed.as_bytes()).as_str()) {
         if state.state.seed.is_some() {
             eprintln!("the peer's partition changed (it restarted without its state): starting the buckets over");
@@ -135,9 +160,16 @@ pub async fn intersect(
 
     // Our keys, spilled by fine bucket.
     let t = Instant::now();
-    let spill = match &state.state.spilled {
-        Some(_) => Spill::open(&state.spill_dir(), FINE_BUCKETS)?,
-        None => {
+    let spill = match (&cut, &state.state.spilled) {
+        (Some(cut), spilled) => {
+            if spilled.is_none() {
+                state.state.spilled = Some(cut.manifest.report.clone());
+                state.save()?;
+            }
+            cut.spill()?
+        }
+        (None, Some(_)) => Spill::open(&state.spill_dir(), FINE_BUCKETS)?,
+        (None, None) => {
             progress.phase("partition", None, "rows");
             let (dir, key, seed, p) = (
                 state.spill_dir(),

@@ -3,6 +3,7 @@
 
 mod audit;
 mod bucketed;
+mod cut;
 mod demo;
 mod fuzzy;
 mod gen;
@@ -34,5 +35,6 @@ pub async fn execute(plan: Plan) -> Result<(), CliError> {
         Plan::Match(plan) => fuzzy::match_(plan),
         Plan::Unit(plan) => unit::serve_unit(plan).await,
         Plan::Submit(plan) => unit::submit(plan).await,
+        Plan::Partition(plan) => cut::cut(plan).await,
     }
 }

@@ -14,6 +14,7 @@ use psi_server::{BucketSource, PreparedSet};
 use psi_table::spill::{Spill, SpillWriter};
 use psi_table::KeySpec;
 
+use super::cut::Cut;
 use super::progress::ServerProgress;
 use super::state::hex;
 use crate::error::CliError;
@@ -62,6 +63,8 @@ pub struct DiskSource {
     stamp: (u64, Option<SystemTime>),
     /// Where partitions show their progress, if anywhere.
     progress: Option<ServerProgress>,
+    /// A cut made by `psi partition` for one run's seed.
+    cut: Option<Cut>,
 }
 
 fn stamp(path: &Path) -> Result<(u64, Option<SystemTime>), CliError> {
@@ -92,7 +95,16 @@ impl DiskSource {
             cache,
             digest,
             progress: None,
+            cut: None,
         })
+    }
+
+    /// Serves the run whose seed is `cut`'s from it.
+    pub fn with_cut(self, cut: Cut) -> Self {
+        DiskSource {
+            cut: Some(cut),
+            ..self
+        }
     }
 
     /// Shows each partition on `progress`.
@@ -146,6 +158,10 @@ impl BucketSource for DiskSource {
                 "{} changed since this server started; restart it to serve the new table",
                 self.path.display()
             ));
+        }
+        if let Some(cut) = self.cut.as_ref().filter(|c| c.seed() == *seed) {
+            tracing::info!(partition = %cut.dir.display(), "partition made by psi partition");
+            return Ok(Arc::new(OnDisk(cut.spill().map_err(|e| e.to_string())?)));
         }
         let name = format!("{}-{}", &self.digest[..16], &hex(seed.as_bytes())[..16]);
         let dir = self.cache.join(name);

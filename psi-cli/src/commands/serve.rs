@@ -12,6 +12,7 @@ use psi_server::{LinkageEvent, PsiServer, SessionEvent};
 use psi_table::{LinkageSpec, LinkageTable};
 
 use super::audit::Audit;
+use super::cut::Cut;
 use super::partition::DiskSource;
 use super::progress::{Progress, ServerProgress};
 use super::release::{count_of, release};
@@ -62,24 +63,35 @@ pub async fn start(plan: &ServePlan, serving: &ServerProgress) -> Result<Started
             key,
             state_dir,
             run_key: given,
+            partitioned,
         } => {
             let path = plan.input.path.clone();
-            let (digest_path, dir, given) = (path.clone(), state_dir.clone(), *given);
-            let size = std::fs::metadata(&path).map(|m| m.len()).ok();
-            let progress = serving.progress();
-            progress.phase("checksum", size, "bytes");
-            let p = progress.clone();
-            let (digest, run_key) = blocking("hashing the input", move || {
-                let digest = digest_file(&digest_path, |n| p.set(n))?;
-                let key = match given {
-                    Some(key) => key,
-                    None => run_key(&dir)?,
-                };
-                Ok::<_, CliError>((digest, key))
-            })
-            .await??;
-            let source = DiskSource::new(path.clone(), key.clone(), state_dir, digest.1)?
+            let run_key = match *given {
+                Some(key) => key,
+                None => run_key(state_dir)?,
+            };
+            let cut = match partitioned {
+                Some(dir) => Some(cut_of_run_key(dir, &path, key, &run_key)?),
+                None => None,
+            };
+            let digest = match &cut {
+                Some(cut) => cut.digest(),
+                None => {
+                    let size = std::fs::metadata(&path).map(|m| m.len()).ok();
+                    let progress = serving.progress();
+                    progress.phase("checksum", size, "bytes");
+                    let (p, digest_path) = (progress.clone(), path.clone());
+                    blocking("hashing the input", move || {
+                        digest_file(&digest_path, |n| p.set(n))
+                    })
+                    .await??
+                }
+            };
+            let mut source = DiskSource::new(path.clone(), key.clone(), state_dir, digest.1)?
                 .with_progress(serving.clone());
+            if let Some(cut) = cut {
+                source = source.with_cut(cut);
+            }
             let config = psi_server::ServerConfig {
                 run_key: Some(run_key),
                 ..config
@@ -140,6 +152,23 @@ pub async fn start(plan: &ServePlan, serving: &ServerProgress) -> Result<Started
             })
         }
     }
+}
+
+/// The cut in `dir`, checked to be of `path` by `key` under our `run_key`.
+fn cut_of_run_key(
+    dir: &std::path::Path,
+    path: &std::path::Path,
+    key: &psi_table::KeySpec,
+    run_key: &[u8; 32],
+) -> Result<Cut, CliError> {
+    let cut = Cut::open(dir, path, key)?;
+    if psi_core::bucket::server_nonce(run_key, &cut.client_nonce) != cut.server_nonce {
+        return Err(CliError::Usage(format!(
+            "--partitioned {}: cut for another run key than this server's (give the --run-key-file it was cut with)",
+            dir.display()
+        )));
+    }
+    Ok(cut)
 }
 
 /// Serves until Ctrl-C or SIGTERM (or, with `--once`, until one session ended).

@@ -9,6 +9,7 @@
 
 mod demo;
 mod fuzzy;
+mod partition;
 mod release;
 mod run;
 mod security;
@@ -21,6 +22,7 @@ use crate::error::CliError;
 
 pub use demo::{DemoPlan, GenPlan};
 pub use fuzzy::{BlockingPlan, EncodePlan, MatchPlan};
+pub use partition::{CutNonces, PartitionPlan};
 /// The noise part of a [`ReleasePlan`] (named by the commands' tests).
 #[cfg(test)]
 pub use release::Dp;
@@ -86,6 +88,8 @@ pub enum Plan {
     Unit(UnitPlan),
     /// `psi submit`.
     Submit(SubmitPlan),
+    /// `psi partition`.
+    Partition(PartitionPlan),
 }
 
 impl Plan {
@@ -112,6 +116,7 @@ impl Plan {
             Command::Encode(args) => Plan::Encode(EncodePlan::from_args(args)?),
             Command::Match(args) => Plan::Match(MatchPlan::from_args(args)?),
             Command::Submit(args) => Plan::Submit(SubmitPlan::from_args(args)?),
+            Command::Partition(args) => Plan::Partition(PartitionPlan::from_args(args)?),
         })
     }
 }

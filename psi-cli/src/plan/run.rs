@@ -53,6 +53,8 @@ pub struct BucketPlan {
     pub shard: (u16, u16),
     /// The run's client nonce, from `--run-nonce-file`.
     pub nonce: Option<[u8; 32]>,
+    /// `--partitioned`: our keys, cut by `psi partition` for this run.
+    pub partitioned: Option<PathBuf>,
 }
 
 /// Inputs above this size run bucketed unless `--in-memory`.
@@ -236,9 +238,9 @@ fn bucket_plan(args: &RunArgs, output: &Path) -> Result<Option<BucketPlan>, CliE
     };
     let nonce = match &args.run_nonce_file {
         Some(path) => Some(read_hex32(path, "--run-nonce-file")?),
-        None if shard.1 > 1 => {
+        None if shard.1 > 1 && args.partitioned.is_none() => {
             return Err(CliError::Usage(
-                "--shard needs --run-nonce-file: every worker of a run must cut the sets alike (make one with `openssl rand -hex 32`)".into(),
+                "--shard needs --run-nonce-file (or --partitioned): every worker of a run must cut the sets alike (make one with `openssl rand -hex 32`)".into(),
             ))
         }
         None => None,
@@ -248,6 +250,7 @@ fn bucket_plan(args: &RunArgs, output: &Path) -> Result<Option<BucketPlan>, CliE
         bucket_items: args.bucket_items,
         shard,
         nonce,
+        partitioned: args.partitioned.clone(),
     }))
 }
 

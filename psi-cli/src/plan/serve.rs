@@ -54,6 +54,8 @@ pub enum ServeTask {
         state_dir: PathBuf,
         /// `--run-key-file`.
         run_key: Option<[u8; 32]>,
+        /// `--partitioned`: our keys, cut by `psi partition` for one run.
+        partitioned: Option<PathBuf>,
     },
     /// `--mode cardinality|sum`.
     Aggregate {
@@ -165,6 +167,7 @@ impl ServePlan {
                         key,
                         state_dir: state_dir.clone(),
                         run_key,
+                        partitioned: args.partitioned.clone(),
                     },
                     false,
                 )
