@@ -36,7 +36,13 @@ def psi_binary():
 
 def test_there_are_manifests_for_both_parties():
     kinds = {(doc["kind"], doc["metadata"]["name"]) for _, doc in documents()}
-    assert kinds == {("Job", "psi-a"), ("Job", "psi-b"), ("Service", "psi-b")}
+    assert kinds == {
+        ("Job", "psi-a"),
+        ("Job", "psi-b"),
+        ("Job", "psi-a-cut"),
+        ("Job", "psi-b-cut"),
+        ("Service", "psi-b"),
+    }
 
 
 @pytest.mark.parametrize("name,doc", list(documents()))
@@ -78,3 +84,33 @@ def test_every_psi_flag_is_known_to_the_binary():
         ).stdout
         for flag in (a for a in args if a.startswith("--")):
             assert re.search(rf"\s{re.escape(flag)}\b", help_text), f"psi {command} has no {flag}"
+
+
+def flag(args, name):
+    assert name in args, f"no {name} in {args}"
+    return args[args.index(name) + 1]
+
+
+def test_the_workers_read_their_partys_cut():
+    all_jobs = jobs()
+    for party in ("a", "b"):
+        cut = all_jobs[f"psi-{party}-cut"]["spec"]
+        workers = all_jobs[f"psi-{party}"]["spec"]
+        assert cut.get("completionMode", "NonIndexed") == "NonIndexed" and cut["completions"] == 1
+        cut_pod, worker_pod = cut["template"]["spec"], workers["template"]["spec"]
+        cut_args, worker_args = cut_pod["containers"][0]["args"], worker_pod["containers"][0]["args"]
+        assert cut_args[0] == "partition"
+        assert flag(worker_args, "--partitioned") == flag(cut_args, "--out")
+        for same in ("--input", "--key"):
+            assert flag(worker_args, same) == flag(cut_args, same), same
+        claim = lambda pod: next(v for v in pod["volumes"] if v["name"] == "state")
+        assert claim(cut_pod) == claim(worker_pod), "the cut is on the claim the workers read"
+        secret = lambda pod: next(v for v in pod["volumes"] if v["name"] == "secrets")
+        assert secret(cut_pod) == secret(worker_pod)
+    b_cut = all_jobs["psi-b-cut"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    b_workers = all_jobs["psi-b"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    a_cut = all_jobs["psi-a-cut"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    a_workers = all_jobs["psi-a"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert flag(b_cut, "--run-key-file") == flag(b_workers, "--run-key-file")
+    assert flag(a_cut, "--run-nonce-file") == flag(a_workers, "--run-nonce-file")
+    assert "--server-nonce-file" in a_cut and "--run-nonce-file" in b_cut
