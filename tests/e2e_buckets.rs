@@ -291,11 +291,25 @@ fn a_server_restarted_between_buckets_loses_and_repeats_nothing() {
     .stderr(Stdio::null())
     .spawn()
     .unwrap();
-    wait_done(&mut child, &state, 5);
-    drop(server); // SIGKILL, mid-run
-    let server = start();
+    // SIGKILL the server four times at random points: mid-partition (a
+    // random few milliseconds after the client started) and then after a
+    // random number of further buckets; it restarts from its state each time.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let mut server = server;
+    std::thread::sleep(Duration::from_millis(rng.random_range(0..200)));
+    let mut killed_at = Vec::new();
+    for _ in 0..4 {
+        drop(server); // SIGKILL
+        killed_at.push(done(&state));
+        server = start();
+        let next = done(&state) + rng.random_range(1..6);
+        wait_done(&mut child, &state, next);
+    }
     let status = child.wait().unwrap();
-    assert!(status.success(), "the client rode out the restart");
+    assert!(
+        status.success(),
+        "the client rode out the restarts (killed at {killed_at:?} buckets done)"
+    );
     drop(server);
     assert_eq!(
         std::fs::read(&reference).unwrap(),

@@ -9,26 +9,23 @@
 //! done. The output is written last, in input order, from a bitmap of rows.
 //! Memory: one bucket, the protocol's state for it, and one bit per input row.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use psi_core::bucket::{self, FINE_BUCKETS};
 use psi_core::linkage::Duplicates;
 use psi_core::rng::ZeroizingRng;
-use psi_server::{ClientRun, Phases, Traffic};
+use psi_server::{Phases, Traffic};
 use psi_table::spill::Spill;
 
 use super::cut::Cut;
 use super::partition::spill_keys;
 use super::progress::Progress;
+use super::retry::RunLink;
 use super::state::{digest_file, hex, unhex32, Buckets, StateDir};
 use super::table::blocking;
 use crate::error::CliError;
 use crate::plan::{BucketPlan, ClientPlan, IntersectPlan};
 use crate::report::{BucketsReport, Matched, Report};
-
-/// Tries per bucket before the run fails (a dropped connection, a restarted
-/// server); the pause doubles from one second.
-const TRIES: u32 = 6;
 
 /// What a bucketed intersection did.
 pub struct Bucketed {
@@ -41,23 +38,6 @@ fn rng() -> Result<ZeroizingRng, CliError> {
         what: "reading the operating system's randomness",
         source: std::io::Error::other("the random generator failed"),
     })
-}
-
-/// Whether a failed bucket is worth another try: the connection, not the protocol.
-fn transient(e: &psi_server::Error) -> bool {
-    use psi_server::Error as E;
-    match e {
-        E::Connect { .. }
-        | E::Timeout { .. }
-        | E::Http(_)
-        | E::ConnectionLost(_)
-        | E::StreamCut(_) => true,
-        E::Peer { status, code, .. } => {
-            use psi_server::api::code::{BUSY, UNKNOWN_RUN, UNKNOWN_SESSION};
-            *status >= 500 || [UNKNOWN_RUN, UNKNOWN_SESSION, BUSY].contains(&code.as_str())
-        }
-        _ => false,
-    }
 }
 
 /// Runs `task` bucket by bucket with the state in `plan.state_dir`.
@@ -137,9 +117,8 @@ pub async fn intersect(
             plan.state_dir.display()
         ))
     })?;
-    let (peer, cfg) = (&client.peer, &client.config);
     let mut traffic = Traffic::default();
-    let run = psi_server::open_run(peer, cfg, task.protocol, nonce).await?;
+    let (mut link, run) = RunLink::open(client, task.protocol, nonce).await?;
     traffic.add(run.traffic);
     if let Some(cut) = &cut {
         if cut.seed() != run.seed {
@@ -201,7 +180,7 @@ pub async fn intersect(
     let t = Instant::now();
     progress.phase("peer partition", None, "rows");
     let p = progress.clone();
-    let peer_size = psi_server::wait_run_ready(peer, cfg, &run.id, |n| p.set(n)).await?;
+    let peer_size = link.ready(|n| p.set(n)).await?;
     phases.push("peer_partition", t.elapsed());
     let ours = spill.distinct();
     let count = bucket::bucket_count(ours, peer_size, plan.bucket_items);
@@ -222,7 +201,6 @@ pub async fn intersect(
     let resumed = state.state.done.len() as u64;
     progress.phase("buckets", Some(ours_to_run.len() as u64), "buckets");
     progress.set(resumed);
-    let mut run_id = run.id.clone();
     let mut rng = rng()?;
     let todo: Vec<u16> = ours_to_run
         .iter()
@@ -249,7 +227,7 @@ pub async fn intersect(
             &mut rng,
         )
         .map_err(psi_server::Error::from)?;
-        let out = run_one(client, task, &mut run_id, nonce, (index, count), items).await?;
+        let out = link.bucket((index, count), &items).await?;
         traffic.add(out.traffic);
         let mut rows = Vec::new();
         let mut keys = 0u64;
@@ -268,7 +246,7 @@ pub async fn intersect(
         progress.set(state.state.done.len() as u64);
     }
     phases.push("buckets", t.elapsed());
-    if let Err(e) = psi_server::close_run(peer, cfg, &run_id).await {
+    if let Err(e) = link.close().await {
         // Every bucket is done and kept: the result does not depend on it.
         tracing::warn!("could not close the run at the peer: {e}");
     }
@@ -316,44 +294,4 @@ pub async fn intersect(
     Ok(Bucketed {
         report: Report::client(input_report, body, traffic, phases),
     })
-}
-
-/// One bucket, tried again after a lost connection or a restarted peer
-/// (reopening the run with the same nonce: the same partition).
-async fn run_one(
-    client: &ClientPlan,
-    task: &IntersectPlan,
-    run_id: &mut String,
-    nonce: [u8; 32],
-    bucket: (u16, u16),
-    items: Vec<psi_core::Item>,
-) -> Result<ClientRun, CliError> {
-    let (peer, cfg) = (&client.peer, &client.config);
-    let mut pause = Duration::from_secs(1);
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        let result =
-            psi_server::run_bucket(peer, cfg, task.protocol, run_id, bucket, items.clone()).await;
-        let e = match result {
-            Ok(out) => return Ok(out),
-            Err(e) if tries < TRIES && transient(&e) => e,
-            Err(e) => return Err(e.into()),
-        };
-        tracing::warn!(
-            bucket = bucket.0,
-            "bucket failed ({e}); trying again in {pause:?}"
-        );
-        tokio::time::sleep(pause).await;
-        pause *= 2;
-        // The run may be gone with a restarted server: open it again.
-        if let Ok(run) = psi_server::open_run(peer, cfg, task.protocol, nonce).await {
-            if psi_server::wait_run_ready(peer, cfg, &run.id, |_| {})
-                .await
-                .is_ok()
-            {
-                *run_id = run.id;
-            }
-        }
-    }
 }

@@ -10,6 +10,7 @@ mod gen;
 mod partition;
 mod progress;
 mod release;
+mod retry;
 mod run;
 mod serve;
 mod state;
