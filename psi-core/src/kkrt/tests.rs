@@ -3,7 +3,10 @@
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
+use super::bits::{cols_to_rows, prg_words};
+use super::prf::{code_input, Code};
 use super::*;
+use crate::Item;
 
 fn items(range: std::ops::Range<u32>) -> Vec<Item> {
     range.map(|v| Item::from_key(&v.to_be_bytes())).collect()
