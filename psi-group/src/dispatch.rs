@@ -40,6 +40,16 @@ pub(crate) fn mul(points: &[ifma::Ep8], s: &[u8; 32]) -> Option<Vec<ifma::Ep8>> 
 }
 
 #[cfg(target_arch = "x86_64")]
+pub(crate) fn mul_double_compress(
+    points: &[ifma::Ep8],
+    h: &[u8; 32],
+    len: usize,
+) -> Option<Vec<[u8; 32]>> {
+    // SAFETY: as above.
+    ifma_detected().then(|| unsafe { ifma::mul_double_compress_batch(points, h, len) })
+}
+
+#[cfg(target_arch = "x86_64")]
 pub(crate) fn compress(points: &[ifma::Ep8], len: usize) -> Option<Vec<[u8; 32]>> {
     // SAFETY: as above.
     ifma_detected().then(|| unsafe { ifma::compress_batch(points, len) })

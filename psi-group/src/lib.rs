@@ -214,7 +214,12 @@ impl Points {
         match &self.repr {
             Repr::Dalek(p) => portable::mul_compress(p, s),
             #[cfg(target_arch = "x86_64")]
-            Repr::Ifma(_) => self.mul(s).compress(),
+            Repr::Ifma(p) => {
+                // compress(s·P) = compress(2·((s/2)·P)): doubles encode with
+                // one batched inversion (see `ifma::ristretto`).
+                let half = Zeroizing::new((s * Scalar::from(2u8).invert()).to_bytes());
+                dispatch::mul_double_compress(p, &half, self.len).expect(DETECTED)
+            }
         }
     }
 

@@ -151,3 +151,40 @@ fn batch_api_matches_dalek() {
     }
     println!("batch API: {done} points agree with curve25519-dalek on every backend");
 }
+
+/// Identity points (a peer may send the all-zero encoding) among others in
+/// one batch: `mul_compress` inverts a whole batch at once, and an identity
+/// lane must neither spoil the other points' encodings nor encode as
+/// anything but zero.
+#[test]
+fn identities_in_a_batch_spoil_nothing() {
+    let backends = backends();
+    let mut rng = ChaCha20Rng::seed_from_u64(0x1de7);
+    for round in 0..200 {
+        let len = 1 + round % 40;
+        let encodings: Vec<[u8; 32]> = (0..len)
+            .map(|_| match rng.next_u32() % 3 {
+                0 => [0u8; 32],
+                _ => random_point(&mut rng).compress().0,
+            })
+            .collect();
+        let s = edge_scalar(&mut rng);
+        let want: Vec<[u8; 32]> = encodings
+            .iter()
+            .map(|e| {
+                (CompressedRistretto(*e).decompress().expect("valid") * s)
+                    .compress()
+                    .0
+            })
+            .collect();
+        for &backend in &backends {
+            let points = Points::decompress(backend, &encodings).expect("valid");
+            assert_eq!(
+                points.mul_compress(&s),
+                want,
+                "{} round {round}",
+                backend.name()
+            );
+        }
+    }
+}
