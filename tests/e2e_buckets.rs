@@ -430,6 +430,12 @@ fn three_shard_pairs_together_equal_one_machine() {
     assert_eq!(merged, want);
 }
 
+/// The stderr of a command that must have failed.
+fn refused_with(o: &Output) -> String {
+    assert!(!o.status.success(), "expected a refusal");
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 fn partition(args: &[&str]) -> Output {
     Command::new(PSI)
         .arg("partition")
@@ -481,32 +487,19 @@ fn shard_workers_read_one_cut_made_by_psi_partition() {
         "--run-nonce-file",
         &path("nonce"),
     ];
-    ok(&partition(
-        &[
-            &cut_a[..],
-            &[
-                "--server-nonce-file",
-                &server_nonce,
-                "--out",
-                &path("cut-a"),
-            ],
-        ]
-        .concat(),
-    ));
-    let again = partition(
-        &[
-            &cut_a[..],
-            &[
-                "--server-nonce-file",
-                &server_nonce,
-                "--out",
-                &path("cut-a"),
-            ],
-        ]
-        .concat(),
+    let cut_a_dir = path("cut-a");
+    let cut_a_args = [
+        &cut_a[..],
+        &["--server-nonce-file", &server_nonce, "--out", &cut_a_dir],
+    ]
+    .concat();
+    ok(&partition(&cut_a_args));
+    let again = partition(&cut_a_args);
+    let why = refused_with(&again);
+    assert!(
+        why.contains("already holds a cut"),
+        "a cut is never overwritten: {why}"
     );
-    assert!(!again.status.success(), "a cut is never overwritten");
-    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a cut"));
 
     let (merged, buckets_run) = shard_pairs(
         dir.path(),
@@ -563,12 +556,8 @@ fn shard_workers_read_one_cut_made_by_psi_partition() {
         .args(["--partitioned", &path("cut-b"), "--once"])
         .output()
         .unwrap();
-    assert!(!o.status.success());
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("another run key"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let why = refused_with(&o);
+    assert!(why.contains("another run key"), "{why}");
 
     // A changed input is refused: the cut no longer describes it.
     let copy = dir.path().join("a2.csv");
@@ -589,64 +578,30 @@ fn shard_workers_read_one_cut_made_by_psi_partition() {
     let mut text = std::fs::read_to_string(&copy).unwrap();
     text.push_str("9999,k1\n");
     std::fs::write(&copy, text).unwrap();
-    let server = serve(
-        &b,
-        &[
-            "--state-dir",
-            &path("s-3"),
-            "--run-key-file",
-            &path("run-key"),
-        ],
-    );
-    let o = run(
-        &server.url,
-        &copy,
-        &dir.path().join("o2.csv"),
-        &[
+    let refused = |input: &Path, run_key: &str, cut: &str, name: &str| {
+        let server_state = path(&format!("s-{name}"));
+        let server = serve(
+            &b,
+            &["--state-dir", &server_state, "--run-key-file", run_key],
+        );
+        let client_state = path(&format!("c-{name}"));
+        let out = dir.path().join(format!("{name}.csv"));
+        let args = [
             "--duplicates",
             "all",
             "--state-dir",
-            &path("c-3"),
+            &client_state,
             "--partitioned",
-            &path("cut-a2"),
-        ],
-    );
-    assert!(!o.status.success());
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("changed since it was cut"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+            cut,
+        ];
+        refused_with(&run(&server.url, input, &out, &args))
+    };
+    let why = refused(&copy, &path("run-key"), &path("cut-a2"), "changed");
+    assert!(why.contains("changed since it was cut"), "{why}");
 
     // A running party's cut under another server's nonce is refused at the run's start.
-    let other = serve(
-        &b,
-        &[
-            "--state-dir",
-            &path("s-4"),
-            "--run-key-file",
-            &path("other-key"),
-        ],
-    );
-    let o = run(
-        &other.url,
-        &a,
-        &dir.path().join("o3.csv"),
-        &[
-            "--duplicates",
-            "all",
-            "--state-dir",
-            &path("c-4"),
-            "--partitioned",
-            &path("cut-a"),
-        ],
-    );
-    assert!(!o.status.success());
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("another partition seed"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let why = refused(&a, &path("other-key"), &path("cut-a"), "other");
+    assert!(why.contains("another partition seed"), "{why}");
 }
 
 #[test]
