@@ -5,6 +5,7 @@ mod audit;
 mod bucketed;
 mod cut;
 mod demo;
+mod disk;
 mod fuzzy;
 mod gen;
 mod partition;

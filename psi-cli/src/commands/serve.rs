@@ -13,7 +13,7 @@ use psi_table::{LinkageSpec, LinkageTable};
 
 use super::audit::Audit;
 use super::cut::Cut;
-use super::partition::DiskSource;
+use super::disk::DiskSource;
 use super::progress::{Progress, ServerProgress};
 use super::release::{count_of, release};
 use super::state::{digest_file, run_key};
