@@ -131,15 +131,15 @@ impl CounterMasker {
 }
 
 /// What the counter carries from the hellos to the end.
-struct CounterContext {
-    protocol: Protocol,
-    secret: Arc<Secret>,
-    public_key: Option<PublicKey>,
-    threshold: u64,
-    sum_bits: u8,
-    tag_len: u8,
-    responder_size: u64,
-    rng: SessionRng,
+pub(super) struct CounterContext {
+    pub(super) protocol: Protocol,
+    pub(super) secret: Arc<Secret>,
+    pub(super) public_key: Option<PublicKey>,
+    pub(super) threshold: u64,
+    pub(super) sum_bits: u8,
+    pub(super) tag_len: u8,
+    pub(super) responder_size: u64,
+    pub(super) rng: SessionRng,
 }
 
 /// Counter stream 2: the responder's answers to the counter's items, shuffled.
@@ -222,32 +222,14 @@ impl ExpectResponderSet {
             });
         }
         let masked: Vec<CompressedRistretto> = remask(&self.ctx.secret, &chunk.points, self.seen)?;
-        let own = &self.own_tags;
         let len = self.ctx.tag_len;
-        // Every item is treated alike, match or not, so the time this takes
-        // (which the responder can observe as back-pressure on its stream)
-        // does not depend on the number of matches: the lookup is a
-        // fixed-length binary search, and in the sums every ciphertext is
-        // decoded, selected without a branch (itself or the encryption of 0
-        // with nonce 0) and added.
-        let found: Vec<Choice> = masked
-            .par_iter()
-            .map(|c| Choice::from(u8::from(own.binary_search(&tag_of(c, len)).is_ok())))
-            .collect();
-        if sum {
-            let offset = self.seen;
-            let part = chunk
-                .ciphertexts
-                .par_iter()
-                .zip(&found)
-                .enumerate()
-                .map(|(i, (ct, &found))| {
-                    Ciphertext::from_bytes(ct, offset + i as u64).map(|ct| ct.or_zero(found))
-                })
-                .try_reduce(Ciphertext::zero, |a, b| Ok(a.add(&b)))?;
-            self.sum = self.sum.add(&part);
-        }
-        self.count += found.iter().map(|f| u64::from(f.unwrap_u8())).sum::<u64>();
+        let tags: Vec<u128> = masked.par_iter().map(|c| tag_of(c, len)).collect();
+        let offset = self.seen;
+        let (count, part) = tally(&self.own_tags, &tags, &chunk.ciphertexts, |i| {
+            offset + i as u64
+        })?;
+        self.sum = self.sum.add(&part);
+        self.count += count;
         self.seen = got;
         Ok(())
     }
@@ -261,42 +243,84 @@ impl ExpectResponderSet {
                 got: self.seen,
             });
         }
-        let ctx = self.ctx;
-        let count = self.count;
-        let released = outcome(count, ctx.threshold, count);
-        let pk = match (&ctx.public_key, ctx.protocol) {
-            (_, Protocol::Cardinality) => return Ok(CounterFinish::Cardinality(released)),
-            (Some(pk), _) => pk,
-            (None, _) => return Err(Error::Misuse("sum protocol without a public key")),
-        };
-        let mut rng = ctx.rng.stream(STREAM_FINALE);
-        let k = Zeroizing::new(random_scalar(&mut rng));
-        if ctx.protocol == Protocol::SumToValueHolder {
-            let message = if count < ctx.threshold {
-                SumResult::ThresholdNotMet
-            } else {
-                SumResult::Sum {
-                    count,
-                    ciphertext: pk.add_encrypted(&self.sum, &Scalar::ZERO, &k).to_bytes(),
-                }
-            };
-            return Ok(CounterFinish::SendSum {
-                message,
-                count: released,
-            });
-        }
-        let mask = Zeroizing::new(random_scalar(&mut rng));
-        let ciphertext = pk.add_encrypted(&self.sum, &mask, &k).to_bytes();
-        Ok(CounterFinish::SendMaskedSum {
-            message: MaskedSum { ciphertext },
-            next: ExpectDecryptedSum {
-                mask,
-                count,
-                threshold: ctx.threshold,
-                sum_bits: ctx.sum_bits,
-            },
-        })
+        finish_counting(self.ctx, self.count, &self.sum)
     }
+}
+
+/// Counts the `tags` (the responder's items, re-masked by us) found in `own`
+/// (sorted) and, when `ciphertexts` is not empty (the sums), adds the
+/// ciphertexts of the matches; `index(i)` is the stream position of item `i`,
+/// for errors. Every item is treated alike, match or not, so the time this
+/// takes does not depend on the number of matches: the lookup is a
+/// fixed-length binary search, and in the sums every ciphertext is decoded,
+/// selected without a branch (itself or the encryption of 0 with nonce 0)
+/// and added.
+pub(super) fn tally(
+    own: &[u128],
+    tags: &[u128],
+    ciphertexts: &[[u8; CIPHERTEXT_LEN]],
+    index: impl Fn(usize) -> u64 + Sync,
+) -> Result<(u64, Ciphertext), Error> {
+    let found: Vec<Choice> = tags
+        .par_iter()
+        .map(|t| Choice::from(u8::from(own.binary_search(t).is_ok())))
+        .collect();
+    let sum = if ciphertexts.is_empty() {
+        Ciphertext::zero()
+    } else {
+        ciphertexts
+            .par_iter()
+            .zip(&found)
+            .enumerate()
+            .map(|(i, (ct, &found))| {
+                Ciphertext::from_bytes(ct, index(i)).map(|ct| ct.or_zero(found))
+            })
+            .try_reduce(Ciphertext::zero, |a, b| Ok(a.add(&b)))?
+    };
+    let count = found.iter().map(|f| u64::from(f.unwrap_u8())).sum::<u64>();
+    Ok((count, sum))
+}
+
+/// The counter's last step once every item of the responder's set is
+/// counted: the result (cardinality) or the message to send (the sums).
+pub(super) fn finish_counting(
+    ctx: CounterContext,
+    count: u64,
+    sum: &Ciphertext,
+) -> Result<CounterFinish, Error> {
+    let released = outcome(count, ctx.threshold, count);
+    let pk = match (&ctx.public_key, ctx.protocol) {
+        (_, Protocol::Cardinality) => return Ok(CounterFinish::Cardinality(released)),
+        (Some(pk), _) => pk,
+        (None, _) => return Err(Error::Misuse("sum protocol without a public key")),
+    };
+    let mut rng = ctx.rng.stream(STREAM_FINALE);
+    let k = Zeroizing::new(random_scalar(&mut rng));
+    if ctx.protocol == Protocol::SumToValueHolder {
+        let message = if count < ctx.threshold {
+            SumResult::ThresholdNotMet
+        } else {
+            SumResult::Sum {
+                count,
+                ciphertext: pk.add_encrypted(sum, &Scalar::ZERO, &k).to_bytes(),
+            }
+        };
+        return Ok(CounterFinish::SendSum {
+            message,
+            count: released,
+        });
+    }
+    let mask = Zeroizing::new(random_scalar(&mut rng));
+    let ciphertext = pk.add_encrypted(sum, &mask, &k).to_bytes();
+    Ok(CounterFinish::SendMaskedSum {
+        message: MaskedSum { ciphertext },
+        next: ExpectDecryptedSum {
+            mask,
+            count,
+            threshold: ctx.threshold,
+            sum_bits: ctx.sum_bits,
+        },
+    })
 }
 
 /// Counter, direction 2: waits for the value holder's decryption of the masked sum.

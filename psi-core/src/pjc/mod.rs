@@ -149,6 +149,7 @@
 
 mod counter;
 mod elgamal;
+pub mod external;
 pub mod noise;
 mod responder;
 mod wire;
@@ -171,7 +172,9 @@ pub use wire::{
     MAX_RESPONDER_CHUNK_ITEMS, MAX_SUM_BITS,
 };
 
-use crate::codec::{PointChunk, PointStream, Protocol, TagChunk, DEFAULT_CHUNK_ITEMS};
+use crate::codec::{
+    PointChunk, PointStream, Protocol, TagChunk, DEFAULT_CHUNK_ITEMS, MAX_CHUNK_ITEMS,
+};
 use crate::ecdh::{
     check_size, clamp_chunk, mask_items, remask, tag_of, up_front_capacity, Secret, Session,
     TagCollector,

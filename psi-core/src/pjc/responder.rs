@@ -155,17 +155,14 @@ impl ExpectCounterHello {
         let (values, public, finale) = match self.keys {
             None => (None, None, ResponderFinale::Nothing),
             Some(k) => {
-                let finale = if self.hello.protocol == Protocol::SumToValueHolder {
-                    ResponderFinale::ExpectSum(ExpectSumResult {
-                        secret: k.secret,
-                        threshold,
-                        max_count: own_size.min(peer.set_size),
-                        total: k.total,
-                        sum_bits: self.hello.sum_bits,
-                    })
-                } else {
-                    ResponderFinale::Decrypt(ExpectMaskedSum { secret: k.secret })
-                };
+                let finale = sum_finale(
+                    self.hello.protocol,
+                    k.secret,
+                    threshold,
+                    own_size.min(peer.set_size),
+                    k.total,
+                    self.hello.sum_bits,
+                );
                 (Some(k.values), Some(k.public), finale)
             }
         };
@@ -192,6 +189,29 @@ impl ExpectCounterHello {
             },
             finale,
         })
+    }
+}
+
+/// The responder's last step in the sums: wait for the encrypted sum
+/// (direction 1) or decrypt the masked one (direction 2).
+pub(super) fn sum_finale(
+    protocol: Protocol,
+    secret: SecretKey,
+    threshold: u64,
+    max_count: u64,
+    total: u64,
+    sum_bits: u8,
+) -> ResponderFinale {
+    if protocol == Protocol::SumToValueHolder {
+        ResponderFinale::ExpectSum(ExpectSumResult {
+            secret,
+            threshold,
+            max_count,
+            total,
+            sum_bits,
+        })
+    } else {
+        ResponderFinale::Decrypt(ExpectMaskedSum { secret })
     }
 }
 
