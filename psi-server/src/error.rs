@@ -87,6 +87,20 @@ pub enum Error {
     /// A background task failed.
     #[error("internal task failed: {0}")]
     Task(String),
+    /// A temporary file of an external-memory run could not be created,
+    /// written or read (a full disk is `No space left on device`).
+    #[error("{what} the temporary file {path}: {source}")]
+    Scratch {
+        /// `creating`, `writing` or `reading`.
+        what: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The set an external-memory run streams could not be read.
+    #[error("{0}")]
+    Source(String),
 }
 
 impl From<psi_core::codec::DecodeError> for Error {
