@@ -13,12 +13,13 @@ pub mod tls;
 
 pub use client::{
     close_run, open_run, run_bucket, run_ecdh_client, run_kkrt_client, run_linkage_client,
-    run_pjc_client, submit_encodings, wait_run_ready, ClientConfig, ClientRun, LinkageRun,
-    OpenedRun, PjcOutput, PjcRun, UnitRun,
+    run_pjc_client, run_pjc_client_on_disk, submit_encodings, wait_run_ready, ClientConfig,
+    ClientRun, CounterItems, DiskPjcRun, LinkageRun, OnProgress, OpenedRun, PjcOutput, PjcRun,
+    UnitRun,
 };
 pub use error::Error;
 pub use metrics::{Phases, Traffic};
 pub use server::{
-    BucketSource, LinkageEvent, PreparedSet, PsiServer, Quotas, ServeMode, ServerConfig,
+    BucketSource, LinkageEvent, PjcSource, PreparedSet, PsiServer, Quotas, ServeMode, ServerConfig,
     SessionEvent, UnitConfig,
 };

@@ -11,6 +11,7 @@ mod ecdh;
 mod kkrt;
 mod linkage;
 mod pjc;
+mod pjc_disk;
 mod transport;
 mod unit;
 
@@ -20,4 +21,5 @@ pub use self::ecdh::{run_ecdh_client, ClientRun};
 pub use self::kkrt::run_kkrt_client;
 pub use self::linkage::{run_linkage_client, LinkageRun};
 pub use self::pjc::{run_pjc_client, PjcOutput, PjcRun};
+pub use self::pjc_disk::{run_pjc_client_on_disk, CounterItems, DiskPjcRun, OnProgress};
 pub use self::unit::{submit_encodings, UnitRun};

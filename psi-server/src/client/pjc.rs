@@ -107,26 +107,35 @@ pub async fn run_pjc_client(
     phases.push(schedule::SERVER_MASKED.name, t.elapsed());
 
     let t = Instant::now();
-    let sum = &schedule::SUM_EXCHANGE;
-    let output = match finish {
-        CounterFinish::Cardinality(count) => PjcOutput::Cardinality(count),
-        CounterFinish::SendSum { message, count } => {
-            peer.exchange(&token, sum, message.to_bytes()).await?;
-            PjcOutput::SumToServer(count)
-        }
-        CounterFinish::SendMaskedSum { message, next } => {
-            let answer = peer.exchange(&token, sum, message.to_bytes()).await?;
-            let answer = DecryptedSum::from_bytes(&answer)?;
-            let outcome = tokio::task::spawn_blocking(move || next.receive(answer)).await??;
-            PjcOutput::SumToClient(outcome)
-        }
-    };
-    phases.push(sum.name, t.elapsed());
+    let output = finish_exchange(&mut peer, &token, finish).await?;
+    phases.push(schedule::SUM_EXCHANGE.name, t.elapsed());
     Ok(PjcRun {
         output,
         server_set_size,
         session: token,
         traffic: peer.traffic(),
         phases,
+    })
+}
+
+/// The counter's last step: the result, or the sums' one exchange.
+pub(super) async fn finish_exchange(
+    peer: &mut Peer<'_>,
+    token: &str,
+    finish: CounterFinish,
+) -> Result<PjcOutput, Error> {
+    let sum = &schedule::SUM_EXCHANGE;
+    Ok(match finish {
+        CounterFinish::Cardinality(count) => PjcOutput::Cardinality(count),
+        CounterFinish::SendSum { message, count } => {
+            peer.exchange(token, sum, message.to_bytes()).await?;
+            PjcOutput::SumToServer(count)
+        }
+        CounterFinish::SendMaskedSum { message, next } => {
+            let answer = peer.exchange(token, sum, message.to_bytes()).await?;
+            let answer = DecryptedSum::from_bytes(&answer)?;
+            let outcome = tokio::task::spawn_blocking(move || next.receive(answer)).await??;
+            PjcOutput::SumToClient(outcome)
+        }
     })
 }

@@ -17,10 +17,14 @@ use super::config::{ServeMode, ServerConfig};
 use super::ids::random_token;
 use super::keycheck::key_spec_refusal;
 use super::linkage;
+use super::pjc_source::PjcSource;
 use super::registry::Refused;
 use super::respond::{self, Answer};
 use super::runs;
-use super::session::{Admitted, EcdhStreams, KkrtStreams, PjcStreams, Session, Streams};
+use super::session::{
+    disk_streams, Admitted, EcdhStreams, KkrtStreams, PjcAnswerer, PjcSet, PjcStreams, Session,
+    Streams,
+};
 use super::shared::{Caller, Shared};
 use crate::api::SESSION_HEADER;
 use crate::api::{code, LINKAGE_HEADER, MAX_HELLO_BYTES};
@@ -69,6 +73,7 @@ fn open(
     items: Arc<[Item]>,
     values: Option<Arc<[u64]>>,
     linkage: Option<String>,
+    pjc_source: Option<Arc<dyn PjcSource>>,
     config: &ServerConfig,
 ) -> Result<Opened, OpenError> {
     // Session secrets derive from it: its state is overwritten on drop.
@@ -96,16 +101,30 @@ fn open(
                 min_intersection: config.min_intersection,
                 sum_bits: config.sum_bits,
             };
-            let values = values.filter(|_| config.mode.needs_values());
             let client_set_size = hello.set_size;
-            let (answer, mut s) =
-                pjc::Responder::accept(&mut rng, items, values, &params, hello, &config.limits)?;
-            s.masker.set_chunk_items(config.chunk_items);
+            let (answer, streams) = match pjc_source {
+                Some(source) => open_pjc_on_disk(&mut rng, source, &params, hello, config)?,
+                None => {
+                    let values = values.filter(|_| config.mode.needs_values());
+                    let (answer, mut s) = pjc::Responder::accept(
+                        &mut rng,
+                        items,
+                        values,
+                        &params,
+                        hello,
+                        &config.limits,
+                    )?;
+                    s.masker.set_chunk_items(config.chunk_items);
+                    let (answerer, masker) =
+                        (PjcAnswerer::Memory(s.answerer), PjcSet::Memory(s.masker));
+                    (answer, PjcStreams::new(answerer, masker, s.finale))
+                }
+            };
             Ok(Opened {
                 protocol: params.protocol,
                 client_set_size,
                 answer: answer.to_bytes(),
-                streams: Streams::Pjc(PjcStreams::new(s.answerer, s.masker, s.finale)),
+                streams: Streams::Pjc(streams),
                 order: None,
             })
         }
@@ -136,6 +155,26 @@ fn open(
             })
         }
     }
+}
+
+/// A PJC session over a set on disk ([`psi_core::pjc::external`]).
+fn open_pjc_on_disk(
+    rng: &mut ZeroizingRng,
+    source: Arc<dyn PjcSource>,
+    params: &pjc::Params,
+    hello: PjcHello,
+    config: &ServerConfig,
+) -> Result<(PjcHello, PjcStreams), OpenError> {
+    let (answer, s) = pjc::external::StreamingResponder::accept(
+        rng,
+        source.distinct(),
+        source.total(),
+        params,
+        hello,
+        &config.limits,
+    )?;
+    let (answerer, masker) = disk_streams(s.answerer, s.masker, source, config.chunk_items)?;
+    Ok((answer, PjcStreams::new(answerer, masker, s.finale)))
 }
 
 /// A partner at one of its quotas.
@@ -209,7 +248,9 @@ pub(crate) async fn hello(shared: Arc<Shared>, caller: Caller, req: Request<Inco
         };
         let linkage_id = step.as_ref().map(|st| st.id.clone());
         let values = s.table.values.clone();
-        let opened = open(&bytes, items, values, linkage_id, &s.config).map_err(Failure::Open)?;
+        let source = s.table.pjc_source.clone();
+        let opened =
+            open(&bytes, items, values, linkage_id, source, &s.config).map_err(Failure::Open)?;
         Ok((step, opened))
     };
     let in_run = headers_in_run;

@@ -16,6 +16,7 @@ mod keycheck;
 mod linkage;
 mod linkage_state;
 mod listener;
+mod pjc_source;
 mod quota;
 mod registry;
 mod respond;
@@ -39,6 +40,7 @@ use tokio::sync::broadcast;
 
 pub use self::buckets::{BucketSource, PreparedSet};
 pub use self::config::{ServeMode, ServerConfig};
+pub use self::pjc_source::PjcSource;
 pub use self::quota::Quotas;
 use self::registry::Registry;
 pub use self::registry::{LinkageEvent, SessionEvent};
@@ -138,6 +140,30 @@ impl PsiServer {
         Ok(server)
     }
 
+    /// Binds a PSI-cardinality or PSI-sum server whose set stays on disk:
+    /// every session runs in external memory ([`psi_core::pjc::external`])
+    /// over `source`.
+    pub async fn bind_pjc_on_disk(
+        addr: SocketAddr,
+        source: Arc<dyn PjcSource>,
+        config: ServerConfig,
+    ) -> Result<PsiServer, Error> {
+        if config.mode == ServeMode::Intersection {
+            return Err(Error::Config(
+                "an external-memory PJC server serves cardinality or sum",
+            ));
+        }
+        if config.mode.needs_values() != source.total().is_some() {
+            return Err(Error::Config("a PSI-sum server needs a value per item"));
+        }
+        let mut server = Self::bind_table(addr, Vec::new(), Some(Vec::new()), None, config).await?;
+        if let Some(shared) = Arc::get_mut(&mut server.shared) {
+            shared.registry.set_server_set_size(source.distinct());
+            shared.table.pjc_source = Some(source);
+        }
+        Ok(server)
+    }
+
     /// Binds with everything a server may serve.
     async fn bind_table(
         addr: SocketAddr,
@@ -170,6 +196,7 @@ impl PsiServer {
             items,
             values: values.map(Into::into),
             linkage_keys,
+            pjc_source: None,
         };
         let run_key = match config.run_key {
             Some(key) => key,

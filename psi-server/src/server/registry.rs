@@ -119,6 +119,11 @@ impl Registry {
         }
     }
 
+    /// The served set's size, for a server whose set is not in memory.
+    pub(crate) fn set_server_set_size(&mut self, size: u64) {
+        self.server_set_size = size;
+    }
+
     pub(crate) fn events(&self) -> broadcast::Receiver<SessionEvent> {
         self.events.subscribe()
     }

@@ -31,6 +31,8 @@ pub(crate) struct Table {
     pub(crate) linkage_keys: Option<(Vec<KeyColumn>, Duplicates)>,
     /// Where bucketed runs get their buckets.
     pub(crate) source: Arc<dyn BucketSource>,
+    /// Cardinality and sum in external memory: the set on disk.
+    pub(crate) pjc_source: Option<Arc<dyn super::pjc_source::PjcSource>>,
     /// Whether `items` holds the set (else only runs are served).
     pub(crate) in_memory: bool,
 }

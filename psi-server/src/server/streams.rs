@@ -170,7 +170,15 @@ fn produce(session: Arc<Session>, mut producer: Download) -> ChannelBody {
                 return;
             };
             producer = p;
-            let Some(message) = message else { return };
+            let message = match message {
+                Ok(Some(message)) => message,
+                Ok(None) => return,
+                Err(why) => {
+                    tracing::error!("a download failed: {why}");
+                    let _ = tx.send(Err(std::io::Error::other(why))).await;
+                    return;
+                }
+            };
             let frame = framed(&message);
             session.sent(frame.len() as u64);
             tokio::select! {

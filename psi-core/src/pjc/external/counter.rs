@@ -251,6 +251,11 @@ impl QueryRouter {
         self.seen
     }
 
+    /// Whether the records carry ciphertexts (the sums).
+    pub fn is_sum(&self) -> bool {
+        is_sum(self.ctx.protocol)
+    }
+
     /// Checks and re-masks one chunk of the responder's set (the
     /// ciphertexts are checked when counted).
     pub fn receive(&mut self, chunk: ResponderSetChunk) -> Result<Vec<Query>, Error> {

@@ -6,7 +6,9 @@ use bytes::Bytes;
 use psi_core::codec::{Codec, PointChunk, PointStream};
 use psi_core::ecdh::{ExpectClientMasked, ServerMasker};
 use psi_core::kkrt::{ExpectMatrix, MatrixChunk, SendOprfValues};
-use psi_core::pjc::{ExpectCounterMasked, ResponderFinale, ResponderMasker, ShuffledTagSender};
+use psi_core::pjc::ResponderFinale;
+
+use super::pjc_disk::{PjcAnswerer, PjcSet, PjcTags};
 use tokio::sync::mpsc;
 
 use crate::body::ChannelBody;
@@ -19,22 +21,22 @@ pub(crate) enum Upload {
     EcdhClientMasked(ExpectClientMasked),
     /// Boxed: the KKRT states carry the base-OT keys (about 3.7 KB).
     KkrtMatrix(Box<ExpectMatrix>),
-    PjcCounterMasked(ExpectCounterMasked),
+    PjcCounterMasked(PjcAnswerer),
 }
 
 /// What an upload leaves when it ends: the state of a stream it made ready.
 pub(crate) enum Uploaded {
     Nothing,
     OprfValues(Box<SendOprfValues>),
-    ShuffledTags(ShuffledTagSender),
+    ShuffledTags(PjcTags),
 }
 
 /// A download the server produces chunk by chunk.
 pub(crate) enum Download {
     EcdhServerMasked(ServerMasker),
     KkrtOprfValues(Box<SendOprfValues>),
-    PjcShuffledTags(ShuffledTagSender),
-    PjcResponderSet(ResponderMasker),
+    PjcShuffledTags(PjcTags),
+    PjcResponderSet(PjcSet),
 }
 
 /// A download stream: produced here, or forwarded from an upload.
@@ -66,7 +68,7 @@ impl Upload {
                 Ok(None)
             }
             Upload::PjcCounterMasked(s) => {
-                s.receive(PointChunk::decode(PointStream::CounterMasked, message)?)?;
+                s.process(message)?;
                 Ok(None)
             }
         }
@@ -83,13 +85,14 @@ impl Upload {
 }
 
 impl Download {
-    /// The next encoded message, `None` at the end.
-    pub(crate) fn next_message(&mut self) -> Option<Vec<u8>> {
+    /// The next encoded message, `None` at the end; an error (for the log)
+    /// cuts the stream.
+    pub(crate) fn next_message(&mut self) -> Result<Option<Vec<u8>>, String> {
         match self {
-            Download::EcdhServerMasked(s) => s.next_chunk().map(|c| c.to_bytes()),
-            Download::KkrtOprfValues(s) => s.next_chunk().map(|c| c.to_bytes()),
-            Download::PjcShuffledTags(s) => s.next_chunk().map(|c| c.to_bytes()),
-            Download::PjcResponderSet(s) => s.next_chunk().map(|c| c.to_bytes()),
+            Download::EcdhServerMasked(s) => Ok(s.next_chunk().map(|c| c.to_bytes())),
+            Download::KkrtOprfValues(s) => Ok(s.next_chunk().map(|c| c.to_bytes())),
+            Download::PjcShuffledTags(s) => s.next_message(),
+            Download::PjcResponderSet(s) => s.next_message(),
         }
     }
 }

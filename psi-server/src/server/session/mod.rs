@@ -7,6 +7,7 @@ mod handoff;
 mod kkrt;
 mod lane;
 mod pjc;
+mod pjc_disk;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -22,6 +23,7 @@ pub(crate) use self::handoff::{Chunks, Download, Downstream, Exchange, Upload, U
 pub(crate) use self::kkrt::KkrtStreams;
 pub(crate) use self::lane::Refusal;
 pub(crate) use self::pjc::PjcStreams;
+pub(crate) use self::pjc_disk::{disk_streams, PjcAnswerer, PjcSet};
 use crate::auth::Identity;
 use crate::metrics::Traffic;
 

@@ -2,16 +2,17 @@
 //! [`schedule::SUM`]): the shuffled tags exist once the counter's upload
 //! ended; the sum comes after every stream.
 
-use psi_core::pjc::{ExpectCounterMasked, Outcome, ResponderFinale, ResponderMasker, SumOutput};
+use psi_core::pjc::{Outcome, ResponderFinale, SumOutput};
 use psi_core::schedule::{self, Stream};
 
 use super::handoff::{Download, Downstream, Exchange, Upload, Uploaded};
 use super::lane::{Lane, Refusal};
+use super::pjc_disk::{PjcAnswerer, PjcSet, PjcTags};
 
 pub(crate) struct PjcStreams {
-    client_masked: Lane<ExpectCounterMasked>,
-    shuffled_tags: Lane<psi_core::pjc::ShuffledTagSender>,
-    server_masked: Lane<ResponderMasker>,
+    client_masked: Lane<PjcAnswerer>,
+    shuffled_tags: Lane<PjcTags>,
+    server_masked: Lane<PjcSet>,
     /// The sums' last exchange (`None` for cardinality).
     sum: Option<Lane<ResponderFinale>>,
     /// Sum to the server: what it learned.
@@ -19,11 +20,7 @@ pub(crate) struct PjcStreams {
 }
 
 impl PjcStreams {
-    pub(crate) fn new(
-        answerer: ExpectCounterMasked,
-        masker: ResponderMasker,
-        finale: ResponderFinale,
-    ) -> Self {
+    pub(crate) fn new(answerer: PjcAnswerer, masker: PjcSet, finale: ResponderFinale) -> Self {
         let sum = match finale {
             ResponderFinale::Nothing => None,
             f => Some(Lane::holding("every other stream", f)),

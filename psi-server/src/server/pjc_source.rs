@@ -1,0 +1,27 @@
+//! Where a server whose table stays on disk gets its set for
+//! PSI-cardinality and PSI-sum sessions in external memory
+//! ([`psi_core::pjc::external`]): the server reads no table itself; `psi
+//! serve --state-dir` gives it a source that reads the caller's spill.
+
+use std::path::Path;
+
+use psi_core::Item;
+
+/// The served set of an external-memory PJC server.
+pub trait PjcSource: Send + Sync + 'static {
+    /// How many distinct items (announced in every hello).
+    fn distinct(&self) -> u64;
+    /// In the sums, the total of all values (checked against the bound on
+    /// sums at every session); `None` in cardinality.
+    fn total(&self) -> Option<u64>;
+    /// Calls `each` with every distinct item once, in batches, with its
+    /// value (empty in cardinality). An error (one line, for the log) from
+    /// either side stops the pass.
+    fn for_each(
+        &self,
+        each: &mut dyn FnMut(&[Item], &[u64]) -> Result<(), String>,
+    ) -> Result<(), String>;
+    /// Where sessions keep their temporary files (one fresh directory each,
+    /// removed when the session ends).
+    fn scratch(&self) -> &Path;
+}
