@@ -60,6 +60,7 @@ mod rejects;
 mod source;
 pub mod spec;
 pub mod spill;
+mod stream_values;
 mod values;
 
 use keys::KeyEncoder;
@@ -67,6 +68,7 @@ use source::{at, Rows};
 
 pub use columns::Columns;
 pub use keys::{stream_keys, StreamedKeys};
+pub use stream_values::stream_keys_values;
 pub use linkage::{waterfall_match_plain, Linkage, LinkageTable, LinkedPair, StepStats};
 pub use normalize::{Invalid, Normalised, Profile, PROFILE_NAMES};
 pub use output::{write_flagged, OutRow, OutputFormat, OutputOptions, QuoteStyle};

@@ -33,37 +33,19 @@ impl KeyedTable {
                     found: row as u64 + 1,
                 });
             };
-            let bad = |reason: &'static str, value: &str| Error::BadValue {
-                path: path.to_path_buf(),
-                line,
-                column: column.to_string(),
-                value: value.chars().take(40).collect(),
-                reason,
-            };
-            let raw = record.get(position).unwrap_or_default();
-            let text = std::str::from_utf8(raw).map_err(|_| Error::NotUtf8 {
-                path: path.to_path_buf(),
-                line,
-                column: column.to_string(),
-            })?;
-            let text = text.trim();
-            if text.is_empty() {
-                return Err(bad("is empty (a value is required on every row)", text));
-            }
-            if !text.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(bad("is not a non-negative integer", text));
-            }
-            let value: u64 = text
-                .parse()
-                .ok()
-                .filter(|v| *v <= max)
-                .ok_or_else(|| bad("is above the largest value allowed", text))?;
+            let value = parse_value(path, line, column, record.get(position), max)?;
             if item != NO_KEY {
                 let total = &mut totals[item as usize];
                 *total = total
                     .checked_add(value)
                     .filter(|t| *t <= max)
-                    .ok_or_else(|| bad("makes its key's total exceed the largest value", text))?;
+                    .ok_or_else(|| Error::BadValue {
+                        path: path.to_path_buf(),
+                        line,
+                        column: column.to_string(),
+                        value: value.to_string(),
+                        reason: "makes its key's total exceed the largest value",
+                    })?;
             }
             row += 1;
         }
@@ -76,6 +58,43 @@ impl KeyedTable {
         }
         Ok(totals)
     }
+}
+
+/// One row's value: a base-10 integer in `0..=max` after trimming; any other
+/// text is an error naming the file, the line, the column and the value.
+pub(crate) fn parse_value(
+    path: &Path,
+    line: u64,
+    column: &str,
+    raw: Option<&[u8]>,
+    max: u64,
+) -> Result<u64, Error> {
+    let bad = |reason: &'static str, value: &str| Error::BadValue {
+        path: path.to_path_buf(),
+        line,
+        column: column.to_string(),
+        value: value.chars().take(40).collect(),
+        reason,
+    };
+    let raw = raw.unwrap_or_default();
+    let text = std::str::from_utf8(raw).map_err(|_| Error::NotUtf8 {
+        path: path.to_path_buf(),
+        line,
+        column: column.to_string(),
+    })?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(bad("is empty (a value is required on every row)", text));
+    }
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad("is not a non-negative integer", text));
+    }
+    let value: u64 = text
+        .parse()
+        .ok()
+        .filter(|v| *v <= max)
+        .ok_or_else(|| bad("is above the largest value allowed", text))?;
+    Ok(value)
 }
 
 #[cfg(test)]
