@@ -68,12 +68,12 @@ use source::{at, Rows};
 
 pub use columns::Columns;
 pub use keys::{stream_keys, StreamedKeys};
-pub use stream_values::stream_keys_values;
 pub use linkage::{waterfall_match_plain, Linkage, LinkageTable, LinkedPair, StepStats};
 pub use normalize::{Invalid, Normalised, Profile, PROFILE_NAMES};
 pub use output::{write_flagged, OutRow, OutputFormat, OutputOptions, QuoteStyle};
 pub use rejects::{ColumnStats, Reject, MAX_REJECTS};
 pub use spec::{KeySpec, LinkageSpec, KEY_ENCODING_VERSION, MAX_KEYS};
+pub use stream_values::stream_keys_values;
 
 /// Everything that can go wrong reading or writing a table. Each variant names
 /// the file and, where there is one, the line and column.

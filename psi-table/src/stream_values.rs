@@ -72,6 +72,9 @@ mod tests {
         assert_eq!((s.stats.rows, s.stats.empty_key_rows), (3, 1));
         std::fs::write(&path, "email,spend\na,5\nb,x\n").unwrap();
         let e = stream_keys_values(&path, &spec, "spend", 100, |_, _, _| Ok(())).unwrap_err();
-        assert!(e.to_string().contains("line 3") && e.to_string().contains("spend"), "{e}");
+        assert!(
+            e.to_string().contains("line 3") && e.to_string().contains("spend"),
+            "{e}"
+        );
     }
 }

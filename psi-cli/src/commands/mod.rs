@@ -9,6 +9,7 @@ mod disk;
 mod fuzzy;
 mod gen;
 mod partition;
+mod pjc_disk;
 mod progress;
 mod release;
 mod retry;

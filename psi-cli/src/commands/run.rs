@@ -9,6 +9,7 @@ use psi_server::Phases;
 use psi_table::OutRow;
 
 use super::bucketed;
+use super::pjc_disk;
 use super::progress::Progress;
 use super::release::client_release;
 use super::serve::shutdown_signal;
@@ -16,7 +17,8 @@ use super::table::{blocking, key_columns, out_rows, read_keyed, read_linkage};
 use crate::error::CliError;
 use crate::plan::{AggregatePlan, ClientPlan, IntersectPlan, LinkPlan, RunPlan, RunTask};
 use crate::report::{
-    self, Aggregated, InputReport, LinkageReport, Linked, Matched, Report, StepReport,
+    self, Aggregated, ExternalReport, InputReport, LinkageReport, Linked, Matched, Report,
+    StepReport,
 };
 
 /// Runs party A.
@@ -205,6 +207,16 @@ async fn link(client: &ClientPlan, task: &LinkPlan) -> Result<(), CliError> {
 
 /// `--mode cardinality|sum`: the count (and sum), never the rows.
 async fn aggregate(client: &ClientPlan, task: &AggregatePlan) -> Result<(), CliError> {
+    if let Some(dir) = &task.disk {
+        let progress = Progress::new(client.quiet);
+        return tokio::select! {
+            done = pjc_disk::aggregate(client, task, dir, &progress) => done,
+            () = shutdown_signal() => {
+                progress.finish();
+                Err(CliError::Stopped(dir.clone()))
+            }
+        };
+    }
     let start = Instant::now();
     let mut phases = Phases::new();
     let table = read_keyed(&client.input, &task.key).await?;
@@ -214,6 +226,25 @@ async fn aggregate(client: &ClientPlan, task: &AggregatePlan) -> Result<(), CliE
         psi_server::run_pjc_client(&client.peer, items, &task.params, &client.config).await?;
     phases.extend(&outcome.phases);
     phases.push("total", start.elapsed());
+    aggregated(
+        client,
+        task,
+        outcome,
+        InputReport::new(&table),
+        phases,
+        None,
+    )
+}
+
+/// Releases what an aggregate run learned, prints it and writes the report.
+pub(super) fn aggregated(
+    client: &ClientPlan,
+    task: &AggregatePlan,
+    outcome: psi_server::PjcRun,
+    input: InputReport,
+    phases: Phases,
+    external: Option<ExternalReport>,
+) -> Result<(), CliError> {
     let released = client_release(outcome.output, &task.release);
     println!("{}", released.describe());
     let body = Aggregated {
@@ -222,8 +253,9 @@ async fn aggregate(client: &ClientPlan, task: &AggregatePlan) -> Result<(), CliE
         session: outcome.session.clone(),
         peer_set_size: outcome.server_set_size,
         released,
+        external,
     };
-    let report = Report::client(InputReport::new(&table), body, outcome.traffic, phases);
+    let report = Report::client(input, body, outcome.traffic, phases);
     if let Some(path) = &client.report {
         report::write(path, &report)?;
     }

@@ -14,6 +14,7 @@ use psi_table::{LinkageSpec, LinkageTable};
 use super::audit::Audit;
 use super::cut::Cut;
 use super::disk::DiskSource;
+use super::pjc_disk;
 use super::progress::{Progress, ServerProgress};
 use super::release::{count_of, release};
 use super::state::{digest_file, run_key};
@@ -114,7 +115,23 @@ pub async fn start(plan: &ServePlan, serving: &ServerProgress) -> Result<Started
             value,
             value_bound,
             release,
+            state_dir,
         } => {
+            if let Some(dir) = state_dir {
+                let input = plan.input.path.as_path();
+                let (value, release) = (value.as_deref(), *release);
+                return pjc_disk::start_server(
+                    plan.listen,
+                    input,
+                    key,
+                    value,
+                    *value_bound,
+                    release,
+                    dir,
+                    config,
+                )
+                .await;
+            }
             let table = read_keyed(&plan.input, key).await?;
             let (table, values) = match value.clone() {
                 Some(column) => {

@@ -109,6 +109,9 @@ pub struct AggregatePlan {
     pub params: pjc::Params,
     /// Our threshold and noise on what we release.
     pub release: ReleasePlan,
+    /// External memory (`--state-dir`, or a large input): where the
+    /// temporary files go; `None` holds the sets in memory.
+    pub disk: Option<PathBuf>,
 }
 
 impl RunPlan {
@@ -282,9 +285,9 @@ pub(super) fn read_hex32(path: &Path, flag: &str) -> Result<[u8; 32], CliError> 
 /// `--mode cardinality|sum`: the count (and sum), never the rows.
 fn aggregate(args: &RunArgs, spec: &LinkageSpec) -> Result<RunTask, CliError> {
     let key = single_key(spec)?;
-    if args.state_dir.is_some() {
+    if args.shard.is_some() || args.run_nonce_file.is_some() {
         return Err(CliError::Usage(
-            "--state-dir (bucketed) runs intersections: per-bucket counts would tell the counting party more than the total, so cardinality and sum hold their sets in memory".into(),
+            "--shard and --run-nonce-file split intersections into buckets; cardinality and sum run as one session (per-bucket counts would tell the counting party more than the total)".into(),
         ));
     }
     if args.share_result || args.align || args.join != JoinArg::Inner {
@@ -314,7 +317,32 @@ fn aggregate(args: &RunArgs, spec: &LinkageSpec) -> Result<RunTask, CliError> {
         key,
         params: pjc::Params::new(aggregate_protocol(mode), release.protocol_threshold()),
         release,
+        disk: aggregate_disk(args)?,
     }))
+}
+
+/// Whether and where cardinality or sum runs in external memory:
+/// `--state-dir`, or an input above [`AUTO_BUCKETS_BYTES`] (temporary files
+/// in `INPUT.psi-state`) unless `--in-memory`.
+fn aggregate_disk(args: &RunArgs) -> Result<Option<PathBuf>, CliError> {
+    let path = input_path(&args.table)?;
+    let large = std::fs::metadata(path).is_ok_and(|m| m.len() > AUTO_BUCKETS_BYTES);
+    let dir = match &args.state_dir {
+        Some(dir) => dir.clone(),
+        None if large && !args.in_memory => {
+            let mut name = path.as_os_str().to_owned();
+            name.push(".psi-state");
+            PathBuf::from(name)
+        }
+        None => return Ok(None),
+    };
+    bucketed_input(path)?;
+    if args.table.rejects.is_some() {
+        return Err(CliError::Usage(
+            "--rejects lists rejected rows of a run held in memory; an external-memory run (--state-dir) counts them in its report".into(),
+        ));
+    }
+    Ok(Some(dir))
 }
 
 /// The protocol a client runs for a mode other than intersection.

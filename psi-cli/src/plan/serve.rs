@@ -69,6 +69,9 @@ pub enum ServeTask {
         /// Our threshold, and (`--mode sum --sum-to server`) noise on the
         /// released count and sum.
         release: ReleasePlan,
+        /// `--state-dir`: the table stays on disk and every session runs
+        /// in external memory, with its temporary files here.
+        state_dir: Option<PathBuf>,
     },
 }
 
@@ -172,21 +175,20 @@ impl ServePlan {
                     false,
                 )
             }
-            (Some(_), Some(_)) => {
-                return Err(CliError::Usage(
-                    "--state-dir (bucketed) serves intersections: per-bucket counts would tell the counting party more than the total".into(),
-                ))
-            }
             (None, None) => {
                 let (duplicates, refuse) = duplicates(table, spec.keys().len())?;
                 (ServeTask::Intersection { duplicates, output }, refuse)
             }
-            (Some(key), None) => {
+            (Some(key), state_dir) => {
+                if state_dir.is_some() {
+                    bucketed_input(path)?;
+                }
                 let task = ServeTask::Aggregate {
                     key,
                     value: args.value.clone(),
                     value_bound: table.dp_sum_sensitivity,
                     release,
+                    state_dir: state_dir.clone(),
                 };
                 (task, false)
             }

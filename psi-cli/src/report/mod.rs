@@ -163,6 +163,20 @@ pub struct Aggregated {
     pub peer_set_size: u64,
     /// What we learned.
     pub released: Released,
+    /// An external-memory run (`--state-dir`): what it kept on disk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalReport>,
+}
+
+/// How an external-memory cardinality or sum run used the disk.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExternalReport {
+    /// Bytes of our keys spilled to disk (deduplicated by hash partition).
+    pub spill_bytes: u64,
+    /// The most bytes the protocol's temporary files held at once.
+    pub scratch_bytes: u64,
+    /// Prefix files the count went through, one in memory at a time.
+    pub prefix_files: u64,
 }
 
 /// The body of a linkage run (several keys, a join, a shared or aligned result).

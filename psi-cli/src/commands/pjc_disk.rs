@@ -1,0 +1,304 @@
+//! `--mode cardinality|sum` with `--state-dir`: PSI-cardinality and PSI-sum
+//! in external memory ([`psi_core::pjc::external`]), one session over the
+//! whole sets (never per bucket: the counter would learn a count per bucket).
+//!
+//! Both parties first spill their keys to disk by a keyed hash partition
+//! with a seed of their own (only to deduplicate: it never leaves the
+//! machine), the server adding up the values of a key's rows. The client
+//! (counter) then streams its distinct keys from the spill into
+//! [`psi_server::run_pjc_client_on_disk`]; the server hands its spill to
+//! [`psi_server::PsiServer::bind_pjc_on_disk`] as a [`PjcSource`]. Memory:
+//! one fine bucket of the spill, a chunk in flight and one temporary file
+//! of about 2^20 records. Everything is removed at the end, on failure and
+//! on Ctrl-C; there is no resume (a run starts over).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use psi_core::bucket::{Partition, PartitionSeed, FINE_BUCKETS};
+use psi_core::pjc::MAX_VALUE;
+use psi_core::Item;
+use psi_server::scratch::ScratchDir;
+use psi_server::{CounterItems, OnProgress, Phases, PjcSource, PsiServer, ServerConfig};
+use psi_table::spill::{Bucket, Spill, SpillWriter};
+use psi_table::KeySpec;
+
+use super::partition::spill_keys;
+use super::progress::Progress;
+use super::run::aggregated;
+use super::serve::Started;
+use super::table::blocking;
+use crate::error::CliError;
+use crate::plan::{AggregatePlan, ClientPlan, ReleasePlan};
+use crate::report::{seconds, ExternalReport, InputReport};
+
+/// Records handed over at a time.
+const BATCH: usize = 4096;
+
+fn random_seed() -> Result<PartitionSeed, CliError> {
+    let mut rng = psi_core::rng::ZeroizingRng::from_os_rng().map_err(|_| CliError::Io {
+        what: "reading the operating system's randomness",
+        source: std::io::Error::other("the random generator failed"),
+    })?;
+    Ok(PartitionSeed::from_bytes(psi_core::bucket::client_nonce(
+        &mut rng,
+    )))
+}
+
+/// Progress lines for the phases of [`psi_server::run_pjc_client_on_disk`].
+fn on_progress(progress: &Progress) -> OnProgress {
+    let (progress, phase) = (progress.clone(), Mutex::new(""));
+    Arc::new(move |name, done, total| {
+        if let Ok(mut current) = phase.lock() {
+            if *current != name {
+                *current = name;
+                let unit = if name == "count" { "files" } else { "items" };
+                progress.phase(name, (total > 0).then_some(total), unit);
+            }
+        }
+        progress.set(done);
+    })
+}
+
+/// Our distinct keys, fine bucket after fine bucket.
+struct SpillItems {
+    spill: Spill,
+    next_fine: u16,
+    current: Vec<Item>,
+}
+
+impl CounterItems for SpillItems {
+    fn distinct(&self) -> u64 {
+        self.spill.distinct()
+    }
+
+    fn next_batch(&mut self, max: usize) -> Result<Option<Vec<Item>>, String> {
+        while self.current.is_empty() {
+            if self.next_fine >= FINE_BUCKETS {
+                return Ok(None);
+            }
+            let fine = self.next_fine;
+            self.next_fine += 1;
+            let mut items = self
+                .spill
+                .load(fine..fine + 1)
+                .map_err(|e| e.to_string())?
+                .items;
+            items.reverse(); // taken from the end below
+            self.current = items;
+        }
+        let keep = self.current.len().saturating_sub(max);
+        Ok(Some(self.current.split_off(keep)))
+    }
+}
+
+/// `psi run --mode cardinality|sum --state-dir DIR`.
+pub async fn aggregate(
+    client: &ClientPlan,
+    task: &AggregatePlan,
+    dir: &Path,
+    progress: &Progress,
+) -> Result<(), CliError> {
+    let start = Instant::now();
+    let mut phases = Phases::new();
+    let spill_dir = ScratchDir::create(dir, "pjc-keys")?;
+    progress.phase("partition", None, "rows");
+    let (path, key, seed, p) = (
+        client.input.path.clone(),
+        task.key.clone(),
+        random_seed()?,
+        progress.clone(),
+    );
+    let into = spill_dir.path().to_path_buf();
+    let (spill, input) = blocking("partitioning the input", move || {
+        spill_keys(&path, &key, &seed, &into, |n| p.set(n))
+    })
+    .await??;
+    phases.push("read_input", start.elapsed());
+    let spill_bytes = spill_dir.bytes();
+    let items = SpillItems {
+        spill,
+        next_fine: 0,
+        current: Vec::new(),
+    };
+    let run = psi_server::run_pjc_client_on_disk(
+        &client.peer,
+        Box::new(items),
+        dir,
+        &task.params,
+        &client.config,
+        on_progress(progress),
+    )
+    .await;
+    drop(spill_dir);
+    // Ours if we made it: gone once empty (an auto `INPUT.psi-state`).
+    let _ = std::fs::remove_dir(dir);
+    let run = run?;
+    progress.finish();
+    phases.extend(&run.run.phases);
+    phases.push("total", start.elapsed());
+    let external = ExternalReport {
+        spill_bytes,
+        scratch_bytes: run.scratch_bytes,
+        prefix_files: run.prefix_files as u64,
+    };
+    aggregated(client, task, run.run, input, phases, Some(external))
+}
+
+/// The served set on disk: the spill, and the values of each key added up.
+struct DiskSet {
+    spill: Spill,
+    /// `--mode sum`: values (in the spill's row slot), and the clamp.
+    values: Option<Option<u64>>,
+    total: Option<u64>,
+    scratch: PathBuf,
+    _dir: ScratchDir,
+    column: String,
+}
+
+impl DiskSet {
+    /// The value of each item of `bucket`: its rows' values added up (at
+    /// most [`MAX_VALUE`]), then clamped to `--dp-sum-sensitivity`.
+    fn values(&self, bucket: &Bucket, bound: Option<u64>) -> Result<Vec<u64>, String> {
+        (0..bucket.items.len())
+            .map(|i| {
+                let total: u64 = bucket.rows_of(i).iter().map(|&v| u64::from(v)).sum();
+                if total > MAX_VALUE {
+                    return Err(format!(
+                        "the values in column {} of one key's rows add up to {total}, more than the largest value ({MAX_VALUE})",
+                        self.column
+                    ));
+                }
+                Ok(bound.map_or(total, |b| total.min(b)))
+            })
+            .collect()
+    }
+}
+
+impl PjcSource for DiskSet {
+    fn distinct(&self) -> u64 {
+        self.spill.distinct()
+    }
+
+    fn total(&self) -> Option<u64> {
+        self.total
+    }
+
+    fn for_each(
+        &self,
+        each: &mut dyn FnMut(&[Item], &[u64]) -> Result<(), String>,
+    ) -> Result<(), String> {
+        for fine in 0..FINE_BUCKETS {
+            let bucket = self.spill.load(fine..fine + 1).map_err(|e| e.to_string())?;
+            let values = match self.values {
+                Some(bound) => self.values(&bucket, bound)?,
+                None => Vec::new(),
+            };
+            for (k, items) in bucket.items.chunks(BATCH).enumerate() {
+                let v = values
+                    .get(k * BATCH..k * BATCH + items.len())
+                    .unwrap_or(&[]);
+                each(items, v)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn scratch(&self) -> &Path {
+        &self.scratch
+    }
+}
+
+/// Spills `path`'s keys (with `column`'s values in the row slot: a value is
+/// at most [`MAX_VALUE`] = 2^32 − 1, which the slot holds) into `dir`.
+fn spill_values(
+    path: &Path,
+    key: &KeySpec,
+    column: &str,
+    seed: &PartitionSeed,
+    dir: &Path,
+) -> Result<(Spill, InputReport), CliError> {
+    let partition = Partition::new(seed);
+    let mut writer = SpillWriter::create(dir, FINE_BUCKETS)?;
+    let streamed =
+        psi_table::stream_keys_values(path, key, column, MAX_VALUE, |_, item, v| match item {
+            Some(item) => writer.push(partition.fine(&item), &item, v),
+            None => Ok(()),
+        })?;
+    let spill = writer.finish()?;
+    let report = InputReport::streamed(
+        path,
+        key,
+        &streamed.stats,
+        spill.records(),
+        spill.distinct(),
+    );
+    Ok((spill, report))
+}
+
+/// `psi serve --mode cardinality|sum --state-dir DIR`: spills the table,
+/// adds up the values, and binds a server that runs every session in
+/// external memory over it.
+pub async fn start_server(
+    listen: std::net::SocketAddr,
+    input: &Path,
+    key: &KeySpec,
+    value: Option<&str>,
+    value_bound: Option<u64>,
+    release: ReleasePlan,
+    state_dir: &Path,
+    config: ServerConfig,
+) -> Result<Started, CliError> {
+    let t = Instant::now();
+    let dir = ScratchDir::create(state_dir, "pjc-table")?;
+    let (path, key, into, seed) = (
+        input.to_path_buf(),
+        key.clone(),
+        dir.path().to_path_buf(),
+        random_seed()?,
+    );
+    let column = value.map(str::to_string);
+    let c = column.clone();
+    let (spill, report) = blocking("partitioning the input", move || match &c {
+        Some(column) => spill_values(&path, &key, column, &seed, &into),
+        None => spill_keys(&path, &key, &seed, &into, |_| {}),
+    })
+    .await??;
+    let mut set = DiskSet {
+        spill,
+        values: column.as_ref().map(|_| value_bound),
+        total: None,
+        scratch: state_dir.to_path_buf(),
+        _dir: dir,
+        column: column.unwrap_or_default(),
+    };
+    if let Some(bound) = set.values {
+        // One pass for the total, which every hello is checked against.
+        let (set_back, total) = blocking("adding up the values", move || {
+            let mut total = 0u64;
+            let r = set.for_each(&mut |_, values| {
+                total = total.saturating_add(values.iter().sum::<u64>());
+                Ok(())
+            });
+            (set, r.map(|()| total))
+        })
+        .await?;
+        set = set_back;
+        let total = total.map_err(|why| CliError::Usage(format!("{}: {why}", input.display())))?;
+        tracing::info!(total, clamped_to = bound, "values added up");
+        set.total = Some(total);
+    }
+    tracing::info!(
+        distinct_keys = report.distinct_keys,
+        "table spilled for external-memory sessions"
+    );
+    let server = PsiServer::bind_pjc_on_disk(listen, Arc::new(set), config).await?;
+    Ok(Started {
+        server,
+        input: report,
+        read_seconds: seconds(t.elapsed()),
+        release: Some(release),
+        table: None,
+    })
+}
