@@ -106,14 +106,13 @@ fn external_memory_runs_release_what_in_memory_runs_release() {
             &["--mode", "sum", "--sum-to", "client", "--value", "spend"],
             &["--mode", "sum", "--sum-to", "client"],
         ),
-        (
-            &["--mode", "sum", "--value", "spend"],
-            &["--mode", "sum"],
-        ),
+        (&["--mode", "sum", "--value", "spend"], &["--mode", "sum"]),
     ];
     for (server_mode, client_mode) in modes {
         let mut released = Vec::new();
-        for (server_disk, client_disk) in [(false, false), (true, true), (true, false), (false, true)] {
+        for (server_disk, client_disk) in
+            [(false, false), (true, true), (true, false), (false, true)]
+        {
             let mut s_args = server_mode.to_vec();
             s_args.extend(["--report", s_report_arg]);
             if server_disk {
@@ -143,7 +142,12 @@ fn external_memory_runs_release_what_in_memory_runs_release() {
             }
             released.push((r["released"].clone(), server_saw));
             for d in [&c_state, &s_state] {
-                assert!(leftovers(d).is_empty(), "left in {}: {:?}", d.display(), leftovers(d));
+                assert!(
+                    leftovers(d).is_empty(),
+                    "left in {}: {:?}",
+                    d.display(),
+                    leftovers(d)
+                );
             }
         }
         assert!(
@@ -186,7 +190,14 @@ fn thresholds_and_usage_errors_on_disk() {
         "http://127.0.0.1:9",
         &a,
         &report,
-        &["--mode", "cardinality", "--state-dir", state_arg, "--shard", "0/2"],
+        &[
+            "--mode",
+            "cardinality",
+            "--state-dir",
+            state_arg,
+            "--shard",
+            "0/2",
+        ],
     );
     assert!(!o.status.success());
     assert!(

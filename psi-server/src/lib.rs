@@ -20,6 +20,6 @@ pub use client::{
 pub use error::Error;
 pub use metrics::{Phases, Traffic};
 pub use server::{
-    BucketSource, LinkageEvent, PjcSource, PreparedSet, PsiServer, Quotas, ServeMode, ServerConfig,
-    SessionEvent, UnitConfig,
+    BucketSource, EachBatch, LinkageEvent, PjcSource, PreparedSet, PsiServer, Quotas, ServeMode,
+    ServerConfig, SessionEvent, UnitConfig,
 };

@@ -13,7 +13,7 @@ use psi_core::codec::Protocol;
 use psi_core::pjc::{Outcome, Params, SumOutput};
 use psi_core::Item;
 use psi_server::{
-    ClientConfig, CounterItems, PjcOutput, PjcSource, PsiServer, ServeMode, ServerConfig,
+    ClientConfig, CounterItems, EachBatch, PjcOutput, PjcSource, PsiServer, ServeMode, ServerConfig,
 };
 
 mod common;
@@ -32,10 +32,7 @@ impl PjcSource for Set {
     fn total(&self) -> Option<u64> {
         self.values.as_ref().map(|v| v.iter().sum())
     }
-    fn for_each(
-        &self,
-        each: &mut dyn FnMut(&[Item], &[u64]) -> Result<(), String>,
-    ) -> Result<(), String> {
+    fn for_each(&self, each: &mut EachBatch<'_>) -> Result<(), String> {
         // Batches of 1000, crossing the server's chunks.
         for (k, batch) in self.items.chunks(1000).enumerate() {
             let values = match &self.values {

@@ -20,7 +20,7 @@ use psi_core::bucket::{Partition, PartitionSeed, FINE_BUCKETS};
 use psi_core::pjc::MAX_VALUE;
 use psi_core::Item;
 use psi_server::scratch::ScratchDir;
-use psi_server::{CounterItems, OnProgress, Phases, PjcSource, PsiServer, ServerConfig};
+use psi_server::{CounterItems, EachBatch, OnProgress, Phases, PjcSource, PsiServer, ServerConfig};
 use psi_table::spill::{Bucket, Spill, SpillWriter};
 use psi_table::KeySpec;
 
@@ -30,7 +30,7 @@ use super::run::aggregated;
 use super::serve::Started;
 use super::table::blocking;
 use crate::error::CliError;
-use crate::plan::{AggregatePlan, ClientPlan, ReleasePlan};
+use crate::plan::{AggregatePlan, ClientPlan, ServePlan, ServeTask};
 use crate::report::{seconds, ExternalReport, InputReport};
 
 /// Records handed over at a time.
@@ -185,10 +185,7 @@ impl PjcSource for DiskSet {
         self.total
     }
 
-    fn for_each(
-        &self,
-        each: &mut dyn FnMut(&[Item], &[u64]) -> Result<(), String>,
-    ) -> Result<(), String> {
+    fn for_each(&self, each: &mut EachBatch<'_>) -> Result<(), String> {
         for fine in 0..FINE_BUCKETS {
             let bucket = self.spill.load(fine..fine + 1).map_err(|e| e.to_string())?;
             let values = match self.values {
@@ -240,16 +237,20 @@ fn spill_values(
 /// `psi serve --mode cardinality|sum --state-dir DIR`: spills the table,
 /// adds up the values, and binds a server that runs every session in
 /// external memory over it.
-pub async fn start_server(
-    listen: std::net::SocketAddr,
-    input: &Path,
-    key: &KeySpec,
-    value: Option<&str>,
-    value_bound: Option<u64>,
-    release: ReleasePlan,
-    state_dir: &Path,
-    config: ServerConfig,
-) -> Result<Started, CliError> {
+pub async fn start_server(plan: &ServePlan, config: ServerConfig) -> Result<Started, CliError> {
+    let ServeTask::Aggregate {
+        key,
+        value,
+        value_bound,
+        release,
+        state_dir: Some(state_dir),
+    } = &plan.task
+    else {
+        return Err(CliError::Usage(
+            "an external-memory server serves --mode cardinality|sum with --state-dir".into(),
+        ));
+    };
+    let (input, value_bound, release) = (plan.input.path.as_path(), *value_bound, *release);
     let t = Instant::now();
     let dir = ScratchDir::create(state_dir, "pjc-table")?;
     let (path, key, into, seed) = (
@@ -258,7 +259,7 @@ pub async fn start_server(
         dir.path().to_path_buf(),
         random_seed()?,
     );
-    let column = value.map(str::to_string);
+    let column = value.clone();
     let c = column.clone();
     let (spill, report) = blocking("partitioning the input", move || match &c {
         Some(column) => spill_values(&path, &key, column, &seed, &into),
@@ -293,7 +294,7 @@ pub async fn start_server(
         distinct_keys = report.distinct_keys,
         "table spilled for external-memory sessions"
     );
-    let server = PsiServer::bind_pjc_on_disk(listen, Arc::new(set), config).await?;
+    let server = PsiServer::bind_pjc_on_disk(plan.listen, Arc::new(set), config).await?;
     Ok(Started {
         server,
         input: report,

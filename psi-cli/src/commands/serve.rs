@@ -117,20 +117,8 @@ pub async fn start(plan: &ServePlan, serving: &ServerProgress) -> Result<Started
             release,
             state_dir,
         } => {
-            if let Some(dir) = state_dir {
-                let input = plan.input.path.as_path();
-                let (value, release) = (value.as_deref(), *release);
-                return pjc_disk::start_server(
-                    plan.listen,
-                    input,
-                    key,
-                    value,
-                    *value_bound,
-                    release,
-                    dir,
-                    config,
-                )
-                .await;
+            if state_dir.is_some() {
+                return pjc_disk::start_server(plan, config).await;
             }
             let table = read_keyed(&plan.input, key).await?;
             let (table, values) = match value.clone() {

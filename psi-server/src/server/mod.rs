@@ -40,7 +40,7 @@ use tokio::sync::broadcast;
 
 pub use self::buckets::{BucketSource, PreparedSet};
 pub use self::config::{ServeMode, ServerConfig};
-pub use self::pjc_source::PjcSource;
+pub use self::pjc_source::{EachBatch, PjcSource};
 pub use self::quota::Quotas;
 use self::registry::Registry;
 pub use self::registry::{LinkageEvent, SessionEvent};

@@ -7,6 +7,9 @@ use std::path::Path;
 
 use psi_core::Item;
 
+/// What [`PjcSource::for_each`] calls with each batch of items and values.
+pub type EachBatch<'a> = dyn FnMut(&[Item], &[u64]) -> Result<(), String> + 'a;
+
 /// The served set of an external-memory PJC server.
 pub trait PjcSource: Send + Sync + 'static {
     /// How many distinct items (announced in every hello).
@@ -17,10 +20,7 @@ pub trait PjcSource: Send + Sync + 'static {
     /// Calls `each` with every distinct item once, in batches, with its
     /// value (empty in cardinality). An error (one line, for the log) from
     /// either side stops the pass.
-    fn for_each(
-        &self,
-        each: &mut dyn FnMut(&[Item], &[u64]) -> Result<(), String>,
-    ) -> Result<(), String>;
+    fn for_each(&self, each: &mut EachBatch<'_>) -> Result<(), String>;
     /// Where sessions keep their temporary files (one fresh directory each,
     /// removed when the session ends).
     fn scratch(&self) -> &Path;

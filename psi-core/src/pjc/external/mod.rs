@@ -158,7 +158,7 @@ impl Query {
 /// Reads tag records ([`TAG_RECORD_LEN`] bytes each); `None` if the length
 /// is not a multiple.
 pub fn read_tags(bytes: &[u8]) -> Option<Vec<u128>> {
-    if bytes.len() % TAG_RECORD_LEN != 0 {
+    if !bytes.len().is_multiple_of(TAG_RECORD_LEN) {
         return None;
     }
     bytes
@@ -179,7 +179,7 @@ pub fn write_set_record(item: &Item, value: u64, out: &mut Vec<u8>) {
 
 /// Reads `(item, value)` records; `None` if the length is not a multiple.
 pub fn read_set_records(bytes: &[u8]) -> Option<(Vec<Item>, Vec<u64>)> {
-    if bytes.len() % SET_RECORD_LEN != 0 {
+    if !bytes.len().is_multiple_of(SET_RECORD_LEN) {
         return None;
     }
     let mut items = Vec::with_capacity(bytes.len() / SET_RECORD_LEN);
