@@ -22,9 +22,13 @@ fn du(path: &Path) -> u64 {
     entries.flatten().map(|e| du(&e.path())).sum()
 }
 
-/// `--n N` (default 10^6), `--protocol kkrt|ecdh`, `--ref-log2 L` (default
+/// `--n N` (default 10^6), `--protocol kkrt|ecdh` (`cardinality|sum`:
+/// [`crate::pjc_disk`]), `--ref-log2 L` (default
 /// 20), `--bucket-items N`, `--dir DIR` (keeps the generated tables).
 pub fn run(args: &[String]) {
+    if let Some("cardinality" | "sum") = flag_value(args, "--protocol").as_deref() {
+        return crate::pjc_disk::run(args);
+    }
     println!("{}", machine());
     let me = std::env::current_exe().unwrap();
     let psi = me.with_file_name("psi");

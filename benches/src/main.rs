@@ -16,6 +16,7 @@
 
 mod buckets;
 mod fuzzy;
+mod pjc_disk;
 mod primitives;
 
 use std::path::{Path, PathBuf};
@@ -28,7 +29,7 @@ use rand_core::SeedableRng;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: psi-bench ecdh|kkrt [--log2 16,20] [--no-cli] [--spu PATH]\n       psi-bench pjc [--log2 16,20] [--no-cli] [--openmined PATH]\n       psi-bench buckets [--n 1000000] [--protocol kkrt|ecdh] [--ref-log2 20] [--bucket-items N] [--dir DIR]\n       psi-bench primitives\n       psi-bench fuzzy-speed [--anonlink PATH]\n       psi-bench fuzzy-scale [--n 100000,1000000]\n       psi-bench fuzzy-quality [--febrl DIR]"
+        "usage: psi-bench ecdh|kkrt [--log2 16,20] [--no-cli] [--spu PATH]\n       psi-bench pjc [--log2 16,20] [--no-cli] [--openmined PATH]\n       psi-bench buckets [--n 1000000] [--protocol kkrt|ecdh] [--ref-log2 20] [--bucket-items N] [--dir DIR]\n       psi-bench buckets --protocol cardinality|sum [--n 1000000] [--ref-n N] [--dir DIR]\n       psi-bench primitives\n       psi-bench fuzzy-speed [--anonlink PATH]\n       psi-bench fuzzy-scale [--n 100000,1000000]\n       psi-bench fuzzy-quality [--febrl DIR]"
     );
     std::process::exit(2)
 }

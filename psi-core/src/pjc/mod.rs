@@ -146,6 +146,11 @@
 //! item and a running ciphertext sum, never the responder's set. The
 //! responder's set stream ([`ResponderMasker`]) is independent and may be
 //! produced at any time after the hellos.
+//!
+//! For sets larger than memory, [`external`] runs the same protocol with
+//! each role's state in the caller's files (memory bounded by a file of
+//! about 2^20 records, independent of n), and without bucketing: one
+//! session, so the counter still learns only the total.
 
 mod counter;
 mod elgamal;
