@@ -133,7 +133,11 @@ fn one_run(psi: &Path, a: &Path, b: &Path, n: u64, sum: bool, disk: Option<&Path
     let out = run.output().unwrap();
     let wall = t.elapsed().as_secs_f64();
     let server_rss = crate::vm_hwm(&format!("/proc/{}/status", server.id()));
-    let _ = server.kill();
+    // SIGTERM: the server stops as an operator would stop it, and removes
+    // its table's spill on the way out.
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
     let _ = server.wait();
     let peak = watch.finish();
     assert!(

@@ -29,6 +29,12 @@ fuzz_target!(|data: &[u8]| {
     let _ = SumResult::from_bytes(data);
     let _ = MaskedSum::from_bytes(data);
     let _ = DecryptedSum::from_bytes(data);
+    // External-memory PJC's temporary-file records (not wire messages, but
+    // read back from a disk that may have been tampered with).
+    let _ = psi_core::pjc::external::Query::read(data, false);
+    let _ = psi_core::pjc::external::Query::read(data, true);
+    let _ = psi_core::pjc::external::read_tags(data);
+    let _ = psi_core::pjc::external::read_set_records(data);
     let _ = LinkResult::from_bytes(data);
     let _ = StepRecorded::from_bytes(data);
     let _ = LinkageFinish::from_bytes(data);
