@@ -26,12 +26,11 @@ use psi_table::KeySpec;
 
 use super::partition::spill_keys;
 use super::progress::Progress;
-use super::run::aggregated;
-use super::serve::Started;
+use super::release::client_release;
 use super::table::blocking;
 use crate::error::CliError;
 use crate::plan::{AggregatePlan, ClientPlan, ServePlan, ServeTask};
-use crate::report::{seconds, ExternalReport, InputReport};
+use crate::report::{self, seconds, Aggregated, ExternalReport, InputReport, Report};
 
 /// Records handed over at a time.
 const BATCH: usize = 4096;
@@ -237,20 +236,23 @@ fn spill_values(
 /// `psi serve --mode cardinality|sum --state-dir DIR`: spills the table,
 /// adds up the values, and binds a server that runs every session in
 /// external memory over it.
-pub async fn start_server(plan: &ServePlan, config: ServerConfig) -> Result<Started, CliError> {
+pub async fn start_server(
+    plan: &ServePlan,
+    config: ServerConfig,
+) -> Result<(PsiServer, InputReport, f64), CliError> {
     let ServeTask::Aggregate {
         key,
         value,
         value_bound,
-        release,
         state_dir: Some(state_dir),
+        ..
     } = &plan.task
     else {
         return Err(CliError::Usage(
             "an external-memory server serves --mode cardinality|sum with --state-dir".into(),
         ));
     };
-    let (input, value_bound, release) = (plan.input.path.as_path(), *value_bound, *release);
+    let (input, value_bound) = (plan.input.path.as_path(), *value_bound);
     let t = Instant::now();
     let dir = ScratchDir::create(state_dir, "pjc-table")?;
     let (path, key, into, seed) = (
@@ -295,11 +297,31 @@ pub async fn start_server(plan: &ServePlan, config: ServerConfig) -> Result<Star
         "table spilled for external-memory sessions"
     );
     let server = PsiServer::bind_pjc_on_disk(plan.listen, Arc::new(set), config).await?;
-    Ok(Started {
-        server,
-        input: report,
-        read_seconds: seconds(t.elapsed()),
-        release: Some(release),
-        table: None,
-    })
+    Ok((server, report, seconds(t.elapsed())))
+}
+
+/// Releases what an aggregate run learned, prints it and writes the report.
+pub(super) fn aggregated(
+    client: &ClientPlan,
+    task: &AggregatePlan,
+    outcome: psi_server::PjcRun,
+    input: InputReport,
+    phases: Phases,
+    external: Option<ExternalReport>,
+) -> Result<(), CliError> {
+    let released = client_release(outcome.output, &task.release);
+    println!("{}", released.describe());
+    let body = Aggregated {
+        protocol: task.params.protocol.name(),
+        peer: client.peer.clone(),
+        session: outcome.session.clone(),
+        peer_set_size: outcome.server_set_size,
+        released,
+        external,
+    };
+    let report = Report::client(input, body, outcome.traffic, phases);
+    if let Some(path) = &client.report {
+        report::write(path, &report)?;
+    }
+    Ok(())
 }

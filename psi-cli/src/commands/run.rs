@@ -11,15 +11,11 @@ use psi_table::OutRow;
 use super::bucketed;
 use super::pjc_disk;
 use super::progress::Progress;
-use super::release::client_release;
 use super::serve::shutdown_signal;
 use super::table::{blocking, key_columns, out_rows, read_keyed, read_linkage};
 use crate::error::CliError;
 use crate::plan::{AggregatePlan, ClientPlan, IntersectPlan, LinkPlan, RunPlan, RunTask};
-use crate::report::{
-    self, Aggregated, ExternalReport, InputReport, LinkageReport, Linked, Matched, Report,
-    StepReport,
-};
+use crate::report::{self, InputReport, LinkageReport, Linked, Matched, Report, StepReport};
 
 /// Runs party A.
 pub async fn run(plan: RunPlan) -> Result<(), CliError> {
@@ -226,7 +222,7 @@ async fn aggregate(client: &ClientPlan, task: &AggregatePlan) -> Result<(), CliE
         psi_server::run_pjc_client(&client.peer, items, &task.params, &client.config).await?;
     phases.extend(&outcome.phases);
     phases.push("total", start.elapsed());
-    aggregated(
+    pjc_disk::aggregated(
         client,
         task,
         outcome,
@@ -234,30 +230,4 @@ async fn aggregate(client: &ClientPlan, task: &AggregatePlan) -> Result<(), CliE
         phases,
         None,
     )
-}
-
-/// Releases what an aggregate run learned, prints it and writes the report.
-pub(super) fn aggregated(
-    client: &ClientPlan,
-    task: &AggregatePlan,
-    outcome: psi_server::PjcRun,
-    input: InputReport,
-    phases: Phases,
-    external: Option<ExternalReport>,
-) -> Result<(), CliError> {
-    let released = client_release(outcome.output, &task.release);
-    println!("{}", released.describe());
-    let body = Aggregated {
-        protocol: task.params.protocol.name(),
-        peer: client.peer.clone(),
-        session: outcome.session.clone(),
-        peer_set_size: outcome.server_set_size,
-        released,
-        external,
-    };
-    let report = Report::client(input, body, outcome.traffic, phases);
-    if let Some(path) = &client.report {
-        report::write(path, &report)?;
-    }
-    Ok(())
 }

@@ -118,7 +118,14 @@ pub async fn start(plan: &ServePlan, serving: &ServerProgress) -> Result<Started
             state_dir,
         } => {
             if state_dir.is_some() {
-                return pjc_disk::start_server(plan, config).await;
+                let (server, input, read_seconds) = pjc_disk::start_server(plan, config).await?;
+                return Ok(Started {
+                    server,
+                    input,
+                    read_seconds,
+                    release: Some(*release),
+                    table: None,
+                });
             }
             let table = read_keyed(&plan.input, key).await?;
             let (table, values) = match value.clone() {
