@@ -85,7 +85,9 @@ impl BucketOffer {
         };
         for (item, rows) in values {
             let before = offer.rows.len();
-            offer.rows.extend(rows.iter().copied().filter(|&r| !linked(r)));
+            offer
+                .rows
+                .extend(rows.iter().copied().filter(|&r| !linked(r)));
             let free = offer.rows.len() - before;
             let keep = match (free, duplicates) {
                 (0, _) => false,
