@@ -11,13 +11,14 @@ mod server;
 pub mod tls;
 
 pub use client::{
-    close_run, open_run, run_bucket, run_ecdh_client, run_kkrt_client, run_linkage_client,
-    run_pjc_client, submit_encodings, wait_run_ready, ClientConfig, ClientRun, LinkageRun,
-    OpenedRun, PjcOutput, PjcRun, UnitRun,
+    close_run, finish_linkage_run, open_linkage_run, open_run, run_bucket, run_ecdh_client,
+    run_kkrt_client, run_link_bucket, run_linkage_client, run_pjc_client, submit_encodings,
+    wait_run_ready, ClientConfig, ClientRun, LinkBucket, LinkageRun, OpenedRun, PjcOutput, PjcRun,
+    UnitRun,
 };
 pub use error::Error;
 pub use metrics::{Phases, Traffic};
 pub use server::{
-    BucketSource, LinkageEvent, PreparedSet, PsiServer, Quotas, ServeMode, ServerConfig,
-    SessionEvent, UnitConfig,
+    BucketSource, BucketedOutcome, LinkageEvent, LinkageSource, PreparedLinkage, PreparedSet,
+    PsiServer, Quotas, ServeMode, ServerConfig, SessionEvent, UnitConfig,
 };

@@ -31,6 +31,8 @@ pub(crate) struct Table {
     pub(crate) linkage_keys: Option<(Vec<KeyColumn>, Duplicates)>,
     /// Where bucketed runs get their buckets.
     pub(crate) source: Arc<dyn BucketSource>,
+    /// Where bucketed linkage runs get their keys, if served.
+    pub(crate) linkage_source: Option<Arc<dyn super::link_source::LinkageSource>>,
     /// Whether `items` holds the set (else only runs are served).
     pub(crate) in_memory: bool,
 }
