@@ -3,17 +3,20 @@
 
 mod audit;
 mod bucketed;
+mod bucketed_link;
 mod cut;
 mod demo;
 mod disk;
 mod fuzzy;
 mod gen;
+mod link_spill;
 mod partition;
 mod progress;
 mod release;
 mod retry;
 mod run;
 mod serve;
+mod serve_link;
 mod state;
 mod table;
 mod token;
