@@ -5,7 +5,8 @@
 //! as in a linkage step; `POST /v1/linkages/{run id}/finish` ends it.
 //!
 //! One bucket waits for its result at a time. Its session's linkage id is
-//! `run#serial`, so a result is recorded only against the bucket it answers
+//! `<run>S<serial>` (the run id is lowercase hex, so the `S` is unambiguous
+//! and the id stays a token the client accepts), so a result is recorded only against the bucket it answers
 //! (a hello that replaces a bucket whose session died gets a new serial).
 // A refusal here is a response on its way out to the client; boxing it would
 // only add an allocation to the error path.
@@ -184,7 +185,7 @@ pub(crate) fn begin(
 }
 
 /// The bucket's session opened: keeps its offer and stream order until its
-/// result arrives. Returns the session's linkage id, `run#serial`.
+/// result arrives. Returns the session's linkage id, `<run>S<serial>`.
 pub(crate) fn bind(
     step: BucketStep,
     order: Option<Arc<[u32]>>,
@@ -218,15 +219,15 @@ pub(crate) fn bind(
 }
 
 impl BucketStep {
-    /// The linkage id of this bucket's session: `run#serial`.
+    /// The linkage id of this bucket's session: `<run>S<serial>`.
     pub(crate) fn id(&self) -> String {
-        format!("{}#{}", self.run_id, self.serial)
+        format!("{}S{}", self.run_id, self.serial)
     }
 }
 
 /// The run and serial of a bucket session's linkage id.
 fn parse_id<'a>(shared: &Shared, id: &'a str) -> Option<(Arc<Run>, &'a str, u64)> {
-    let (run_id, serial) = id.split_once('#')?;
+    let (run_id, serial) = id.split_once('S')?;
     let run = lock(&shared.runs.runs).get(run_id).cloned()?;
     run.linkage.as_ref()?;
     Some((run, run_id, serial.parse().ok()?))
