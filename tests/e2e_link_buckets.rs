@@ -134,7 +134,7 @@ fn shape(client: &Path, server: &Path, align: bool) -> Shape {
     // the pairs above; the rest keeps its order.
     let keep = |v: Vec<(String, String)>| -> Vec<(bool, String)> {
         v.into_iter()
-            .filter(|(i, _)| !(align && !i.is_empty()))
+            .filter(|(i, _)| !align || i.is_empty())
             .map(|(i, r)| (!i.is_empty(), r))
             .collect()
     };

@@ -353,12 +353,15 @@ fn pass(
     Ok(())
 }
 
+/// A record of the sort: its key (id, then row big-endian) and its fields.
+type Held = ([u8; 20], Vec<u8>);
+
 /// An external sort of records keyed by (id, row): runs sorted in memory,
 /// written to `dir`, merged.
 struct Sorter {
     dir: PathBuf,
     budget: usize,
-    held: Vec<([u8; 20], Vec<u8>)>,
+    held: Vec<Held>,
     bytes: usize,
     runs: Vec<PathBuf>,
 }
@@ -416,7 +419,7 @@ impl Sorter {
     }
 
     fn spill(&mut self) -> Result<(), Error> {
-        self.held.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.held.sort_unstable_by_key(|a| a.0);
         let path = self.dir.join(format!("run-{:05}.bin", self.runs.len()));
         let file = File::create(&path).map_err(|e| write_error(&path, e))?;
         let mut w = BufWriter::with_capacity(1 << 16, file);
@@ -434,7 +437,7 @@ impl Sorter {
 
     fn finish(mut self) -> Result<Sorted, Error> {
         if self.runs.is_empty() {
-            self.held.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            self.held.sort_unstable_by_key(|a| a.0);
             return Ok(Sorted::Held(self.held.into_iter()));
         }
         if !self.held.is_empty() {
@@ -456,10 +459,7 @@ impl Sorter {
     }
 }
 
-fn read_run_record(
-    path: &Path,
-    r: &mut BufReader<File>,
-) -> Result<Option<([u8; 20], Vec<u8>)>, Error> {
+fn read_run_record(path: &Path, r: &mut BufReader<File>) -> Result<Option<Held>, Error> {
     let mut head = [0u8; 24];
     match r.read_exact(&mut head[..1]) {
         Ok(()) => {}
@@ -481,7 +481,7 @@ type Run = (PathBuf, BufReader<File>, Vec<u8>);
 
 /// The sorted records: still in memory, or merged from runs.
 enum Sorted {
-    Held(std::vec::IntoIter<([u8; 20], Vec<u8>)>),
+    Held(std::vec::IntoIter<Held>),
     Merged {
         runs: Vec<Run>,
         heap: BinaryHeap<Reverse<([u8; 20], usize)>>,

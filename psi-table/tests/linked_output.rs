@@ -53,7 +53,7 @@ fn streamed_linkage_output_equals_the_in_memory_writer() {
         // Random links; some ids repeat (ties keep row order in both writers).
         let mut links: Vec<Option<Link>> = vec![None; rows];
         for (r, l) in links.iter_mut().enumerate() {
-            if rng.next() % 3 != 0 {
+            if !rng.next().is_multiple_of(3) {
                 let mut id = [0u8; 16];
                 id[..8].copy_from_slice(&rng.next().to_le_bytes());
                 id[8..].copy_from_slice(&rng.next().to_le_bytes());
