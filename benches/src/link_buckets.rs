@@ -83,7 +83,10 @@ fn linkage(
     let url = line.trim().trim_start_matches("listening on ").to_string();
 
     // The largest disk use of both state directories, sampled.
-    let (stop, disk) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    let (stop, disk) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
     let sampler = {
         let (stop, disk) = (stop.clone(), disk.clone());
         let dirs: Vec<PathBuf> = vec![server_state.clone(), client_state.clone()];
@@ -172,7 +175,10 @@ pub fn run(args: &[String]) {
             t.elapsed().as_secs_f64()
         );
     }
-    let what = format!("linkage email;phone {}, n={n} x {n}, 50% overlap", join.join(" "));
+    let what = format!(
+        "linkage email;phone {}, n={n} x {n}, 50% overlap",
+        join.join(" ")
+    );
     let mut results = Vec::new();
     for (tag, buckets) in [("memory", None), ("bucketed", Some(bucket_items.as_str()))] {
         let r = linkage(&psi, &dir, &a, &b, n, tag, &join, buckets);

@@ -12,9 +12,8 @@
 // only add an allocation to the error path.
 #![allow(clippy::result_large_err)]
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::{HeaderMap, Request, StatusCode};
@@ -24,6 +23,7 @@ use psi_core::linkage::{LinkResult, LinkageFinish, LinkageTotals, StepRecorded};
 use psi_core::rng::ZeroizingRng;
 use psi_core::Item;
 
+use super::link_run_state::Pending;
 use super::link_source::PreparedLinkage;
 use super::registry::{BucketedOutcome, LinkageEvent};
 use super::respond::{self, Answer};
@@ -35,37 +35,6 @@ use crate::api::{
 };
 use crate::auth::Identity;
 use crate::metrics::Traffic;
-
-/// A linkage run's state between its bucket sessions.
-pub(crate) struct LinkRun {
-    pending: Mutex<Option<Pending>>,
-    serial: AtomicU64,
-    /// Per step, the client's padded offer (what we learn of it).
-    client_offered: Mutex<Vec<u64>>,
-    started: Instant,
-}
-
-impl LinkRun {
-    pub(crate) fn new() -> Self {
-        LinkRun {
-            pending: Mutex::new(None),
-            serial: AtomicU64::new(0),
-            client_offered: Mutex::new(Vec::new()),
-            started: Instant::now(),
-        }
-    }
-}
-
-/// A bucket whose session runs, until its result arrives.
-struct Pending {
-    serial: u64,
-    step: u16,
-    bucket: u16,
-    count: u16,
-    offer: BucketOffer,
-    order: Arc<[u32]>,
-    items: usize,
-}
 
 /// A hello of a linkage run's bucket, before its session exists.
 pub(crate) struct BucketStep {

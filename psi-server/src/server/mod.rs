@@ -13,6 +13,7 @@ mod config;
 mod hello;
 mod ids;
 mod keycheck;
+mod link_run_state;
 mod link_runs;
 mod link_source;
 mod linkage;

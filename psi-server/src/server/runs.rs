@@ -110,7 +110,7 @@ pub(crate) async fn open(shared: Arc<Shared>, caller: Caller, req: Request<Incom
             ),
             buckets_served: AtomicU64::new(0),
             touched: Mutex::new(Instant::now()),
-            linkage: linkage.then(super::link_runs::LinkRun::new),
+            linkage: linkage.then(super::link_run_state::LinkRun::new),
         });
         all.insert(id.clone(), run.clone());
         (run, same.is_none())
