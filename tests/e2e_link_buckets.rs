@@ -244,3 +244,34 @@ fn a_single_key_bucketed_linkage_with_duplicates_all_links_every_row() {
     assert_eq!(linked, [true, true, false, false]);
     assert_eq!(l[0].0, l[1].0, "both rows of x@y.z carry the one link id");
 }
+
+#[test]
+fn a_failed_bucketed_linkage_leaves_no_state_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = tables(dir.path(), 50);
+    // A server that holds its table in memory runs no bucketed linkage.
+    let server = serve(&b, &dir.path().join("b-out.csv"), &[]);
+    let state = dir.path().join("state");
+    let out = dir.path().join("out.csv");
+    let o = run(
+        &server.url,
+        &a,
+        &out,
+        &["--join", "full", "--state-dir", state.to_str().unwrap()],
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no bucketed linkage"), "{err}");
+    assert!(!state.exists(), "the state directory is removed on failure");
+    assert!(!out.exists(), "no output");
+    // --shard splits intersections only.
+    let o = run(
+        &server.url,
+        &a,
+        &out,
+        &["--state-dir", state.to_str().unwrap(), "--shard", "0/2"],
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--shard"), "{err}");
+}
