@@ -82,18 +82,22 @@ fn linkage(
         .unwrap();
     let url = line.trim().trim_start_matches("listening on ").to_string();
 
-    // The largest disk use of both state directories, sampled.
+    // The largest disk use of both state directories, and the server's peak
+    // RSS (its report is written before its linkages), sampled.
     let (stop, disk) = (
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicU64::new(0)),
     );
+    let server_peak = Arc::new(AtomicU64::new(0));
     let sampler = {
-        let (stop, disk) = (stop.clone(), disk.clone());
+        let (stop, disk, peak) = (stop.clone(), disk.clone(), server_peak.clone());
         let dirs: Vec<PathBuf> = vec![server_state.clone(), client_state.clone()];
+        let status = format!("/proc/{}/status", server.id());
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 let used: u64 = dirs.iter().map(|d| du(d)).sum();
                 disk.fetch_max(used, Ordering::Relaxed);
+                peak.fetch_max(crate::vm_hwm(&status), Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(500));
             }
         })
@@ -114,6 +118,8 @@ fn linkage(
             .args(["--bucket-items", items]);
     }
     let out = run.output().unwrap();
+    // The server's last sample before it exits (VmHWM is a high-water mark).
+    std::thread::sleep(Duration::from_millis(600));
     assert!(
         out.status.success(),
         "{}",
@@ -133,7 +139,9 @@ fn linkage(
     Linkage {
         seconds,
         client_rss: ra["environment"]["peak_rss_bytes"].as_u64().unwrap_or(0),
-        server_rss: rb["environment"]["peak_rss_bytes"].as_u64().unwrap_or(0),
+        server_rss: server_peak
+            .load(Ordering::Relaxed)
+            .max(rb["environment"]["peak_rss_bytes"].as_u64().unwrap_or(0)),
         wire: ra["bytes_sent"].as_u64().unwrap() + ra["bytes_received"].as_u64().unwrap(),
         disk: disk.load(Ordering::Relaxed),
         linked: ra["linkage"]["linked_rows"].as_u64().unwrap(),
