@@ -6,6 +6,7 @@
 //! target/release/psi-bench ecdh [--log2 16,20] [--no-cli] [--spu PATH/spu_psi_bench.py]
 //! target/release/psi-bench kkrt [--log2 16,20,22] [--no-cli] [--spu PATH/spu_psi_bench.py]
 //! target/release/psi-bench pjc [--log2 16,20] [--no-cli] [--openmined PATH/openmined_psi_bench.py]
+//! target/release/psi-bench link-buckets [--n 1000000] [--join full] [--align]
 //! target/release/psi-bench primitives
 //! target/release/psi-bench fuzzy-speed [--anonlink benches/fuzzy/anonlink_speed.py]
 //! target/release/psi-bench fuzzy-scale [--n 100000,1000000]
@@ -16,6 +17,7 @@
 
 mod buckets;
 mod fuzzy;
+mod link_buckets;
 mod pjc_disk;
 mod primitives;
 
@@ -29,7 +31,7 @@ use rand_core::SeedableRng;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: psi-bench ecdh|kkrt [--log2 16,20] [--no-cli] [--spu PATH]\n       psi-bench pjc [--log2 16,20] [--no-cli] [--openmined PATH]\n       psi-bench buckets [--n 1000000] [--protocol kkrt|ecdh] [--ref-log2 20] [--bucket-items N] [--dir DIR]\n       psi-bench buckets --protocol cardinality|sum [--n 1000000] [--ref-n N] [--dir DIR]\n       psi-bench primitives\n       psi-bench fuzzy-speed [--anonlink PATH]\n       psi-bench fuzzy-scale [--n 100000,1000000]\n       psi-bench fuzzy-quality [--febrl DIR]"
+        "usage: psi-bench ecdh|kkrt [--log2 16,20] [--no-cli] [--spu PATH]\n       psi-bench pjc [--log2 16,20] [--no-cli] [--openmined PATH]\n       psi-bench buckets [--n 1000000] [--protocol kkrt|ecdh] [--ref-log2 20] [--bucket-items N] [--dir DIR]\n       psi-bench buckets --protocol cardinality|sum [--n 1000000] [--ref-n N] [--dir DIR]\n       psi-bench link-buckets [--n 1000000] [--join inner|left|right|full] [--align] [--bucket-items N] [--dir DIR]\n       psi-bench primitives\n       psi-bench fuzzy-speed [--anonlink PATH]\n       psi-bench fuzzy-scale [--n 100000,1000000]\n       psi-bench fuzzy-quality [--febrl DIR]"
     );
     std::process::exit(2)
 }
@@ -45,6 +47,7 @@ fn main() {
         Some("pjc") => pjc(&args[1..]),
         Some("pjc-child") => pjc_child(&args[1], args[2].parse().unwrap()),
         Some("buckets") => buckets::run(&args[1..]),
+        Some("link-buckets") => link_buckets::run(&args[1..]),
         Some("fuzzy-speed") => fuzzy::speed(&args[1..]),
         Some("fuzzy-scale") => fuzzy::scale(&args[1..]),
         Some("fuzzy-scale-child") => fuzzy::scale_child(args[1].parse().unwrap()),

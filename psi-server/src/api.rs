@@ -29,6 +29,9 @@ pub const LINKAGE_NEW: &str = "new";
 pub const RUN_HEADER: &str = "x-psi-run";
 /// With [`RUN_HEADER`]: which bucket, as `index/count` (`count` a power of two).
 pub const BUCKET_HEADER: &str = "x-psi-bucket";
+/// With [`RUN_HEADER`] and [`BUCKET_HEADER`] on a hello of a bucketed
+/// linkage run: which step (key, from 0) the bucket belongs to.
+pub const STEP_HEADER: &str = "x-psi-step";
 /// Largest hello body (and small exchanged message) accepted.
 pub const MAX_HELLO_BYTES: usize = 1024;
 

@@ -12,14 +12,15 @@ mod server;
 pub mod tls;
 
 pub use client::{
-    close_run, open_run, run_bucket, run_ecdh_client, run_kkrt_client, run_linkage_client,
-    run_pjc_client, run_pjc_client_on_disk, submit_encodings, wait_run_ready, ClientConfig,
-    ClientRun, CounterItems, DiskPjcRun, LinkageRun, OnProgress, OpenedRun, PjcOutput, PjcRun,
-    UnitRun,
+    close_run, finish_linkage_run, open_linkage_run, open_run, run_bucket, run_ecdh_client,
+    run_kkrt_client, run_link_bucket, run_linkage_client, run_pjc_client, run_pjc_client_on_disk,
+    submit_encodings, wait_run_ready, ClientConfig, ClientRun, CounterItems, DiskPjcRun,
+    LinkBucket, LinkageRun, OnProgress, OpenedRun, PjcOutput, PjcRun, UnitRun,
 };
 pub use error::Error;
 pub use metrics::{Phases, Traffic};
 pub use server::{
-    BucketSource, EachBatch, LinkageEvent, PjcSource, PreparedSet, PsiServer, Quotas, ServeMode,
-    ServerConfig, SessionEvent, UnitConfig,
+    BucketSource, BucketedOutcome, EachBatch, LinkageEvent, LinkageSource, PjcSource,
+    PreparedLinkage, PreparedSet, PsiServer, Quotas, ServeMode, ServerConfig, SessionEvent,
+    UnitConfig,
 };

@@ -146,3 +146,47 @@ pub fn stream_keys(
         rejects: encoder.rejects,
     })
 }
+
+/// [`stream_keys`] for several keys in one pass (a linkage's waterfall):
+/// calls `each(row, key, item)` for every data row and every key (index
+/// into `specs`) whose value is neither empty nor invalid. Returns each
+/// key's counts.
+pub fn stream_linkage_keys(
+    path: &Path,
+    specs: &[KeySpec],
+    mut each: impl FnMut(u64, usize, Item) -> Result<(), Error>,
+) -> Result<Vec<StreamedKeys>, Error> {
+    let mut rows = Rows::open(path)?;
+    let names = rows.names()?;
+    let mut encoders = specs
+        .iter()
+        .map(|s| KeyEncoder::new(path, &names, s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let needed: Vec<usize> = encoders
+        .iter()
+        .flat_map(|e| e.positions.iter().copied())
+        .collect();
+    rows.select(&needed)?;
+    let mut record = csv::ByteRecord::new();
+    let mut row = 0u64;
+    while let Some(line) = rows.next(&mut record)? {
+        for (k, encoder) in encoders.iter_mut().enumerate() {
+            if let Some(item) = encoder.encode(path, &record, line)? {
+                each(row, k, item)?;
+            }
+        }
+        row += 1;
+    }
+    if row == 0 {
+        return Err(Error::NoRows {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(encoders
+        .into_iter()
+        .map(|e| StreamedKeys {
+            stats: e.stats,
+            rejects: e.rejects,
+        })
+        .collect())
+}

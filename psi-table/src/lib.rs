@@ -53,6 +53,7 @@ use psi_core::Item;
 mod columns;
 mod keys;
 pub mod linkage;
+pub mod linked;
 pub mod memory;
 pub mod normalize;
 pub mod output;
@@ -67,7 +68,7 @@ use keys::KeyEncoder;
 use source::{at, Rows};
 
 pub use columns::Columns;
-pub use keys::{stream_keys, StreamedKeys};
+pub use keys::{stream_keys, stream_linkage_keys, StreamedKeys};
 pub use linkage::{waterfall_match_plain, Linkage, LinkageTable, LinkedPair, StepStats};
 pub use normalize::{Invalid, Normalised, Profile, PROFILE_NAMES};
 pub use output::{write_flagged, OutRow, OutputFormat, OutputOptions, QuoteStyle};

@@ -256,30 +256,7 @@ where
             path: output.to_path_buf(),
         });
     }
-    let mut source = Rows::open(input)?;
-    let names = source.names()?;
-    let selected: Vec<usize> = match &options.columns {
-        None => (0..names.len()).collect(),
-        Some(columns) => columns
-            .iter()
-            .map(|c| {
-                names
-                    .iter()
-                    .position(|n| n == c.trim())
-                    .ok_or_else(|| Error::MissingColumn {
-                        path: input.to_path_buf(),
-                        column: c.trim().to_string(),
-                        available: names.join(", "),
-                    })
-            })
-            .collect::<Result<_, _>>()?,
-    };
-    if selected.is_empty() && id_column.is_none() {
-        return Err(Error::BadOption {
-            option: "columns",
-            reason: "no column to write (select at least one, or an id column)",
-        });
-    }
+    let mut target = Target::open(input, id_column, output, options, format)?;
     let mut sorted = true;
     let mut previous = 0usize;
     for (row, _) in plan.clone() {
@@ -294,55 +271,142 @@ where
         sorted &= row >= previous;
         previous = row;
     }
-    source.select(&selected)?;
-
-    let mut header: Vec<Vec<u8>> = Vec::with_capacity(selected.len() + 1);
-    if let Some(id) = id_column {
-        header.push(id.as_bytes().to_vec());
-    }
-    for &c in &selected {
-        header.push(match format {
-            OutputFormat::Csv => source.header().get(c).unwrap_or_default().to_vec(),
-            OutputFormat::Parquet => names[c].as_bytes().to_vec(),
-        });
-    }
-    let copier = Copier {
-        path: input,
-        rows: table_rows,
-        selected: &selected,
-        names: &names,
-        utf8: format == OutputFormat::Parquet,
-    };
-
-    let dir = output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".psi-output-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|source| write_error(output, source))?;
-    let mut sink = match format {
-        OutputFormat::Csv => Sink::Csv(Box::new(CsvSink::new(
-            tmp, output, options, id_column, &header,
-        )?)),
-        OutputFormat::Parquet => {
-            Sink::Parquet(Box::new(ParquetSink::new(tmp, output, id_column, &header)?))
-        }
-    };
+    let mut sink = target.create_sink()?;
+    let (source, copier) = target.parts(table_rows);
     let written = if sorted {
-        copier.stream(&mut source, plan, &mut sink)?
+        copier.stream(source, plan, &mut sink)?
     } else {
-        copier.buffered(&mut source, plan, &mut sink)?
+        copier.buffered(source, plan, &mut sink)?
     };
-    let tmp = sink.finish()?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|source| write_error(output, source))?;
-    tmp.persist(output)
-        .map_err(|e| write_error(output, e.error))?;
+    sink.persist(output)?;
     Ok(written)
+}
+
+/// An output being opened: the input's reader with the output's columns
+/// selected, and what the sink needs. Every option and column is checked
+/// by [`Target::open`], before anything is created.
+pub(crate) struct Target<'i> {
+    input: &'i Path,
+    output: std::path::PathBuf,
+    pub(crate) source: Rows,
+    names: Vec<String>,
+    selected: Vec<usize>,
+    header: Vec<Vec<u8>>,
+    format: OutputFormat,
+    options: OutputOptions,
+    id_column: Option<String>,
+}
+
+impl<'i> Target<'i> {
+    /// Checks `options` against `input`'s columns and opens the input.
+    pub(crate) fn open(
+        input: &'i Path,
+        id_column: Option<&str>,
+        output: &Path,
+        options: &OutputOptions,
+        format: OutputFormat,
+    ) -> Result<Self, Error> {
+        let mut source = Rows::open(input)?;
+        let names = source.names()?;
+        let selected: Vec<usize> = match &options.columns {
+            None => (0..names.len()).collect(),
+            Some(columns) => columns
+                .iter()
+                .map(|c| {
+                    names
+                        .iter()
+                        .position(|n| n == c.trim())
+                        .ok_or_else(|| Error::MissingColumn {
+                            path: input.to_path_buf(),
+                            column: c.trim().to_string(),
+                            available: names.join(", "),
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        if selected.is_empty() && id_column.is_none() {
+            return Err(Error::BadOption {
+                option: "columns",
+                reason: "no column to write (select at least one, or an id column)",
+            });
+        }
+        source.select(&selected)?;
+
+        let mut header: Vec<Vec<u8>> = Vec::with_capacity(selected.len() + 1);
+        if let Some(id) = id_column {
+            header.push(id.as_bytes().to_vec());
+        }
+        for &c in &selected {
+            header.push(match format {
+                OutputFormat::Csv => source.header().get(c).unwrap_or_default().to_vec(),
+                OutputFormat::Parquet => names[c].as_bytes().to_vec(),
+            });
+        }
+        Ok(Target {
+            input,
+            output: output.to_path_buf(),
+            source,
+            names,
+            selected,
+            header,
+            format,
+            options: options.clone(),
+            id_column: id_column.map(str::to_string),
+        })
+    }
+
+    /// Creates the temporary file beside the output and writes the header.
+    pub(crate) fn create_sink(&self) -> Result<Sink, Error> {
+        let output = self.output.as_path();
+        let id_column = self.id_column.as_deref();
+        let dir = output
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| Path::new("."));
+        let tmp = tempfile::Builder::new()
+            .prefix(".psi-output-")
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(|source| write_error(output, source))?;
+        Ok(match self.format {
+            OutputFormat::Csv => Sink::Csv(Box::new(CsvSink::new(
+                tmp,
+                output,
+                &self.options,
+                id_column,
+                &self.header,
+            )?)),
+            OutputFormat::Parquet => Sink::Parquet(Box::new(ParquetSink::new(
+                tmp,
+                output,
+                id_column,
+                &self.header,
+            )?)),
+        })
+    }
+
+    /// Opens the input again, for another pass.
+    pub(crate) fn reopen(&mut self) -> Result<(), Error> {
+        let mut source = Rows::open(self.input)?;
+        source.names()?;
+        source.select(&self.selected)?;
+        self.source = source;
+        Ok(())
+    }
+
+    /// The reader and a copier of `rows` data rows.
+    pub(crate) fn parts(&mut self, rows: usize) -> (&mut Rows, Copier<'_>) {
+        (
+            &mut self.source,
+            Copier {
+                path: self.input,
+                rows,
+                selected: &self.selected,
+                names: &self.names,
+                utf8: self.format == OutputFormat::Parquet,
+            },
+        )
+    }
 }
 
 fn write_error(output: &Path, source: io::Error) -> Error {
@@ -352,7 +416,7 @@ fn write_error(output: &Path, source: io::Error) -> Error {
     }
 }
 
-fn check_delimiter(delimiter: u8) -> Result<(), Error> {
+pub(crate) fn check_delimiter(delimiter: u8) -> Result<(), Error> {
     if !delimiter.is_ascii() || matches!(delimiter, b'"' | b'\n' | b'\r') {
         return Err(Error::BadOption {
             option: "delimiter",
@@ -364,7 +428,7 @@ fn check_delimiter(delimiter: u8) -> Result<(), Error> {
 
 /// Whether `output` is the same file as `input` (through any path, symbolic
 /// or, on Unix, hard link). An output that does not exist yet is not.
-fn same_file(input: &Path, output: &Path) -> bool {
+pub(crate) fn same_file(input: &Path, output: &Path) -> bool {
     let (Ok(a), Ok(b)) = (input.canonicalize(), output.canonicalize()) else {
         return false;
     };
@@ -382,7 +446,7 @@ fn same_file(input: &Path, output: &Path) -> bool {
 }
 
 /// Copies source rows to a sink.
-struct Copier<'t> {
+pub(crate) struct Copier<'t> {
     /// The input file and its data rows.
     path: &'t Path,
     rows: usize,
@@ -394,8 +458,22 @@ struct Copier<'t> {
 }
 
 impl Copier<'_> {
+    /// The input file.
+    pub(crate) fn path(&self) -> &Path {
+        self.path
+    }
+
+    /// The input's data rows.
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
+    }
+
     /// The selected fields of `record` (read at `line`).
-    fn project(&self, record: &csv::ByteRecord, line: u64) -> Result<csv::ByteRecord, Error> {
+    pub(crate) fn project(
+        &self,
+        record: &csv::ByteRecord,
+        line: u64,
+    ) -> Result<csv::ByteRecord, Error> {
         let mut out = csv::ByteRecord::with_capacity(record.as_slice().len(), self.selected.len());
         for &c in self.selected {
             let field = record.get(c).unwrap_or_default();
@@ -411,7 +489,7 @@ impl Copier<'_> {
         Ok(out)
     }
 
-    fn changed(&self, found: usize) -> Error {
+    pub(crate) fn changed(&self, found: usize) -> Error {
         Error::Changed {
             path: self.path.to_path_buf(),
             expected: self.rows as u64,
@@ -420,7 +498,7 @@ impl Copier<'_> {
     }
 
     /// Reads the rest of `source` and checks the row count.
-    fn finish_source(&self, source: &mut Rows, mut read: usize) -> Result<(), Error> {
+    pub(crate) fn finish_source(&self, source: &mut Rows, mut read: usize) -> Result<(), Error> {
         let mut record = csv::ByteRecord::new();
         while source.next(&mut record)?.is_some() {
             read += 1;
@@ -516,7 +594,7 @@ impl Copier<'_> {
 }
 
 /// Where output rows go.
-enum Sink {
+pub(crate) enum Sink {
     Csv(Box<CsvSink>),
     Parquet(Box<ParquetSink>),
 }
@@ -524,7 +602,7 @@ enum Sink {
 impl Sink {
     /// Writes output row `index` (0-based): the id (when there is an id
     /// column), then `fields`, or nulls for a placeholder.
-    fn write(
+    pub(crate) fn write(
         &mut self,
         index: u64,
         id: Option<&str>,
@@ -542,9 +620,20 @@ impl Sink {
             Sink::Parquet(s) => s.finish(),
         }
     }
+
+    /// Finishes the file, syncs it and renames it to `output`.
+    pub(crate) fn persist(self, output: &Path) -> Result<(), Error> {
+        let tmp = self.finish()?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(|source| write_error(output, source))?;
+        tmp.persist(output)
+            .map_err(|e| write_error(output, e.error))?;
+        Ok(())
+    }
 }
 
-struct CsvSink {
+pub(crate) struct CsvSink {
     writer: csv::Writer<BufWriter<NamedTempFile>>,
     output: std::path::PathBuf,
     has_id: bool,
@@ -663,7 +752,7 @@ fn csv_write_error(output: &Path, e: csv::Error) -> Error {
     }
 }
 
-struct ParquetSink {
+pub(crate) struct ParquetSink {
     writer: ArrowWriter<NamedTempFile>,
     output: std::path::PathBuf,
     schema: SchemaRef,

@@ -3,11 +3,13 @@
 
 mod audit;
 mod bucketed;
+mod bucketed_link;
 mod cut;
 mod demo;
 mod disk;
 mod fuzzy;
 mod gen;
+mod link_spill;
 mod partition;
 mod pjc_disk;
 mod progress;
@@ -15,6 +17,7 @@ mod release;
 mod retry;
 mod run;
 mod serve;
+mod serve_link;
 mod state;
 mod table;
 mod token;

@@ -48,7 +48,10 @@ pub async fn run(plan: RunPlan) -> Result<(), CliError> {
                 report.body.output
             );
         }
-        RunTask::Link(task) => link(client, task).await?,
+        RunTask::Link(task) => match &task.buckets {
+            Some(buckets) => super::bucketed_link::run(client, task, buckets).await?,
+            None => link(client, task).await?,
+        },
         RunTask::Aggregate(task) => aggregate(client, task).await?,
     }
     Ok(())

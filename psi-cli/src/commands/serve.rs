@@ -17,6 +17,7 @@ use super::disk::DiskSource;
 use super::pjc_disk;
 use super::progress::{Progress, ServerProgress};
 use super::release::{count_of, release};
+use super::serve_link::DiskLinkageSource;
 use super::state::{digest_file, run_key};
 use super::table::{blocking, key_columns, out_rows, read_keyed, read_linkage};
 use crate::error::CliError;
@@ -65,6 +66,7 @@ pub async fn start(plan: &ServePlan, serving: &ServerProgress) -> Result<Started
             state_dir,
             run_key: given,
             partitioned,
+            linkage,
         } => {
             let path = plan.input.path.clone();
             let run_key = match *given {
@@ -88,16 +90,30 @@ pub async fn start(plan: &ServePlan, serving: &ServerProgress) -> Result<Started
                     .await??
                 }
             };
-            let mut source = DiskSource::new(path.clone(), key.clone(), state_dir, digest.1)?
-                .with_progress(serving.clone());
+            let mut source =
+                DiskSource::new(path.clone(), key.clone(), state_dir, digest.1.clone())?
+                    .with_progress(serving.clone());
             if let Some(cut) = cut {
                 source = source.with_cut(cut);
             }
+            let linkage = DiskLinkageSource::new(
+                path.clone(),
+                plan.input.spec.clone(),
+                linkage.clone(),
+                state_dir,
+                digest.1,
+            )?;
             let config = psi_server::ServerConfig {
                 run_key: Some(run_key),
                 ..config
             };
-            let server = PsiServer::bind_buckets(plan.listen, Arc::new(source), config).await?;
+            let server = PsiServer::bind_buckets_linkage(
+                plan.listen,
+                Arc::new(source),
+                Arc::new(linkage),
+                config,
+            )
+            .await?;
             Ok(Started {
                 server,
                 input: InputReport {
@@ -387,8 +403,13 @@ fn linkage_entry(
     spec: &LinkageSpec,
     output: Option<&SharedOutput>,
 ) -> Ended<Linkage> {
-    let rows = e.links.len() as u64;
-    let linked = e.links.iter().filter(|l| l.is_some()).count() as u64;
+    let (rows, linked) = match &e.bucketed {
+        Some(b) => (b.rows, b.linked_rows),
+        None => (
+            e.links.len() as u64,
+            e.links.iter().filter(|l| l.is_some()).count() as u64,
+        ),
+    };
     let finish = e.finish;
     let join = finish.map_or(JoinType::Inner, |f| f.join);
     let (mut written, mut path) = (None, None);
@@ -396,6 +417,16 @@ fn linkage_entry(
         Ok(()) => "ok".to_string(),
         Err(m) => m.clone(),
     };
+    if let Some(b) = &e.bucketed {
+        match &b.output {
+            Ok(Some((n, file))) => {
+                written = Some(*n);
+                path = Some(file.clone());
+            }
+            Ok(None) => {}
+            Err(err) => outcome = format!("linked, but the output was not written: {err}"),
+        }
+    }
     if let (Ok(()), Some(f), Some(table)) = (&e.outcome, &finish, table) {
         if f.share_result {
             match output {

@@ -29,7 +29,7 @@ pub use release::Dp;
 pub use release::ReleasePlan;
 pub use run::{AggregatePlan, BucketPlan, ClientPlan, IntersectPlan, LinkPlan, RunPlan, RunTask};
 pub use security::TokenAddPlan;
-pub use serve::{ServePlan, ServeTask, SharedOutput};
+pub use serve::{OnDiskLinkage, ServePlan, ServeTask, SharedOutput};
 pub use shared::InputPlan;
 pub use unit::{SubmitPlan, UnitPlan};
 

@@ -97,6 +97,9 @@ pub struct LinkPlan {
     pub duplicates: Duplicates,
     /// Where our side goes.
     pub output: OutputPlan,
+    /// Bucket by bucket with a state directory ([`psi_core::linkage::bucketed`]),
+    /// or all in memory (`None`).
+    pub buckets: Option<BucketPlan>,
 }
 
 /// `--mode cardinality|sum`.
@@ -192,9 +195,9 @@ fn intersection(args: &RunArgs, spec: &LinkageSpec) -> Result<(RunTask, bool), C
         });
         return Ok((task, refuse));
     }
-    if args.state_dir.is_some() {
+    if buckets.as_ref().is_some_and(|b| b.shard.1 > 1) {
         return Err(CliError::Usage(
-            "--state-dir (bucketed, bounded memory) runs single-key intersections; several keys, --join, --share-result and --align hold their sets in memory".into(),
+            "--shard splits single-key intersections; a linkage's steps run one after the other, so it runs whole".into(),
         ));
     }
     let task = RunTask::Link(LinkPlan {
@@ -207,6 +210,7 @@ fn intersection(args: &RunArgs, spec: &LinkageSpec) -> Result<(RunTask, bool), C
         },
         duplicates,
         output,
+        buckets,
     });
     Ok((task, refuse))
 }

@@ -56,6 +56,8 @@ pub enum ServeTask {
         run_key: Option<[u8; 32]>,
         /// `--partitioned`: our keys, cut by `psi partition` for one run.
         partitioned: Option<PathBuf>,
+        /// How bucketed linkages of every key are served.
+        linkage: OnDiskLinkage,
     },
     /// `--mode cardinality|sum`.
     Aggregate {
@@ -73,6 +75,18 @@ pub enum ServeTask {
         /// in external memory, with its temporary files here.
         state_dir: Option<PathBuf>,
     },
+}
+
+/// `psi serve --state-dir`: bucketed linkages ([`psi_core::linkage::bucketed`]).
+#[derive(Debug, Clone)]
+pub struct OnDiskLinkage {
+    /// The protocol's policy for repeated key values.
+    pub duplicates: Duplicates,
+    /// `--duplicates reject` on a single key: a linkage run fails if the
+    /// table repeats a key value (known once it is partitioned).
+    pub refuse_duplicates: bool,
+    /// Where our side of a shared linkage result goes, if anywhere.
+    pub output: Option<SharedOutput>,
 }
 
 /// `psi serve --output`: where this server writes its side of each linkage
@@ -154,13 +168,10 @@ impl ServePlan {
         let release = release::plan(Side::Server, mode, table)?;
         let (task, refuse_duplicates) = match (key, &args.state_dir) {
             (None, Some(state_dir)) => {
-                if spec.keys().len() > 1 || args.output.is_some() {
-                    return Err(CliError::Usage(
-                        "--state-dir serves bucketed single-key intersections: drop extra keys and --output".into(),
-                    ));
-                }
                 bucketed_input(path)?;
-                let key = single_key(&spec)?;
+                // Single-key runs use the first key; linkages every key.
+                let key = spec.keys()[0].clone();
+                let (duplicates, refuse) = duplicates(table, spec.keys().len())?;
                 let run_key = match &args.run_key_file {
                     Some(p) => Some(super::run::read_hex32(p, "--run-key-file")?),
                     None => None,
@@ -171,6 +182,11 @@ impl ServePlan {
                         state_dir: state_dir.clone(),
                         run_key,
                         partitioned: args.partitioned.clone(),
+                        linkage: OnDiskLinkage {
+                            duplicates,
+                            refuse_duplicates: refuse,
+                            output,
+                        },
                     },
                     false,
                 )

@@ -44,6 +44,7 @@
 
 use std::collections::HashSet;
 
+pub mod bucketed;
 mod join;
 mod wire;
 

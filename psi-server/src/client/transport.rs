@@ -98,6 +98,9 @@ pub(super) struct Peer<'a> {
     /// A bucket of a run: the run id and the [`api::BUCKET_HEADER`] value
     /// every hello carries.
     bucket: Option<(String, String)>,
+    /// Headers every request carries besides the usual ones (a bucketed
+    /// linkage's run and step).
+    extra: Vec<(&'static str, String)>,
 }
 
 impl<'a> Peer<'a> {
@@ -132,12 +135,18 @@ impl<'a> Peer<'a> {
             traffic: Traffic::default(),
             tls,
             bucket: None,
+            extra: Vec::new(),
         })
     }
 
     /// Makes the sessions this peer opens bucket `index` of `count` of `run`.
     pub fn in_bucket(&mut self, run: &str, index: u16, count: u16) {
         self.bucket = Some((run.to_string(), api::bucket_header(index, count)));
+    }
+
+    /// Adds `name: value` to every request this peer sends.
+    pub fn with_header(&mut self, name: &'static str, value: String) {
+        self.extra.push((name, value));
     }
 
     /// The client's configuration.
@@ -201,6 +210,9 @@ impl<'a> Peer<'a> {
             })?;
             value.set_sensitive(true);
             req = req.header(hyper::header::AUTHORIZATION, value);
+        }
+        for (name, value) in &self.extra {
+            req = req.header(*name, value.as_str());
         }
         req.body(body).map_err(|_| Error::BadUrl {
             url: self.addr.clone(),

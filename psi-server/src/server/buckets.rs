@@ -29,6 +29,11 @@ pub trait PreparedSet: Send + Sync + 'static {
     fn distinct(&self) -> u64;
     /// The distinct items of fine buckets `fine`.
     fn load(&self, fine: Range<u16>) -> Result<Vec<Item>, String>;
+
+    /// A bucketed linkage's state, if this run is one.
+    fn linkage(&self) -> Option<Arc<dyn super::link_source::PreparedLinkage>> {
+        None
+    }
 }
 
 /// The source of a server whose set is in memory.
@@ -68,5 +73,24 @@ impl PreparedSet for MemoryPrepared {
             .filter(|(_, f)| fine.contains(f))
             .map(|(x, _)| *x)
             .collect())
+    }
+}
+
+/// A prepared linkage as the run registry holds it: [`PreparedSet::distinct`]
+/// is its row count (what a linkage run's `RunReady` announces), and its
+/// buckets are loaded only as linkage offers.
+pub(crate) struct LinkagePrepared(pub(crate) Arc<dyn super::link_source::PreparedLinkage>);
+
+impl PreparedSet for LinkagePrepared {
+    fn distinct(&self) -> u64 {
+        self.0.rows()
+    }
+
+    fn load(&self, _fine: Range<u16>) -> Result<Vec<Item>, String> {
+        Err("this run is a linkage: its buckets are steps (x-psi-step)".into())
+    }
+
+    fn linkage(&self) -> Option<Arc<dyn super::link_source::PreparedLinkage>> {
+        Some(self.0.clone())
     }
 }

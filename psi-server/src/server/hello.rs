@@ -16,6 +16,7 @@ use psi_core::Item;
 use super::config::{ServeMode, ServerConfig};
 use super::ids::random_token;
 use super::keycheck::key_spec_refusal;
+use super::link_runs;
 use super::linkage;
 use super::pjc_source::PjcSource;
 use super::registry::Refused;
@@ -38,6 +39,12 @@ struct Opened {
     streams: Streams,
     /// ECDH: the shuffled order of our items in the server-masked stream.
     order: Option<Arc<[u32]>>,
+}
+
+/// A hello that is a step: of a linkage in memory, or a bucket of a linkage run.
+enum Stepping {
+    Memory(linkage::Step),
+    Bucket(link_runs::BucketStep),
 }
 
 /// Why a hello was not taken: a linkage refusal, or the protocol's.
@@ -224,6 +231,13 @@ pub(crate) async fn hello(shared: Arc<Shared>, caller: Caller, req: Request<Inco
     // shuffle, the base OTs) runs off the async threads.
     let (s, who) = (shared.clone(), owner.clone());
     let opening = move || -> Result<_, Failure> {
+        // A bucket of a linkage run is neither a plain linkage step nor a plain bucket.
+        let link_bucket = link_runs::begin(&s, &who, &headers, &bytes).map_err(Failure::Refused)?;
+        if let Some(b) = link_bucket {
+            let opened = open(&bytes, b.items.clone(), None, Some(b.id()), None, &s.config)
+                .map_err(Failure::Open)?;
+            return Ok((Some(Stepping::Bucket(b)), opened));
+        }
         let step = linkage::begin_step(&s, &who, &headers, &bytes)
             .map_err(|r| Failure::Refused(Box::new(r)))?;
         let bucket = runs::bucket_items(&s, &who, &headers, &bytes).map_err(Failure::Refused)?;
@@ -251,7 +265,7 @@ pub(crate) async fn hello(shared: Arc<Shared>, caller: Caller, req: Request<Inco
         let source = s.table.pjc_source.clone();
         let opened =
             open(&bytes, items, values, linkage_id, source, &s.config).map_err(Failure::Open)?;
-        Ok((step, opened))
+        Ok((step.map(Stepping::Memory), opened))
     };
     let in_run = headers_in_run;
     let (step, opened) = match tokio::task::spawn_blocking(opening).await {
@@ -279,14 +293,21 @@ pub(crate) async fn hello(shared: Arc<Shared>, caller: Caller, req: Request<Inco
         return quota_refusal(why);
     }
     let (linkage_id, place) = match step {
-        Some(step) => {
+        Some(Stepping::Memory(step)) => {
             match linkage::bind_step(&shared, step, opened.order, opened.client_set_size, place) {
                 Ok(id) => (Some(id), None),
                 Err(refusal) => return refusal,
             }
         }
+        Some(Stepping::Bucket(bucket)) => {
+            match link_runs::bind(bucket, opened.order, opened.client_set_size) {
+                Ok(id) => (Some(id), place),
+                Err(refusal) => return refusal,
+            }
+        }
         None => (None, place),
     };
+
     let token = random_token();
     let traffic = Traffic {
         bytes_sent: opened.answer.len() as u64,

@@ -142,6 +142,9 @@ pub(crate) fn bind_step(
 /// The largest [`LinkResult`] a step can carry for the linkage `id`, if it
 /// is waiting for one: six header bytes and 20 per matched position.
 pub(crate) fn result_limit(shared: &Shared, id: &str) -> Option<usize> {
+    if let Some(limit) = super::link_runs::result_limit(shared, id) {
+        return Some(limit);
+    }
     let state = shared.registry.linkage(id)?;
     let st = state.lock().ok()?;
     st.pending.as_ref().map(|(_, order)| 16 + 20 * order.len())
@@ -154,6 +157,9 @@ pub(crate) fn record_result(
     id: &str,
     bytes: &[u8],
 ) -> Result<StepRecorded, psi_core::Error> {
+    if let Some(recorded) = super::link_runs::record_result(shared, id, bytes) {
+        return recorded;
+    }
     let state = shared
         .registry
         .linkage(id)
@@ -183,6 +189,12 @@ pub(crate) async fn finish(
     id: &str,
     req: Request<Incoming>,
 ) -> Answer {
+    if shared.runs.get(id, owner).is_some() {
+        if let Some(answer) = super::link_runs::finish(&shared, owner, id, req).await {
+            return answer;
+        }
+        return respond::unknown_linkage();
+    }
     let Some(state) = shared.registry.linkage_of(id, owner) else {
         return respond::unknown_linkage();
     };

@@ -13,6 +13,9 @@ mod config;
 mod hello;
 mod ids;
 mod keycheck;
+mod link_run_state;
+mod link_runs;
+mod link_source;
 mod linkage;
 mod linkage_state;
 mod listener;
@@ -40,10 +43,11 @@ use tokio::sync::broadcast;
 
 pub use self::buckets::{BucketSource, PreparedSet};
 pub use self::config::{ServeMode, ServerConfig};
+pub use self::link_source::{LinkageSource, PreparedLinkage};
 pub use self::pjc_source::{EachBatch, PjcSource};
 pub use self::quota::Quotas;
 use self::registry::Registry;
-pub use self::registry::{LinkageEvent, SessionEvent};
+pub use self::registry::{BucketedOutcome, LinkageEvent, SessionEvent};
 use self::shared::{Shared, Table};
 pub use self::unit::UnitConfig;
 use crate::Error;
@@ -109,6 +113,21 @@ impl PsiServer {
         if let Some(shared) = Arc::get_mut(&mut server.shared) {
             shared.table.source = source;
             shared.table.in_memory = false;
+        }
+        Ok(server)
+    }
+
+    /// [`PsiServer::bind_buckets`] that also serves bucketed linkages
+    /// ([`psi_core::linkage::bucketed`]) of the keys `linkage` partitions.
+    pub async fn bind_buckets_linkage(
+        addr: SocketAddr,
+        source: Arc<dyn BucketSource>,
+        linkage: Arc<dyn LinkageSource>,
+        config: ServerConfig,
+    ) -> Result<PsiServer, Error> {
+        let mut server = Self::bind_buckets(addr, source, config).await?;
+        if let Some(shared) = Arc::get_mut(&mut server.shared) {
+            shared.table.linkage_source = Some(linkage);
         }
         Ok(server)
     }
@@ -193,6 +212,7 @@ impl PsiServer {
         let table = Table {
             source: Arc::new(buckets::MemorySource(items.clone())),
             in_memory: true,
+            linkage_source: None,
             items,
             values: values.map(Into::into),
             linkage_keys,

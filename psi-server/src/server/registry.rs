@@ -65,6 +65,22 @@ pub struct LinkageEvent {
     pub traffic: Traffic,
     /// Seconds from the first hello to the end.
     pub seconds: f64,
+    /// A bucketed linkage ([`psi_core::linkage::bucketed`]): its links stayed
+    /// on disk (`links` is empty), so its counts and output are here.
+    pub bucketed: Option<BucketedOutcome>,
+}
+
+/// What a bucketed linkage did on our side.
+#[derive(Debug, Clone)]
+pub struct BucketedOutcome {
+    /// Our data rows.
+    pub rows: u64,
+    /// Our rows linked.
+    pub linked_rows: u64,
+    /// Our side of the result: the rows written and where (`None`: not
+    /// written, the client did not share it or we keep no output), or why
+    /// writing failed.
+    pub output: Result<Option<(u64, String)>, String>,
 }
 
 /// Why a hello gets no place.
@@ -309,10 +325,17 @@ impl Registry {
             finish,
             traffic: st.traffic,
             seconds,
+            bucketed: None,
         };
+        tracing::debug!(linked_rows, "linkage state released");
+        self.linkage_done(event);
+    }
+
+    /// Logs, counts and emits the event of a linkage that ended.
+    pub(crate) fn linkage_done(&self, event: LinkageEvent) {
         match &event.outcome {
             Ok(()) => {
-                tracing::info!(linked_rows, "linkage completed")
+                tracing::info!(linkage = %event.linkage, "linkage completed")
             }
             Err(e) => tracing::warn!(error = %e, "linkage failed"),
         }

@@ -34,6 +34,8 @@ pub(crate) struct Run {
     pub(crate) phase: Arc<Mutex<Phase>>,
     pub(crate) buckets_served: AtomicU64,
     pub(crate) touched: Mutex<Instant>,
+    /// A bucketed linkage run's state between its buckets.
+    pub(crate) linkage: Option<super::link_run_state::LinkRun>,
 }
 
 /// The runs in progress and the key our nonces derive from.

@@ -24,7 +24,9 @@ use super::ids::random_token;
 use super::respond::{self, Answer};
 use super::run_registry::{lock, Phase, Run, MAX_RUNS, RUN_IDLE};
 use super::shared::{Caller, Shared};
-use crate::api::{code, parse_bucket_header, BUCKET_HEADER, MAX_HELLO_BYTES, RUN_HEADER};
+use crate::api::{
+    code, parse_bucket_header, BUCKET_HEADER, LINKAGE_HEADER, MAX_HELLO_BYTES, RUN_HEADER,
+};
 use crate::auth::Identity;
 
 fn unknown_run() -> Answer {
@@ -40,6 +42,7 @@ pub(crate) async fn open(shared: Arc<Shared>, caller: Caller, req: Request<Incom
     if let Some(refusal) = super::keycheck::key_spec_refusal(&shared, &req) {
         return refusal;
     }
+    let linkage = req.headers().contains_key(LINKAGE_HEADER);
     let idle = shared.config.idle_timeout;
     let bytes = match respond::small_body(req, MAX_HELLO_BYTES, idle, "run hello").await {
         Ok(b) => b,
@@ -59,6 +62,19 @@ pub(crate) async fn open(shared: Arc<Shared>, caller: Caller, req: Request<Incom
             ),
         );
     }
+    let linkage_source = match (linkage, &shared.table.linkage_source) {
+        (false, _) => None,
+        (true, Some(source)) if hello.protocol == Protocol::EcdhIntersection => {
+            Some(source.clone())
+        }
+        (true, _) => {
+            return respond::error(
+                StatusCode::BAD_REQUEST,
+                "no_linkage",
+                "this server runs no bucketed linkage (psi serve --state-dir serves them; they run ECDH)",
+            )
+        }
+    };
     let runs = &shared.runs;
     let server_nonce = bucket::server_nonce(&runs.key, &hello.client_nonce);
     let seed = bucket::seed(&hello.client_nonce, &server_nonce);
@@ -76,7 +92,9 @@ pub(crate) async fn open(shared: Arc<Shared>, caller: Caller, req: Request<Incom
         // The same client nonce from the same partner resumes: its partition is reused.
         let same = all
             .values()
-            .find(|r| r.owner == caller.identity && r.seed == seed)
+            .find(|r| {
+                r.owner == caller.identity && r.seed == seed && r.linkage.is_some() == linkage
+            })
             .filter(|r| !matches!(*lock(&r.phase), Phase::Failed(_)))
             .cloned();
         let run = Arc::new(Run {
@@ -92,6 +110,7 @@ pub(crate) async fn open(shared: Arc<Shared>, caller: Caller, req: Request<Incom
             ),
             buckets_served: AtomicU64::new(0),
             touched: Mutex::new(Instant::now()),
+            linkage: linkage.then(super::link_run_state::LinkRun::new),
         });
         all.insert(id.clone(), run.clone());
         (run, same.is_none())
@@ -99,7 +118,14 @@ pub(crate) async fn open(shared: Arc<Shared>, caller: Caller, req: Request<Incom
     if start {
         let (source, run) = (shared.table.source.clone(), run.clone());
         tokio::task::spawn_blocking(move || {
-            let phase = match source.prepare(&run.seed, &run.rows_read) {
+            let prepared = match linkage_source {
+                Some(l) => l.prepare(&run.seed, &run.rows_read).map(|p| {
+                    Arc::new(super::buckets::LinkagePrepared(p))
+                        as Arc<dyn super::buckets::PreparedSet>
+                }),
+                None => source.prepare(&run.seed, &run.rows_read),
+            };
+            let phase = match prepared {
                 Ok(prepared) => Phase::Ready(prepared),
                 Err(why) => {
                     tracing::warn!("run partition failed: {why}");

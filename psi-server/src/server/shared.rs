@@ -33,6 +33,8 @@ pub(crate) struct Table {
     pub(crate) source: Arc<dyn BucketSource>,
     /// Cardinality and sum in external memory: the set on disk.
     pub(crate) pjc_source: Option<Arc<dyn super::pjc_source::PjcSource>>,
+    /// Where bucketed linkage runs get their keys, if served.
+    pub(crate) linkage_source: Option<Arc<dyn super::link_source::LinkageSource>>,
     /// Whether `items` holds the set (else only runs are served).
     pub(crate) in_memory: bool,
 }

@@ -1,0 +1,216 @@
+//! `psi-bench link-buckets`: a two-key linkage (email, then phone; a
+//! `--join` and `--align` of choice) through the CLI on generated tables of n
+//! rows each (50 % overlap), in memory and bucketed (`--state-dir` on both
+//! sides), in one run: seconds, peak RSS of both processes, bytes on the
+//! wire, the largest disk use of both state directories (sampled), and the
+//! ratio of the two times. Both runs must link the same number of rows.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::{flag_value, machine, mb};
+
+fn du(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    };
+    entries.flatten().map(|e| du(&e.path())).sum()
+}
+
+fn read_json(p: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+/// One linkage: `psi serve --once` and `psi run`, with `extra` on both.
+struct Linkage {
+    seconds: f64,
+    client_rss: u64,
+    server_rss: u64,
+    wire: u64,
+    disk: u64,
+    linked: u64,
+    written: u64,
+    phases: String,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn linkage(
+    psi: &Path,
+    dir: &Path,
+    a: &Path,
+    b: &Path,
+    n: u64,
+    tag: &str,
+    join: &[&str],
+    buckets: Option<&str>,
+) -> Linkage {
+    let (server_state, client_state) = (
+        dir.join(format!("{tag}-server-state")),
+        dir.join(format!("{tag}-client-state")),
+    );
+    let (rb, ra) = (
+        dir.join(format!("{tag}-rb.json")),
+        dir.join(format!("{tag}-ra.json")),
+    );
+    let mut serve = Command::new(psi);
+    serve
+        .args(["serve", "--once", "--listen", "127.0.0.1:0"])
+        .args(["--key", "email", "--key", "phone:phone"])
+        .args(["--max-set-size", &(4 * n).to_string()])
+        .arg("--input")
+        .arg(b)
+        .arg("--report")
+        .arg(&rb)
+        .arg("--output")
+        .arg(dir.join(format!("{tag}-b.csv")));
+    if buckets.is_some() {
+        serve.arg("--state-dir").arg(&server_state);
+    }
+    let t = Instant::now();
+    let mut server = serve
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().trim_start_matches("listening on ").to_string();
+
+    // The largest disk use of both state directories, and the server's peak
+    // RSS (its report is written before its linkages), sampled.
+    let (stop, disk) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let server_peak = Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let (stop, disk, peak) = (stop.clone(), disk.clone(), server_peak.clone());
+        let dirs: Vec<PathBuf> = vec![server_state.clone(), client_state.clone()];
+        let status = format!("/proc/{}/status", server.id());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let used: u64 = dirs.iter().map(|d| du(d)).sum();
+                disk.fetch_max(used, Ordering::Relaxed);
+                peak.fetch_max(crate::vm_hwm(&status), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        })
+    };
+    let mut run = Command::new(psi);
+    run.args(["run", "--quiet", "--peer", &url])
+        .args(["--key", "email", "--key", "phone:phone", "--share-result"])
+        .args(join)
+        .arg("--input")
+        .arg(a)
+        .arg("--output")
+        .arg(dir.join(format!("{tag}-a.csv")))
+        .arg("--report")
+        .arg(&ra);
+    if let Some(items) = buckets {
+        run.arg("--state-dir")
+            .arg(&client_state)
+            .args(["--bucket-items", items]);
+    }
+    let out = run.output().unwrap();
+    // The server's last sample before it exits (VmHWM is a high-water mark).
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(server.wait().unwrap().success());
+    let seconds = t.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    sampler.join().unwrap();
+    let (ra, rb) = (read_json(&ra), read_json(&rb));
+    let phases: Vec<String> = ra["seconds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{} {:.1}", p[0].as_str().unwrap(), p[1].as_f64().unwrap()))
+        .collect();
+    Linkage {
+        seconds,
+        client_rss: ra["environment"]["peak_rss_bytes"].as_u64().unwrap_or(0),
+        server_rss: server_peak
+            .load(Ordering::Relaxed)
+            .max(rb["environment"]["peak_rss_bytes"].as_u64().unwrap_or(0)),
+        wire: ra["bytes_sent"].as_u64().unwrap() + ra["bytes_received"].as_u64().unwrap(),
+        disk: disk.load(Ordering::Relaxed),
+        linked: ra["linkage"]["linked_rows"].as_u64().unwrap(),
+        written: ra["linkage"]["rows_written"].as_u64().unwrap(),
+        phases: phases.join(", "),
+    }
+}
+
+/// `--n N` (default 10^6), `--join inner|left|right|full`, `--align`,
+/// `--bucket-items N` (default 2^20), `--dir DIR` (keeps the tables).
+pub fn run(args: &[String]) {
+    println!("{}", machine());
+    let me = std::env::current_exe().unwrap();
+    let psi = me.with_file_name("psi");
+    assert!(
+        psi.exists(),
+        "build the CLI first: cargo build --release -p psi-cli"
+    );
+    let n: u64 = flag_value(args, "--n").map_or(1_000_000, |v| v.parse().unwrap());
+    let bucket_items =
+        flag_value(args, "--bucket-items").unwrap_or_else(|| (1u64 << 20).to_string());
+    let join_name = flag_value(args, "--join").unwrap_or_else(|| "inner".into());
+    let mut join = vec!["--join", join_name.as_str()];
+    if args.iter().any(|a| a == "--align") {
+        join.push("--align");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = flag_value(args, "--dir").map_or_else(|| tmp.path().to_path_buf(), Into::into);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, b) = (
+        dir.join(format!("a-{n}.csv")),
+        dir.join(format!("b-{n}.csv")),
+    );
+    if !a.exists() || !b.exists() {
+        let t = Instant::now();
+        crate::gen_tables(&psi, n, "5", &a, &b);
+        println!(
+            "generated {n} + {n} rows in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let what = format!(
+        "linkage email;phone {}, n={n} x {n}, 50% overlap",
+        join.join(" ")
+    );
+    let mut results = Vec::new();
+    for (tag, buckets) in [("memory", None), ("bucketed", Some(bucket_items.as_str()))] {
+        let r = linkage(&psi, &dir, &a, &b, n, tag, &join, buckets);
+        println!(
+            "{what}, {tag}: {:.1} s (both processes, from the server's start), {} rows linked, {} written, {:.1} MB on the wire, peak RSS run {:.0} MB / serve {:.0} MB, largest disk use of both state directories {:.0} MB\n    run phases: {}",
+            r.seconds,
+            r.linked,
+            r.written,
+            mb(r.wire),
+            mb(r.client_rss),
+            mb(r.server_rss),
+            mb(r.disk),
+            r.phases
+        );
+        results.push(r);
+    }
+    let (m, bk) = (&results[0], &results[1]);
+    assert_eq!(m.linked, bk.linked, "both linkages link the same rows");
+    assert_eq!(m.written, bk.written, "both write the same number of rows");
+    println!(
+        "ratio bucketed / in memory: time {:.2}, peak RSS run {:.2} / serve {:.2}, wire {:.2}",
+        bk.seconds / m.seconds,
+        bk.client_rss as f64 / m.client_rss.max(1) as f64,
+        bk.server_rss as f64 / m.server_rss.max(1) as f64,
+        bk.wire as f64 / m.wire.max(1) as f64
+    );
+}

@@ -1,0 +1,210 @@
+//! `psi serve --state-dir`: bucketed linkages of a table kept on disk
+//! ([`psi_core::linkage::bucketed`]). Each linkage run partitions every key
+//! of the table into its own directory under `state_dir/linkages`
+//! ([`LinkSpill`]), keeps its links there, writes our side of a shared
+//! result at the end, and removes the directory. Directories of runs that
+//! never finished (a client that vanished) are removed when later runs start,
+//! beyond the newest few.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use psi_core::bucket::PartitionSeed;
+use psi_core::ecdh::LinkId;
+use psi_core::linkage::bucketed::BucketOffer;
+use psi_core::linkage::{LinkageFinish, Side, StepSummary};
+use psi_server::{LinkageSource, PreparedLinkage};
+use psi_table::linked::LinkedPlan;
+use psi_table::LinkageSpec;
+
+use super::link_spill::LinkSpill;
+use super::state::hex;
+use crate::error::CliError;
+use crate::plan::OnDiskLinkage;
+
+/// Unfinished linkage directories kept; older ones are removed.
+const KEEP_LINKAGES: usize = 4;
+
+/// A server's table, served as bucketed linkages.
+pub struct DiskLinkageSource {
+    path: PathBuf,
+    spec: LinkageSpec,
+    how: OnDiskLinkage,
+    dir: PathBuf,
+    digest: String,
+    stamp: (u64, Option<SystemTime>),
+}
+
+fn stamp(path: &Path) -> Option<(u64, Option<SystemTime>)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.len(), m.modified().ok()))
+}
+
+impl DiskLinkageSource {
+    /// Serves `path`'s keys `spec`, with linkage directories under `state_dir`.
+    pub fn new(
+        path: PathBuf,
+        spec: LinkageSpec,
+        how: OnDiskLinkage,
+        state_dir: &Path,
+        digest: String,
+    ) -> Result<Self, CliError> {
+        let dir = state_dir.join("linkages");
+        std::fs::create_dir_all(&dir).map_err(|source| CliError::Io {
+            what: "creating the server's state directory",
+            source,
+        })?;
+        let stamp = stamp(&path).ok_or_else(|| {
+            CliError::Usage(format!("{}: cannot read its metadata", path.display()))
+        })?;
+        Ok(DiskLinkageSource {
+            path,
+            spec,
+            how,
+            dir,
+            digest,
+            stamp,
+        })
+    }
+
+    /// Removes all but the newest [`KEEP_LINKAGES`] linkage directories.
+    fn evict(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let mut dirs: Vec<(SystemTime, PathBuf)> = entries
+            .flatten()
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .collect();
+        dirs.sort();
+        let extra = dirs.len().saturating_sub(KEEP_LINKAGES);
+        for (_, dir) in dirs.into_iter().take(extra) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+impl LinkageSource for DiskLinkageSource {
+    fn prepare(
+        &self,
+        seed: &PartitionSeed,
+        progress: &AtomicU64,
+    ) -> Result<Arc<dyn PreparedLinkage>, String> {
+        if stamp(&self.path) != Some(self.stamp) {
+            return Err(format!(
+                "{} changed since this server started; restart it to serve the new table",
+                self.path.display()
+            ));
+        }
+        self.evict();
+        let name = format!("{}-{}", &self.digest[..16], &hex(seed.as_bytes())[..16]);
+        let dir = self.dir.join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        let made = LinkSpill::create(
+            &self.path,
+            &self.spec,
+            self.how.duplicates,
+            seed,
+            &dir,
+            |n| progress.store(n, Ordering::Relaxed),
+        );
+        let (spill, report) = match made {
+            Ok(made) => made,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e.to_string());
+            }
+        };
+        if self.how.refuse_duplicates && report.duplicate_key_rows > 0 {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(format!(
+                "{}: {} rows repeat another row's key (the server was started with --duplicates reject)",
+                self.path.display(),
+                report.duplicate_key_rows
+            ));
+        }
+        tracing::info!(rows = report.rows, keys = spill.steps(), dir = %dir.display(), "table partitioned for a linkage");
+        Ok(Arc::new(Served {
+            spill,
+            input: self.path.clone(),
+            how: self.how.clone(),
+        }))
+    }
+}
+
+/// One linkage run's state.
+struct Served {
+    spill: LinkSpill,
+    input: PathBuf,
+    how: OnDiskLinkage,
+}
+
+impl PreparedLinkage for Served {
+    fn rows(&self) -> u64 {
+        self.spill.rows()
+    }
+
+    fn steps(&self) -> usize {
+        self.spill.steps()
+    }
+
+    fn offer(&self, step: u16, bucket: u16, count: u16) -> Result<(BucketOffer, u64), String> {
+        self.spill
+            .offer(step, bucket, count)
+            .map_err(|e| e.to_string())
+    }
+
+    fn record(
+        &self,
+        step: u16,
+        bucket: u16,
+        count: u16,
+        offer: &BucketOffer,
+        matched: &[(u32, LinkId)],
+    ) -> Result<u64, String> {
+        self.spill
+            .record(step, bucket, count, offer, matched)
+            .map_err(|e| e.to_string())
+    }
+
+    fn complete(&self) -> bool {
+        self.spill.complete()
+    }
+
+    fn linked_rows(&self) -> u64 {
+        self.spill.linked_rows()
+    }
+
+    fn summaries(&self) -> Vec<StepSummary> {
+        self.spill.summaries()
+    }
+
+    fn finished(
+        &self,
+        linkage: &str,
+        finish: &LinkageFinish,
+    ) -> Result<Option<(u64, String)>, String> {
+        let written = match (&self.how.output, finish.share_result) {
+            (Some(output), true) => {
+                let path = output.path(linkage);
+                let rows = self.spill.rows();
+                let plan = LinkedPlan {
+                    side: Side::Server,
+                    join: finish.join,
+                    align: finish.align,
+                    client_unlinked: finish.client_unlinked_rows,
+                    server_unlinked: rows - self.spill.linked_rows(),
+                };
+                self.spill
+                    .write(&self.input, &plan, &path, &output.options)
+                    .map(|n| Some((n, path.display().to_string())))
+                    .map_err(|e| e.to_string())
+            }
+            _ => Ok(None),
+        };
+        let _ = std::fs::remove_dir_all(self.spill.dir());
+        written
+    }
+}
