@@ -40,6 +40,15 @@ const FOUR_P: [u64; 10] = [
     (1 << 27) - 4,
 ];
 
+/// The lane-wise sum of its arguments.
+macro_rules! sum {
+    ($first:expr $(, $rest:expr)* $(,)?) => {{
+        let s = $first;
+        $(let s = _mm256_add_epi64(s, $rest);)*
+        s
+    }};
+}
+
 /// A lane mask: all ones or all zeros in each 64-bit lane.
 pub(crate) type Mask4 = __m256i;
 
@@ -72,18 +81,33 @@ fn times19(c: __m256i) -> __m256i {
 /// 19 times as many for i = 9, since 2^255 ≡ 19). `z[i]` ends below 2^width.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn carry_one(z: &mut [__m256i; 10], i: usize) {
-    let c = if WIDTH[i] == 26 {
-        _mm256_srli_epi64::<26>(z[i])
+fn carry_one<const I: usize>(z: &mut [__m256i; 10]) {
+    let c = if WIDTH[I] == 26 {
+        _mm256_srli_epi64::<26>(z[I])
     } else {
-        _mm256_srli_epi64::<25>(z[i])
+        _mm256_srli_epi64::<25>(z[I])
     };
-    z[i] = _mm256_and_si256(z[i], mask_of(i));
-    if i == 9 {
+    z[I] = _mm256_and_si256(z[I], mask_of(I));
+    if I == 9 {
         z[0] = _mm256_add_epi64(z[0], times19(c));
     } else {
-        z[i + 1] = _mm256_add_epi64(z[i + 1], c);
+        z[(I + 1) % 10] = _mm256_add_epi64(z[(I + 1) % 10], c);
     }
+}
+
+/// Carries limbs 0 → 1 → … → 9 in turn (limb 9's carry is kept in limb 9).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn carry_chain_0_to_8(z: &mut [__m256i; 10]) {
+    carry_one::<0>(z);
+    carry_one::<1>(z);
+    carry_one::<2>(z);
+    carry_one::<3>(z);
+    carry_one::<4>(z);
+    carry_one::<5>(z);
+    carry_one::<6>(z);
+    carry_one::<7>(z);
+    carry_one::<8>(z);
 }
 
 /// The four lanes of a vector, lane 0 first.
@@ -213,17 +237,16 @@ impl Fe4 {
     #[inline]
     #[target_feature(enable = "avx2")]
     fn carry_parallel(z: [__m256i; 10]) -> Fe4 {
+        let (m26, m25) = (splat(M26), splat(M25));
         let mut c = [_mm256_setzero_si256(); 10];
-        let mut low = [_mm256_setzero_si256(); 10];
-        for i in 0..10 {
-            c[i] = if WIDTH[i] == 26 {
-                _mm256_srli_epi64::<26>(z[i])
-            } else {
-                _mm256_srli_epi64::<25>(z[i])
-            };
-            low[i] = _mm256_and_si256(z[i], mask_of(i));
+        let mut out = [_mm256_setzero_si256(); 10];
+        // Even limbs have 26 bits, odd ones 25.
+        for i in (0..10).step_by(2) {
+            c[i] = _mm256_srli_epi64::<26>(z[i]);
+            out[i] = _mm256_and_si256(z[i], m26);
+            c[i + 1] = _mm256_srli_epi64::<25>(z[i + 1]);
+            out[i + 1] = _mm256_and_si256(z[i + 1], m25);
         }
-        let mut out = low;
         out[0] = _mm256_add_epi64(out[0], times19(c[9]));
         for i in 1..10 {
             out[i] = _mm256_add_epi64(out[i], c[i - 1]);
@@ -293,9 +316,18 @@ impl Fe4 {
     #[inline]
     #[target_feature(enable = "avx2")]
     fn reduce(mut z: [__m256i; 10]) -> Fe4 {
-        for i in [0, 4, 1, 5, 2, 6, 3, 7, 4, 8, 9, 0] {
-            carry_one(&mut z, i);
-        }
+        carry_one::<0>(&mut z);
+        carry_one::<4>(&mut z);
+        carry_one::<1>(&mut z);
+        carry_one::<5>(&mut z);
+        carry_one::<2>(&mut z);
+        carry_one::<6>(&mut z);
+        carry_one::<3>(&mut z);
+        carry_one::<7>(&mut z);
+        carry_one::<4>(&mut z);
+        carry_one::<8>(&mut z);
+        carry_one::<9>(&mut z);
+        carry_one::<0>(&mut z);
         Fe4(z)
     }
 
@@ -321,19 +353,22 @@ impl Fe4 {
             }
         });
         let b19: [__m256i; 10] = core::array::from_fn(|j| _mm256_mul_epu32(b[j], splat(19)));
-        let mut z = [_mm256_setzero_si256(); 10];
-        for i in 0..10 {
-            for j in 0..10 {
-                let x = if i % 2 == 1 && j % 2 == 1 {
-                    a2[i]
-                } else {
-                    a[i]
-                };
-                let y = if i + j < 10 { b[j] } else { b19[j] };
-                let k = (i + j) % 10;
-                z[k] = _mm256_add_epi64(z[k], _mm256_mul_epu32(x, y));
-            }
-        }
+        let m = |x, y| _mm256_mul_epu32(x, y);
+        // z[k]: the ten terms of weight 2^OFFSET[k] (written out, so that no
+        // loop or branch is left for the compiler to keep).
+        #[rustfmt::skip]
+        let z = [
+            sum![m(a[0], b[0]), m(a2[1], b19[9]), m(a[2], b19[8]), m(a2[3], b19[7]), m(a[4], b19[6]), m(a2[5], b19[5]), m(a[6], b19[4]), m(a2[7], b19[3]), m(a[8], b19[2]), m(a2[9], b19[1])],
+            sum![m(a[0], b[1]), m(a[1], b[0]), m(a[2], b19[9]), m(a[3], b19[8]), m(a[4], b19[7]), m(a[5], b19[6]), m(a[6], b19[5]), m(a[7], b19[4]), m(a[8], b19[3]), m(a[9], b19[2])],
+            sum![m(a[0], b[2]), m(a2[1], b[1]), m(a[2], b[0]), m(a2[3], b19[9]), m(a[4], b19[8]), m(a2[5], b19[7]), m(a[6], b19[6]), m(a2[7], b19[5]), m(a[8], b19[4]), m(a2[9], b19[3])],
+            sum![m(a[0], b[3]), m(a[1], b[2]), m(a[2], b[1]), m(a[3], b[0]), m(a[4], b19[9]), m(a[5], b19[8]), m(a[6], b19[7]), m(a[7], b19[6]), m(a[8], b19[5]), m(a[9], b19[4])],
+            sum![m(a[0], b[4]), m(a2[1], b[3]), m(a[2], b[2]), m(a2[3], b[1]), m(a[4], b[0]), m(a2[5], b19[9]), m(a[6], b19[8]), m(a2[7], b19[7]), m(a[8], b19[6]), m(a2[9], b19[5])],
+            sum![m(a[0], b[5]), m(a[1], b[4]), m(a[2], b[3]), m(a[3], b[2]), m(a[4], b[1]), m(a[5], b[0]), m(a[6], b19[9]), m(a[7], b19[8]), m(a[8], b19[7]), m(a[9], b19[6])],
+            sum![m(a[0], b[6]), m(a2[1], b[5]), m(a[2], b[4]), m(a2[3], b[3]), m(a[4], b[2]), m(a2[5], b[1]), m(a[6], b[0]), m(a2[7], b19[9]), m(a[8], b19[8]), m(a2[9], b19[7])],
+            sum![m(a[0], b[7]), m(a[1], b[6]), m(a[2], b[5]), m(a[3], b[4]), m(a[4], b[3]), m(a[5], b[2]), m(a[6], b[1]), m(a[7], b[0]), m(a[8], b19[9]), m(a[9], b19[8])],
+            sum![m(a[0], b[8]), m(a2[1], b[7]), m(a[2], b[6]), m(a2[3], b[5]), m(a[4], b[4]), m(a2[5], b[3]), m(a[6], b[2]), m(a2[7], b[1]), m(a[8], b[0]), m(a2[9], b19[9])],
+            sum![m(a[0], b[9]), m(a[1], b[8]), m(a[2], b[7]), m(a[3], b[6]), m(a[4], b[5]), m(a[5], b[4]), m(a[6], b[3]), m(a[7], b[2]), m(a[8], b[1]), m(a[9], b[0])],
+        ];
         Fe4::reduce(z)
     }
 
@@ -350,20 +385,20 @@ impl Fe4 {
         let a2: [__m256i; 10] = core::array::from_fn(|i| _mm256_add_epi64(a[i], a[i]));
         let a4: [__m256i; 10] = core::array::from_fn(|i| _mm256_add_epi64(a2[i], a2[i]));
         let a19: [__m256i; 10] = core::array::from_fn(|j| _mm256_mul_epu32(a[j], splat(19)));
-        let mut z = [_mm256_setzero_si256(); 10];
-        for i in 0..10 {
-            for j in i..10 {
-                let both_odd = i % 2 == 1 && j % 2 == 1;
-                let x = match (i == j, both_odd) {
-                    (true, false) => a[i],
-                    (true, true) | (false, false) => a2[i],
-                    (false, true) => a4[i],
-                };
-                let y = if i + j < 10 { a[j] } else { a19[j] };
-                let k = (i + j) % 10;
-                z[k] = _mm256_add_epi64(z[k], _mm256_mul_epu32(x, y));
-            }
-        }
+        let m = |x, y| _mm256_mul_epu32(x, y);
+        #[rustfmt::skip]
+        let z = [
+            sum![m(a[0], a[0]), m(a4[1], a19[9]), m(a2[2], a19[8]), m(a4[3], a19[7]), m(a2[4], a19[6]), m(a2[5], a19[5])],
+            sum![m(a2[0], a[1]), m(a2[2], a19[9]), m(a2[3], a19[8]), m(a2[4], a19[7]), m(a2[5], a19[6])],
+            sum![m(a2[0], a[2]), m(a2[1], a[1]), m(a4[3], a19[9]), m(a2[4], a19[8]), m(a4[5], a19[7]), m(a[6], a19[6])],
+            sum![m(a2[0], a[3]), m(a2[1], a[2]), m(a2[4], a19[9]), m(a2[5], a19[8]), m(a2[6], a19[7])],
+            sum![m(a2[0], a[4]), m(a4[1], a[3]), m(a[2], a[2]), m(a4[5], a19[9]), m(a2[6], a19[8]), m(a2[7], a19[7])],
+            sum![m(a2[0], a[5]), m(a2[1], a[4]), m(a2[2], a[3]), m(a2[6], a19[9]), m(a2[7], a19[8])],
+            sum![m(a2[0], a[6]), m(a4[1], a[5]), m(a2[2], a[4]), m(a2[3], a[3]), m(a4[7], a19[9]), m(a[8], a19[8])],
+            sum![m(a2[0], a[7]), m(a2[1], a[6]), m(a2[2], a[5]), m(a2[3], a[4]), m(a2[8], a19[9])],
+            sum![m(a2[0], a[8]), m(a4[1], a[7]), m(a2[2], a[6]), m(a4[3], a[5]), m(a[4], a[4]), m(a2[9], a19[9])],
+            sum![m(a2[0], a[9]), m(a2[1], a[8]), m(a2[2], a[7]), m(a2[3], a[6]), m(a2[4], a[5])],
+        ];
         Fe4::reduce(z)
     }
 
@@ -421,24 +456,18 @@ impl Fe4 {
     #[target_feature(enable = "avx2")]
     pub(crate) fn canonical(self) -> Fe4 {
         let mut z = self.0;
-        for i in 0..10 {
-            carry_one(&mut z, i);
-        }
+        carry_chain_0_to_8(&mut z);
+        carry_one::<9>(&mut z);
         // Trial addition of 19 to find q.
         let mut t = _mm256_add_epi64(z[0], splat(19));
-        for i in 0..9 {
-            let c = if WIDTH[i] == 26 {
-                _mm256_srli_epi64::<26>(t)
-            } else {
-                _mm256_srli_epi64::<25>(t)
-            };
-            t = _mm256_add_epi64(z[i + 1], c);
+        for i in (0..8).step_by(2) {
+            t = _mm256_add_epi64(z[i + 1], _mm256_srli_epi64::<26>(t));
+            t = _mm256_add_epi64(z[i + 2], _mm256_srli_epi64::<25>(t));
         }
+        t = _mm256_add_epi64(z[9], _mm256_srli_epi64::<26>(t));
         let q = _mm256_srli_epi64::<25>(t);
         z[0] = _mm256_add_epi64(z[0], times19(q));
-        for i in 0..9 {
-            carry_one(&mut z, i);
-        }
+        carry_chain_0_to_8(&mut z);
         z[9] = _mm256_and_si256(z[9], splat(M25));
         Fe4(z)
     }
