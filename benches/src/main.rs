@@ -8,6 +8,7 @@
 //! target/release/psi-bench pjc [--log2 16,20] [--no-cli] [--openmined PATH/openmined_psi_bench.py]
 //! target/release/psi-bench link-buckets [--n 1000000] [--join full] [--align]
 //! target/release/psi-bench primitives
+//! PSI_GROUP_BACKEND=avx2 target/release/psi-bench ecdh ...   # force a group backend
 //! target/release/psi-bench fuzzy-speed [--anonlink benches/fuzzy/anonlink_speed.py]
 //! target/release/psi-bench fuzzy-scale [--n 100000,1000000]
 //! target/release/psi-bench fuzzy-quality [--febrl DIR]
@@ -37,6 +38,12 @@ fn usage() -> ! {
 }
 
 fn main() {
+    // PSI_GROUP_BACKEND forces a psi-group backend (for timing each one);
+    // a bad value stops the benchmark instead of timing another backend.
+    if let Err(e) = psi_group::Backend::from_env() {
+        eprintln!("psi-bench: {e}");
+        std::process::exit(2);
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("ecdh") => protocol(Proto::Ecdh, &args[1..]),

@@ -1,5 +1,6 @@
 //! `psi-bench primitives`: per-operation cost of the group operations on one
-//! core, for every psi-group backend this CPU runs, side by side in one run.
+//! core, for every psi-group backend this CPU runs (portable, avx2, ifma8),
+//! side by side in one run.
 
 use std::time::Instant;
 
@@ -75,15 +76,20 @@ pub(crate) fn run() {
         "mul_compress (fused, per point)",
         "decompress",
     ];
-    // Rounds alternate the backends so that both see the same machine load;
+    // Rounds alternate the backends so that all see the same machine load;
     // each figure is the median over the rounds.
     let rounds = 5;
-    let ifma_backend = Backend::ifma8();
-    let (mut portable, mut ifma) = (Vec::new(), Vec::new());
+    let backends: Vec<(&str, Option<Backend>)> = vec![
+        ("portable", Some(Backend::portable())),
+        ("avx2", Backend::avx2()),
+        ("ifma8", Backend::ifma8()),
+    ];
+    let mut runs: Vec<Vec<[(f64, f64); 5]>> = vec![Vec::new(); backends.len()];
     for _ in 0..rounds {
-        portable.push(measure(Backend::portable(), &inputs, &s));
-        if let Some(b) = ifma_backend {
-            ifma.push(measure(b, &inputs, &s));
+        for (b, r) in backends.iter().zip(runs.iter_mut()) {
+            if let Some(backend) = b.1 {
+                r.push(measure(backend, &inputs, &s));
+            }
         }
     }
     let med = |runs: &[[(f64, f64); 5]], k: usize, cpu: bool| {
@@ -94,28 +100,37 @@ pub(crate) fn run() {
         )
     };
     println!(
-        "n = {n} points, one core, {rounds} alternating rounds, medians; µs per point as CPU time of the thread (wall in brackets)"
+        "n = {n} points, one core, {rounds} alternating rounds, medians; µs per point as CPU time of the thread (wall in brackets); ratio = portable / backend (CPU time)"
     );
-    println!(
-        "{:<36} {:>18} {:>18} {:>8}",
-        "operation", "portable", "ifma8", "ratio"
-    );
-    for (k, name) in names.iter().enumerate() {
-        let (pc, pw) = (med(&portable, k, true), med(&portable, k, false));
-        if ifma.is_empty() {
-            println!(
-                "{name:<36} {pc:>8.2} [{pw:>7.2}] {:>18} {:>8}",
-                "SKIPPED", "-"
-            );
-        } else {
-            let (ic, iw) = (med(&ifma, k, true), med(&ifma, k, false));
-            println!(
-                "{name:<36} {pc:>8.2} [{pw:>7.2}] {ic:>8.2} [{iw:>7.2}] {:>7.2}x",
-                pc / ic
-            );
-        }
+    print!("{:<36}", "operation");
+    for (name, _) in &backends {
+        print!(" {name:>18}");
     }
-    if ifma.is_empty() {
-        println!("ifma8: SKIPPED (this CPU lacks AVX-512 IFMA)");
+    println!(" {:>8} {:>8}", "avx2 x", "ifma8 x");
+    for (k, name) in names.iter().enumerate() {
+        print!("{name:<36}");
+        let mut cpu = Vec::new();
+        for r in &runs {
+            if r.is_empty() {
+                print!(" {:>18}", "SKIPPED");
+                cpu.push(None);
+            } else {
+                let (c, w) = (med(r, k, true), med(r, k, false));
+                print!(" {c:>8.2} [{w:>7.2}]");
+                cpu.push(Some(c));
+            }
+        }
+        for other in &cpu[1..] {
+            match (cpu[0], other) {
+                (Some(p), Some(o)) => print!(" {:>7.2}x", p / o),
+                _ => print!(" {:>8}", "-"),
+            }
+        }
+        println!();
+    }
+    for ((name, b), needs) in backends.iter().zip(["", "AVX2", "AVX-512 IFMA"]) {
+        if b.is_none() {
+            println!("{name}: SKIPPED (this CPU lacks {needs})");
+        }
     }
 }

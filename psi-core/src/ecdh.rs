@@ -127,9 +127,10 @@ impl Secret {
 }
 
 /// The group backend every batch of this process runs on: the fastest this
-/// CPU has (see [`crate::crypto_backend`]).
+/// CPU has, or the one `PSI_GROUP_BACKEND` forces (psi-group reads it once
+/// per process, `Backend::for_process`; see [`crate::crypto_backend`]).
 pub(crate) fn backend() -> Backend {
-    Backend::best()
+    Backend::for_process()
 }
 
 /// Everything both sides derive from the hellos.
@@ -953,7 +954,7 @@ mod tests {
             .map(|i| RistrettoPoint::from_uniform_bytes(&[i; 64]))
             .collect();
         let want: Vec<CompressedRistretto> = p.iter().map(|p| (p * s.scalar).compress()).collect();
-        for b in [Some(Backend::portable()), Backend::ifma8()]
+        for b in [Some(Backend::portable()), Backend::avx2(), Backend::ifma8()]
             .into_iter()
             .flatten()
         {

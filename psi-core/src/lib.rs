@@ -84,19 +84,27 @@ impl Default for Limits {
 
 /// Which group backend this process uses for ECDH-PSI, PSI-cardinality/sum
 /// and linkage (hashing to the group, scalar multiplication, encoding and
-/// decoding; `psi_group`): `"psi-group ifma8"` where the CPU has AVX-512 IFMA,
-/// else `"psi-group portable (curve25519-dalek avx2)"` or `"… serial)"`,
-/// naming the code curve25519-dalek picks by the CPU's features among the
-/// backends compiled in (see `.cargo/config.toml`).
+/// decoding; `psi_group`): `psi_group::Backend::for_process`, the fastest the
+/// CPU has unless `PSI_GROUP_BACKEND` forces one. `"psi-group ifma8"`,
+/// `"psi-group avx2"`, or `"psi-group portable (curve25519-dalek avx2)"` or
+/// `"… serial)"`, naming the code curve25519-dalek picks by the CPU's
+/// features among the backends compiled in (see `.cargo/config.toml`).
 pub fn crypto_backend() -> &'static str {
-    if psi_group::Backend::best() != psi_group::Backend::portable() {
+    let backend = psi_group::Backend::for_process();
+    if psi_group::Backend::ifma8() == Some(backend) {
         return "psi-group ifma8";
+    }
+    if psi_group::Backend::avx2() == Some(backend) {
+        return "psi-group avx2";
     }
     #[cfg(all(
         target_arch = "x86_64",
         not(any(curve25519_dalek_backend = "serial", curve25519_dalek_backend = "fiat"))
     ))]
     {
+        if std::arch::is_x86_feature_detected!("avx512ifma") {
+            return "psi-group portable (curve25519-dalek avx512ifma)";
+        }
         if std::arch::is_x86_feature_detected!("avx2") {
             return "psi-group portable (curve25519-dalek avx2)";
         }

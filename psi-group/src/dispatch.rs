@@ -1,12 +1,25 @@
 //! The one place of this crate with `unsafe`: calling the AVX-512 IFMA code
-//! (compiled with `#[target_feature(enable = "avx512f,avx512ifma")]`) after
-//! run-time detection has shown that the CPU has both features. Every call
-//! below checks [`ifma_detected`] itself, so the `unsafe` blocks rest on a
-//! check made right here, not on a promise from a caller.
+//! (compiled with `#[target_feature(enable = "avx512f,avx512ifma")]`) and
+//! the AVX2 code (`#[target_feature(enable = "avx2")]`) after run-time
+//! detection has shown that the CPU has the features. Every call below
+//! checks [`ifma_detected`] or [`avx2_detected`] itself, so the `unsafe`
+//! blocks rest on a check made right here, not on a promise from a caller.
 #![allow(unsafe_code)]
 
 #[cfg(target_arch = "x86_64")]
-use crate::ifma;
+use crate::{avx2, ifma};
+
+/// Whether this CPU runs the AVX2 backend.
+pub(crate) fn avx2_detected() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
 
 /// Whether this CPU runs the IFMA backend (AVX-512 F and IFMA).
 pub(crate) fn ifma_detected() -> bool {
@@ -72,4 +85,47 @@ pub(crate) fn group_ops(
 ) -> Option<Option<crate::testing::GroupResults>> {
     // SAFETY: as above.
     ifma_detected().then(|| unsafe { ifma::selftest::group_ops(a, b, s) })
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn avx2_from_uniform(inputs: &[[u8; 64]]) -> Option<Vec<avx2::Ep4>> {
+    // SAFETY: the CPU has avx2 (checked just before).
+    avx2_detected().then(|| unsafe { avx2::from_uniform_batch(inputs) })
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn avx2_decompress(inputs: &[[u8; 32]]) -> Option<Result<Vec<avx2::Ep4>, usize>> {
+    // SAFETY: as above.
+    avx2_detected().then(|| unsafe { avx2::decompress_batch(inputs) })
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn avx2_mul(points: &[avx2::Ep4], s: &[u8; 32]) -> Option<Vec<avx2::Ep4>> {
+    // SAFETY: as above.
+    avx2_detected().then(|| unsafe { avx2::mul_batch(points, s) })
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn avx2_compress(points: &[avx2::Ep4], len: usize) -> Option<Vec<[u8; 32]>> {
+    // SAFETY: as above.
+    avx2_detected().then(|| unsafe { avx2::compress_batch(points, len) })
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn avx2_field_ops(
+    a: &[[u64; 10]; 4],
+    b: &[[u64; 10]; 4],
+) -> Option<crate::testing::FieldResults<4>> {
+    // SAFETY: as above.
+    avx2_detected().then(|| unsafe { avx2::selftest::field_ops(a, b) })
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn avx2_group_ops(
+    a: &[[u8; 32]; 4],
+    b: &[[u8; 32]; 4],
+    s: &[u8; 32],
+) -> Option<Option<crate::testing::GroupResults<4>>> {
+    // SAFETY: as above.
+    avx2_detected().then(|| unsafe { avx2::selftest::group_ops(a, b, s) })
 }

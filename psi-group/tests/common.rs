@@ -18,3 +18,13 @@ pub fn ifma_or_skip(test: &str) -> bool {
         false
     }
 }
+
+/// Whether the AVX2 backend runs here; prints SKIPPED if not.
+pub fn avx2_or_skip(test: &str) -> bool {
+    if psi_group::Backend::avx2().is_some() {
+        true
+    } else {
+        println!("SKIPPED: {test}: this CPU lacks AVX2, the avx2 backend was not tested");
+        false
+    }
+}

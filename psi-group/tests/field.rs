@@ -1,7 +1,9 @@
-//! Differential tests of every IFMA field operation against arbitrary-precision
-//! integers (num-bigint), on random values, edge values (0, 1, p − 1, p,
-//! p + 1, 2p, 2^255 − 1, 2^256 − 1, …) and limbs at their bounds (0, 1,
-//! 2^52 − 1 in limbs 0..=3, 2^48 − 1 in limb 4, in any mix).
+//! Differential tests of every IFMA and AVX2 field operation against
+//! arbitrary-precision integers (num-bigint), on random values, edge values
+//! (0, 1, p − 1, p, p + 1, 2p, 2^255 − 1, 2^256 − 1, …) and limbs at their
+//! bounds (IFMA: 0, 1, 2^52 − 1 in limbs 0..=3, 2^48 − 1 in limb 4; AVX2:
+//! 0, 1, 2^25 − 1, 2^26 − 1 and the largest normalised limb 2^26 + 2^9 − 1
+//! in any limb; in any mix).
 //!
 //! `PSI_GROUP_CASES=10000000 cargo test --release -p psi-group --test field`
 //! is the long run (README, "Group backends").
@@ -9,7 +11,7 @@
 mod common;
 
 use num_bigint::BigUint;
-use psi_group::testing::ifma_field_ops;
+use psi_group::testing::{avx2_field_ops, ifma_field_ops, FieldResults};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -118,18 +120,57 @@ fn sqrt_ratio_reference(u: &BigUint, v: &BigUint, sqrt_m1: &BigUint) -> (bool, B
     (correct || flipped, r % &p)
 }
 
+fn sqrt_m1() -> BigUint {
+    let s = BigUint::parse_bytes(
+        b"2b8324804fc1df0b2b4d00993dfbd7a72f431806ad2fe478c4ee1b274a0ea0b0",
+        16,
+    )
+    .expect("hex");
+    assert_eq!(&s * &s % p(), p() - 1u8);
+    s
+}
+
+/// Lane j of `got` against num-bigint, for inputs of values `va`, `vb`.
+fn check_lane<const N: usize>(
+    got: &FieldResults<N>,
+    j: usize,
+    va: &BigUint,
+    vb: &BigUint,
+    sqrt_m1: &BigUint,
+    ctx: &str,
+) {
+    let p = p();
+    let va = va % &p;
+    let vb = vb % &p;
+    assert_eq!(got.a[j], bytes(&va), "a: {ctx}");
+    assert_eq!(got.canonical[j], bytes(&va), "canonical: {ctx}");
+    assert_eq!(got.add[j], bytes(&((&va + &vb) % &p)), "add: {ctx}");
+    assert_eq!(got.sub[j], bytes(&((&va + &p - &vb) % &p)), "sub: {ctx}");
+    assert_eq!(got.mul[j], bytes(&(&va * &vb % &p)), "mul: {ctx}");
+    assert_eq!(got.square[j], bytes(&(&va * &va % &p)), "square: {ctx}");
+    assert_eq!(got.neg[j], bytes(&((&p - &va) % &p)), "neg: {ctx}");
+    let inv = va.modpow(&(&p - 2u8), &p);
+    assert_eq!(got.invert[j], bytes(&inv), "invert: {ctx}");
+    let p58 = va.modpow(&((&p - 5u8) >> 3), &p);
+    assert_eq!(got.pow_p58[j], bytes(&p58), "pow_p58: {ctx}");
+    let (sq, root) = sqrt_ratio_reference(&va, &vb, sqrt_m1);
+    assert_eq!(got.sqrt_ratio.0 >> j & 1 == 1, sq, "sqrt_ratio flag: {ctx}");
+    assert_eq!(got.sqrt_ratio.1[j], bytes(&root), "sqrt_ratio root: {ctx}");
+    assert_eq!(
+        got.is_negative >> j & 1 == 1,
+        va.bit(0),
+        "is_negative: {ctx}"
+    );
+    assert_eq!(got.eq >> j & 1 == 1, va == vb, "eq: {ctx}");
+}
+
 #[test]
 fn field_operations_match_big_integers() {
     if !common::ifma_or_skip("field_operations_match_big_integers") {
         return;
     }
     let p = p();
-    let sqrt_m1 = BigUint::parse_bytes(
-        b"2b8324804fc1df0b2b4d00993dfbd7a72f431806ad2fe478c4ee1b274a0ea0b0",
-        16,
-    )
-    .expect("hex");
-    assert_eq!(&sqrt_m1 * &sqrt_m1 % &p, &p - 1u8);
+    let sqrt_m1 = sqrt_m1();
     let edges = edge_values();
     let mut rng = ChaCha20Rng::seed_from_u64(0x5eed_f1e1d);
     let cases = common::cases();
@@ -155,31 +196,98 @@ fn field_operations_match_big_integers() {
             "a result left normalised form: {a:x?} {b:x?}"
         );
         for j in 0..8 {
-            let va = value(&a[j]) % &p;
-            let vb = value(&b[j]) % &p;
             let ctx = format!("a = {:x?}, b = {:x?}", a[j], b[j]);
-            assert_eq!(got.a[j], bytes(&va), "a: {ctx}");
-            assert_eq!(got.canonical[j], bytes(&va), "canonical: {ctx}");
-            assert_eq!(got.add[j], bytes(&((&va + &vb) % &p)), "add: {ctx}");
-            assert_eq!(got.sub[j], bytes(&((&va + &p - &vb) % &p)), "sub: {ctx}");
-            assert_eq!(got.mul[j], bytes(&(&va * &vb % &p)), "mul: {ctx}");
-            assert_eq!(got.square[j], bytes(&(&va * &va % &p)), "square: {ctx}");
-            assert_eq!(got.neg[j], bytes(&((&p - &va) % &p)), "neg: {ctx}");
-            let inv = va.modpow(&(&p - 2u8), &p);
-            assert_eq!(got.invert[j], bytes(&inv), "invert: {ctx}");
-            let p58 = va.modpow(&((&p - 5u8) >> 3), &p);
-            assert_eq!(got.pow_p58[j], bytes(&p58), "pow_p58: {ctx}");
-            let (sq, root) = sqrt_ratio_reference(&va, &vb, &sqrt_m1);
-            assert_eq!(got.sqrt_ratio.0 >> j & 1 == 1, sq, "sqrt_ratio flag: {ctx}");
-            assert_eq!(got.sqrt_ratio.1[j], bytes(&root), "sqrt_ratio root: {ctx}");
-            assert_eq!(
-                got.is_negative >> j & 1 == 1,
-                va.bit(0),
-                "is_negative: {ctx}"
-            );
-            assert_eq!(got.eq >> j & 1 == 1, va == vb, "eq: {ctx}");
+            check_lane(&got, j, &value(&a[j]), &value(&b[j]), &sqrt_m1, &ctx);
         }
         done += 8;
     }
     println!("ifma8 field: {done} cases agree with num-bigint");
+}
+
+/// Offsets and widths of the AVX2 backend's radix-2^25.5 limbs.
+const OFFSET10: [usize; 10] = [0, 26, 51, 77, 102, 128, 153, 179, 204, 230];
+/// The largest normalised AVX2 limb plus one (its inputs are reduced modulo this).
+const BOUND10: u64 = (1 << 26) + (1 << 9);
+
+fn value10(l: &[u64; 10]) -> BigUint {
+    l.iter()
+        .zip(OFFSET10)
+        .fold(BigUint::default(), |acc, (&x, off)| {
+            acc + (BigUint::from(x % BOUND10) << off)
+        })
+}
+
+/// Radix-2^25.5 limbs of a value below 2^256 (limb 9 takes bits 230 up,
+/// below 2^26).
+fn limbs10(v: &BigUint) -> [u64; 10] {
+    core::array::from_fn(|i| {
+        let part = v >> OFFSET10[i];
+        let part = if i < 9 {
+            part & BigUint::from((1u64 << (26 - i % 2)) - 1)
+        } else {
+            part
+        };
+        part.to_u64_digits().first().copied().unwrap_or(0)
+    })
+}
+
+fn random_limbs10(rng: &mut ChaCha20Rng, edges: &[BigUint]) -> [u64; 10] {
+    match rng.next_u32() % 4 {
+        0 => limbs10(&edges[rng.next_u32() as usize % edges.len()]),
+        1 => core::array::from_fn(|i| {
+            let width_max = (1u64 << (26 - i % 2)) - 1;
+            match rng.next_u32() % 8 {
+                0 => 0,
+                1 => 1,
+                2 => width_max,
+                3 => width_max + 1,
+                4 => BOUND10 - 1,
+                5 => (1 << 26) - 1,
+                6 => u64::from(rng.next_u32()) % BOUND10,
+                _ => u64::from(rng.next_u32()) & width_max,
+            }
+        }),
+        2 => core::array::from_fn(|_| u64::from(rng.next_u32()) % BOUND10),
+        _ => core::array::from_fn(|i| u64::from(rng.next_u32()) & ((1 << (26 - i % 2)) - 1)),
+    }
+}
+
+#[test]
+fn avx2_field_operations_match_big_integers() {
+    if !common::avx2_or_skip("avx2_field_operations_match_big_integers") {
+        return;
+    }
+    let p = p();
+    let sqrt_m1 = sqrt_m1();
+    let edges = edge_values();
+    let mut rng = ChaCha20Rng::seed_from_u64(0xa2f1e1d);
+    let cases = common::cases();
+    let mut done = 0;
+    while done < cases {
+        let a: [[u64; 10]; 4] = core::array::from_fn(|_| random_limbs10(&mut rng, &edges));
+        let mut b: [[u64; 10]; 4] = core::array::from_fn(|_| random_limbs10(&mut rng, &edges));
+        // Some lanes get b ≡ a, in another representation where one fits.
+        for j in 0..4 {
+            if rng.next_u32() % 8 == 0 {
+                let va = value10(&a[j]);
+                let alt = &va + &p;
+                b[j] = if alt.bits() <= 256 {
+                    limbs10(&alt)
+                } else {
+                    limbs10(&(&va % &p))
+                };
+            }
+        }
+        let got = avx2_field_ops(&a, &b).expect("AVX2 was detected");
+        assert!(
+            got.limbs_normalised,
+            "a result left normalised form: {a:x?} {b:x?}"
+        );
+        for j in 0..4 {
+            let ctx = format!("a = {:x?}, b = {:x?}", a[j], b[j]);
+            check_lane(&got, j, &value10(&a[j]), &value10(&b[j]), &sqrt_m1, &ctx);
+        }
+        done += 4;
+    }
+    println!("avx2 field: {done} cases agree with num-bigint");
 }

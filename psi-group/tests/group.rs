@@ -1,5 +1,5 @@
 //! Differential tests of the group operations against curve25519-dalek: the
-//! IFMA addition, doubling and scalar multiplication on random points and
+//! IFMA and AVX2 additions, doublings and scalar multiplications on random points and
 //! edge scalars, and the whole batch API of every backend (hash, decode of
 //! valid and random encodings, encode, multiply) on batches of every length
 //! modulo 8.
@@ -11,7 +11,7 @@ mod common;
 
 use curve25519_dalek::ristretto::CompressedRistretto;
 use curve25519_dalek::traits::Identity;
-use psi_group::testing::ifma_group_ops;
+use psi_group::testing::{avx2_group_ops, ifma_group_ops};
 use psi_group::{Backend, Error, Points, RistrettoPoint, Scalar};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -86,8 +86,61 @@ fn ifma_add_double_mul_match_dalek() {
     println!("ifma8 group: {done} cases agree with curve25519-dalek");
 }
 
+#[test]
+fn avx2_add_double_mul_match_dalek() {
+    if !common::avx2_or_skip("avx2_add_double_mul_match_dalek") {
+        return;
+    }
+    let mut rng = ChaCha20Rng::seed_from_u64(0xa2f2);
+    let cases = common::cases();
+    let mut done = 0;
+    while done < cases {
+        let a: [RistrettoPoint; 4] = core::array::from_fn(|_| match rng.next_u32() % 6 {
+            0 => RistrettoPoint::identity(),
+            _ => random_point(&mut rng),
+        });
+        let b: [RistrettoPoint; 4] = core::array::from_fn(|j| match rng.next_u32() % 6 {
+            0 => a[j],
+            1 => -a[j],
+            2 => RistrettoPoint::identity(),
+            _ => random_point(&mut rng),
+        });
+        let s = edge_scalar(&mut rng);
+        let got = avx2_group_ops(
+            &a.map(|p| p.compress().0),
+            &b.map(|p| p.compress().0),
+            &s.to_bytes(),
+        )
+        .expect("AVX2 was detected")
+        .expect("encodings of points decode");
+        for j in 0..4 {
+            assert_eq!(got.add[j], (a[j] + b[j]).compress().0, "add, lane {j}");
+            assert_eq!(
+                got.double[j],
+                (a[j] + a[j]).compress().0,
+                "double, lane {j}"
+            );
+            assert_eq!(
+                got.add_identity[j],
+                a[j].compress().0,
+                "add identity, lane {j}"
+            );
+            assert_eq!(
+                got.mul[j],
+                (a[j] * s).compress().0,
+                "mul by {s:?}, lane {j}"
+            );
+        }
+        done += 4;
+    }
+    println!("avx2 group: {done} cases agree with curve25519-dalek");
+}
+
 fn backends() -> Vec<Backend> {
     let mut all = vec![Backend::portable()];
+    if common::avx2_or_skip("batch API on avx2") {
+        all.extend(Backend::avx2());
+    }
     if common::ifma_or_skip("batch API on ifma8") {
         all.extend(Backend::ifma8());
     }

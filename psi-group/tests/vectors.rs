@@ -14,6 +14,10 @@ fn hex<const N: usize>(s: &str) -> [u8; N] {
 
 fn backends() -> Vec<Backend> {
     let mut all = vec![Backend::portable()];
+    match Backend::avx2() {
+        Some(b) => all.push(b),
+        None => println!("SKIPPED: avx2 backend (this CPU lacks AVX2)"),
+    }
     match Backend::ifma8() {
         Some(b) => all.push(b),
         None => println!("SKIPPED: ifma8 backend (this CPU lacks AVX-512 IFMA)"),

@@ -45,8 +45,12 @@ pub struct Invocation {
 
 impl Invocation {
     /// Validates the parsed command line; the error is the first usage
-    /// error found.
+    /// error found. `PSI_GROUP_BACKEND` (psi-group's backend override for
+    /// measurements) is checked here too: an unknown value, or a backend
+    /// this CPU cannot run, is a usage error naming the variable and the
+    /// value, never a silent fallback to another backend.
     pub fn from_args(cli: Cli) -> Result<Self, CliError> {
+        psi_group::Backend::from_env().map_err(|e| CliError::Usage(e.to_string()))?;
         let serving = matches!(cli.command, Command::Serve(_));
         let log_filter = match (cli.verbose, serving) {
             (0, false) => "warn",
