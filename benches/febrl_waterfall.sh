@@ -9,7 +9,8 @@
 # ../shared/data); ROUNDS defaults to 3; BACKENDS to "portable avx2 ifma8"
 # (a backend this CPU lacks is SKIPPED, named). Prints the machine, each
 # run's `psi run` total seconds and wall seconds, the median per backend, and
-# checks that every backend wrote the same rows on both sides.
+# checks that every backend linked the same pairs of rows (row i of A's
+# aligned output with row i of B's; the link ids are fresh in every run).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -100,14 +101,26 @@ for round in $(seq "$rounds"); do
         line=$(link "$backend" "$round")
         echo "round $round  $backend: psi run total ${line%% *} s, wall $(echo "$line" | cut -d' ' -f2) s ($(echo "$line" | cut -d' ' -f3-))"
         results[$backend]+="${line%% *} "
-        if ! cmp -s "$work/$backend-$round/a.csv" "$work/${available[0]}-1/a.csv" \
-            || ! cmp -s "$work/$backend-$round/b.csv" "$work/${available[0]}-1/b.csv"; then
-            echo "MISMATCH: $backend round $round wrote other rows than ${available[0]} round 1" >&2
+        if ! python3 - "$work/$backend-$round" "$work/${available[0]}-1" <<'EOF'
+import csv, sys
+# Link ids are fresh per run, so compare the linked pairs: row i of A's
+# aligned output with row i of B's, the psi_id column left out.
+def pairs(d):
+    def rows(name):
+        with open(f"{d}/{name}", newline="") as f:
+            r = list(csv.reader(f))
+        drop = r[0].index("psi_id")
+        return [tuple(v for j, v in enumerate(row) if j != drop) for row in r[1:]]
+    return sorted(zip(rows("a.csv"), rows("b.csv")))
+sys.exit(0 if pairs(sys.argv[1]) == pairs(sys.argv[2]) else 1)
+EOF
+        then
+            echo "MISMATCH: $backend round $round linked other pairs than ${available[0]} round 1" >&2
             exit 1
         fi
     done
 done
-echo "linked pairs: $(($(wc -l < "$work/${available[0]}-1/a.csv") - 1)) (the same rows on both sides for every backend)"
+echo "aligned rows: $(($(wc -l < "$work/${available[0]}-1/a.csv") - 1)) (the same pairs for every backend and round)"
 for backend in "${available[@]}"; do
     median=$(echo "${results[$backend]}" | tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
     echo "median $backend: $median s"
