@@ -118,21 +118,13 @@ fn rng() -> Result<ZeroizingRng, CliError> {
     })
 }
 
-/// Whether a failed bucket is worth another try: the connection, not the protocol.
+/// Whether a failed bucket is worth another try: what is for an intersection
+/// ([`super::retry::transient`]), except a run the server forgot: a linkage
+/// run does not survive a server's restart.
 fn transient(e: &psi_server::Error) -> bool {
-    use psi_server::Error as E;
-    match e {
-        E::Connect { .. }
-        | E::Timeout { .. }
-        | E::Http(_)
-        | E::ConnectionLost(_)
-        | E::StreamCut(_) => true,
-        E::Peer { status, code, .. } => {
-            use psi_server::api::code::{BUSY, UNKNOWN_SESSION};
-            *status >= 500 || [UNKNOWN_SESSION, BUSY].contains(&code.as_str())
-        }
-        _ => false,
-    }
+    let forgotten = matches!(e, psi_server::Error::Peer { code, .. }
+        if code.as_str() == psi_server::api::code::UNKNOWN_RUN);
+    super::retry::transient(e) && !forgotten
 }
 
 async fn link(

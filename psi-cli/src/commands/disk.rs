@@ -23,6 +23,23 @@ use crate::error::CliError;
 /// Partitions kept per server; older ones are removed.
 const KEEP_PARTITIONS: usize = 4;
 
+/// Removes all but the newest `keep` entries of `dir` (by modification
+/// time); what cannot be read or removed is left alone.
+pub fn keep_newest(dir: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut dirs: Vec<(SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    dirs.sort();
+    let extra = dirs.len().saturating_sub(keep);
+    for (_, dir) in dirs.into_iter().take(extra) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 /// A server's table on disk.
 pub struct DiskSource {
     path: PathBuf,
@@ -88,18 +105,7 @@ impl DiskSource {
 
     /// Removes all but the newest [`KEEP_PARTITIONS`] partitions.
     fn evict(&self) {
-        let Ok(entries) = std::fs::read_dir(&self.cache) else {
-            return;
-        };
-        let mut dirs: Vec<(SystemTime, PathBuf)> = entries
-            .flatten()
-            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-            .collect();
-        dirs.sort();
-        let extra = dirs.len().saturating_sub(KEEP_PARTITIONS);
-        for (_, dir) in dirs.into_iter().take(extra) {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+        keep_newest(&self.cache, KEEP_PARTITIONS);
     }
 }
 

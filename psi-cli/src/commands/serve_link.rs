@@ -71,18 +71,7 @@ impl DiskLinkageSource {
 
     /// Removes all but the newest [`KEEP_LINKAGES`] linkage directories.
     fn evict(&self) {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return;
-        };
-        let mut dirs: Vec<(SystemTime, PathBuf)> = entries
-            .flatten()
-            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-            .collect();
-        dirs.sort();
-        let extra = dirs.len().saturating_sub(KEEP_LINKAGES);
-        for (_, dir) in dirs.into_iter().take(extra) {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+        super::disk::keep_newest(&self.dir, KEEP_LINKAGES);
     }
 }
 
