@@ -214,11 +214,24 @@ pub async fn partition(plan: PartitionPlan) -> Result<Cutting, CliError> {
         plan.out.clone(),
         progress.clone(),
     );
-    let (_, report) = blocking("partitioning the input", move || {
+    // A directory this cut made is removed again if the cut fails: no
+    // half-written cut is left behind (one given to us is left as it was).
+    let made_here = !plan.out.exists();
+    let spilled = blocking("partitioning the input", move || {
         spill_keys(&path, &key, &seed, &dir, |n| p.set(n))
     })
-    .await??;
+    .await
+    .and_then(|r| r);
     progress.finish();
+    let (_, report) = match spilled {
+        Ok(done) => done,
+        Err(e) => {
+            if made_here {
+                let _ = std::fs::remove_dir_all(&plan.out);
+            }
+            return Err(e);
+        }
+    };
 
     let manifest = Manifest {
         format: FORMAT,
