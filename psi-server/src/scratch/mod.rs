@@ -5,20 +5,24 @@
 //! ([`Shuffle`]: each record to a uniformly random file, each file shuffled
 //! when read; a uniform permutation, argued in `pjc::external`'s doc).
 //!
-//! The files live in a [`ScratchDir`], a fresh directory removed when the
-//! last handle on it is dropped: when a run ends, fails or is abandoned.
+//! The files live in a [`ScratchDir`] ([`dir`]), a fresh directory removed
+//! when the last handle on it is dropped: when a run ends, fails or is
+//! abandoned; one left by a killed process goes with the next one made
+//! beside it.
 //! Every I/O error names the file (a full disk is `No space left on
 //! device` on the file being written).
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use rand::Rng;
 use rand_core::RngCore;
 
 use crate::Error;
+
+mod dir;
+pub use dir::ScratchDir;
 
 /// Write buffer per open file: with at most `pjc::external::MAX_FILES`
 /// (1024) files, 32 MiB in all.
@@ -29,58 +33,6 @@ fn io_error(what: &'static str, path: &Path, source: std::io::Error) -> Error {
         what,
         path: path.to_path_buf(),
         source,
-    }
-}
-
-/// A fresh directory for one run's temporary files, removed (with
-/// everything in it) when the last clone is dropped.
-#[derive(Debug, Clone)]
-pub struct ScratchDir(Arc<DirGuard>);
-
-#[derive(Debug)]
-struct DirGuard(PathBuf);
-
-impl Drop for DirGuard {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-impl ScratchDir {
-    /// Creates `parent/<name>-<random>` (and `parent` if needed).
-    pub fn create(parent: &Path, name: &str) -> Result<Self, Error> {
-        fs::create_dir_all(parent).map_err(|e| io_error("creating", parent, e))?;
-        let mut rng = rand::rng();
-        for _ in 0..16 {
-            let path = parent.join(format!("{name}-{:016x}", rng.next_u64()));
-            match fs::create_dir(&path) {
-                Ok(()) => return Ok(ScratchDir(Arc::new(DirGuard(path)))),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(io_error("creating", &path, e)),
-            }
-        }
-        Err(io_error(
-            "creating",
-            parent,
-            std::io::Error::other("no free name"),
-        ))
-    }
-
-    /// The directory.
-    pub fn path(&self) -> &Path {
-        &self.0 .0
-    }
-
-    /// Bytes in the directory's files now.
-    pub fn bytes(&self) -> u64 {
-        fs::read_dir(self.path())
-            .map(|d| {
-                d.flatten()
-                    .filter_map(|e| e.metadata().ok())
-                    .map(|m| m.len())
-                    .sum()
-            })
-            .unwrap_or(0)
     }
 }
 
