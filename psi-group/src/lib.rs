@@ -52,6 +52,8 @@ mod avx2;
 mod digits;
 mod dispatch;
 #[cfg(target_arch = "x86_64")]
+mod formulas;
+#[cfg(target_arch = "x86_64")]
 mod ifma;
 mod portable;
 #[doc(hidden)]

@@ -11,7 +11,7 @@ mod common;
 
 use curve25519_dalek::ristretto::CompressedRistretto;
 use curve25519_dalek::traits::Identity;
-use psi_group::testing::{avx2_group_ops, ifma_group_ops};
+use psi_group::testing::{avx2_group_ops, ifma_group_ops, GroupResults};
 use psi_group::{Backend, Error, Points, RistrettoPoint, Scalar};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -36,104 +36,74 @@ fn edge_scalar(rng: &mut ChaCha20Rng) -> Scalar {
     }
 }
 
-#[test]
-fn ifma_add_double_mul_match_dalek() {
-    if !common::ifma_or_skip("ifma_add_double_mul_match_dalek") {
-        return;
-    }
-    let mut rng = ChaCha20Rng::seed_from_u64(0x6a0f);
+/// `N` lanes' worth of random points (some identities, some `b = ±a`) and an
+/// edge scalar per round, through `ops`, against curve25519-dalek.
+fn group_ops_match_dalek<const N: usize>(
+    name: &str,
+    seed: u64,
+    ops: impl Fn(&[[u8; 32]; N], &[[u8; 32]; N], &[u8; 32]) -> Option<Option<GroupResults<N>>>,
+) {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let cases = common::cases();
     let mut done = 0;
     while done < cases {
-        let a: [RistrettoPoint; 8] = core::array::from_fn(|j| match (rng.next_u32() % 6, j) {
-            (0, _) => RistrettoPoint::identity(),
+        let a: [RistrettoPoint; N] = core::array::from_fn(|_| match rng.next_u32() % 6 {
+            0 => RistrettoPoint::identity(),
             _ => random_point(&mut rng),
         });
-        let b: [RistrettoPoint; 8] = core::array::from_fn(|j| match rng.next_u32() % 6 {
+        let b: [RistrettoPoint; N] = core::array::from_fn(|j| match rng.next_u32() % 6 {
             0 => a[j],
             1 => -a[j],
             2 => RistrettoPoint::identity(),
             _ => random_point(&mut rng),
         });
         let s = edge_scalar(&mut rng);
-        let got = ifma_group_ops(
+        let got = ops(
             &a.map(|p| p.compress().0),
             &b.map(|p| p.compress().0),
             &s.to_bytes(),
         )
-        .expect("IFMA was detected")
+        .expect("the backend's instructions were detected")
         .expect("encodings of points decode");
-        for j in 0..8 {
-            assert_eq!(got.add[j], (a[j] + b[j]).compress().0, "add, lane {j}");
+        for j in 0..N {
+            assert_eq!(
+                got.add[j],
+                (a[j] + b[j]).compress().0,
+                "{name} add, lane {j}"
+            );
             assert_eq!(
                 got.double[j],
                 (a[j] + a[j]).compress().0,
-                "double, lane {j}"
+                "{name} double, lane {j}"
             );
             assert_eq!(
                 got.add_identity[j],
                 a[j].compress().0,
-                "add identity, lane {j}"
+                "{name} add identity, lane {j}"
             );
             assert_eq!(
                 got.mul[j],
                 (a[j] * s).compress().0,
-                "mul by {s:?}, lane {j}"
+                "{name} mul by {s:?}, lane {j}"
             );
         }
-        done += 8;
+        done += N;
     }
-    println!("ifma8 group: {done} cases agree with curve25519-dalek");
+    println!("{name} group: {done} cases agree with curve25519-dalek");
+}
+
+#[test]
+fn ifma_add_double_mul_match_dalek() {
+    if common::ifma_or_skip("ifma_add_double_mul_match_dalek") {
+        group_ops_match_dalek("ifma8", 0x6a0f, ifma_group_ops);
+    }
 }
 
 #[test]
 fn avx2_add_double_mul_match_dalek() {
-    if !common::avx2_or_skip("avx2_add_double_mul_match_dalek") {
-        return;
+    if common::avx2_or_skip("avx2_add_double_mul_match_dalek") {
+        group_ops_match_dalek("avx2", 0xa2f2, avx2_group_ops);
     }
-    let mut rng = ChaCha20Rng::seed_from_u64(0xa2f2);
-    let cases = common::cases();
-    let mut done = 0;
-    while done < cases {
-        let a: [RistrettoPoint; 4] = core::array::from_fn(|_| match rng.next_u32() % 6 {
-            0 => RistrettoPoint::identity(),
-            _ => random_point(&mut rng),
-        });
-        let b: [RistrettoPoint; 4] = core::array::from_fn(|j| match rng.next_u32() % 6 {
-            0 => a[j],
-            1 => -a[j],
-            2 => RistrettoPoint::identity(),
-            _ => random_point(&mut rng),
-        });
-        let s = edge_scalar(&mut rng);
-        let got = avx2_group_ops(
-            &a.map(|p| p.compress().0),
-            &b.map(|p| p.compress().0),
-            &s.to_bytes(),
-        )
-        .expect("AVX2 was detected")
-        .expect("encodings of points decode");
-        for j in 0..4 {
-            assert_eq!(got.add[j], (a[j] + b[j]).compress().0, "add, lane {j}");
-            assert_eq!(
-                got.double[j],
-                (a[j] + a[j]).compress().0,
-                "double, lane {j}"
-            );
-            assert_eq!(
-                got.add_identity[j],
-                a[j].compress().0,
-                "add identity, lane {j}"
-            );
-            assert_eq!(
-                got.mul[j],
-                (a[j] * s).compress().0,
-                "mul by {s:?}, lane {j}"
-            );
-        }
-        done += 4;
-    }
-    println!("avx2 group: {done} cases agree with curve25519-dalek");
 }
 
 fn backends() -> Vec<Backend> {

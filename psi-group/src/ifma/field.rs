@@ -74,6 +74,19 @@ pub(crate) fn from_lanes(l: [u64; 8]) -> __m512i {
     )
 }
 
+/// Every lane set if bit 0 of `bit` is, else none (arithmetic, no branch:
+/// `bit` may be secret).
+#[inline]
+pub(crate) fn mask_splat(bit: u8) -> __mmask8 {
+    0u8.wrapping_sub(bit & 1)
+}
+
+/// Lanes set in `a` or in `b`.
+#[inline]
+pub(crate) fn mask_or(a: __mmask8, b: __mmask8) -> __mmask8 {
+    a | b
+}
+
 /// Limbs of a 256-bit little-endian number with bit 255 dropped (as
 /// curve25519-dalek's `FieldElement::from_bytes`): limbs 0..=3 < 2^52, limb 4 < 2^47.
 pub(crate) fn limbs_of_bytes(b: &[u8; 32]) -> [u64; 5] {
@@ -301,49 +314,6 @@ impl Fe8 {
         Fe8::reduce_wide(z)
     }
 
-    /// `self^(2^k)`, k ≥ 1.
-    #[target_feature(enable = "avx512f,avx512ifma")]
-    pub(crate) fn pow2k(self, k: u32) -> Fe8 {
-        let mut x = self.square();
-        for _ in 1..k {
-            x = x.square();
-        }
-        x
-    }
-
-    /// `(self^(2^250 − 1), self^11)`, the common start of inversion and the
-    /// (p − 5)/8 power (the usual chain of 254 squarings and 11 multiplications).
-    #[target_feature(enable = "avx512f,avx512ifma")]
-    fn pow22501(self) -> (Fe8, Fe8) {
-        let x = self;
-        let x2 = x.square();
-        let x9 = x2.pow2k(2).mul(x);
-        let x11 = x9.mul(x2);
-        let e5 = x11.square().mul(x9); // 2^5 − 1
-        let e10 = e5.pow2k(5).mul(e5);
-        let e20 = e10.pow2k(10).mul(e10);
-        let e40 = e20.pow2k(20).mul(e20);
-        let e50 = e40.pow2k(10).mul(e10);
-        let e100 = e50.pow2k(50).mul(e50);
-        let e200 = e100.pow2k(100).mul(e100);
-        let e250 = e200.pow2k(50).mul(e50);
-        (e250, x11)
-    }
-
-    /// `self^(p − 2)` = `self^(2^255 − 21)`: the inverse (0 maps to 0).
-    #[target_feature(enable = "avx512f,avx512ifma")]
-    pub(crate) fn invert(self) -> Fe8 {
-        let (e250, x11) = self.pow22501();
-        e250.pow2k(5).mul(x11)
-    }
-
-    /// `self^((p − 5)/8)` = `self^(2^252 − 3)`.
-    #[target_feature(enable = "avx512f,avx512ifma")]
-    pub(crate) fn pow_p58(self) -> Fe8 {
-        let (e250, _) = self.pow22501();
-        e250.pow2k(2).mul(self)
-    }
-
     /// The unique representative below p, with limbs 0..=3 < 2^52 and limb 4 < 2^47.
     ///
     /// Normalised input is below 2^256: folding bit 255 (limb 4 ≥ 2^47
@@ -397,29 +367,6 @@ impl Fe8 {
     pub(crate) fn is_zero(self) -> __mmask8 {
         self.eq(Fe8::zero())
     }
-
-    /// `|self|`: the non-negative one of ±self in each lane.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512ifma")]
-    pub(crate) fn abs(self) -> Fe8 {
-        self.neg_if(self.is_negative())
-    }
-
-    /// RFC 9496 SQRT_RATIO_M1(u, v): in each lane `(was_square, r)` with r
-    /// the non-negative square root of u/v if u/v is a non-zero square (or
-    /// u = 0), else of i·u/v; `was_square` as a lane mask.
-    #[target_feature(enable = "avx512f,avx512ifma")]
-    pub(crate) fn sqrt_ratio_i(u: Fe8, v: Fe8) -> (__mmask8, Fe8) {
-        let sqrt_m1 = Fe8::splat(&super::constants::SQRT_M1);
-        let v3 = v.square().mul(v);
-        let v7 = v3.square().mul(v);
-        let mut r = u.mul(v3).mul(u.mul(v7).pow_p58());
-        let check = v.mul(r.square());
-        let neg_u = u.neg();
-        let correct = check.eq(u);
-        let flipped = check.eq(neg_u);
-        let flipped_i = check.eq(neg_u.mul(sqrt_m1));
-        r = r.select(r.mul(sqrt_m1), flipped | flipped_i);
-        (correct | flipped, r.abs())
-    }
 }
+
+crate::formulas::vector_field_powers!(Fe8, __mmask8, "avx512f,avx512ifma");
