@@ -5,7 +5,8 @@
 //! modulo 8.
 //!
 //! `PSI_GROUP_CASES=10000000 cargo test --release -p psi-group --test group`
-//! is the long run (README, "Group backends").
+//! is the long run (README, "Group backends"); with `PSI_GROUP_BACKEND=avx2`
+//! (or another name) the batch API tests take that backend only.
 
 mod common;
 
@@ -106,7 +107,14 @@ fn avx2_add_double_mul_match_dalek() {
     }
 }
 
+/// Every backend this CPU runs, or only the one `PSI_GROUP_BACKEND` names
+/// (the long run of one backend).
 fn backends() -> Vec<Backend> {
+    if std::env::var_os("PSI_GROUP_BACKEND").is_some() {
+        let one = Backend::from_env().expect("PSI_GROUP_BACKEND names a backend this CPU runs");
+        println!("only {} (PSI_GROUP_BACKEND)", one.name());
+        return vec![one];
+    }
     let mut all = vec![Backend::portable()];
     if common::avx2_or_skip("batch API on avx2") {
         all.extend(Backend::avx2());
