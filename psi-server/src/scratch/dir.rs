@@ -68,9 +68,11 @@ impl ScratchDir {
                 Ok(()) => {}
                 // A sweeper took it first, and will remove it.
                 Err(TryLockError::WouldBlock) => continue,
+                // A file system without `flock` (some network mounts): the
+                // directory still goes with its last handle, but one left by
+                // a killed process stays (a sweeper cannot lock it either).
                 Err(TryLockError::Error(e)) => {
-                    let _ = fs::remove_file(&lock_path);
-                    return Err(io_error("locking", &lock_path, e));
+                    tracing::debug!(path = %lock_path.display(), error = %e, "scratch lock unsupported");
                 }
             }
             match fs::create_dir(&dir) {
