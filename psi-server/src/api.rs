@@ -239,6 +239,9 @@ pub mod code {
     pub const BAD_BUCKET: &str = "bad_bucket";
     /// The server could not partition its table for the run.
     pub const RUN_FAILED: &str = "run_failed";
+    /// A bucketed linkage: the server has not recorded buckets the request
+    /// needs (it lost that progress); the client starts the buckets over.
+    pub const LINKAGE_BEHIND: &str = "linkage_behind";
 }
 
 /// Hex of the codec encoding of `declaration`, for [`KEY_SPEC_HEADER`].

@@ -1,24 +1,39 @@
 //! `psi run --state-dir` for a linkage: the waterfall bucket by bucket in
-//! bounded memory ([`psi_core::linkage::bucketed`]).
+//! bounded memory ([`psi_core::linkage::bucketed`]), resumed after a crash.
 //!
-//! The run is opened as a linkage run (the server partitions every key of
-//! its table), our keys are spilled by fine bucket into the state directory
-//! ([`LinkSpill`]), and then each step runs its buckets one after the other,
-//! each an ECDH session with its result shared; each bucket's links go to
-//! disk as it finishes. After the finish message, our side is written from
-//! those files ([`psi_table::linked`]): in input order, or for an aligned
-//! join in id order through an external sort.
+//! The input is hashed (SHA-256, to recognise it on resume), the run opened
+//! as a linkage run with our nonce (kept in the state directory, so the
+//! server derives the same seed again: [`super::retry`]), our keys spilled
+//! by fine bucket into the state directory ([`LinkSpill`]), and then each
+//! step runs its buckets one after the other, each an ECDH session with its
+//! result shared; each bucket's links go to disk as it finishes, and a
+//! bucket is done exactly when its link file exists. After the finish
+//! message, our side is written from those files ([`psi_table::linked`]):
+//! in input order, or for an aligned join in id order through an external
+//! sort.
+//!
+//! Resume: the same command again (after a crash, SIGKILL, Ctrl-C or a
+//! failure) checks the input's digest and the configuration ([`StateDir`]:
+//! keys, profiles, duplicates, join, alignment, sharing, bucket items),
+//! reopens the spill and its link files ([`LinkSpill::open`]: the bitmap of
+//! linked rows and each step's counts made again, step by step), and runs
+//! only the (step, bucket) pairs not done. Which rows are still free at
+//! step `k` comes from the link files of the steps before it. Link ids are
+//! a function of the run's seed, the step and the item
+//! ([`psi_core::linkage::bucketed::link_id`]), so a redone bucket gives the
+//! same ids and the result is byte for byte an uninterrupted run's. A
+//! restarted server resumes its side from its own directory
+//! (`serve_link.rs`); one that lost its progress but kept its run key
+//! answers "behind", and we start the buckets over (the seed, and so every
+//! id, is the same); one that lost its key gives another seed, and the
+//! buckets start over with it. The state directory is removed on success
+//! and kept on failure and Ctrl-C (unless nothing was spilled yet).
 //!
 //! Memory: one bit per input row, one bucket of one key and its offer, the
 //! output's sort budget ([`super::link_spill::SORT_MEMORY`]).
-//!
-//! Not built: resume. A bucketed linkage that fails or is interrupted
-//! starts over when run again; its state directory (spill and links) is
-//! removed on success, failure and Ctrl-C.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use psi_core::bucket;
 use psi_core::linkage::bucketed::padded_offer;
@@ -29,70 +44,35 @@ use psi_table::linked::LinkedPlan;
 
 use super::link_spill::LinkSpill;
 use super::progress::Progress;
+use super::retry::{behind, RunLink};
 use super::serve::shutdown_signal;
+use super::state::{digest_file, hex, unhex32, Buckets, LinkProgress, StateDir};
 use super::table::blocking;
 use crate::error::CliError;
 use crate::plan::{BucketPlan, ClientPlan, LinkPlan};
-use crate::report::{self, LinkageReport, Linked, Report, StepReport};
+use crate::report::{self, BucketsReport, LinkageReport, Linked, Report, StepReport};
 
-/// Tries per bucket before the run fails (a dropped connection); the pause
-/// doubles from one second.
-const TRIES: u32 = 4;
-
-/// Removes the linkage's temporary files when dropped (success, failure,
-/// or an interrupted run's future dropped).
-struct Scratch {
-    dir: PathBuf,
-    /// Whether we made `dir` (then it goes too), or only `dir/linkage`.
-    made: bool,
-}
-
-impl Scratch {
-    fn new(state_dir: &Path) -> Result<Self, CliError> {
-        let made = !state_dir.exists();
-        std::fs::create_dir_all(state_dir).map_err(|source| CliError::Io {
-            what: "creating the state directory",
-            source,
-        })?;
-        let dir = state_dir.join("linkage");
-        let _ = std::fs::remove_dir_all(&dir);
-        Ok(Scratch {
-            dir: if made { state_dir.to_path_buf() } else { dir },
-            made,
-        })
-    }
-
-    fn spill_dir(&self) -> PathBuf {
-        if self.made {
-            self.dir.join("linkage")
-        } else {
-            self.dir.clone()
-        }
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+/// Times the buckets start over in one invocation (a peer that lost its
+/// progress) before the run fails.
+const START_OVERS: u32 = 2;
 
 /// Runs the linkage bucketed, with progress, until done or Ctrl-C.
 pub async fn run(client: &ClientPlan, task: &LinkPlan, plan: &BucketPlan) -> Result<(), CliError> {
     let progress = Progress::new(client.quiet);
+    let made = !plan.state_dir.exists();
     let done = tokio::select! {
         done = link(client, task, plan, &progress) => done,
         () = shutdown_signal() => {
             progress.finish();
-            return Err(CliError::Io {
-                what: "the bucketed linkage",
-                source: std::io::Error::other(
-                    "interrupted; a bucketed linkage does not resume: its temporary files are removed and the next run starts over",
-                ),
-            });
+            return Err(CliError::Interrupted(plan.state_dir.clone()));
         }
     };
     progress.finish();
+    let spilled = plan.state_dir.join("linkage").join("linkage.json").exists();
+    if done.is_err() && made && !spilled {
+        // Nothing to resume: no litter.
+        let _ = std::fs::remove_dir_all(&plan.state_dir);
+    }
     let report = done?;
     if let Some(path) = &client.report {
         report::write(path, &report)?;
@@ -118,13 +98,55 @@ fn rng() -> Result<ZeroizingRng, CliError> {
     })
 }
 
-/// Whether a failed bucket is worth another try: what is for an intersection
-/// ([`super::retry::transient`]), except a run the server forgot: a linkage
-/// run does not survive a server's restart.
-fn transient(e: &psi_server::Error) -> bool {
-    let forgotten = matches!(e, psi_server::Error::Peer { code, .. }
-        if code.as_str() == psi_server::api::code::UNKNOWN_RUN);
-    super::retry::transient(e) && !forgotten
+/// Everything besides the input that decides the result.
+fn config(client: &ClientPlan, task: &LinkPlan, plan: &BucketPlan) -> String {
+    let keys: Vec<String> = client
+        .input
+        .spec
+        .keys()
+        .iter()
+        .map(|k| k.canonical())
+        .collect();
+    let f = &task.finish;
+    format!(
+        "linkage; keys {}; duplicates {:?}; join {}; align {}; share result {}; bucket items {}",
+        keys.join(" | "),
+        task.duplicates,
+        f.join.name(),
+        f.align,
+        f.share_result,
+        plan.bucket_items
+    )
+}
+
+/// Opens (or resumes) the state directory; our run nonce.
+fn open_state(
+    client: &ClientPlan,
+    task: &LinkPlan,
+    plan: &BucketPlan,
+    digest: (u64, String),
+) -> Result<(StateDir, [u8; 32]), CliError> {
+    let fresh = match plan.nonce {
+        Some(nonce) => nonce,
+        None => bucket::client_nonce(&mut rng()?),
+    };
+    let state = StateDir::open(&plan.state_dir, digest, config(client, task, plan), fresh)?;
+    if plan
+        .nonce
+        .is_some_and(|n| hex(&n) != state.state.client_nonce)
+    {
+        return Err(CliError::Usage(format!(
+            "{} holds a run of another --run-nonce-file; remove it to start over",
+            plan.state_dir.display()
+        )));
+    }
+    let nonce = unhex32(&state.state.client_nonce).ok_or_else(|| {
+        CliError::Usage(format!(
+            "{}: damaged run state (client nonce); remove the directory to start over",
+            plan.state_dir.display()
+        ))
+    })?;
+    Ok((state, nonce))
 }
 
 async fn link(
@@ -135,32 +157,58 @@ async fn link(
 ) -> Result<Report<Linked>, CliError> {
     let start = Instant::now();
     let mut phases = Phases::new();
-    let (peer, cfg) = (&client.peer, &client.config);
     let input = client.input.path.clone();
-    let scratch = Scratch::new(&plan.state_dir)?;
-    let nonce = match plan.nonce {
-        Some(nonce) => nonce,
-        None => bucket::client_nonce(&mut rng()?),
-    };
+
+    let t = Instant::now();
+    progress.phase(
+        "checksum",
+        std::fs::metadata(&input).map(|m| m.len()).ok(),
+        "bytes",
+    );
+    let (p, path) = (progress.clone(), input.clone());
+    let digest = blocking("hashing the input", move || {
+        digest_file(&path, |n| p.set(n))
+    })
+    .await??;
+    phases.push("checksum", t.elapsed());
+    let (mut state, nonce) = open_state(client, task, plan, digest)?;
     let mut traffic = Traffic::default();
-    let run = psi_server::open_linkage_run(peer, cfg, nonce).await?;
+    let (mut link, run) = RunLink::open_linkage(client, nonce).await?;
     traffic.add(run.traffic);
+    let dir = plan.state_dir.join("linkage");
+    if state.state.seed.as_deref() != Some(hex(run.seed.as_bytes()).as_str()) {
+        if state.state.seed.is_some() {
+            eprintln!("the peer's partition changed (it restarted without its state): starting the buckets over");
+        }
+        state.start_over(true)?;
+        let _ = std::fs::remove_dir_all(&dir);
+        state.state.seed = Some(hex(run.seed.as_bytes()));
+        state.save()?;
+    }
 
     let t = Instant::now();
     progress.phase("partition", None, "rows");
-    let (path, spec, seed, dir, p) = (
+    let (path, spec, seed, d, p) = (
         input.clone(),
         client.input.spec.clone(),
         run.seed.clone(),
-        scratch.spill_dir(),
+        dir.clone(),
         progress.clone(),
     );
     let duplicates = task.duplicates;
     let (spill, input_report) = blocking("partitioning the input", move || {
-        LinkSpill::create(&path, &spec, duplicates, &seed, &dir, |n| p.set(n))
+        if let Some(open) = LinkSpill::open(&d, &spec, duplicates)? {
+            return Ok(open);
+        }
+        let _ = std::fs::remove_dir_all(&d);
+        LinkSpill::create(&path, &spec, duplicates, &seed, &d, |n| p.set(n))
     })
     .await??;
     let spill = Arc::new(spill);
+    if state.state.spilled.is_none() {
+        state.state.spilled = Some(input_report.clone());
+        state.save()?;
+    }
     phases.push("partition", t.elapsed());
     if client.input.refuse_duplicates && input_report.duplicate_key_rows > 0 {
         return Err(CliError::Usage(format!(
@@ -173,58 +221,116 @@ async fn link(
     let t = Instant::now();
     progress.phase("peer partition", None, "rows");
     let p = progress.clone();
-    let peer_rows = psi_server::wait_run_ready(peer, cfg, &run.id, |n| p.set(n)).await?;
+    let peer_rows = link.ready(|n| p.set(n)).await?;
     phases.push("peer_partition", t.elapsed());
     let count = bucket::bucket_count(spill.rows(), peer_rows, plan.bucket_items);
     let steps = spill.steps() as u16;
+    let cut = Buckets {
+        count,
+        peer_set_size: peer_rows,
+    };
+    if state.state.buckets.is_some_and(|b| b != cut) {
+        eprintln!("the peer's table changed since the last attempt: starting the buckets over");
+        spill.start_over()?;
+        state.start_over(false)?;
+    }
+    state.state.buckets = Some(cut);
+    let mut resumed = spill.recorded();
+    if resumed > 0 {
+        eprintln!(
+            "resuming from {} ({resumed} of {} buckets done)",
+            plan.state_dir.display(),
+            u64::from(steps) * u64::from(count)
+        );
+    }
+    let mut kept = state.state.linkage.take().unwrap_or_default();
+    kept.peer_padded.resize(usize::from(steps), 0);
+    state.state.linkage = Some(kept);
+    state.save()?;
 
     let mut rng = rng()?;
-    let mut peer_offered = vec![0u64; usize::from(steps)];
-    progress.phase(
-        "buckets",
-        Some(u64::from(steps) * u64::from(count)),
-        "buckets",
-    );
-    for step in 0..steps {
-        let t = Instant::now();
-        for index in 0..count {
-            let s = spill.clone();
-            let (offer, total) =
-                blocking("reading a bucket", move || s.offer(step, index, count)).await??;
-            let items = offer
-                .padded(padded_offer(total, count), index, &mut rng)
-                .map_err(psi_server::Error::from)?;
-            let out = run_one(client, &run.id, step, (index, count), items).await?;
-            traffic.add(out.traffic);
-            peer_offered[usize::from(step)] += out.server_offered;
-            let s = spill.clone();
-            blocking("recording a bucket", move || {
-                s.record(step, index, count, &offer, &out.matched)
-            })
-            .await??;
-            progress.set(u64::from(step) * u64::from(count) + u64::from(index) + 1);
+    let pairs = u64::from(steps) * u64::from(count);
+    progress.phase("buckets", Some(pairs), "buckets");
+    let (mut ran, mut starts_over) = (0u64, 0);
+    let base = LinkageFinish {
+        client_rows: spill.rows(),
+        ..task.finish
+    };
+    let totals = 'run: loop {
+        for step in 0..steps {
+            let t = Instant::now();
+            for index in 0..count {
+                progress.set(spill.recorded());
+                if spill.is_recorded(step, index) {
+                    continue;
+                }
+                let s = spill.clone();
+                let (offer, total) =
+                    blocking("reading a bucket", move || s.offer(step, index, count)).await??;
+                let items = offer
+                    .padded(padded_offer(total, count), index, &mut rng)
+                    .map_err(psi_server::Error::from)?;
+                let out = match link.link_bucket(step, (index, count), &items).await {
+                    Ok(out) => out,
+                    Err(e) if behind(&e) && starts_over < START_OVERS => {
+                        starts_over += 1;
+                        start_over(&spill, &mut state, steps)?;
+                        resumed = 0;
+                        continue 'run;
+                    }
+                    Err(e) => return Err(e),
+                };
+                traffic.add(out.traffic);
+                if let Some(l) = &mut state.state.linkage {
+                    l.peer_padded[usize::from(step)] = out.server_offered;
+                }
+                state.save()?;
+                let s = spill.clone();
+                blocking("recording a bucket", move || {
+                    s.record(step, index, count, &offer, &out.matched)
+                })
+                .await??;
+                ran += 1;
+            }
+            phases.push(format!("step {}", step + 1), t.elapsed());
         }
-        phases.push(format!("step {}", step + 1), t.elapsed());
-    }
+        progress.set(spill.recorded());
+        if let Some(totals) = state.state.linkage.as_ref().and_then(|l| l.totals) {
+            break totals;
+        }
+        let finish = LinkageFinish {
+            client_unlinked_rows: spill.rows() - spill.linked_rows(),
+            ..base
+        };
+        match link.finish(&finish).await {
+            Ok((totals, more)) => {
+                traffic.add(more);
+                let totals = (totals.server_rows, totals.server_unlinked_rows);
+                if let Some(l) = &mut state.state.linkage {
+                    l.totals = Some(totals);
+                }
+                state.save()?;
+                break totals;
+            }
+            Err(e) if behind(&e) && starts_over < START_OVERS => {
+                starts_over += 1;
+                start_over(&spill, &mut state, steps)?;
+                resumed = 0;
+            }
+            Err(e) => return Err(e),
+        }
+    };
 
     let rows = spill.rows();
     let unlinked = rows - spill.linked_rows();
-    let finish = LinkageFinish {
-        client_rows: rows,
-        client_unlinked_rows: unlinked,
-        ..task.finish
-    };
-    let (totals, more) = psi_server::finish_linkage_run(peer, cfg, &run.id, &finish).await?;
-    traffic.add(more);
-
     let t = Instant::now();
     progress.phase("output", None, "rows");
     let out_plan = LinkedPlan {
         side: Side::Client,
-        join: finish.join,
-        align: finish.align,
+        join: base.join,
+        align: base.align,
         client_unlinked: unlinked,
-        server_unlinked: totals.server_unlinked_rows,
+        server_unlinked: totals.1,
     };
     let (s, path, output) = (spill.clone(), input.clone(), task.output.clone());
     let written = blocking("writing the output", move || {
@@ -232,72 +338,66 @@ async fn link(
     })
     .await??;
     phases.push("write_output", t.elapsed());
-    let disk = dir_bytes(&scratch.dir);
+    let disk = state.disk_bytes();
+    let peer_padded = state
+        .state
+        .linkage
+        .as_ref()
+        .map(|l| l.peer_padded.clone())
+        .unwrap_or_default();
+    let summaries = spill.summaries();
+    drop(spill);
+    state.remove()?;
     phases.push("total", start.elapsed());
     tracing::info!(state_dir_bytes = disk, "bucketed linkage finished");
 
+    let peer_offered: Vec<u64> = peer_padded.iter().map(|&p| p * u64::from(count)).collect();
+    let padded = summaries
+        .iter()
+        .map(|s| padded_offer(s.offered, count))
+        .max()
+        .unwrap_or(0);
     let body = Linked {
         protocol: "ecdh-ristretto255-linkage-bucketed",
         peer: client.peer.clone(),
         linkage: LinkageReport {
-            linkage: run.id.clone(),
-            join: finish.join.name(),
-            align: finish.align,
-            share_result: finish.share_result,
-            steps: StepReport::all(&client.input.spec, &spill.summaries(), &peer_offered),
+            linkage: link.id.clone(),
+            join: base.join.name(),
+            align: base.align,
+            share_result: base.share_result,
+            steps: StepReport::all(&client.input.spec, &summaries, &peer_offered),
             linked_rows: rows - unlinked,
             unlinked_rows: unlinked,
-            peer_rows: totals.server_rows,
-            peer_unlinked_rows: totals.server_unlinked_rows,
+            peer_rows: totals.0,
+            peer_unlinked_rows: totals.1,
             rows_written: written,
             output: Some(task.output.path.display().to_string()),
         },
+        buckets: Some(BucketsReport {
+            count: pairs,
+            shard: None,
+            run: ran,
+            resumed,
+            padded_size: padded,
+            peer_padded_size: peer_padded.iter().copied().max().unwrap_or(0),
+            state_dir_bytes: disk,
+        }),
     };
-    drop(scratch);
     Ok(Report::client(input_report, body, traffic, phases))
 }
 
-/// One bucket, tried again after a lost connection (the server undoes a
-/// bucket it recorded but whose answer we did not get).
-async fn run_one(
-    client: &ClientPlan,
-    run: &str,
-    step: u16,
-    bucket: (u16, u16),
-    items: Vec<psi_core::Item>,
-) -> Result<psi_server::LinkBucket, CliError> {
-    let (peer, cfg) = (&client.peer, &client.config);
-    let mut pause = Duration::from_secs(1);
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        let result = psi_server::run_link_bucket(peer, cfg, run, step, bucket, items.clone()).await;
-        let e = match result {
-            Ok(out) => return Ok(out),
-            Err(e) if tries < TRIES && transient(&e) => e,
-            Err(e) => return Err(e.into()),
-        };
-        tracing::warn!(
-            step,
-            bucket = bucket.0,
-            "linkage bucket failed ({e}); trying again in {pause:?}"
-        );
-        tokio::time::sleep(pause).await;
-        pause *= 2;
-    }
-}
-
-/// Bytes under `dir`.
-fn dir_bytes(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
+/// The peer lost the linkage's progress (it kept its run key, so the seed
+/// and every link id stay the same): every bucket runs again.
+fn start_over(spill: &LinkSpill, state: &mut StateDir, steps: u16) -> Result<(), CliError> {
+    eprintln!("the peer lost the linkage's progress: starting the buckets over");
+    spill.start_over()?;
+    let l = state
+        .state
+        .linkage
+        .get_or_insert_with(LinkProgress::default);
+    *l = LinkProgress {
+        peer_padded: vec![0; usize::from(steps)],
+        totals: None,
     };
-    entries
-        .flatten()
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
+    state.save()
 }

@@ -14,8 +14,15 @@
 //! bucket's offer is counted once: the step's total decides the padded size
 //! of all its buckets ([`psi_core::linkage::bucketed::padded_offer`]). A
 //! bucket asked for again after it was recorded (its result's answer was
-//! lost, and the client runs it again) is first undone: its links are
-//! cleared, so its offer is what it was.
+//! lost, or a party resumed after a crash) is first undone, with every
+//! bucket of the later steps: its links are cleared, so its offer is what
+//! it was, and so are the later steps' (which depended on it).
+//!
+//! The directory is enough to resume ([`super::link_resume`], [`super::link_meta`]):
+//! `linkage.json`, written once the spill is complete, holds the counts and
+//! the bucket count; a bucket is recorded exactly when its link file exists
+//! (written atomically); the bitmap, the step totals and the summaries are
+//! made again from the link files, step by step, as they were made.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -28,6 +35,7 @@ use psi_table::linked::{write_linked, write_links, LinkedOutput, LinkedPlan, LIN
 use psi_table::spill::{Spill, SpillWriter};
 use psi_table::LinkageSpec;
 
+use super::link_meta::LinkMeta;
 use crate::error::CliError;
 use crate::report::InputReport;
 
@@ -36,40 +44,53 @@ pub const SORT_MEMORY: usize = 64 << 20;
 
 /// A party's linkage on disk.
 pub struct LinkSpill {
-    dir: PathBuf,
-    keys: Vec<Spill>,
-    rows: u64,
-    duplicates: Duplicates,
-    state: Mutex<State>,
+    pub(super) dir: PathBuf,
+    pub(super) keys: Vec<Spill>,
+    pub(super) rows: u64,
+    pub(super) duplicates: Duplicates,
+    pub(super) meta: LinkMeta,
+    pub(super) state: Mutex<State>,
 }
 
 /// What changes as buckets finish.
-struct State {
+pub(super) struct State {
     /// One bit per row: linked.
-    linked: Vec<u64>,
-    linked_rows: u64,
+    pub(super) linked: Vec<u64>,
+    pub(super) linked_rows: u64,
     /// The bucket count, fixed by the first bucket asked for.
-    count: Option<u16>,
+    pub(super) count: Option<u16>,
     /// Per step, per bucket: recorded.
-    done: Vec<Vec<bool>>,
+    pub(super) done: Vec<Vec<bool>>,
     /// Per step, once started: the values it offers in all.
-    totals: Vec<Option<u64>>,
-    summaries: Vec<StepSummary>,
+    pub(super) totals: Vec<Option<u64>>,
+    pub(super) summaries: Vec<StepSummary>,
 }
 
-fn usage(message: String) -> CliError {
+pub(super) fn usage(message: String) -> CliError {
     CliError::Usage(message)
 }
 
 impl State {
-    fn is_linked(&self, row: u32) -> bool {
+    /// A state with nothing linked, for `rows` rows and `steps` keys.
+    pub(super) fn new(rows: u64, steps: usize) -> Self {
+        State {
+            linked: vec![0; (rows as usize).div_ceil(64)],
+            linked_rows: 0,
+            count: None,
+            done: vec![Vec::new(); steps],
+            totals: vec![None; steps],
+            summaries: vec![StepSummary::default(); steps],
+        }
+    }
+
+    pub(super) fn is_linked(&self, row: u32) -> bool {
         let r = row as usize;
         self.linked
             .get(r / 64)
             .is_some_and(|w| w >> (r % 64) & 1 == 1)
     }
 
-    fn set(&mut self, row: u32, on: bool) -> Result<(), CliError> {
+    pub(super) fn set(&mut self, row: u32, on: bool) -> Result<(), CliError> {
         let r = row as usize;
         let word = self
             .linked
@@ -133,26 +154,22 @@ impl LinkSpill {
         })?;
         let steps = keys.len();
         let n = stats.rows;
+        let meta = LinkMeta::new(spec, duplicates, report.clone());
+        meta.save(dir)?;
         Ok((
             LinkSpill {
                 dir: dir.to_path_buf(),
                 keys,
                 rows: n,
                 duplicates: policy(steps, duplicates),
-                state: Mutex::new(State {
-                    linked: vec![0; (n as usize).div_ceil(64)],
-                    linked_rows: 0,
-                    count: None,
-                    done: vec![Vec::new(); steps],
-                    totals: vec![None; steps],
-                    summaries: vec![StepSummary::default(); steps],
-                }),
+                meta,
+                state: Mutex::new(State::new(n, steps)),
             },
             report,
         ))
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
+    pub(super) fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -186,7 +203,7 @@ impl LinkSpill {
                 .all(|d| !d.is_empty() && d.iter().all(|&x| x))
     }
 
-    fn links_path(&self, step: u16, bucket: u16) -> PathBuf {
+    pub(super) fn links_path(&self, step: u16, bucket: u16) -> PathBuf {
         self.dir
             .join("links")
             .join(format!("s{step:03}-b{bucket:03}.bin"))
@@ -207,7 +224,7 @@ impl LinkSpill {
     }
 
     /// The offer of one bucket from the current bitmap.
-    fn bucket_offer(
+    pub(super) fn bucket_offer(
         &self,
         st: &State,
         step: u16,
@@ -242,6 +259,7 @@ impl LinkSpill {
             }
             Some(_) => {}
             None => {
+                self.meta.with_count(Some(count)).save(&self.dir)?;
                 st.count = Some(count);
                 st.done = vec![vec![false; usize::from(count)]; self.keys.len()];
             }
@@ -252,28 +270,83 @@ impl LinkSpill {
             )));
         }
         if st.done[s][usize::from(bucket)] {
-            // Undoing it would change what the later steps offered.
-            if st.totals[s + 1..].iter().any(Option::is_some) {
-                return Err(usage(format!(
-                    "bucket {bucket} of step {step} cannot run again: a later step has started"
-                )));
+            // The later steps' offers depended on it: they go first.
+            for later in (s + 1..self.keys.len()).rev() {
+                for b in 0..count {
+                    if st.done[later][usize::from(b)] {
+                        self.undo(&mut st, later as u16, b)?;
+                    }
+                }
+                st.totals[later] = None;
+                st.summaries[later] = StepSummary::default();
             }
             self.undo(&mut st, step, bucket)?;
         }
         if st.totals[s].is_none() {
-            let mut total = 0u64;
-            let mut ambiguous = 0u64;
-            for b in 0..count {
-                let o = self.bucket_offer(&st, step, b, count)?;
-                total += o.len() as u64;
-                ambiguous += o.ambiguous;
-            }
-            st.totals[s] = Some(total);
-            st.summaries[s].offered = total;
-            st.summaries[s].ambiguous = ambiguous;
+            self.start_step(&mut st, step, count)?;
         }
         let offer = self.bucket_offer(&st, step, bucket, count)?;
         Ok((offer, st.totals[s].unwrap_or_default()))
+    }
+
+    /// Counts every bucket's offer of `step` from the bitmap: the step's
+    /// total and its summary's offered and ambiguous values.
+    pub(super) fn start_step(&self, st: &mut State, step: u16, count: u16) -> Result<(), CliError> {
+        let s = usize::from(step);
+        let mut total = 0u64;
+        let mut ambiguous = 0u64;
+        for b in 0..count {
+            let o = self.bucket_offer(st, step, b, count)?;
+            total += o.len() as u64;
+            ambiguous += o.ambiguous;
+        }
+        st.totals[s] = Some(total);
+        st.summaries[s].offered = total;
+        st.summaries[s].ambiguous = ambiguous;
+        Ok(())
+    }
+
+    /// The first step before `step` with a bucket not recorded.
+    pub fn unfinished_before(&self, step: u16) -> Option<u16> {
+        let st = self.state();
+        if step > 0 && st.count.is_none() {
+            return Some(0);
+        }
+        (0..step).find(|&e| st.done[usize::from(e)].iter().any(|&d| !d))
+    }
+
+    /// (step, bucket) pairs recorded.
+    pub fn recorded(&self) -> u64 {
+        let st = self.state();
+        st.done.iter().flatten().filter(|&&d| d).count() as u64
+    }
+
+    /// Whether bucket `bucket` of `step` is recorded.
+    pub fn is_recorded(&self, step: u16, bucket: u16) -> bool {
+        let st = self.state();
+        st.done
+            .get(usize::from(step))
+            .and_then(|d| d.get(usize::from(bucket)))
+            .is_some_and(|&d| d)
+    }
+
+    /// Forgets every bucket (and the bucket count): the linkage starts over.
+    pub fn start_over(&self) -> Result<(), CliError> {
+        let mut st = self.state();
+        if let Some(count) = st.count {
+            // The last step first: what is left after a crash is then still
+            // a prefix of the waterfall.
+            for step in (0..self.keys.len() as u16).rev() {
+                for b in 0..count {
+                    if st.done[usize::from(step)][usize::from(b)] {
+                        self.undo(&mut st, step, b)?;
+                    }
+                }
+            }
+        }
+        self.meta.with_count(None).save(&self.dir)?;
+        *st = State::new(self.rows, self.keys.len());
+        Ok(())
     }
 
     /// Clears a recorded bucket's links (it runs again).
@@ -290,8 +363,8 @@ impl LinkSpill {
             rows.push(u32::from_le_bytes([r[0], r[1], r[2], r[3]]));
             ids.insert(<[u8; 16]>::try_from(&r[4..]).unwrap_or_default());
         }
-        summary.linked_rows -= rows.len() as u64;
-        summary.matched -= ids.len() as u64;
+        summary.linked_rows = summary.linked_rows.saturating_sub(rows.len() as u64);
+        summary.matched = summary.matched.saturating_sub(ids.len() as u64);
         for row in rows {
             st.set(row, false)?;
         }
@@ -363,176 +436,5 @@ impl LinkSpill {
     /// The directory it lives in.
     pub fn dir(&self) -> &Path {
         &self.dir
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use psi_core::bucket::PartitionSeed;
-    use psi_core::linkage::bucketed::padded_offer;
-    use psi_table::{waterfall_match_plain, LinkageTable};
-    use rand::{Rng, SeedableRng};
-
-    /// A table of `rows` rows with `keys` key columns `k0..`, values drawn
-    /// from a small range (so ambiguous and shared values are common) or empty.
-    fn table(dir: &Path, name: &str, keys: usize, rows: usize, rng: &mut impl Rng) -> PathBuf {
-        let names: Vec<String> = (0..keys).map(|k| format!("k{k}")).collect();
-        let mut text = format!("row,{}\n", names.join(","));
-        let range = 1 + rows / 2;
-        for r in 0..rows {
-            let values: Vec<String> = (0..keys)
-                .map(|_| match rng.random_range(0..6) {
-                    0 => String::new(),
-                    _ => format!("v{}", rng.random_range(0..range)),
-                })
-                .collect();
-            text.push_str(&format!("{r},{}\n", values.join(",")));
-        }
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    /// Runs both sides bucket by bucket, matching by value: the linked pairs
-    /// (a row, b row, key), sorted.
-    fn bucketed(a: &LinkSpill, b: &LinkSpill, count: u16) -> Vec<(usize, usize, usize)> {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        let mut next_id = 0u64;
-        for step in 0..a.steps() as u16 {
-            for bucket in 0..count {
-                let (oa, ta) = a.offer(step, bucket, count).unwrap();
-                let (ob, tb) = b.offer(step, bucket, count).unwrap();
-                let pa = oa
-                    .padded(padded_offer(ta, count), bucket, &mut rng)
-                    .unwrap();
-                let pb = ob
-                    .padded(padded_offer(tb, count), bucket, &mut rng)
-                    .unwrap();
-                let (mut ma, mut mb) = (Vec::new(), Vec::new());
-                for (i, x) in pa.iter().enumerate() {
-                    if let Some(j) = pb.iter().position(|y| y == x) {
-                        next_id += 1;
-                        let mut id = [0u8; 16];
-                        id[..8].copy_from_slice(&next_id.to_le_bytes());
-                        ma.push((i as u32, id));
-                        mb.push((j as u32, id));
-                    }
-                }
-                a.record(step, bucket, count, &oa, &ma).unwrap();
-                b.record(step, bucket, count, &ob, &mb).unwrap();
-            }
-        }
-        assert!(a.complete() && b.complete());
-        let read = |s: &LinkSpill| {
-            let mut by_id = std::collections::HashMap::new();
-            for f in s.link_files() {
-                let step: usize = f.file_name().unwrap().to_string_lossy()[1..4]
-                    .parse()
-                    .unwrap();
-                for r in std::fs::read(&f).unwrap().chunks_exact(LINK_BYTES) {
-                    let row = u32::from_le_bytes([r[0], r[1], r[2], r[3]]) as usize;
-                    by_id.insert(r[4..].to_vec(), (row, step));
-                }
-            }
-            by_id
-        };
-        let (la, lb) = (read(a), read(b));
-        let mut pairs: Vec<(usize, usize, usize)> = la
-            .iter()
-            .map(|(id, &(ra, step))| (ra, lb[id].0, step))
-            .collect();
-        pairs.sort();
-        assert_eq!(la.len(), lb.len());
-        pairs
-    }
-
-    #[test]
-    fn bucketed_linkage_equals_the_plaintext_waterfall() {
-        use psi_core::bucket::valid_count;
-        let dir = tempfile::tempdir().unwrap();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
-        let mut case = 0;
-        for keys in 1..=3usize {
-            for (na, nb) in [(1, 1), (1, 40), (300, 200), (257, 513)] {
-                case += 1;
-                let pa = table(dir.path(), &format!("a{case}.csv"), keys, na, &mut rng);
-                let pb = table(dir.path(), &format!("b{case}.csv"), keys, nb, &mut rng);
-                let text: Vec<String> = (0..keys).map(|k| format!("k{k}")).collect();
-                let spec = LinkageSpec::parse(&text.join(";")).unwrap();
-                let (ta, tb) = (
-                    LinkageTable::read(&pa, &spec).unwrap(),
-                    LinkageTable::read(&pb, &spec).unwrap(),
-                );
-                let mut want: Vec<(usize, usize, usize)> = waterfall_match_plain(&ta, &tb, &spec)
-                    .unwrap()
-                    .pairs
-                    .iter()
-                    .map(|p| (p.a_row, p.b_row, p.key))
-                    .collect();
-                want.sort();
-                // Each case one bucket count (spills are slow to make in a
-                // debug build: 256 files per key, each synced).
-                {
-                    let count = [1u16, 4, 256, 32][case % 4];
-                    assert!(valid_count(count));
-                    let seed = PartitionSeed::from_bytes([count as u8; 32]);
-                    let make = |p: &Path, d: &str| {
-                        LinkSpill::create(
-                            p,
-                            &spec,
-                            Duplicates::Unique,
-                            &seed,
-                            &dir.path().join(format!("{d}{case}-{count}")),
-                            |_| {},
-                        )
-                        .unwrap()
-                        .0
-                    };
-                    let (a, b) = (make(&pa, "sa"), make(&pb, "sb"));
-                    assert_eq!(
-                        bucketed(&a, &b, count),
-                        want,
-                        "{keys} keys, {na} x {nb} rows, {count} buckets"
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn a_bucket_run_again_is_undone_first_and_steps_keep_their_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
-        let pa = table(dir.path(), "a.csv", 2, 50, &mut rng);
-        let spec = LinkageSpec::parse("k0;k1").unwrap();
-        let seed = PartitionSeed::from_bytes([1; 32]);
-        let (a, _) = LinkSpill::create(
-            &pa,
-            &spec,
-            Duplicates::Unique,
-            &seed,
-            &dir.path().join("s"),
-            |_| {},
-        )
-        .unwrap();
-        let (o, _) = a.offer(0, 0, 2).unwrap();
-        let e = a.offer(1, 0, 2).unwrap_err().to_string();
-        assert!(e.contains("step 0 has buckets to run"), "{e}");
-        assert!(a.offer(0, 0, 4).is_err(), "the bucket count is fixed");
-        let matched: Vec<(u32, LinkId)> = (0..o.len() as u32).map(|i| (i, [i as u8; 16])).collect();
-        let linked = a.record(0, 0, 2, &o, &matched).unwrap();
-        assert_eq!(a.linked_rows(), linked);
-        // The answer was lost: the bucket runs again, from the same offer.
-        let (again, _) = a.offer(0, 0, 2).unwrap();
-        assert_eq!(again.items, o.items);
-        assert_eq!(a.linked_rows(), 0);
-        assert_eq!(a.summaries()[0].matched, 0);
-        a.record(0, 0, 2, &again, &matched).unwrap();
-        assert!(
-            a.record(0, 0, 2, &again, &matched).is_err(),
-            "recorded once"
-        );
-        assert_eq!(a.linked_rows(), linked);
     }
 }

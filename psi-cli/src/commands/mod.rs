@@ -9,7 +9,11 @@ mod demo;
 mod disk;
 mod fuzzy;
 mod gen;
+mod link_meta;
+mod link_resume;
 mod link_spill;
+#[cfg(test)]
+mod link_tests;
 mod partition;
 mod pjc_disk;
 mod progress;

@@ -7,12 +7,19 @@
 //! kept key, so the partition is the same and nothing done is lost. A server
 //! that lost its key answers with another seed; that is a clear error (the
 //! same command again then starts the buckets over), never a mixed result.
+//!
+//! A linkage run ([`RunLink::open_linkage`]) is reopened the same way: the
+//! server finds its linkage's directory by the seed and resumes it
+//! (`serve_link.rs`); a bucket it recorded but whose answer we lost is undone
+//! when we ask for it again. If it lost its directory but kept its key, it
+//! answers [`behind`]: the caller starts the buckets over.
 
 use std::time::Duration;
 
 use psi_core::bucket::PartitionSeed;
 use psi_core::codec::Protocol;
-use psi_server::{ClientRun, OpenedRun};
+use psi_core::linkage::{LinkageFinish, LinkageTotals};
+use psi_server::{ClientRun, LinkBucket, OpenedRun, Traffic};
 
 use crate::error::CliError;
 use crate::plan::ClientPlan;
@@ -35,6 +42,13 @@ pub fn transient(e: &psi_server::Error) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether the peer refused because it has not recorded buckets the request
+/// needs (a linkage server that lost its progress but not its key).
+pub fn behind(e: &CliError) -> bool {
+    matches!(e, CliError::Peer(psi_server::Error::Peer { code, .. })
+        if code.as_str() == psi_server::api::code::LINKAGE_BEHIND)
 }
 
 /// Tries so far and the next pause.
@@ -73,6 +87,8 @@ pub struct RunLink<'a> {
     pub seed: PartitionSeed,
     /// The run's current id at the peer.
     pub id: String,
+    /// A bucketed linkage's run (opened with `x-psi-linkage: new`).
+    linkage: bool,
 }
 
 impl<'a> RunLink<'a> {
@@ -82,9 +98,26 @@ impl<'a> RunLink<'a> {
         protocol: Protocol,
         nonce: [u8; 32],
     ) -> Result<(RunLink<'a>, OpenedRun), CliError> {
+        Self::open_as(client, protocol, nonce, false).await
+    }
+
+    /// Opens a bucketed linkage run (ECDH) with our `nonce`.
+    pub async fn open_linkage(
+        client: &'a ClientPlan,
+        nonce: [u8; 32],
+    ) -> Result<(RunLink<'a>, OpenedRun), CliError> {
+        Self::open_as(client, Protocol::EcdhIntersection, nonce, true).await
+    }
+
+    async fn open_as(
+        client: &'a ClientPlan,
+        protocol: Protocol,
+        nonce: [u8; 32],
+        linkage: bool,
+    ) -> Result<(RunLink<'a>, OpenedRun), CliError> {
         let mut backoff = Backoff::new();
         loop {
-            match psi_server::open_run(&client.peer, &client.config, protocol, nonce).await {
+            match open_once(client, protocol, nonce, linkage).await {
                 Ok(run) => {
                     let link = RunLink {
                         client,
@@ -92,6 +125,7 @@ impl<'a> RunLink<'a> {
                         nonce,
                         seed: run.seed.clone(),
                         id: run.id.clone(),
+                        linkage,
                     };
                     return Ok((link, run));
                 }
@@ -105,7 +139,8 @@ impl<'a> RunLink<'a> {
     /// except another seed.
     async fn reopen(&mut self) -> Result<(), CliError> {
         let (peer, cfg) = (&self.client.peer, &self.client.config);
-        let Ok(run) = psi_server::open_run(peer, cfg, self.protocol, self.nonce).await else {
+        let opened = open_once(self.client, self.protocol, self.nonce, self.linkage).await;
+        let Ok(run) = opened else {
             return Ok(());
         };
         if run.seed != self.seed {
@@ -158,8 +193,65 @@ impl<'a> RunLink<'a> {
         }
     }
 
+    /// Runs bucket `(index, count)` of linkage step `step` with our padded
+    /// `items`, its result shared.
+    pub async fn link_bucket(
+        &mut self,
+        step: u16,
+        bucket: (u16, u16),
+        items: &[psi_core::Item],
+    ) -> Result<LinkBucket, CliError> {
+        let mut backoff = Backoff::new();
+        loop {
+            let (peer, cfg) = (&self.client.peer, &self.client.config);
+            let run = (self.id.as_str(), &self.seed);
+            let result = psi_server::run_link_bucket(peer, cfg, run, step, bucket, items.to_vec());
+            match result.await {
+                Ok(out) => return Ok(out),
+                Err(e) => {
+                    let what = format!("bucket {} of step {}", bucket.0, step + 1);
+                    backoff.failed(&what, e).await?;
+                    self.reopen().await?;
+                }
+            }
+        }
+    }
+
+    /// Ends the linkage run with `finish`: the peer's totals.
+    pub async fn finish(
+        &mut self,
+        finish: &LinkageFinish,
+    ) -> Result<(LinkageTotals, Traffic), CliError> {
+        let mut backoff = Backoff::new();
+        loop {
+            let (peer, cfg) = (&self.client.peer, &self.client.config);
+            match psi_server::finish_linkage_run(peer, cfg, &self.id, finish).await {
+                Ok(out) => return Ok(out),
+                Err(e) => {
+                    backoff.failed("the linkage's finish", e).await?;
+                    self.reopen().await?;
+                }
+            }
+        }
+    }
+
     /// Closes the run at the peer.
     pub async fn close(&self) -> Result<(), psi_server::Error> {
         psi_server::close_run(&self.client.peer, &self.client.config, &self.id).await
+    }
+}
+
+/// Opens a run (a linkage run if `linkage`) once.
+async fn open_once(
+    client: &ClientPlan,
+    protocol: Protocol,
+    nonce: [u8; 32],
+    linkage: bool,
+) -> Result<OpenedRun, psi_server::Error> {
+    let (peer, cfg) = (&client.peer, &client.config);
+    if linkage {
+        psi_server::open_linkage_run(peer, cfg, nonce).await
+    } else {
+        psi_server::open_run(peer, cfg, protocol, nonce).await
     }
 }

@@ -186,6 +186,7 @@ async fn link(client: &ClientPlan, task: &LinkPlan) -> Result<(), CliError> {
             rows_written: written,
             output: Some(task.output.path.display().to_string()),
         },
+        buckets: None,
     };
     let report = Report::client(InputReport::linkage(&table), body, run.traffic, phases);
     if let Some(path) = &client.report {

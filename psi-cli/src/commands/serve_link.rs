@@ -1,10 +1,18 @@
 //! `psi serve --state-dir`: bucketed linkages of a table kept on disk
 //! ([`psi_core::linkage::bucketed`]). Each linkage run partitions every key
 //! of the table into its own directory under `state_dir/linkages`
-//! ([`LinkSpill`]), keeps its links there, writes our side of a shared
-//! result at the end, and removes the directory. Directories of runs that
-//! never finished (a client that vanished) are removed when later runs start,
-//! beyond the newest few.
+//! ([`LinkSpill`]), named by the table's digest, the run's seed and the
+//! partner, keeps its links there, writes our side of a shared result at the
+//! end, and removes the directory.
+//!
+//! A server killed in the middle of a linkage resumes it: restarted with the
+//! same state directory it keeps its run key, so the client's run, opened
+//! again with the same nonce, gets the same seed and finds the same
+//! directory, whose recorded buckets are reopened ([`LinkSpill::open`]) and
+//! not redone. The partner is part of the name so that no other partner
+//! can resume (and so probe) a linkage, even with the same client nonce.
+//! Directories of runs that never finished (a client that vanished) are
+//! removed when later runs start, beyond the newest few.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +26,7 @@ use psi_core::linkage::{LinkageFinish, Side, StepSummary};
 use psi_server::{LinkageSource, PreparedLinkage};
 use psi_table::linked::LinkedPlan;
 use psi_table::LinkageSpec;
+use sha2::{Digest, Sha256};
 
 use super::link_spill::LinkSpill;
 use super::state::hex;
@@ -79,6 +88,7 @@ impl LinkageSource for DiskLinkageSource {
     fn prepare(
         &self,
         seed: &PartitionSeed,
+        partner: &str,
         progress: &AtomicU64,
     ) -> Result<Arc<dyn PreparedLinkage>, String> {
         if stamp(&self.path) != Some(self.stamp) {
@@ -87,9 +97,30 @@ impl LinkageSource for DiskLinkageSource {
                 self.path.display()
             ));
         }
-        self.evict();
-        let name = format!("{}-{}", &self.digest[..16], &hex(seed.as_bytes())[..16]);
+        let partner = hex(&Sha256::digest(partner.as_bytes()));
+        let name = format!(
+            "{}-{}-{}",
+            &self.digest[..16],
+            &hex(seed.as_bytes())[..16],
+            &partner[..16]
+        );
         let dir = self.dir.join(name);
+        match LinkSpill::open(&dir, &self.spec, self.how.duplicates) {
+            Ok(Some((spill, report)))
+                if !(self.how.refuse_duplicates && report.duplicate_key_rows > 0) =>
+            {
+                tracing::info!(dir = %dir.display(), buckets_recorded = spill.recorded(), "linkage resumed");
+                self.evict();
+                return Ok(Arc::new(Served {
+                    spill,
+                    input: self.path.clone(),
+                    how: self.how.clone(),
+                }));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "a linkage's state is damaged: it starts over"),
+        }
+        self.evict();
         let _ = std::fs::remove_dir_all(&dir);
         let made = LinkSpill::create(
             &self.path,
@@ -143,6 +174,10 @@ impl PreparedLinkage for Served {
         self.spill
             .offer(step, bucket, count)
             .map_err(|e| e.to_string())
+    }
+
+    fn unfinished_before(&self, step: u16) -> Option<u16> {
+        self.spill.unfinished_before(step)
     }
 
     fn record(

@@ -7,7 +7,9 @@
 //! buckets done. `spill/` holds the keys ([`psi_table::spill`]); `buckets/`
 //! one file per finished bucket: the matched keys (`u64`, little-endian), then
 //! the rows to write (`u32` each, little-endian), written atomically before
-//! the bucket is marked done. A changed input or configuration is refused;
+//! the bucket is marked done. A bucketed linkage keeps its buckets in
+//! `linkage/` instead ([`super::link_spill`]) and its few other facts in
+//! `state.json`'s `linkage`. A changed input or configuration is refused;
 //! a changed partition (a server that lost its key) or peer set starts the
 //! buckets over.
 
@@ -45,6 +47,19 @@ pub struct RunState {
     pub buckets: Option<Buckets>,
     /// Buckets finished, ascending.
     pub done: Vec<u16>,
+    /// A bucketed linkage's progress beyond its link files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linkage: Option<LinkProgress>,
+}
+
+/// What a bucketed linkage keeps beside its link files (which say which
+/// (step, bucket) pairs are done).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LinkProgress {
+    /// Per step, the size the peer padded each bucket to (0: not seen yet).
+    pub peer_padded: Vec<u64>,
+    /// The peer's answer to the finish: its rows and its unlinked rows.
+    pub totals: Option<(u64, u64)>,
 }
 
 /// How the run is cut.
@@ -113,6 +128,7 @@ impl StateDir {
             spilled: None,
             buckets: None,
             done: Vec::new(),
+            linkage: None,
         };
         let state = match fs::read(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => fresh,
@@ -165,6 +181,7 @@ impl StateDir {
             let _ = fs::remove_file(self.bucket_path(index));
         }
         self.state.buckets = None;
+        self.state.linkage = None;
         if spill {
             self.state.spilled = None;
             self.state.seed = None;
@@ -301,10 +318,22 @@ fn check_same(path: &Path, old: &RunState, new: &RunState) -> Result<(), CliErro
         ));
     }
     if old.config != new.config {
-        return refuse(format!(
-            "the options changed (then: {}; now: {})",
-            old.config, new.config
-        ));
+        // Name the options that differ (the text is `; `-separated).
+        let (then, now): (Vec<&str>, Vec<&str>) = (
+            old.config.split("; ").collect(),
+            new.config.split("; ").collect(),
+        );
+        let changed: Vec<String> = (0..then.len().max(now.len()))
+            .filter(|&i| then.get(i) != now.get(i))
+            .map(|i| {
+                format!(
+                    "{} (now: {})",
+                    then.get(i).unwrap_or(&"nothing"),
+                    now.get(i).unwrap_or(&"nothing")
+                )
+            })
+            .collect();
+        return refuse(format!("the options changed: {}", changed.join(", ")));
     }
     Ok(())
 }
@@ -341,6 +370,22 @@ mod tests {
         assert!(
             e.contains("the options changed") && e.contains("ecdh"),
             "{e}"
+        );
+        let linkage = "linkage; keys email | phone; join full; align true; bucket items 50";
+        let d2 = dir.path().join("l");
+        StateDir::open(&d2, (10, "ab".into()), linkage.into(), [3; 32]).unwrap();
+        let e = StateDir::open(
+            &d2,
+            (10, "ab".into()),
+            linkage.replace("join full", "join left"),
+            [3; 32],
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            e.contains("the options changed: join full (now: join left)") && !e.contains("phone"),
+            "only the changed option is named: {e}"
         );
         let mut flags = vec![0u64; 1];
         assert!(

@@ -188,6 +188,10 @@ pub struct Linked {
     pub peer: String,
     /// What the linkage did.
     pub linkage: LinkageReport,
+    /// A bucketed linkage: its (step, bucket) pairs (`count`: steps times
+    /// buckets), run and resumed; the padded sizes are the largest of any step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buckets: Option<BucketsReport>,
 }
 
 /// The body of `psi serve`.

@@ -30,13 +30,45 @@
 //! ([`super::LinkageFinish`], [`super::LinkageTotals`]) reveals anyway.
 //!
 //! # Link ids
-//! A link's id is [`crate::ecdh::link_id`] of the bucket session's id and the
-//! doubly-masked element, equal on both sides and distinct across sessions,
-//! as in memory (where the session is the step's). Ids are fresh per run in
-//! both forms, so "the same result" means: the same pairs of rows linked, at
-//! the same steps, and each side's output the bytes the in-memory writer makes
-//! from those links ([`plan_rows`](super::plan_rows)).
+//! A link's id is [`link_id`] of the run's partition seed, the step and the
+//! shared item: SHA-256 under a domain-separation tag, truncated to 128 bits.
+//! The client computes it for each shared item of a bucket and sends it with
+//! the bucket's result, as in memory; the server records what it is sent.
+//! Unlike the in-memory id ([`crate::ecdh::link_id`], a hash of the session
+//! and the doubly-masked element) it does not depend on the bucket session's
+//! ephemeral ECDH keys, so a bucket run again (after a crash of either party)
+//! gives every link the id it had: the result of a resumed run is the same,
+//! byte for byte, as an uninterrupted run of the same seed. Distinct items get
+//! distinct ids (a collision has probability 2^-128 per pair), so a value
+//! shared at step `k` is one link, as in memory.
+//!
+//! What this changes: the seed is known to both parties, so either can
+//! compute the id of a key value it holds. Ids appear only on linked rows,
+//! whose key values both parties hold already, so the id tells neither
+//! party anything new; to anyone without the seed (it derives from both
+//! parties' nonces, sent inside the authenticated channel) an id is a
+//! pseudorandom label, as before. Ids are fresh per run (per seed), and
+//! "the same result" as an in-memory linkage means: the same pairs of rows
+//! linked, at the same steps, and each side's output the bytes the in-memory
+//! writer makes from those links ([`plan_rows`](super::plan_rows)).
+//!
+//! # Resume
+//! Running a bucket again is the same computation on the same inputs: the
+//! offer of bucket `b` at step `k` depends only on the data and the links
+//! of steps before `k`, which are kept on disk by both parties, and each
+//! party pads it to the same public size. The repeated session uses fresh
+//! ECDH keys and fresh random dummies; what each party receives is then the
+//! same function of the same inputs as the first time (the peer's padded
+//! size, the shared items of the bucket, the id of each), under independent
+//! masks, so a redone bucket tells nobody anything a single run of it does
+//! not. A party must never redo a bucket with other inputs: the callers
+//! check the input files' digests and the configuration before resuming,
+//! and a bucket asked for again is first undone, with every bucket of the
+//! later steps (whose offers depended on it).
 
+use sha2::{Digest, Sha256};
+
+use crate::bucket::PartitionSeed;
 use crate::ecdh::LinkId;
 use crate::{bucket, Error, Item};
 
@@ -56,6 +88,20 @@ pub fn policy(keys: usize, duplicates: Duplicates) -> Duplicates {
 /// offers `offered` values at that step over `count` buckets.
 pub fn padded_offer(offered: u64, count: u16) -> u64 {
     bucket::padded_size(offered, count)
+}
+
+/// The id of the link a bucketed linkage with partition `seed` makes of the
+/// shared `item` at `step` (see the module doc).
+pub fn link_id(seed: &PartitionSeed, step: u16, item: &Item) -> LinkId {
+    let mut h = Sha256::new();
+    h.update(b"psi/bucketed-link-id/v1\0");
+    h.update(seed.as_bytes());
+    h.update(step.to_be_bytes());
+    h.update(item.as_bytes());
+    let d: [u8; 32] = h.finalize().into();
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&d[..16]);
+    id
 }
 
 /// What one party offers in one bucket of one step.
@@ -312,6 +358,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn link_ids_depend_on_seed_step_and_item_only() {
+        let (s1, s2) = (
+            PartitionSeed::from_bytes([1; 32]),
+            PartitionSeed::from_bytes([2; 32]),
+        );
+        let (x, y) = (item(0, 1), item(0, 2));
+        assert_eq!(link_id(&s1, 0, &x), link_id(&s1, 0, &x));
+        assert_ne!(link_id(&s1, 0, &x), link_id(&s2, 0, &x));
+        assert_ne!(link_id(&s1, 0, &x), link_id(&s1, 1, &x));
+        assert_ne!(link_id(&s1, 0, &x), link_id(&s1, 0, &y));
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //! linkage run, then one ECDH session per bucket of each step with its result
 //! shared, then the finish message.
 
-use psi_core::bucket;
 use psi_core::bucket::wire::{RunAnswer, RunHello};
+use psi_core::bucket::{self, PartitionSeed};
 use psi_core::codec::{Codec, Protocol};
 use psi_core::ecdh::LinkId;
+use psi_core::linkage::bucketed;
 use psi_core::linkage::{LinkResult, LinkageFinish, LinkageTotals, StepRecorded};
 use psi_core::schedule;
 use psi_core::Item;
@@ -58,12 +59,14 @@ pub struct LinkBucket {
     pub traffic: Traffic,
 }
 
-/// Runs bucket `index` of `count` of `step` of linkage run `run` with our
-/// padded `items`, and shares its result with the server.
+/// Runs bucket `index` of `count` of `step` of linkage run `run` (partition
+/// `seed`) with our padded `items`, and shares its result with the server.
+/// Each link's id is [`bucketed::link_id`] of the seed, the step and the
+/// shared item, so a bucket run again gives the same ids.
 pub async fn run_link_bucket(
     peer: &str,
     config: &ClientConfig,
-    run: &str,
+    (run, seed): (&str, &PartitionSeed),
     step: u16,
     (index, count): (u16, u16),
     items: Vec<Item>,
@@ -71,6 +74,7 @@ pub async fn run_link_bucket(
     let mut peer = Peer::new(peer, config)?;
     peer.in_bucket(run, index, count);
     peer.with_header(STEP_HEADER, step.to_string());
+    let ours = items.clone();
     let (out, shared) = ecdh::session(&mut peer, items, Some(LINKAGE_NEW)).await?;
     let shared = shared.ok_or(Error::Config("a linkage bucket must share its result"))?;
     if shared.linkage.is_none() {
@@ -78,11 +82,21 @@ pub async fn run_link_bucket(
             "it did not answer a linkage bucket with a linkage id",
         ));
     }
+    let mut pairs = Vec::with_capacity(shared.pairs.len());
+    for p in &shared.pairs {
+        let item = ours
+            .get(p.client)
+            .ok_or(Error::Config("a shared item outside our bucket"))?;
+        pairs.push((
+            p.client as u32,
+            p.server_position,
+            bucketed::link_id(seed, step, item),
+        ));
+    }
     let result = LinkResult {
-        pairs: shared
-            .pairs
+        pairs: pairs
             .iter()
-            .map(|p| (p.server_position, p.id))
+            .map(|&(_, position, id)| (position, id))
             .collect(),
     };
     let answer = peer
@@ -90,11 +104,7 @@ pub async fn run_link_bucket(
         .await?;
     let recorded = StepRecorded::from_bytes(&answer)?;
     Ok(LinkBucket {
-        matched: shared
-            .pairs
-            .iter()
-            .map(|p| (p.client as u32, p.id))
-            .collect(),
+        matched: pairs.iter().map(|&(i, _, id)| (i, id)).collect(),
         server_offered: out.output.server_set_size,
         server_linked_rows: recorded.linked_rows,
         traffic: peer.traffic(),

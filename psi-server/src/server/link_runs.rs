@@ -126,6 +126,13 @@ pub(crate) fn begin(
             prepared.steps()
         ))));
     }
+    if let Some(earlier) = prepared.unfinished_before(step) {
+        return Err(Box::new(respond::error(
+            StatusCode::CONFLICT,
+            code::LINKAGE_BEHIND,
+            format!("step {step} cannot start: this server has not recorded every bucket of step {earlier} (it lost that progress; start the buckets over)"),
+        )));
+    }
     let (offer, total) = prepared
         .offer(step, bucket, count)
         .map_err(|why| Box::new(bad(why)))?;
@@ -302,8 +309,8 @@ pub(crate) async fn finish(
     if !done {
         return Some(respond::error(
             StatusCode::CONFLICT,
-            code::NOT_READY,
-            "some bucket of some step of this linkage has not run",
+            code::LINKAGE_BEHIND,
+            "this server has not recorded every bucket of every step of this linkage (it lost that progress; start the buckets over)",
         ));
     }
     let totals = LinkageTotals {

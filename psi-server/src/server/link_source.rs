@@ -16,11 +16,14 @@ use psi_core::linkage::{LinkageFinish, StepSummary};
 /// Partitions the served table's linkage keys for a run.
 pub trait LinkageSource: Send + Sync + 'static {
     /// Puts every key value in its fine bucket under `seed` (in a blocking
-    /// task: this reads the whole table), counting rows read in `progress`.
-    /// The error is one line for the client and the log.
+    /// task: this reads the whole table), counting rows read in `progress`,
+    /// for the run `partner` opened. A source that keeps its progress may
+    /// resume the linkage of the same seed and partner it prepared before
+    /// (a restarted server). The error is one line for the client and the log.
     fn prepare(
         &self,
         seed: &PartitionSeed,
+        partner: &str,
         progress: &AtomicU64,
     ) -> Result<Arc<dyn PreparedLinkage>, String>;
 }
@@ -38,8 +41,13 @@ pub trait PreparedLinkage: Send + Sync + 'static {
     /// The offer of bucket `bucket` of `count` at `step`, and how many values
     /// the whole step offers (the padded size's basis). A step may start only
     /// when every bucket of the steps before it is recorded, and `count` stays
-    /// the same for the whole linkage.
+    /// the same for the whole linkage. A bucket recorded before is undone
+    /// first, with every bucket of the later steps.
     fn offer(&self, step: u16, bucket: u16, count: u16) -> Result<(BucketOffer, u64), String>;
+
+    /// The first step before `step` with a bucket not recorded, if any: a
+    /// bucket of `step` cannot run yet.
+    fn unfinished_before(&self, step: u16) -> Option<u16>;
 
     /// Records the result of a bucket whose offer was `offer`: `matched`
     /// lists (index into the padded items, id). Returns the rows linked.

@@ -117,9 +117,10 @@ pub(crate) async fn open(shared: Arc<Shared>, caller: Caller, req: Request<Incom
     };
     if start {
         let (source, run) = (shared.table.source.clone(), run.clone());
+        let partner = caller.identity.to_string();
         tokio::task::spawn_blocking(move || {
             let prepared = match linkage_source {
-                Some(l) => l.prepare(&run.seed, &run.rows_read).map(|p| {
+                Some(l) => l.prepare(&run.seed, &partner, &run.rows_read).map(|p| {
                     Arc::new(super::buckets::LinkagePrepared(p))
                         as Arc<dyn super::buckets::PreparedSet>
                 }),
