@@ -274,6 +274,7 @@ fn a_linkage_killed_anywhere_on_either_side_resumes_to_the_same_outputs() {
         assert!(Instant::now() < deadline, "a linkage directory stayed");
         std::thread::sleep(Duration::from_millis(20));
     }
+    drop(server);
 }
 
 #[test]
