@@ -5,25 +5,12 @@
 //! wire, the largest disk use of both state directories (sampled), and the
 //! ratio of the two times. Both runs must link the same number of rows.
 
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::procs::{assert_success, psi_binary, tables, work_dir, Report, Sampler, Server};
 use crate::{flag_value, machine, mb};
-
-fn du(path: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    };
-    entries.flatten().map(|e| du(&e.path())).sum()
-}
-
-fn read_json(p: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
-}
 
 /// One linkage: `psi serve --once` and `psi run`, with `extra` on both.
 struct Linkage {
@@ -71,39 +58,17 @@ fn linkage(
         serve.arg("--state-dir").arg(&server_state);
     }
     let t = Instant::now();
-    let mut server = serve
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line.trim().trim_start_matches("listening on ").to_string();
+    let server = Server::start(&mut serve);
 
     // The largest disk use of both state directories, and the server's peak
     // RSS (its report is written before its linkages), sampled.
-    let (stop, disk) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicU64::new(0)),
+    let sampler = Sampler::start(
+        vec![server_state.clone(), client_state.clone()],
+        Some(server.status_file()),
+        Duration::from_millis(500),
     );
-    let server_peak = Arc::new(AtomicU64::new(0));
-    let sampler = {
-        let (stop, disk, peak) = (stop.clone(), disk.clone(), server_peak.clone());
-        let dirs: Vec<PathBuf> = vec![server_state.clone(), client_state.clone()];
-        let status = format!("/proc/{}/status", server.id());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let used: u64 = dirs.iter().map(|d| du(d)).sum();
-                disk.fetch_max(used, Ordering::Relaxed);
-                peak.fetch_max(crate::vm_hwm(&status), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(500));
-            }
-        })
-    };
     let mut run = Command::new(psi);
-    run.args(["run", "--quiet", "--peer", &url])
+    run.args(["run", "--quiet", "--peer", &server.url])
         .args(["--key", "email", "--key", "phone:phone", "--share-result"])
         .args(join)
         .arg("--input")
@@ -120,33 +85,20 @@ fn linkage(
     let out = run.output().unwrap();
     // The server's last sample before it exits (VmHWM is a high-water mark).
     std::thread::sleep(Duration::from_millis(600));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(server.wait().unwrap().success());
+    assert_success(&out);
+    server.wait_success();
     let seconds = t.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    sampler.join().unwrap();
-    let (ra, rb) = (read_json(&ra), read_json(&rb));
-    let phases: Vec<String> = ra["seconds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| format!("{} {:.1}", p[0].as_str().unwrap(), p[1].as_f64().unwrap()))
-        .collect();
+    let (disk, server_peak) = sampler.finish();
+    let (ra, rb) = (Report::read(&ra), Report::read(&rb));
     Linkage {
         seconds,
-        client_rss: ra["environment"]["peak_rss_bytes"].as_u64().unwrap_or(0),
-        server_rss: server_peak
-            .load(Ordering::Relaxed)
-            .max(rb["environment"]["peak_rss_bytes"].as_u64().unwrap_or(0)),
-        wire: ra["bytes_sent"].as_u64().unwrap() + ra["bytes_received"].as_u64().unwrap(),
-        disk: disk.load(Ordering::Relaxed),
+        client_rss: ra.peak_rss(),
+        server_rss: server_peak.max(rb.peak_rss()),
+        wire: ra.wire(),
+        disk,
         linked: ra["linkage"]["linked_rows"].as_u64().unwrap(),
         written: ra["linkage"]["rows_written"].as_u64().unwrap(),
-        phases: phases.join(", "),
+        phases: ra.phases(1),
     }
 }
 
@@ -154,12 +106,7 @@ fn linkage(
 /// `--bucket-items N` (default 2^20), `--dir DIR` (keeps the tables).
 pub fn run(args: &[String]) {
     println!("{}", machine());
-    let me = std::env::current_exe().unwrap();
-    let psi = me.with_file_name("psi");
-    assert!(
-        psi.exists(),
-        "build the CLI first: cargo build --release -p psi-cli"
-    );
+    let psi = psi_binary();
     let n: u64 = flag_value(args, "--n").map_or(1_000_000, |v| v.parse().unwrap());
     let bucket_items =
         flag_value(args, "--bucket-items").unwrap_or_else(|| (1u64 << 20).to_string());
@@ -168,21 +115,8 @@ pub fn run(args: &[String]) {
     if args.iter().any(|a| a == "--align") {
         join.push("--align");
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = flag_value(args, "--dir").map_or_else(|| tmp.path().to_path_buf(), Into::into);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (a, b) = (
-        dir.join(format!("a-{n}.csv")),
-        dir.join(format!("b-{n}.csv")),
-    );
-    if !a.exists() || !b.exists() {
-        let t = Instant::now();
-        crate::gen_tables(&psi, n, "5", &a, &b);
-        println!(
-            "generated {n} + {n} rows in {:.1} s",
-            t.elapsed().as_secs_f64()
-        );
-    }
+    let (_tmp, dir) = work_dir(args);
+    let (a, b) = tables(&psi, &dir, n);
     let what = format!(
         "linkage email;phone {}, n={n} x {n}, 50% overlap",
         join.join(" ")

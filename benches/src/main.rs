@@ -21,11 +21,13 @@ mod fuzzy;
 mod link_buckets;
 mod pjc_disk;
 mod primitives;
+mod procs;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::Instant;
 
+use procs::CliPair;
 use psi_core::{driver, Item, Limits};
 use rand::RngCore;
 use rand_core::SeedableRng;
@@ -83,22 +85,9 @@ pub(crate) fn machine() -> String {
     )
 }
 
+/// This process's peak RSS.
 fn peak_rss() -> u64 {
-    vm_hwm("/proc/self/status")
-}
-
-/// The peak resident set size (`VmHWM`) in a `/proc/…/status` file, in bytes.
-fn vm_hwm(status: &str) -> u64 {
-    std::fs::read_to_string(status)
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .map(|kb| kb * 1024)
-        .unwrap_or(0)
+    procs::vm_hwm("/proc/self/status")
 }
 
 /// Random distinct items with 50 % overlap: client and server each hold n.
@@ -327,121 +316,6 @@ fn kkrt_inmem_child(log2: u32) {
             "peak_rss": peak_rss(),
         })
     );
-}
-
-/// One `psi serve --once` / `psi run` pair on generated tables (n rows each,
-/// 50 % overlap): the run's report, the server's report, and wall seconds
-/// from the server's start to both processes' exit.
-struct CliPair {
-    ra: serde_json::Value,
-    rb: serde_json::Value,
-    wall: f64,
-}
-
-/// `psi gen` of two tables of `n` rows with `n / 2` people in both.
-fn gen_tables(psi: &Path, n: u64, seed: &str, a: &Path, b: &Path) {
-    let st = Command::new(psi)
-        .args(["gen", "--with-value", "--seed", seed])
-        .args(["--rows-a", &n.to_string(), "--rows-b", &n.to_string()])
-        .args(["--overlap", &(n / 2).to_string()])
-        .arg("--out-a")
-        .arg(a)
-        .arg("--out-b")
-        .arg(b)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success());
-}
-
-impl CliPair {
-    fn run(psi: &Path, n: u64, serve_extra: &[&str], run_extra: &[&str]) -> CliPair {
-        let dir = tempfile::tempdir().unwrap();
-        let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
-        gen_tables(psi, n, "3", &a, &b);
-        let report_b = dir.path().join("rb.json");
-        let report_a = dir.path().join("ra.json");
-        let t = Instant::now();
-        let mut server = Command::new(psi)
-            .args([
-                "serve",
-                "--once",
-                "--listen",
-                "127.0.0.1:0",
-                "--key",
-                "email",
-            ])
-            .args(serve_extra)
-            .arg("--input")
-            .arg(&b)
-            .arg("--report")
-            .arg(&report_b)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(server.stdout.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        let url = line.trim().trim_start_matches("listening on ").to_string();
-        let out = Command::new(psi)
-            .args(["run", "--peer", &url, "--key", "email"])
-            .args(run_extra)
-            .arg("--input")
-            .arg(&a)
-            .arg("--report")
-            .arg(&report_a)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(server.wait().unwrap().success());
-        let wall = t.elapsed().as_secs_f64();
-        let read = |p: &PathBuf| -> serde_json::Value {
-            serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
-        };
-        CliPair {
-            ra: read(&report_a),
-            rb: read(&report_b),
-            wall,
-        }
-    }
-
-    /// `psi run`'s total seconds.
-    fn total(&self) -> f64 {
-        self.ra["seconds"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p[0] == "total")
-            .and_then(|p| p[1].as_f64())
-            .unwrap()
-    }
-
-    fn print(&self, what: &str, n: u64) {
-        let ra = &self.ra;
-        let phases: Vec<String> = ra["seconds"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| format!("{} {:.2}", p[0].as_str().unwrap(), p[1].as_f64().unwrap()))
-            .collect();
-        println!(
-            "{what} CLI+HTTP    n={n} x {n}, 50% overlap: {:.2} s in `psi run` (CSV in, CSV out; wall incl. server start {:.2} s), {:.1} MB on the wire, peak RSS run {:.0} MB / serve {:.0} MB\n                 phases: {}",
-            self.total(),
-            self.wall,
-            mb(ra["bytes_sent"].as_u64().unwrap() + ra["bytes_received"].as_u64().unwrap()),
-            mb(ra["environment"]["peak_rss_bytes"].as_u64().unwrap_or(0)),
-            mb(self.rb["environment"]["peak_rss_bytes"].as_u64().unwrap_or(0)),
-            phases.join(", ")
-        );
-    }
 }
 
 /// The full intersection path; returns `psi run`'s seconds and the wall time.

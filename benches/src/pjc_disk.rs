@@ -6,58 +6,12 @@
 //! wire, disk used (the peak of both state directories, polled), and the
 //! ratio of the two times.
 
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::procs::{assert_success, du, psi_binary, tables, work_dir, Report, Sampler, Server};
 use crate::{flag_value, machine, mb};
-
-fn du(path: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    };
-    entries.flatten().map(|e| du(&e.path())).sum()
-}
-
-/// Polls the bytes under `dirs` every 200 ms until dropped; keeps the peak.
-struct DiskPeak {
-    peak: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl DiskPeak {
-    fn watch(dirs: Vec<PathBuf>) -> Self {
-        let (peak, stop) = (
-            Arc::new(AtomicU64::new(0)),
-            Arc::new(AtomicBool::new(false)),
-        );
-        let (p, s) = (peak.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                let now: u64 = dirs.iter().map(|d| du(d)).sum();
-                p.fetch_max(now, Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        });
-        DiskPeak {
-            peak,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn finish(mut self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        self.peak.load(Ordering::Relaxed)
-    }
-}
 
 /// What one run measured.
 struct Measured {
@@ -106,20 +60,16 @@ fn one_run(psi: &Path, a: &Path, b: &Path, n: u64, sum: bool, disk: Option<&Path
     if let Some(d) = &server_state {
         serve.arg("--state-dir").arg(d);
     }
-    let mut server = serve
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line.trim().trim_start_matches("listening on ").to_string();
-    let watch = DiskPeak::watch(server_state.iter().chain(&client_state).cloned().collect());
+    let server = Server::start(&mut serve);
+    // The peak disk use of both state directories, polled.
+    let watch = Sampler::start(
+        server_state.iter().chain(&client_state).cloned().collect(),
+        None,
+        Duration::from_millis(200),
+    );
     let report = a.with_extension("report.json");
     let mut run = Command::new(psi);
-    run.args(["run", "--quiet", "--peer", &url, "--key", "email"])
+    run.args(["run", "--quiet", "--peer", &server.url, "--key", "email"])
         .args(["--idle-timeout", "3600"])
         .args(run_mode)
         .arg("--input")
@@ -132,45 +82,26 @@ fn one_run(psi: &Path, a: &Path, b: &Path, n: u64, sum: bool, disk: Option<&Path
     };
     let out = run.output().unwrap();
     let wall = t.elapsed().as_secs_f64();
-    let server_rss = crate::vm_hwm(&format!("/proc/{}/status", server.id()));
-    // SIGTERM: the server stops as an operator would stop it, and removes
-    // its table's spill on the way out.
-    let _ = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status();
-    let _ = server.wait();
-    let peak = watch.finish();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ra: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
-    let seconds = ra["seconds"].as_array().unwrap();
-    let total = seconds
-        .iter()
-        .find(|p| p[0] == "total")
-        .and_then(|p| p[1].as_f64())
-        .unwrap();
-    let phases: Vec<String> = seconds
-        .iter()
-        .map(|p| format!("{} {:.1}", p[0].as_str().unwrap(), p[1].as_f64().unwrap()))
-        .collect();
+    let server_rss = server.peak_rss();
+    server.terminate();
+    let (peak, _) = watch.finish();
+    assert_success(&out);
+    let ra = Report::read(&report);
     let client_disk = ra["external"]["spill_bytes"].as_u64().unwrap_or(0)
         + ra["external"]["scratch_bytes"].as_u64().unwrap_or(0);
     Measured {
-        seconds: total,
+        seconds: ra.total(),
         wall,
-        client_rss: ra["environment"]["peak_rss_bytes"].as_u64().unwrap_or(0),
+        client_rss: ra.peak_rss(),
         server_rss,
-        wire: ra["bytes_sent"].as_u64().unwrap() + ra["bytes_received"].as_u64().unwrap(),
+        wire: ra.wire(),
         // The polled peak of both directories, less the client's own peak
         // (reported exactly): the server's, to the poll's resolution.
         server_disk: peak.saturating_sub(client_disk),
         client_disk,
         count: ra["released"]["count"].as_u64().unwrap_or(0),
         sum: ra["released"]["sum"].as_u64(),
-        phases: phases.join(", "),
+        phases: ra.phases(1),
     }
 }
 
@@ -195,38 +126,17 @@ fn print(what: &str, n: u64, m: &Measured) {
 /// generated tables).
 pub fn run(args: &[String]) {
     println!("{}", machine());
-    let psi = std::env::current_exe().unwrap().with_file_name("psi");
-    assert!(
-        psi.exists(),
-        "build the CLI first: cargo build --release -p psi-cli"
-    );
+    let psi = psi_binary();
     let n: u64 = flag_value(args, "--n").map_or(1_000_000, |v| v.parse().unwrap());
     let sum = flag_value(args, "--protocol").as_deref() == Some("sum");
     let ref_n: u64 = flag_value(args, "--ref-n").map_or(n, |v| v.parse().unwrap());
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = flag_value(args, "--dir").map_or_else(|| tmp.path().to_path_buf(), Into::into);
-    std::fs::create_dir_all(&dir).unwrap();
-    let tables = |n: u64| {
-        let (a, b) = (
-            dir.join(format!("a-{n}.csv")),
-            dir.join(format!("b-{n}.csv")),
-        );
-        if !a.exists() || !b.exists() {
-            let t = Instant::now();
-            crate::gen_tables(&psi, n, "5", &a, &b);
-            println!(
-                "generated {n} + {n} rows in {:.1} s",
-                t.elapsed().as_secs_f64()
-            );
-        }
-        (a, b)
-    };
+    let (_tmp, dir) = work_dir(args);
     let name = if sum {
         "sum (to client)"
     } else {
         "cardinality"
     };
-    let (a, b) = tables(n);
+    let (a, b) = tables(&psi, &dir, n);
     let external = one_run(&psi, &a, &b, n, sum, Some(&dir));
     print(&format!("{name} external memory"), n, &external);
     assert_eq!(external.count, n / 2, "wrong count");
@@ -236,7 +146,7 @@ pub fn run(args: &[String]) {
     if ref_n == 0 {
         return;
     }
-    let (ra, rb) = tables(ref_n);
+    let (ra, rb) = tables(&psi, &dir, ref_n);
     let memory = one_run(&psi, &ra, &rb, ref_n, sum, None);
     print(&format!("{name} in memory"), ref_n, &memory);
     assert_eq!(memory.count, ref_n / 2, "wrong count");
