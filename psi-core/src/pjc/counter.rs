@@ -15,29 +15,83 @@ impl Counter {
         params: &Params,
         limits: &Limits,
     ) -> Result<(ExpectResponderHello, PjcHello), Error> {
+        let start = CounterStart::new(rng, items.len() as u64, params, limits)?;
+        let hello = start.hello().clone();
+        Ok((ExpectResponderHello { start, items }, hello))
+    }
+}
+
+/// The counter's state from its hello to the responder's, the same for the
+/// counter in memory and the one on disk ([`super::external`]), so that both
+/// draw the same session from the same generator and check the responder's
+/// hello alike.
+pub(super) struct CounterStart {
+    hello: PjcHello,
+    secret: Arc<Secret>,
+    rng: SessionRng,
+    limits: Limits,
+}
+
+impl CounterStart {
+    /// Checks `params` and our set's size, then draws from `rng`, in this
+    /// order, the hello, the secret scalar and the session's seed.
+    pub(super) fn new<R: CryptoRng + ?Sized>(
+        rng: &mut R,
+        set_size: u64,
+        params: &Params,
+        limits: &Limits,
+    ) -> Result<Self, Error> {
         params.check()?;
-        check_size("our", items.len() as u64, limits)?;
-        let hello = hello(rng, params, Role::Counter, items.len() as u64);
-        Ok((
-            ExpectResponderHello {
-                hello: hello.clone(),
-                items,
-                secret: Arc::new(Secret::random(rng)),
-                rng: SessionRng::new(rng),
-                limits: limits.clone(),
-            },
+        check_size("our", set_size, limits)?;
+        let hello = hello(rng, params, Role::Counter, set_size);
+        let secret = Arc::new(Secret::random(rng));
+        let rng = SessionRng::new(rng);
+        Ok(CounterStart {
             hello,
-        ))
+            secret,
+            rng,
+            limits: limits.clone(),
+        })
+    }
+
+    /// The hello this counter sent.
+    pub(super) fn hello(&self) -> &PjcHello {
+        &self.hello
+    }
+
+    /// Takes the responder's hello: the session both sides derived, and
+    /// what the counter carries from here to the end (the secret among it).
+    pub(super) fn receive(self, peer: &PjcHello) -> Result<(Session, CounterContext), Error> {
+        let (session, threshold) = agree(&self.hello, peer, &self.limits)?;
+        let public_key = match (is_sum(self.hello.protocol), &peer.public_key) {
+            (true, Some(pk)) => Some(PublicKey::from_bytes(pk)?),
+            (false, None) => None,
+            (expected, _) => {
+                return Err(Error::ParameterMismatch {
+                    what: "public key present",
+                    ours: expected.into(),
+                    theirs: peer.public_key.is_some().into(),
+                })
+            }
+        };
+        let ctx = CounterContext {
+            protocol: self.hello.protocol,
+            secret: self.secret,
+            public_key,
+            threshold,
+            sum_bits: self.hello.sum_bits,
+            tag_len: session.tag_len,
+            responder_size: peer.set_size,
+            rng: self.rng,
+        };
+        Ok((session, ctx))
     }
 }
 
 /// Counter, waiting for the responder's [`PjcHello`].
 pub struct ExpectResponderHello {
-    hello: PjcHello,
+    start: CounterStart,
     items: Vec<Item>,
-    secret: Arc<Secret>,
-    rng: SessionRng,
-    limits: Limits,
 }
 
 /// The counter's two streams after the hellos.
@@ -52,41 +106,22 @@ pub struct CounterStreams {
 impl ExpectResponderHello {
     /// The hello this state sent.
     pub fn hello(&self) -> &PjcHello {
-        &self.hello
+        self.start.hello()
     }
 
     /// Takes the responder's hello and splits into the two streams.
     pub fn receive(self, peer: PjcHello) -> Result<CounterStreams, Error> {
-        let (session, threshold) = agree(&self.hello, &peer, &self.limits)?;
-        let public_key = match (is_sum(self.hello.protocol), &peer.public_key) {
-            (true, Some(pk)) => Some(PublicKey::from_bytes(pk)?),
-            (false, None) => None,
-            (expected, _) => {
-                return Err(Error::ParameterMismatch {
-                    what: "public key present",
-                    ours: expected.into(),
-                    theirs: peer.public_key.is_some().into(),
-                })
-            }
-        };
+        let (session, ctx) = self.start.receive(&peer)?;
+        let secret = ctx.secret.clone();
         let n = self.items.len() as u64;
         Ok(CounterStreams {
             tags: ExpectShuffledTags {
                 tags: TagCollector::new("shuffled tags", session.tag_len, n, self.items.len()),
-                ctx: CounterContext {
-                    protocol: self.hello.protocol,
-                    secret: self.secret.clone(),
-                    public_key,
-                    threshold,
-                    sum_bits: self.hello.sum_bits,
-                    tag_len: session.tag_len,
-                    responder_size: peer.set_size,
-                    rng: self.rng,
-                },
+                ctx,
             },
             masker: CounterMasker {
                 session,
-                secret: self.secret,
+                secret,
                 items: self.items,
                 next: 0,
                 chunk: DEFAULT_CHUNK_ITEMS,

@@ -2,43 +2,31 @@
 //! the responder's set handed to the caller's files.
 
 use super::*;
-use crate::pjc::counter::{finish_counting, tally, CounterContext};
+use crate::pjc::counter::{finish_counting, tally, CounterContext, CounterStart};
 
 /// The counting role with its set and state on disk.
 pub struct StreamingCounter;
 
 impl StreamingCounter {
     /// Starts a session over `set_size` distinct items, which the caller
-    /// streams later. The hello and every secret are drawn from `rng` exactly
-    /// as [`Counter::start`] draws them, so the same generator gives the same
-    /// session.
+    /// streams later. The hello and every secret are drawn from `rng` by the
+    /// code [`Counter::start`] draws them with, so the same generator gives
+    /// the same session.
     pub fn start<R: CryptoRng + ?Sized>(
         rng: &mut R,
         set_size: u64,
         params: &Params,
         limits: &Limits,
     ) -> Result<(StreamingExpectHello, PjcHello), Error> {
-        params.check()?;
-        check_size("our", set_size, limits)?;
-        let hello = hello(rng, params, Role::Counter, set_size);
-        Ok((
-            StreamingExpectHello {
-                hello: hello.clone(),
-                secret: Arc::new(Secret::random(rng)),
-                rng: SessionRng::new(rng),
-                limits: limits.clone(),
-            },
-            hello,
-        ))
+        let start = CounterStart::new(rng, set_size, params, limits)?;
+        let hello = start.hello().clone();
+        Ok((StreamingExpectHello { start }, hello))
     }
 }
 
 /// Counter, waiting for the responder's [`PjcHello`].
 pub struct StreamingExpectHello {
-    hello: PjcHello,
-    secret: Arc<Secret>,
-    rng: SessionRng,
-    limits: Limits,
+    start: CounterStart,
 }
 
 /// The counter's two streams after the hellos.
@@ -52,44 +40,25 @@ pub struct StreamingCounterStreams {
 impl StreamingExpectHello {
     /// The hello this state sent.
     pub fn hello(&self) -> &PjcHello {
-        &self.hello
+        self.start.hello()
     }
 
     /// Takes the responder's hello and splits into the two streams.
     pub fn receive(self, peer: PjcHello) -> Result<StreamingCounterStreams, Error> {
-        let (session, threshold) = agree(&self.hello, &peer, &self.limits)?;
-        let public_key = match (is_sum(self.hello.protocol), &peer.public_key) {
-            (true, Some(pk)) => Some(PublicKey::from_bytes(pk)?),
-            (false, None) => None,
-            (expected, _) => {
-                return Err(Error::ParameterMismatch {
-                    what: "public key present",
-                    ours: expected.into(),
-                    theirs: peer.public_key.is_some().into(),
-                })
-            }
-        };
-        let n = self.hello.set_size;
+        let n = self.start.hello().set_size;
+        let (session, ctx) = self.start.receive(&peer)?;
+        let secret = ctx.secret.clone();
         let files = files_for(n.max(peer.set_size));
         Ok(StreamingCounterStreams {
             tags: TagRouter {
                 expected: n,
                 seen: 0,
                 files,
-                ctx: CounterContext {
-                    protocol: self.hello.protocol,
-                    secret: self.secret.clone(),
-                    public_key,
-                    threshold,
-                    sum_bits: self.hello.sum_bits,
-                    tag_len: session.tag_len,
-                    responder_size: peer.set_size,
-                    rng: self.rng,
-                },
+                ctx,
             },
             masker: StreamingCounterMasker {
                 session,
-                secret: self.secret,
+                secret,
                 expected: n,
                 sent: 0,
             },
