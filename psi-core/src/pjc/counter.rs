@@ -177,6 +177,52 @@ pub(super) struct CounterContext {
     pub(super) rng: SessionRng,
 }
 
+impl CounterContext {
+    /// Checks one chunk of the responder's set, `seen` items into it (no more
+    /// items than announced, a ciphertext per item in the sums and none
+    /// otherwise), and re-masks its points: the count of items seen with
+    /// it, and `b·a·H(y)` of each.
+    pub(super) fn remask_chunk(
+        &self,
+        seen: u64,
+        chunk: &ResponderSetChunk,
+    ) -> Result<(u64, Vec<CompressedRistretto>), Error> {
+        let got = seen + chunk.points.len() as u64;
+        if got > self.responder_size {
+            return Err(Error::UnexpectedCount {
+                stream: "responder's set",
+                expected: self.responder_size,
+                got,
+            });
+        }
+        let want_cts = if is_sum(self.protocol) {
+            chunk.points.len()
+        } else {
+            0
+        };
+        if chunk.ciphertexts.len() != want_cts {
+            return Err(Error::UnexpectedCount {
+                stream: "ciphertexts in a responder chunk",
+                expected: want_cts as u64,
+                got: chunk.ciphertexts.len() as u64,
+            });
+        }
+        Ok((got, remask(&self.secret, &chunk.points, seen)?))
+    }
+
+    /// Checks that all of the responder's set arrived (`seen` items).
+    pub(super) fn check_complete(&self, seen: u64) -> Result<(), Error> {
+        if seen != self.responder_size {
+            return Err(Error::UnexpectedCount {
+                stream: "responder's set",
+                expected: self.responder_size,
+                got: seen,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Counter stream 2: the responder's answers to the counter's items, shuffled.
 pub struct ExpectShuffledTags {
     tags: TagCollector,
@@ -238,25 +284,7 @@ pub enum CounterFinish {
 impl ExpectResponderSet {
     /// Takes one chunk of the responder's set.
     pub fn receive(&mut self, chunk: ResponderSetChunk) -> Result<(), Error> {
-        let n = chunk.points.len() as u64;
-        let got = self.seen + n;
-        if got > self.ctx.responder_size {
-            return Err(Error::UnexpectedCount {
-                stream: "responder's set",
-                expected: self.ctx.responder_size,
-                got,
-            });
-        }
-        let sum = is_sum(self.ctx.protocol);
-        let want_cts = if sum { chunk.points.len() } else { 0 };
-        if chunk.ciphertexts.len() != want_cts {
-            return Err(Error::UnexpectedCount {
-                stream: "ciphertexts in a responder chunk",
-                expected: want_cts as u64,
-                got: chunk.ciphertexts.len() as u64,
-            });
-        }
-        let masked: Vec<CompressedRistretto> = remask(&self.ctx.secret, &chunk.points, self.seen)?;
+        let (got, masked) = self.ctx.remask_chunk(self.seen, &chunk)?;
         let len = self.ctx.tag_len;
         let tags: Vec<u128> = masked.par_iter().map(|c| tag_of(c, len)).collect();
         let offset = self.seen;
@@ -271,13 +299,7 @@ impl ExpectResponderSet {
 
     /// Ends the stream (every item must have arrived) and says what to do next.
     pub fn finish(self) -> Result<CounterFinish, Error> {
-        if self.seen != self.ctx.responder_size {
-            return Err(Error::UnexpectedCount {
-                stream: "responder's set",
-                expected: self.ctx.responder_size,
-                got: self.seen,
-            });
-        }
+        self.ctx.check_complete(self.seen)?;
         finish_counting(self.ctx, self.count, &self.sum)
     }
 }

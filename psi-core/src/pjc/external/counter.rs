@@ -228,24 +228,7 @@ impl QueryRouter {
     /// Checks and re-masks one chunk of the responder's set (the
     /// ciphertexts are checked when counted).
     pub fn receive(&mut self, chunk: ResponderSetChunk) -> Result<Vec<Query>, Error> {
-        let got = self.seen + chunk.points.len() as u64;
-        if got > self.ctx.responder_size {
-            return Err(Error::UnexpectedCount {
-                stream: "responder's set",
-                expected: self.ctx.responder_size,
-                got,
-            });
-        }
-        let sum = is_sum(self.ctx.protocol);
-        let want_cts = if sum { chunk.points.len() } else { 0 };
-        if chunk.ciphertexts.len() != want_cts {
-            return Err(Error::UnexpectedCount {
-                stream: "ciphertexts in a responder chunk",
-                expected: want_cts as u64,
-                got: chunk.ciphertexts.len() as u64,
-            });
-        }
-        let masked = remask(&self.ctx.secret, &chunk.points, self.seen)?;
+        let (got, masked) = self.ctx.remask_chunk(self.seen, &chunk)?;
         let len = self.ctx.tag_len;
         let offset = self.seen;
         let queries = masked
@@ -268,13 +251,7 @@ impl QueryRouter {
     /// Ends the stream (every item must have arrived); the caller then adds
     /// its files, prefix by prefix.
     pub fn finish(self) -> Result<Tally, Error> {
-        if self.seen != self.ctx.responder_size {
-            return Err(Error::UnexpectedCount {
-                stream: "responder's set",
-                expected: self.ctx.responder_size,
-                got: self.seen,
-            });
-        }
+        self.ctx.check_complete(self.seen)?;
         Ok(Tally {
             own: self.own,
             own_counted: 0,
