@@ -171,11 +171,7 @@ fn child_output(me: &Path, what: &str, n: u64) -> String {
         .args([what, &n.to_string()])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    procs::assert_success(&out);
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -348,11 +344,7 @@ fn pjc(args: &[String]) {
                 .args(["pjc-child", mode, &log2.to_string()])
                 .output()
                 .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            procs::assert_success(&out);
             let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
             let secs = v["seconds"].as_f64().unwrap();
             if mode == "cardinality" {
