@@ -8,12 +8,11 @@
 mod common;
 
 use std::ffi::OsString;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Server, PSI};
+use common::{free_port, ok, Server, PSI};
 use rand::{Rng, SeedableRng};
 
 /// A client table with repeated and empty keys, and a server table that
@@ -59,10 +58,6 @@ fn run(url: &str, input: &Path, out: &Path, extra: &[&str]) -> Output {
     run_cmd(url, input, out, extra).output().unwrap()
 }
 
-fn ok(o: &Output) {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-}
-
 fn report(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
@@ -78,13 +73,7 @@ fn done(state: &Path) -> usize {
 
 /// Waits (bounded) until `state` has at least `n` buckets done, or the child ends.
 fn wait_done(child: &mut Child, state: &Path, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline && done(state) < n {
-        if child.try_wait().unwrap().is_some() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    common::wait_for(child, Duration::from_secs(60), || done(state) >= n);
 }
 
 #[test]
@@ -229,15 +218,6 @@ fn a_changed_input_or_option_is_refused_on_resume() {
         "{e}"
     );
     assert!(!out.exists());
-}
-
-/// A free loopback port (bound, then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

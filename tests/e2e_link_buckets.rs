@@ -12,32 +12,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{Server, PSI};
-use rand::{Rng, SeedableRng};
-
-/// Two tables with two keys (email, then phone), ambiguous values on both
-/// sides, empty values, and rows that share a key.
-fn tables(dir: &Path, rows: usize) -> (PathBuf, PathBuf) {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17);
-    let mut value = |prefix: &str, range: usize| match rng.random_range(0..10) {
-        0 => String::new(),
-        _ => format!("{prefix}{}", rng.random_range(0..range)),
-    };
-    let mut a = String::from("id,email,phone\n");
-    for i in 0..rows {
-        let (e, p) = (value("e", rows * 2), value("p", rows));
-        a.push_str(&format!("a{i},{e},{p}\n"));
-    }
-    let mut b = String::from("phone,email,note\n");
-    for i in 0..rows * 3 / 2 {
-        let (e, p) = (value("e", rows * 2), value("p", rows));
-        b.push_str(&format!("{p},{e},b{i}\n"));
-    }
-    let (pa, pb) = (dir.join("a.csv"), dir.join("b.csv"));
-    std::fs::write(&pa, a).unwrap();
-    std::fs::write(&pb, b).unwrap();
-    (pa, pb)
-}
+use common::{ok, two_key_tables, Server, PSI};
 
 fn serve(input: &Path, output: &Path, extra: &[&str]) -> Server {
     let mut args: Vec<OsString> = ["--key", "email", "--key", "phone", "--input"]
@@ -61,10 +36,6 @@ fn run(url: &str, input: &Path, out: &Path, extra: &[&str]) -> Output {
         .args(extra)
         .output()
         .unwrap()
-}
-
-fn ok(o: &Output) {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 /// An output's lines after the header, as (id, the rest).
@@ -148,7 +119,7 @@ fn shape(client: &Path, server: &Path, align: bool) -> Shape {
 #[test]
 fn bucketed_linkages_equal_in_memory_linkages() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b) = tables(dir.path(), 1500);
+    let (a, b) = two_key_tables(dir.path(), 1500, 17);
     let (mem_out, disk_out) = (dir.path().join("mem"), dir.path().join("disk"));
     std::fs::create_dir_all(&mem_out).unwrap();
     std::fs::create_dir_all(&disk_out).unwrap();
@@ -248,7 +219,7 @@ fn a_single_key_bucketed_linkage_with_duplicates_all_links_every_row() {
 #[test]
 fn a_failed_bucketed_linkage_leaves_no_state_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b) = tables(dir.path(), 50);
+    let (a, b) = two_key_tables(dir.path(), 50, 17);
     // A server that holds its table in memory runs no bucketed linkage.
     let server = serve(&b, &dir.path().join("b-out.csv"), &[]);
     let state = dir.path().join("state");

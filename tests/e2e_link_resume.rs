@@ -9,45 +9,12 @@
 mod common;
 
 use std::ffi::OsString;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, PSI};
+use common::{free_port, ok, two_key_tables, Server, PSI};
 use rand::{Rng, SeedableRng};
-
-/// Two tables with two keys (email, then phone), ambiguous and empty values.
-fn tables(dir: &Path, rows: usize) -> (PathBuf, PathBuf) {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(23);
-    let mut value = |prefix: &str, range: usize| match rng.random_range(0..10) {
-        0 => String::new(),
-        _ => format!("{prefix}{}", rng.random_range(0..range)),
-    };
-    let mut a = String::from("id,email,phone\n");
-    for i in 0..rows {
-        let (e, p) = (value("e", rows * 2), value("p", rows));
-        a.push_str(&format!("a{i},{e},{p}\n"));
-    }
-    let mut b = String::from("phone,email,note\n");
-    for i in 0..rows * 3 / 2 {
-        let (e, p) = (value("e", rows * 2), value("p", rows));
-        b.push_str(&format!("{p},{e},b{i}\n"));
-    }
-    let (pa, pb) = (dir.join("a.csv"), dir.join("b.csv"));
-    std::fs::write(&pa, a).unwrap();
-    std::fs::write(&pb, b).unwrap();
-    (pa, pb)
-}
-
-/// A free loopback port (bound, then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// `psi serve` of `input` at `listen`, its state in `state`, its side of
 /// each linkage in `out_dir`.
@@ -80,10 +47,6 @@ fn join_cmd(url: &str, input: &Path, out: &Path, join: &str, extra: &[&str]) -> 
     c
 }
 
-fn ok(o: &Output) {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-}
-
 /// (step, bucket) pairs recorded in a client's state directory.
 fn done(state: &Path) -> usize {
     std::fs::read_dir(state.join("linkage").join("links"))
@@ -97,13 +60,7 @@ fn done(state: &Path) -> usize {
 
 /// Waits (bounded) until `state` has at least `n` pairs done, or the child ends.
 fn wait_done(child: &mut Child, state: &Path, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while Instant::now() < deadline && done(state) < n {
-        if child.try_wait().unwrap().is_some() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    common::wait_for(child, Duration::from_secs(90), || done(state) >= n);
 }
 
 /// The server's outputs in `dir` (waiting, bounded, for at least one),
@@ -137,7 +94,7 @@ fn take_server_outputs(dir: &Path) -> Vec<Vec<u8>> {
 #[test]
 fn a_linkage_killed_anywhere_on_either_side_resumes_to_the_same_outputs() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b) = tables(dir.path(), 500);
+    let (a, b) = two_key_tables(dir.path(), 500, 23);
     let nonce = dir.path().join("nonce");
     std::fs::write(&nonce, "ab".repeat(32)).unwrap();
     let server_state = dir.path().join("server-state");
@@ -280,7 +237,7 @@ fn a_linkage_killed_anywhere_on_either_side_resumes_to_the_same_outputs() {
 #[test]
 fn a_changed_input_or_option_is_refused_on_resume_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b) = tables(dir.path(), 300);
+    let (a, b) = two_key_tables(dir.path(), 300, 23);
     let server_out = dir.path().join("server-out");
     std::fs::create_dir_all(&server_out).unwrap();
     let listen = format!("127.0.0.1:{}", free_port());

@@ -1,10 +1,15 @@
-//! The `psi serve` child process shared by the end-to-end tests.
+//! What the end-to-end tests share: the `psi serve` child process, a free
+//! port, two-key tables, and waiting on a child's progress.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
 
 /// The binary under test.
 pub const PSI: &str = env!("CARGO_BIN_EXE_psi");
@@ -60,5 +65,56 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Asserts a command succeeded, showing its stderr if not.
+pub fn ok(o: &Output) {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Two tables with two keys (email, then phone) drawn with `seed`: A's
+/// `id,email,phone` and B's `phone,email,note` (1.5 times as many rows),
+/// with ambiguous values on both sides, empty values, and rows that share a
+/// key.
+pub fn two_key_tables(dir: &Path, rows: usize, seed: u64) -> (PathBuf, PathBuf) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut value = |prefix: &str, range: usize| match rng.random_range(0..10) {
+        0 => String::new(),
+        _ => format!("{prefix}{}", rng.random_range(0..range)),
+    };
+    let mut a = String::from("id,email,phone\n");
+    for i in 0..rows {
+        let (e, p) = (value("e", rows * 2), value("p", rows));
+        a.push_str(&format!("a{i},{e},{p}\n"));
+    }
+    let mut b = String::from("phone,email,note\n");
+    for i in 0..rows * 3 / 2 {
+        let (e, p) = (value("e", rows * 2), value("p", rows));
+        b.push_str(&format!("{p},{e},b{i}\n"));
+    }
+    let (pa, pb) = (dir.join("a.csv"), dir.join("b.csv"));
+    std::fs::write(&pa, a).unwrap();
+    std::fs::write(&pb, b).unwrap();
+    (pa, pb)
+}
+
+/// Waits, at most `limit`, until `reached()` or until `child` ends.
+pub fn wait_for(child: &mut Child, limit: Duration, mut reached: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline && !reached() {
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
