@@ -179,18 +179,13 @@ fn a_changed_input_or_option_is_refused_on_resume() {
     let out = dir.path().join("out.csv");
     let state = dir.path().join("state");
     let s = state.to_str().unwrap();
-    let mut child = run_cmd(
+    let first = run_cmd(
         &server.url,
         &a,
         &out,
         &["--state-dir", s, "--bucket-items", "20"],
-    )
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    wait_done(&mut child, &state, 1);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    );
+    common::run_then_kill(first, Duration::from_secs(60), || done(&state) >= 1);
     assert!(state.join("state.json").exists());
     let o = run(
         &server.url,

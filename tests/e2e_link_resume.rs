@@ -245,18 +245,13 @@ fn a_changed_input_or_option_is_refused_on_resume_naming_it() {
     let out = dir.path().join("out.csv");
     let state = dir.path().join("state");
     let s = state.to_str().unwrap();
-    let mut child = run_cmd(
+    let first = run_cmd(
         &server.url,
         &a,
         &out,
         &["--state-dir", s, "--bucket-items", "10"],
-    )
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    wait_done(&mut child, &state, 1);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    );
+    common::run_then_kill(first, Duration::from_secs(90), || done(&state) >= 1);
     assert!(state.join("state.json").exists(), "the progress is kept");
     let refused = |args: &[&str]| {
         let o = run_cmd(&server.url, &a, &out, args).output().unwrap();

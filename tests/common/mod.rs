@@ -118,3 +118,12 @@ pub fn wait_for(child: &mut Child, limit: Duration, mut reached: impl FnMut() ->
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// Spawns `cmd` (stderr discarded), waits as [`wait_for`] does, then kills
+/// it (SIGKILL) and reaps it.
+pub fn run_then_kill(mut cmd: Command, limit: Duration, reached: impl FnMut() -> bool) {
+    let mut child = cmd.stderr(Stdio::null()).spawn().unwrap();
+    wait_for(&mut child, limit, reached);
+    let _ = child.kill();
+    child.wait().unwrap();
+}
