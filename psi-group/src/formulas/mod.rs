@@ -31,5 +31,5 @@ mod scalar_mul;
 
 pub(crate) use edwards::vector_edwards;
 pub(crate) use field::vector_field_powers;
-pub(crate) use ristretto::vector_ristretto;
+pub(crate) use ristretto::{is_canonical_field, vector_ristretto};
 pub(crate) use scalar_mul::vector_scalar_mul;

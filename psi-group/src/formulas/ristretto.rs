@@ -4,6 +4,17 @@
 //! `tests/` checks that). Decoding stays in each backend: it gathers the
 //! lanes' validity bits, which the two lane-mask types do differently.
 
+/// Whether 32 bytes are the canonical encoding of a field element (below p,
+/// bit 255 clear). Public data only (a peer's encoding): plain comparisons.
+pub(crate) fn is_canonical_field(b: &[u8; 32]) -> bool {
+    if b[31] & 0x80 != 0 {
+        return false;
+    }
+    // p = 2^255 − 19: 0xed, then thirty 0xff, then 0x7f (little-endian).
+    let at_least_p = b[31] == 0x7f && b[1..31].iter().all(|&x| x == 0xff) && b[0] >= 0xed;
+    !at_least_p
+}
+
 /// `encode`, `elligator` and `from_uniform` for `$lanes` points of type
 /// `$ep` over the field type `$fe`, compiled for `$features`. Expects the
 /// curve constants of RFC 9496 §4.1 and `limbs_of_bytes` where it is

@@ -5,22 +5,13 @@
 
 use core::arch::x86_64::__mmask8;
 
+use crate::formulas::is_canonical_field;
+
 use super::constants::{
     D, D_MINUS_ONE_SQ, INVSQRT_A_MINUS_D, ONE_MINUS_D_SQ, SQRT_AD_MINUS_ONE, SQRT_M1,
 };
 use super::field::{limbs_of_bytes, Fe8};
 use super::point::{Completed8, Ep8};
-
-/// Whether 32 bytes are the canonical encoding of a field element (below p,
-/// bit 255 clear). Public data only (a peer's encoding): plain comparisons.
-fn is_canonical_field(b: &[u8; 32]) -> bool {
-    if b[31] & 0x80 != 0 {
-        return false;
-    }
-    // p = 2^255 − 19: 0xed, then thirty 0xff, then 0x7f (little-endian).
-    let at_least_p = b[31] == 0x7f && b[1..31].iter().all(|&x| x == 0xff) && b[0] >= 0xed;
-    !at_least_p
-}
 
 /// RFC 9496 §4.3.1 DECODE of eight encodings: the points, and a mask of the
 /// lanes that hold a valid encoding (canonical, non-negative s, square
