@@ -25,7 +25,7 @@ use super::state::{digest_file, hex, unhex32, Buckets, StateDir};
 use super::table::blocking;
 use crate::error::CliError;
 use crate::plan::{BucketPlan, ClientPlan, IntersectPlan};
-use crate::report::{BucketsReport, Matched, Report};
+use crate::report::{BucketsReport, InputReport, Matched, Report};
 
 /// What a bucketed intersection did.
 pub struct Bucketed {
@@ -33,7 +33,24 @@ pub struct Bucketed {
     pub report: Report<Matched>,
 }
 
-fn rng() -> Result<ZeroizingRng, CliError> {
+/// Refuses an input whose rows repeat a key when the run was not told what
+/// to do with them (`--duplicates`).
+pub(super) fn refuse_repeated_keys(
+    client: &ClientPlan,
+    report: &InputReport,
+) -> Result<(), CliError> {
+    if client.input.refuse_duplicates && report.duplicate_key_rows > 0 {
+        return Err(CliError::Usage(format!(
+            "{}: {} rows repeat another row's key; give --duplicates first or all, or remove them",
+            client.input.path.display(),
+            report.duplicate_key_rows
+        )));
+    }
+    Ok(())
+}
+
+/// The operating system's randomness, as a generator zeroized on drop.
+pub(super) fn rng() -> Result<ZeroizingRng, CliError> {
     ZeroizingRng::from_os_rng().map_err(|_| CliError::Io {
         what: "reading the operating system's randomness",
         source: std::io::Error::other("the random generator failed"),
@@ -168,13 +185,7 @@ pub async fn intersect(
     };
     phases.push("partition", t.elapsed());
     let input_report = state.state.spilled.clone().unwrap_or_default();
-    if client.input.refuse_duplicates && input_report.duplicate_key_rows > 0 {
-        return Err(CliError::Usage(format!(
-            "{}: {} rows repeat another row's key; give --duplicates first or all, or remove them",
-            input.display(),
-            input_report.duplicate_key_rows
-        )));
-    }
+    refuse_repeated_keys(client, &input_report)?;
 
     // The peer's set, and the cut.
     let t = Instant::now();

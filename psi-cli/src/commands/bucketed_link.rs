@@ -38,7 +38,6 @@ use std::time::Instant;
 use psi_core::bucket;
 use psi_core::linkage::bucketed::padded_offer;
 use psi_core::linkage::{LinkageFinish, Side};
-use psi_core::rng::ZeroizingRng;
 use psi_server::{Phases, Traffic};
 use psi_table::linked::LinkedPlan;
 
@@ -91,13 +90,6 @@ pub async fn run(client: &ClientPlan, task: &LinkPlan, plan: &BucketPlan) -> Res
     Ok(())
 }
 
-fn rng() -> Result<ZeroizingRng, CliError> {
-    ZeroizingRng::from_os_rng().map_err(|_| CliError::Io {
-        what: "reading the operating system's randomness",
-        source: std::io::Error::other("the random generator failed"),
-    })
-}
-
 /// Everything besides the input that decides the result.
 fn config(client: &ClientPlan, task: &LinkPlan, plan: &BucketPlan) -> String {
     let keys: Vec<String> = client
@@ -128,7 +120,7 @@ fn open_state(
 ) -> Result<(StateDir, [u8; 32]), CliError> {
     let fresh = match plan.nonce {
         Some(nonce) => nonce,
-        None => bucket::client_nonce(&mut rng()?),
+        None => bucket::client_nonce(&mut super::bucketed::rng()?),
     };
     let state = StateDir::open(&plan.state_dir, digest, config(client, task, plan), fresh)?;
     if plan
@@ -210,13 +202,7 @@ async fn link(
         state.save()?;
     }
     phases.push("partition", t.elapsed());
-    if client.input.refuse_duplicates && input_report.duplicate_key_rows > 0 {
-        return Err(CliError::Usage(format!(
-            "{}: {} rows repeat another row's key; give --duplicates first or all, or remove them",
-            input.display(),
-            input_report.duplicate_key_rows
-        )));
-    }
+    super::bucketed::refuse_repeated_keys(client, &input_report)?;
 
     let t = Instant::now();
     progress.phase("peer partition", None, "rows");
@@ -248,7 +234,7 @@ async fn link(
     state.state.linkage = Some(kept);
     state.save()?;
 
-    let mut rng = rng()?;
+    let mut rng = super::bucketed::rng()?;
     let pairs = u64::from(steps) * u64::from(count);
     progress.phase("buckets", Some(pairs), "buckets");
     let (mut ran, mut starts_over) = (0u64, 0);

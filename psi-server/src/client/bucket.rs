@@ -35,7 +35,17 @@ pub async fn open_run(
     protocol: Protocol,
     client_nonce: [u8; 32],
 ) -> Result<OpenedRun, Error> {
-    let mut peer = Peer::new(peer, config)?;
+    let peer = Peer::new(peer, config)?;
+    send_run_hello(peer, protocol, client_nonce).await
+}
+
+/// Sends the run hello through `peer` (with whatever headers it carries) and
+/// reads the server's answer: the run id and the partition seed.
+pub(super) async fn send_run_hello(
+    mut peer: Peer<'_>,
+    protocol: Protocol,
+    client_nonce: [u8; 32],
+) -> Result<OpenedRun, Error> {
     let hello = RunHello {
         protocol,
         client_nonce,

@@ -2,8 +2,7 @@
 //! linkage run, then one ECDH session per bucket of each step with its result
 //! shared, then the finish message.
 
-use psi_core::bucket::wire::{RunAnswer, RunHello};
-use psi_core::bucket::{self, PartitionSeed};
+use psi_core::bucket::PartitionSeed;
 use psi_core::codec::{Codec, Protocol};
 use psi_core::ecdh::LinkId;
 use psi_core::linkage::bucketed;
@@ -15,7 +14,7 @@ use super::bucket::OpenedRun;
 use super::config::ClientConfig;
 use super::ecdh;
 use super::transport::Peer;
-use crate::api::{self, LINKAGE_HEADER, LINKAGE_NEW, RUN_HEADER, STEP_HEADER};
+use crate::api::{LINKAGE_HEADER, LINKAGE_NEW, STEP_HEADER};
 use crate::metrics::Traffic;
 use crate::Error;
 
@@ -28,22 +27,7 @@ pub async fn open_linkage_run(
 ) -> Result<OpenedRun, Error> {
     let mut peer = Peer::new(peer, config)?;
     peer.with_header(LINKAGE_HEADER, LINKAGE_NEW.to_string());
-    let hello = RunHello {
-        protocol: Protocol::EcdhIntersection,
-        client_nonce,
-    };
-    let (answer, id) = peer
-        .post_with_header(api::RUNS_PATH, hello.to_bytes(), RUN_HEADER)
-        .await?;
-    let answer = RunAnswer::from_bytes(&answer).map_err(psi_core::Error::from)?;
-    let id = id.ok_or(Error::NotPsi(
-        "its answer to the run hello carries no run id",
-    ))?;
-    Ok(OpenedRun {
-        id,
-        seed: bucket::seed(&client_nonce, &answer.server_nonce),
-        traffic: peer.traffic(),
-    })
+    super::bucket::send_run_hello(peer, Protocol::EcdhIntersection, client_nonce).await
 }
 
 /// What one bucket of a linkage step gave us.
