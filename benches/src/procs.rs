@@ -273,6 +273,28 @@ pub(crate) struct CliPair {
     pub(crate) ra: Report,
     pub(crate) rb: Report,
     pub(crate) wall: f64,
+    /// CPU seconds (user + system) both processes used.
+    pub(crate) cpu: f64,
+}
+
+/// CPU seconds (user + system) of this process's children that have been
+/// waited for: fields 16 and 17 (`cutime`, `cstime`) of `/proc/self/stat`,
+/// in clock ticks of 1/100 s (`USER_HZ` on Linux). 0 where it cannot be read.
+pub(crate) fn children_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // The command name (field 2) may hold spaces: count fields after its ')'.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3, so field k is fields[k - 3].
+    let ticks = |k: usize| fields.get(k - 3).and_then(|f| f.parse::<f64>().ok());
+    match (ticks(16), ticks(17)) {
+        (Some(u), Some(s)) => (u + s) / 100.0,
+        _ => 0.0,
+    }
 }
 
 impl CliPair {
@@ -283,6 +305,7 @@ impl CliPair {
         let report_b = dir.path().join("rb.json");
         let report_a = dir.path().join("ra.json");
         let t = Instant::now();
+        let cpu = children_cpu_seconds();
         let server = Server::start(
             Command::new(psi)
                 .args([
@@ -315,6 +338,7 @@ impl CliPair {
             ra: Report::read(&report_a),
             rb: Report::read(&report_b),
             wall,
+            cpu: children_cpu_seconds() - cpu,
         }
     }
 
@@ -324,13 +348,16 @@ impl CliPair {
     }
 
     pub(crate) fn print(&self, what: &str, n: u64) {
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
         println!(
-            "{what} CLI+HTTP    n={n} x {n}, 50% overlap: {:.2} s in `psi run` (CSV in, CSV out; wall incl. server start {:.2} s), {:.1} MB on the wire, peak RSS run {:.0} MB / serve {:.0} MB\n                 phases: {}",
+            "{what} CLI+HTTP    n={n} x {n}, 50% overlap: {:.2} s in `psi run` (CSV in, CSV out; wall incl. server start {:.2} s), {:.1} MB on the wire, peak RSS run {:.0} MB / serve {:.0} MB\n                 CPU of both processes {:.2} s ({:.0} % of {cores} hardware threads over the wall time)\n                 phases: {}",
             self.total(),
             self.wall,
             mb(self.ra.wire()),
             mb(self.ra.peak_rss()),
             mb(self.rb.peak_rss()),
+            self.cpu,
+            100.0 * self.cpu / (self.wall * cores as f64),
             self.ra.phases(2)
         );
     }
