@@ -262,6 +262,8 @@ pub(crate) mod kind {
     pub const LINKAGE_FINISH: u8 = 50;
     /// [`crate::linkage::LinkageTotals`].
     pub const LINKAGE_TOTALS: u8 = 51;
+    /// [`crate::linkage::LinkIds`].
+    pub const LINK_IDS: u8 = 52;
     /// [`crate::codec::KeyDeclaration`].
     pub const KEY_DECLARATION: u8 = 64;
     /// [`crate::bucket::wire::RunHello`].

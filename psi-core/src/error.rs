@@ -106,6 +106,15 @@ pub enum Error {
         /// Theirs.
         theirs: u64,
     },
+    /// The peer's result names a link id that is none of the items we
+    /// offered (a KKRT bucket of a linkage: [`crate::linkage::LinkIds`]).
+    #[error(
+        "peer sent link id number {index} of its result, which names none of the items we offered"
+    )]
+    UnknownLinkId {
+        /// Position of the id in the peer's list (0-based).
+        index: u64,
+    },
     /// A bucket holds more real items than the padded size of its run: the
     /// partition is far from uniform (probability below 2^-45 per bucket for a
     /// seed neither party chose alone).

@@ -81,12 +81,13 @@ impl Schedule {
     }
 
     /// The schedule of `protocol`; `linkage` adds the shared-result exchange
-    /// of a linkage step (ECDH only).
+    /// of a linkage step (ECDH, or KKRT in a bucketed linkage).
     pub fn of(protocol: Protocol, linkage: bool) -> &'static Schedule {
         match (protocol, linkage) {
             (Protocol::EcdhIntersection, false) => &ECDH,
             (Protocol::EcdhIntersection, true) => &LINKAGE_STEP,
-            (Protocol::Kkrt, _) => &KKRT,
+            (Protocol::Kkrt, false) => &KKRT,
+            (Protocol::Kkrt, true) => &KKRT_LINKAGE_STEP,
             (Protocol::Cardinality, _) => &CARDINALITY,
             (Protocol::SumToValueHolder | Protocol::SumToKeyHolder, _) => &SUM,
         }
@@ -118,7 +119,8 @@ pub const SERVER_MASKED: Stream = Stream {
     ready: Ready::AtOnce,
 };
 
-/// A linkage step: the client's [`crate::linkage::LinkResult`], answered by
+/// A linkage step: the client's [`crate::linkage::LinkResult`] (ECDH) or
+/// [`crate::linkage::LinkIds`] (KKRT), answered by
 /// [`crate::linkage::StepRecorded`].
 pub const RESULT: Stream = Stream {
     name: "result",
@@ -178,6 +180,13 @@ pub const KKRT: Schedule = Schedule {
     streams: &[MATRIX, OPRF_VALUES],
 };
 
+/// One KKRT bucket of a bucketed linkage ([`crate::linkage::bucketed`]):
+/// KKRT, then the result (the ids of the shared items).
+pub const KKRT_LINKAGE_STEP: Schedule = Schedule {
+    name: "kkrt-linkage-step",
+    streams: &[MATRIX, OPRF_VALUES, RESULT],
+};
+
 /// PSI-cardinality ([`crate::pjc`]).
 pub const CARDINALITY: Schedule = Schedule {
     name: "cardinality",
@@ -191,7 +200,14 @@ pub const SUM: Schedule = Schedule {
 };
 
 /// Every schedule, for transports that list their routes.
-pub const ALL: [&Schedule; 5] = [&ECDH, &LINKAGE_STEP, &KKRT, &CARDINALITY, &SUM];
+pub const ALL: [&Schedule; 6] = [
+    &ECDH,
+    &LINKAGE_STEP,
+    &KKRT,
+    &KKRT_LINKAGE_STEP,
+    &CARDINALITY,
+    &SUM,
+];
 
 #[cfg(test)]
 mod tests {

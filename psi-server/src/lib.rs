@@ -15,7 +15,7 @@ pub use client::{
     close_run, finish_linkage_run, open_linkage_run, open_run, run_bucket, run_ecdh_client,
     run_kkrt_client, run_link_bucket, run_linkage_client, run_pjc_client, run_pjc_client_on_disk,
     submit_encodings, wait_run_ready, ClientConfig, ClientRun, CounterItems, DiskPjcRun,
-    LinkBucket, LinkageRun, OnProgress, OpenedRun, PjcOutput, PjcRun, UnitRun,
+    LinkBucket, LinkRunRef, LinkageRun, OnProgress, OpenedRun, PjcOutput, PjcRun, UnitRun,
 };
 pub use error::Error;
 pub use metrics::{Phases, Traffic};

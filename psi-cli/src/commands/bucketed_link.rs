@@ -36,6 +36,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use psi_core::bucket;
+use psi_core::codec::Protocol;
 use psi_core::linkage::bucketed::padded_offer;
 use psi_core::linkage::{LinkageFinish, Side};
 use psi_server::{Phases, Traffic};
@@ -101,13 +102,14 @@ fn config(client: &ClientPlan, task: &LinkPlan, plan: &BucketPlan) -> String {
         .collect();
     let f = &task.finish;
     format!(
-        "linkage; keys {}; duplicates {:?}; join {}; align {}; share result {}; bucket items {}",
+        "linkage; keys {}; duplicates {:?}; join {}; align {}; share result {}; bucket items {}; protocol {}",
         keys.join(" | "),
         task.duplicates,
         f.join.name(),
         f.align,
         f.share_result,
-        plan.bucket_items
+        plan.bucket_items,
+        task.protocol.name()
     )
 }
 
@@ -165,7 +167,7 @@ async fn link(
     phases.push("checksum", t.elapsed());
     let (mut state, nonce) = open_state(client, task, plan, digest)?;
     let mut traffic = Traffic::default();
-    let (mut link, run) = RunLink::open_linkage(client, nonce).await?;
+    let (mut link, run) = RunLink::open_linkage(client, task.protocol, nonce).await?;
     traffic.add(run.traffic);
     let dir = plan.state_dir.join("linkage");
     if state.state.seed.as_deref() != Some(hex(run.seed.as_bytes()).as_str()) {
@@ -256,7 +258,10 @@ async fn link(
                 let items = offer
                     .padded(padded_offer(total, count), index, &mut rng)
                     .map_err(psi_server::Error::from)?;
-                let out = match link.link_bucket(step, (index, count), &items).await {
+                let out = match link
+                    .link_bucket(step, (index, count), &items, offer.len())
+                    .await
+                {
                     Ok(out) => out,
                     Err(e) if behind(&e) && starts_over < START_OVERS => {
                         starts_over += 1;
@@ -344,7 +349,10 @@ async fn link(
         .max()
         .unwrap_or(0);
     let body = Linked {
-        protocol: "ecdh-ristretto255-linkage-bucketed",
+        protocol: match task.protocol {
+            Protocol::Kkrt => "kkrt-ot-linkage-bucketed",
+            _ => "ecdh-ristretto255-linkage-bucketed",
+        },
         peer: client.peer.clone(),
         linkage: LinkageReport {
             linkage: link.id.clone(),

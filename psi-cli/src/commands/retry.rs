@@ -19,7 +19,7 @@ use std::time::Duration;
 use psi_core::bucket::PartitionSeed;
 use psi_core::codec::Protocol;
 use psi_core::linkage::{LinkageFinish, LinkageTotals};
-use psi_server::{ClientRun, LinkBucket, OpenedRun, Traffic};
+use psi_server::{ClientRun, LinkBucket, LinkRunRef, OpenedRun, Traffic};
 
 use crate::error::CliError;
 use crate::plan::ClientPlan;
@@ -101,12 +101,13 @@ impl<'a> RunLink<'a> {
         Self::open_as(client, protocol, nonce, false).await
     }
 
-    /// Opens a bucketed linkage run (ECDH) with our `nonce`.
+    /// Opens a bucketed linkage run of `protocol` (ECDH or KKRT) with our `nonce`.
     pub async fn open_linkage(
         client: &'a ClientPlan,
+        protocol: Protocol,
         nonce: [u8; 32],
     ) -> Result<(RunLink<'a>, OpenedRun), CliError> {
-        Self::open_as(client, Protocol::EcdhIntersection, nonce, true).await
+        Self::open_as(client, protocol, nonce, true).await
     }
 
     async fn open_as(
@@ -194,18 +195,24 @@ impl<'a> RunLink<'a> {
     }
 
     /// Runs bucket `(index, count)` of linkage step `step` with our padded
-    /// `items`, its result shared.
+    /// `items` (the first `real` offered, the rest dummies), its result shared.
     pub async fn link_bucket(
         &mut self,
         step: u16,
         bucket: (u16, u16),
         items: &[psi_core::Item],
+        real: usize,
     ) -> Result<LinkBucket, CliError> {
         let mut backoff = Backoff::new();
         loop {
             let (peer, cfg) = (&self.client.peer, &self.client.config);
-            let run = (self.id.as_str(), &self.seed);
-            let result = psi_server::run_link_bucket(peer, cfg, run, step, bucket, items.to_vec());
+            let run = LinkRunRef {
+                id: &self.id,
+                seed: &self.seed,
+                protocol: self.protocol,
+            };
+            let items = items.to_vec();
+            let result = psi_server::run_link_bucket(peer, cfg, run, step, bucket, items, real);
             match result.await {
                 Ok(out) => return Ok(out),
                 Err(e) => {
@@ -250,7 +257,7 @@ async fn open_once(
 ) -> Result<OpenedRun, psi_server::Error> {
     let (peer, cfg) = (&client.peer, &client.config);
     if linkage {
-        psi_server::open_linkage_run(peer, cfg, nonce).await
+        psi_server::open_linkage_run(peer, cfg, protocol, nonce).await
     } else {
         psi_server::open_run(peer, cfg, protocol, nonce).await
     }

@@ -87,9 +87,12 @@ pub struct IntersectPlan {
     pub buckets: Option<BucketPlan>,
 }
 
-/// A linkage over ECDH-PSI steps ([`psi_core::linkage`]).
+/// A linkage over PSI steps ([`psi_core::linkage`]).
 #[derive(Debug, Clone)]
 pub struct LinkPlan {
+    /// Each step's (or bucket's) protocol: [`Protocol::EcdhIntersection`],
+    /// or [`Protocol::Kkrt`] for a bucketed linkage.
+    pub protocol: Protocol,
     /// The join, alignment and sharing asked of the server (the row counts
     /// are filled in by the run).
     pub finish: LinkageFinish,
@@ -160,12 +163,6 @@ impl RunPlan {
 fn intersection(args: &RunArgs, spec: &LinkageSpec) -> Result<(RunTask, bool), CliError> {
     let linkage =
         spec.keys().len() > 1 || args.share_result || args.align || args.join != JoinArg::Inner;
-    if linkage && args.protocol != ProtocolArg::Ecdh {
-        return Err(CliError::Usage(
-            "several keys, --join, --share-result and --align run on --protocol ecdh (KKRT gives no shared result)"
-                .into(),
-        ));
-    }
     release::plan(Side::Client, ServeMode::Intersection, &args.table)?;
     if args.align && args.join == JoinArg::Difference {
         return Err(CliError::Usage(
@@ -200,7 +197,14 @@ fn intersection(args: &RunArgs, spec: &LinkageSpec) -> Result<(RunTask, bool), C
             "--shard splits single-key intersections; a linkage's steps run one after the other, so it runs whole".into(),
         ));
     }
+    if buckets.is_none() && args.protocol != ProtocolArg::Ecdh {
+        return Err(CliError::Usage(
+            "several keys, --join, --share-result and --align run on --protocol kkrt only bucket by bucket: add --state-dir DIR (in memory a linkage runs on --protocol ecdh, whose masked elements give its link ids)"
+                .into(),
+        ));
+    }
     let task = RunTask::Link(LinkPlan {
+        protocol: protocol(args.protocol),
         finish: LinkageFinish {
             join: join(args.join),
             align: args.align,

@@ -52,12 +52,33 @@
 //! linked, at the same steps, and each side's output the bytes the in-memory
 //! writer makes from those links ([`plan_rows`](super::plan_rows)).
 //!
+//! # KKRT buckets
+//! Because an id depends only on the seed, the step and the item, a bucket
+//! session needs no element both parties hold in masked form: any PSI in
+//! which the client learns which of its offered items are shared serves.
+//! With KKRT ([`crate::kkrt`]) the client (the OPRF receiver) learns exactly
+//! that, and the server (the sender) learns nothing in the session itself;
+//! the client then sends the ids of its shared items ([`super::LinkIds`]),
+//! and the server recomputes the id of each item it offered in the bucket
+//! and links the rows of those it is sent ([`BucketOffer::matched_by_id`]).
+//! What the server learns is what an ECDH bucket with its result shared
+//! tells it: which of its offered items are shared (their ids, which it can
+//! compute from its own items). An id it does not recognise, or more ids
+//! than it offered, is the client's error; its memory is bounded by its own
+//! offer. As with ECDH the server trusts the client to report honestly
+//! (semi-honest); a client that lies can make the server link rows that did
+//! not match (an id of a value it guessed the server holds), but learns
+//! nothing by it that putting the value in its own offer would not tell it.
+//! Padding and the bucket count are the same as with ECDH, so sizes reveal
+//! the same.
+//!
 //! # Resume
 //! Running a bucket again is the same computation on the same inputs: the
 //! offer of bucket `b` at step `k` depends only on the data and the links
 //! of steps before `k`, which are kept on disk by both parties, and each
 //! party pads it to the same public size. The repeated session uses fresh
-//! ECDH keys and fresh random dummies; what each party receives is then the
+//! ECDH keys (or fresh KKRT base OTs and OT extension) and fresh random
+//! dummies; what each party receives is then the
 //! same function of the same inputs as the first time (the peer's padded
 //! size, the shared items of the bucket, the id of each), under independent
 //! masks, so a redone bucket tells nobody anything a single run of it does
@@ -179,6 +200,44 @@ impl BucketOffer {
         let mut items = self.items.clone();
         bucket::pad(&mut items, size, bucket, rng)?;
         Ok(items)
+    }
+
+    /// The server's side of a KKRT bucket's result ([`super::LinkIds`]): the
+    /// (index, id) of each offered item whose id ([`link_id`] of `seed`,
+    /// `step` and the item) the client sent, in the order sent, for
+    /// [`Self::links`]. More ids than offered items, or an id that names
+    /// none of them (a dummy never has one: its item is random and unknown
+    /// to the client), is the peer's error. Memory is bounded by our own
+    /// offer, never by the peer's count.
+    pub fn matched_by_id(
+        &self,
+        seed: &PartitionSeed,
+        step: u16,
+        ids: &[LinkId],
+    ) -> Result<Vec<(u32, LinkId)>, Error> {
+        if ids.len() > self.items.len() {
+            return Err(Error::Decode(crate::codec::DecodeError::TooLarge {
+                field: "the peer's count of link ids",
+                value: ids.len() as u64,
+                limit: self.items.len() as u64,
+            }));
+        }
+        let mut ours: Vec<(LinkId, u32)> = self
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| (link_id(seed, step, item), i as u32))
+            .collect();
+        ours.sort_unstable();
+        ids.iter()
+            .enumerate()
+            .map(|(n, id)| {
+                let at = ours
+                    .binary_search_by(|(ours, _)| ours.cmp(id))
+                    .map_err(|_| Error::UnknownLinkId { index: n as u64 })?;
+                Ok((ours[at].1, *id))
+            })
+            .collect()
     }
 
     /// The links a bucket's result makes: `matched` lists (index into the
@@ -371,6 +430,45 @@ mod tests {
         assert_ne!(link_id(&s1, 0, &x), link_id(&s2, 0, &x));
         assert_ne!(link_id(&s1, 0, &x), link_id(&s1, 1, &x));
         assert_ne!(link_id(&s1, 0, &x), link_id(&s1, 0, &y));
+    }
+
+    #[test]
+    fn ids_find_their_items_and_a_stranger_is_refused() {
+        let seed = PartitionSeed::from_bytes([4; 32]);
+        let rows: Vec<[u32; 1]> = (0..5).map(|r| [r * 10]).collect();
+        let o = BucketOffer::new(
+            Duplicates::Unique,
+            (0..5).map(|v| (item(1, v), &rows[v as usize][..])),
+            |_| false,
+        );
+        let id = |v| link_id(&seed, 1, &item(1, v));
+        let got = o.matched_by_id(&seed, 1, &[id(3), id(0)]).unwrap();
+        assert_eq!(got, vec![(3, id(3)), (0, id(0))]);
+        assert_eq!(
+            o.links(&got).unwrap(),
+            vec![(0, id(0)), (30, id(3))],
+            "rows ascending"
+        );
+        assert_eq!(o.matched_by_id(&seed, 1, &[]).unwrap(), vec![]);
+        // Another item, another step's id, another seed's: none is ours.
+        let other = PartitionSeed::from_bytes([5; 32]);
+        for stranger in [
+            id(7),
+            link_id(&seed, 0, &item(1, 2)),
+            link_id(&other, 1, &item(1, 2)),
+        ] {
+            assert_eq!(
+                o.matched_by_id(&seed, 1, &[id(1), stranger]),
+                Err(Error::UnknownLinkId { index: 1 })
+            );
+        }
+        // More ids than we offered: refused before any lookup.
+        let many = vec![id(0); 6];
+        let e = o.matched_by_id(&seed, 1, &many).unwrap_err();
+        assert!(e.to_string().contains("above the limit of 5"), "{e}");
+        // The same id twice is caught by `links`.
+        let twice = o.matched_by_id(&seed, 1, &[id(2), id(2)]).unwrap();
+        assert!(o.links(&twice).is_err());
     }
 
     #[test]

@@ -49,7 +49,7 @@ mod join;
 mod wire;
 
 pub use join::{plan_rows, JoinType, PlannedRow, PlannedRows, Side};
-pub use wire::{max_unlinked_rows, LinkageFinish, LinkageTotals, StepRecorded};
+pub use wire::{max_unlinked_rows, LinkIds, LinkageFinish, LinkageTotals, StepRecorded};
 
 use crate::codec::{kind, read_header, write_header, Codec, DecodeError, Reader};
 use crate::ecdh::LinkId;

@@ -2,7 +2,50 @@
 
 use super::JoinType;
 use crate::codec::{kind, read_header, write_header, Codec, DecodeError, Reader};
+use crate::ecdh::LinkId;
 use crate::Limits;
+
+/// The client's result of a KKRT bucket of a bucketed linkage
+/// ([`super::bucketed`]): the id ([`super::bucketed::link_id`]) of each of
+/// its offered items that the session found shared. The server, which
+/// cannot be told positions (a KKRT sender learns none), recomputes the id
+/// of each item it offered and links the rows of those it is sent
+/// ([`super::bucketed::BucketOffer::matched_by_id`]). Answered by
+/// [`StepRecorded`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LinkIds {
+    /// One id per shared item.
+    pub ids: Vec<LinkId>,
+}
+
+impl Codec for LinkIds {
+    fn encode(&self, out: &mut Vec<u8>) {
+        write_header(out, kind::LINK_IDS);
+        // A bucket holds fewer than u32::MAX items, so the count fits.
+        out.extend_from_slice(&(self.ids.len() as u32).to_be_bytes());
+        for id in &self.ids {
+            out.extend_from_slice(id);
+        }
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        read_header(r, kind::LINK_IDS, "link ids")?;
+        let n = r.u32()? as usize;
+        // Bounded by the bytes at hand before anything is allocated (the
+        // server bounds the message itself by its own offer's size).
+        let needed = n.saturating_mul(16);
+        if needed > r.remaining() {
+            return Err(DecodeError::Truncated {
+                needed: needed - r.remaining(),
+            });
+        }
+        let mut ids = Vec::with_capacity(n);
+        for _ in 0..n {
+            ids.push(r.array::<16>()?);
+        }
+        Ok(LinkIds { ids })
+    }
+}
 
 /// The server's answer to a step's [`super::LinkResult`]: how many of its rows
 /// the step linked.
@@ -208,6 +251,25 @@ mod tests {
         assert_eq!(LinkageTotals::from_bytes(&t.to_bytes()), Ok(t));
         let s = StepRecorded { linked_rows: 5 };
         assert_eq!(StepRecorded::from_bytes(&s.to_bytes()), Ok(s));
+        for n in [0usize, 1, 3] {
+            let ids = LinkIds {
+                ids: (0..n).map(|i| [i as u8; 16]).collect(),
+            };
+            let bytes = ids.to_bytes();
+            assert_eq!(bytes.len(), 6 + 16 * n);
+            assert_eq!(LinkIds::from_bytes(&bytes), Ok(ids));
+            assert!(LinkIds::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert!(LinkIds::from_bytes(&longer).is_err());
+        }
+        // A count far beyond the bytes sent is refused before allocating.
+        let mut huge = LinkIds::default().to_bytes();
+        huge[2..6].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(
+            LinkIds::from_bytes(&huge),
+            Err(DecodeError::Truncated { .. })
+        ));
 
         let mut bad = t.to_bytes();
         bad[17] = 8; // unlinked above total

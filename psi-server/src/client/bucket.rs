@@ -104,7 +104,7 @@ pub async fn run_bucket(
     let mut peer = Peer::new(peer, config)?;
     peer.in_bucket(run, index, count);
     match protocol {
-        Protocol::Kkrt => kkrt::session(&mut peer, items).await,
+        Protocol::Kkrt => Ok(kkrt::session(&mut peer, items, None).await?.0),
         _ => Ok(ecdh::session(&mut peer, items, None).await?.0),
     }
 }

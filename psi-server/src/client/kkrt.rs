@@ -30,11 +30,17 @@ pub async fn run_kkrt_client(
     config: &ClientConfig,
 ) -> Result<ClientRun, Error> {
     let mut peer = Peer::new(peer, config)?;
-    session(&mut peer, items).await
+    Ok(session(&mut peer, items, None).await?.0)
 }
 
-/// One KKRT session with `peer` (a bucket of a run if the peer says so).
-pub(super) async fn session(peer: &mut Peer<'_>, items: Vec<Item>) -> Result<ClientRun, Error> {
+/// One KKRT session with `peer` (a bucket of a run if the peer says so);
+/// with `linkage` (`new`) a bucket of a linkage run, whose result the caller
+/// then sends: returns the linkage id the server answered with.
+pub(super) async fn session(
+    peer: &mut Peer<'_>,
+    items: Vec<Item>,
+    linkage: Option<&str>,
+) -> Result<(ClientRun, Option<String>), Error> {
     let config = peer.config();
     let t0 = Instant::now();
     let limits = config.limits.clone();
@@ -51,9 +57,11 @@ pub(super) async fn session(peer: &mut Peer<'_>, items: Vec<Item>) -> Result<Cli
         tracing::info!(cuckoo_retries, "cuckoo hashing needed fresh seeds");
     }
     let opened = peer
-        .hello(hello.to_bytes(), None, |b| Ok(SenderHello::from_bytes(b)?))
+        .hello(hello.to_bytes(), linkage, |b| {
+            Ok(SenderHello::from_bytes(b)?)
+        })
         .await?;
-    let token = opened.token;
+    let (token, linkage) = (opened.token, opened.linkage);
     let mut phases = Phases::new();
     phases.push("cuckoo+hello", t0.elapsed());
 
@@ -84,11 +92,12 @@ pub(super) async fn session(peer: &mut Peer<'_>, items: Vec<Item>) -> Result<Cli
     });
     let output = expect.finish()?;
     phases.push(schedule::OPRF_VALUES.name, t.elapsed());
-    Ok(ClientRun {
+    let run = ClientRun {
         output,
         session: token,
         traffic: peer.traffic(),
         phases,
         cuckoo_retries,
-    })
+    };
+    Ok((run, linkage))
 }

@@ -20,7 +20,9 @@ pub use self::bucket::{close_run, open_run, run_bucket, wait_run_ready, OpenedRu
 pub use self::config::ClientConfig;
 pub use self::ecdh::{run_ecdh_client, ClientRun};
 pub use self::kkrt::run_kkrt_client;
-pub use self::link_buckets::{finish_linkage_run, open_linkage_run, run_link_bucket, LinkBucket};
+pub use self::link_buckets::{
+    finish_linkage_run, open_linkage_run, run_link_bucket, LinkBucket, LinkRunRef,
+};
 pub use self::linkage::{run_linkage_client, LinkageRun};
 pub use self::pjc::{run_pjc_client, PjcOutput, PjcRun};
 pub use self::pjc_disk::{run_pjc_client_on_disk, CounterItems, DiskPjcRun, OnProgress};

@@ -143,7 +143,7 @@ fn open(
                 protocol: Protocol::Kkrt,
                 client_set_size: hello.set_size,
                 answer: answer.to_bytes(),
-                streams: Streams::Kkrt(KkrtStreams::new(matrix)),
+                streams: Streams::Kkrt(KkrtStreams::new(matrix, linkage)),
                 order: None,
             })
         }

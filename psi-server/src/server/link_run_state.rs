@@ -34,6 +34,16 @@ pub(crate) struct Pending {
     pub(crate) bucket: u16,
     pub(crate) count: u16,
     pub(crate) offer: BucketOffer,
-    pub(crate) order: Arc<[u32]>,
+    pub(crate) resolve: Resolve,
+    /// Padded items the session served.
     pub(crate) items: usize,
+}
+
+/// How a bucket's result finds our items.
+pub(crate) enum Resolve {
+    /// ECDH ([`psi_core::linkage::LinkResult`]): positions in our shuffled
+    /// stream, this order.
+    Positions(Arc<[u32]>),
+    /// KKRT ([`psi_core::linkage::LinkIds`]): the ids of the shared items.
+    Ids,
 }

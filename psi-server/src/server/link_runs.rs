@@ -1,8 +1,11 @@
 //! Bucketed linkages ([`psi_core::linkage::bucketed`]): a run opened with
 //! `x-psi-linkage: new` partitions every key of the served table
-//! ([`super::link_source`]); each bucket of each step is then an ECDH session
-//! whose hello names the run, the bucket and the step, with its result shared
-//! as in a linkage step; `POST /v1/linkages/{run id}/finish` ends it.
+//! ([`super::link_source`]); each bucket of each step is then a session of
+//! the run's protocol (ECDH or KKRT, named by its run hello) whose hello
+//! names the run, the bucket and the step, with its result shared as in a
+//! linkage step (ECDH: positions in our shuffled stream and ids; KKRT: the
+//! ids of the shared items, which we recompute for each item we offered);
+//! `POST /v1/linkages/{run id}/finish` ends it.
 //!
 //! One bucket waits for its result at a time. Its session's linkage id is
 //! `<run>S<serial>` (the run id is lowercase hex, so the `S` is unambiguous
@@ -17,13 +20,13 @@ use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::{HeaderMap, Request, StatusCode};
-use psi_core::codec::{Codec, CLIENT_HELLO_TYPE};
+use psi_core::codec::{Codec, Protocol, CLIENT_HELLO_TYPE, KKRT_HELLO_TYPE};
 use psi_core::linkage::bucketed::{padded_offer, BucketOffer};
-use psi_core::linkage::{LinkResult, LinkageFinish, LinkageTotals, StepRecorded};
+use psi_core::linkage::{LinkIds, LinkResult, LinkageFinish, LinkageTotals, StepRecorded};
 use psi_core::rng::ZeroizingRng;
 use psi_core::Item;
 
-use super::link_run_state::Pending;
+use super::link_run_state::{Pending, Resolve};
 use super::link_source::PreparedLinkage;
 use super::registry::{BucketedOutcome, LinkageEvent};
 use super::respond::{self, Answer};
@@ -47,6 +50,23 @@ pub(crate) struct BucketStep {
     offer: BucketOffer,
     /// The padded items the session serves.
     pub(crate) items: Arc<[Item]>,
+}
+
+/// The type byte of the bucket hellos of a linkage run of `protocol`.
+fn hello_type(protocol: Protocol) -> u8 {
+    match protocol {
+        Protocol::Kkrt => KKRT_HELLO_TYPE,
+        _ => CLIENT_HELLO_TYPE,
+    }
+}
+
+/// The protocol of a bucket hello's type byte, if a linkage runs it.
+fn protocol_of(hello_type: u8) -> Option<Protocol> {
+    match hello_type {
+        KKRT_HELLO_TYPE => Some(Protocol::Kkrt),
+        CLIENT_HELLO_TYPE => Some(Protocol::EcdhIntersection),
+        _ => None,
+    }
 }
 
 fn bad(message: impl Into<String>) -> Answer {
@@ -114,10 +134,16 @@ pub(crate) fn begin(
             "a bucket of a linkage run shares its result: send {LINKAGE_HEADER}: {LINKAGE_NEW}"
         ))));
     }
-    if hello.get(1) != Some(&CLIENT_HELLO_TYPE) {
-        return Err(Box::new(bad(
-            "a linkage runs ECDH-PSI (ristretto255); other protocols have no shared result",
-        )));
+    let (expected, asked) = (
+        hello_type(run.protocol),
+        hello.get(1).copied().and_then(protocol_of),
+    );
+    if hello.get(1) != Some(&expected) {
+        let asked = asked.map_or("another protocol".to_string(), |p| p.to_string());
+        return Err(Box::new(bad(format!(
+            "this linkage run runs {} (its run hello said so), but the bucket's hello is {asked}: both must be the same --protocol",
+            run.protocol
+        ))));
     }
     let prepared = prepared_of(&run).map_err(Box::new)?;
     if usize::from(step) >= prepared.steps() {
@@ -167,8 +193,11 @@ pub(crate) fn bind(
     order: Option<Arc<[u32]>>,
     client_offered: u64,
 ) -> Result<String, Answer> {
-    let Some(order) = order else {
-        return Err(respond::internal("an ECDH session without a stream order"));
+    // ECDH's result names positions in our shuffled stream; KKRT's names ids.
+    let resolve = match (step.run.protocol, order) {
+        (Protocol::Kkrt, _) => Resolve::Ids,
+        (_, Some(order)) => Resolve::Positions(order),
+        (_, None) => return Err(respond::internal("an ECDH session without a stream order")),
     };
     let Some(state) = &step.run.linkage else {
         return Err(respond::internal("a linkage bucket of another run"));
@@ -188,7 +217,7 @@ pub(crate) fn bind(
         bucket: step.bucket,
         count: step.count,
         offer: step.offer,
-        order,
+        resolve,
         items: step.items.len(),
     });
     Ok(id)
@@ -215,7 +244,12 @@ pub(crate) fn result_limit(shared: &Shared, id: &str) -> Option<usize> {
     let state = run.linkage.as_ref()?;
     let pending = lock(&state.pending);
     let p = pending.as_ref().filter(|p| p.serial == serial)?;
-    Some(16 + 20 * p.items)
+    Some(match p.resolve {
+        // A position and an id per match, at most one per padded item.
+        Resolve::Positions(_) => 16 + 20 * p.items,
+        // An id per match, at most one per real item we offered.
+        Resolve::Ids => 16 + 16 * p.offer.len(),
+    })
 }
 
 /// A bucket's [`LinkResult`] (off the async threads): `None` if `id` is not a
@@ -245,8 +279,17 @@ pub(crate) fn record_result(
             _ => None,
         }
         .ok_or(psi_core::Error::Misuse("the linkage run is not ready"))?;
-        let result = LinkResult::from_bytes(bytes)?;
-        let matched = psi_core::linkage::resolve(&result, &pending.order)?;
+        let matched = match &pending.resolve {
+            Resolve::Positions(order) => {
+                psi_core::linkage::resolve(&LinkResult::from_bytes(bytes)?, order)?
+            }
+            Resolve::Ids => {
+                let ids = LinkIds::from_bytes(bytes)?;
+                pending
+                    .offer
+                    .matched_by_id(&run.seed, pending.step, &ids.ids)?
+            }
+        };
         let linked_rows = prepared
             .record(
                 pending.step,

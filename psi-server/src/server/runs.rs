@@ -64,14 +64,26 @@ pub(crate) async fn open(shared: Arc<Shared>, caller: Caller, req: Request<Incom
     }
     let linkage_source = match (linkage, &shared.table.linkage_source) {
         (false, _) => None,
-        (true, Some(source)) if hello.protocol == Protocol::EcdhIntersection => {
+        (true, Some(source))
+            if matches!(hello.protocol, Protocol::EcdhIntersection | Protocol::Kkrt) =>
+        {
             Some(source.clone())
         }
-        (true, _) => {
+        (true, Some(_)) => {
             return respond::error(
                 StatusCode::BAD_REQUEST,
                 "no_linkage",
-                "this server runs no bucketed linkage (psi serve --state-dir serves them; they run ECDH)",
+                format!(
+                    "a bucketed linkage runs ECDH or KKRT, not {}",
+                    hello.protocol
+                ),
+            )
+        }
+        (true, None) => {
+            return respond::error(
+                StatusCode::BAD_REQUEST,
+                "no_linkage",
+                "this server runs no bucketed linkage (psi serve --state-dir serves them)",
             )
         }
     };

@@ -1,22 +1,27 @@
 //! A KKRT session ([`schedule::KKRT`]): the matrix up, then the OPRF values,
-//! which exist only once the whole matrix arrived.
+//! which exist only once the whole matrix arrived. A bucket of a bucketed
+//! linkage ([`schedule::KKRT_LINKAGE_STEP`]) then takes the client's result
+//! (the ids of its shared items) once both streams ended.
 
 use psi_core::kkrt::ExpectMatrix;
 use psi_core::schedule::{self, Stream};
 
-use super::handoff::{Download, Downstream, Upload, Uploaded};
+use super::handoff::{Download, Downstream, Exchange, Upload, Uploaded};
 use super::lane::{Lane, Refusal};
 
 pub(crate) struct KkrtStreams {
     matrix: Lane<Box<ExpectMatrix>>,
     oprf_values: Lane<Box<psi_core::kkrt::SendOprfValues>>,
+    /// A linkage bucket: the result, for the linkage with this id.
+    result: Option<Lane<String>>,
 }
 
 impl KkrtStreams {
-    pub(crate) fn new(matrix: ExpectMatrix) -> Self {
+    pub(crate) fn new(matrix: ExpectMatrix, linkage: Option<String>) -> Self {
         KkrtStreams {
             matrix: Lane::Ready(Box::new(matrix)),
             oprf_values: Lane::waiting("the whole matrix upload"),
+            result: linkage.map(|id| Lane::holding("every other stream", id)),
         }
     }
 
@@ -45,9 +50,31 @@ impl KkrtStreams {
 
     pub(crate) fn downloaded(&mut self) {
         self.oprf_values.done();
+        if self.streams_done() {
+            if let Some(lane) = &mut self.result {
+                lane.release();
+            }
+        }
+    }
+
+    pub(crate) fn start_exchange(&mut self, stream: &Stream) -> Result<Exchange, Refusal> {
+        match &mut self.result {
+            Some(lane) if *stream == schedule::RESULT => Ok(Exchange::LinkResult(lane.start()?)),
+            _ => Err(Refusal::Taken),
+        }
+    }
+
+    pub(crate) fn exchanged(&mut self) {
+        if let Some(lane) = &mut self.result {
+            lane.done();
+        }
+    }
+
+    fn streams_done(&self) -> bool {
+        self.matrix.is_done() && self.oprf_values.is_done()
     }
 
     pub(crate) fn all_done(&self) -> bool {
-        self.matrix.is_done() && self.oprf_values.is_done()
+        self.streams_done() && self.result.as_ref().is_none_or(Lane::is_done)
     }
 }

@@ -31,7 +31,7 @@ use crate::metrics::Traffic;
 pub(crate) enum Streams {
     /// ECDH-PSI, possibly a linkage step.
     Ecdh(EcdhStreams),
-    /// KKRT OT-extension PSI.
+    /// KKRT OT-extension PSI, possibly a bucket of a linkage.
     Kkrt(KkrtStreams),
     /// PSI-cardinality and PSI-sum.
     Pjc(PjcStreams),
@@ -81,7 +81,7 @@ impl Streams {
     pub(crate) fn start_exchange(&mut self, stream: &Stream) -> Result<Exchange, Refusal> {
         match self {
             Streams::Ecdh(s) => s.start_exchange(stream),
-            Streams::Kkrt(_) => Err(Refusal::Taken),
+            Streams::Kkrt(s) => s.start_exchange(stream),
             Streams::Pjc(s) => s.start_exchange(stream),
         }
     }
@@ -90,7 +90,7 @@ impl Streams {
     pub(crate) fn exchanged(&mut self, learned: Option<Outcome<SumOutput>>) {
         match self {
             Streams::Ecdh(s) => s.exchanged(),
-            Streams::Kkrt(_) => {}
+            Streams::Kkrt(s) => s.exchanged(),
             Streams::Pjc(s) => s.exchanged(learned),
         }
     }
