@@ -6,7 +6,7 @@ use psi_core::codec::{
     ClientHello, Codec, KeyDeclaration, PointChunk, PointStream, ServerHello, TagChunk,
 };
 use psi_core::kkrt::{MatrixChunk, OprfChunk, ReceiverHello, SenderHello};
-use psi_core::linkage::{LinkResult, LinkageFinish, LinkageTotals, StepRecorded};
+use psi_core::linkage::{LinkIds, LinkResult, LinkageFinish, LinkageTotals, StepRecorded};
 use psi_core::pjc::{
     DecryptedSum, MaskedSum, PjcHello, ResponderSetChunk, ShuffledTags, SumResult,
 };
@@ -36,6 +36,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = psi_core::pjc::external::read_tags(data);
     let _ = psi_core::pjc::external::read_set_records(data);
     let _ = LinkResult::from_bytes(data);
+    let _ = LinkIds::from_bytes(data);
     let _ = StepRecorded::from_bytes(data);
     let _ = LinkageFinish::from_bytes(data);
     let _ = LinkageTotals::from_bytes(data);
