@@ -64,7 +64,10 @@ fn take_server_side(out_dir: &Path, state: &Path, shared: bool) -> Option<Vec<u8
                 bytes
             });
         }
-        assert!(Instant::now() < deadline, "the server's side did not appear");
+        assert!(
+            Instant::now() < deadline,
+            "the server's side did not appear"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -104,7 +107,9 @@ fn linkage(
     ]);
     ok(&run(&server.url, a, &out, &all));
     assert!(!client_state.exists(), "the client's state is removed");
-    let shared = args.iter().any(|a| *a == "--share-result" || *a == "--align");
+    let shared = args
+        .iter()
+        .any(|a| *a == "--share-result" || *a == "--align");
     let sides = Sides {
         client: std::fs::read(&out).unwrap(),
         server: take_server_side(out_dir, state, shared),
@@ -127,8 +132,14 @@ fn same_outputs(dir: &Path, a: &Path, b: &Path, cases: &[&[&str]]) -> Vec<u64> {
         let e = linkage(&server, (&state, &out_dir), dir, a, &nonce, "ecdh", args);
         let k = linkage(&server, (&state, &out_dir), dir, a, &nonce, "kkrt", args);
         let what = args.join(" ");
-        assert_eq!(e.client, k.client, "{what}: the client's side, byte for byte");
-        assert_eq!(e.server, k.server, "{what}: the server's side, byte for byte");
+        assert_eq!(
+            e.client, k.client,
+            "{what}: the client's side, byte for byte"
+        );
+        assert_eq!(
+            e.server, k.server,
+            "{what}: the server's side, byte for byte"
+        );
         assert_eq!(e.server.is_some(), args.len() > 2, "{what}");
         assert_eq!(k.report["protocol"], "kkrt-ot-linkage-bucketed");
         assert_eq!(e.report["protocol"], "ecdh-ristretto255-linkage-bucketed");
@@ -198,5 +209,8 @@ fn kkrt_linkages_in_memory_are_refused_naming_state_dir() {
     );
     assert!(!o.status.success());
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("--protocol kkrt") && e.contains("--state-dir"), "{e}");
+    assert!(
+        e.contains("--protocol kkrt") && e.contains("--state-dir"),
+        "{e}"
+    );
 }

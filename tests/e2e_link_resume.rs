@@ -3,7 +3,8 @@
 //! --state-dir`): a client killed (SIGKILL) at random points, again and
 //! again, and a server killed and restarted between buckets, end with both
 //! sides' outputs equal byte for byte to an uninterrupted run of the same
-//! run nonce; a changed input or option is refused, naming it.
+//! run nonce, with every bucket on ECDH and again on KKRT; a changed input
+//! or option (the protocol among them) is refused, naming it.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
@@ -93,6 +94,16 @@ fn take_server_outputs(dir: &Path) -> Vec<Vec<u8>> {
 
 #[test]
 fn a_linkage_killed_anywhere_on_either_side_resumes_to_the_same_outputs() {
+    killed_anywhere("ecdh");
+}
+
+#[test]
+fn a_kkrt_linkage_killed_anywhere_on_either_side_resumes_to_the_same_outputs() {
+    killed_anywhere("kkrt");
+}
+
+/// The kill-and-restart loop with every bucket on `protocol`.
+fn killed_anywhere(protocol: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = two_key_tables(dir.path(), 500, 23);
     let nonce = dir.path().join("nonce");
@@ -108,6 +119,8 @@ fn a_linkage_killed_anywhere_on_either_side_resumes_to_the_same_outputs() {
     let state = dir.path().join("state");
     let rep = dir.path().join("r.json");
     let args = [
+        "--protocol",
+        protocol,
         "--run-nonce-file",
         nonce.to_str().unwrap(),
         "--state-dir",
@@ -261,6 +274,18 @@ fn a_changed_input_or_option_is_refused_on_resume_naming_it() {
     let e = refused(&["--state-dir", s, "--bucket-items", "11"]);
     assert!(
         e.contains("the options changed: bucket items 10 (now: bucket items 11)"),
+        "{e}"
+    );
+    let e = refused(&[
+        "--state-dir",
+        s,
+        "--bucket-items",
+        "10",
+        "--protocol",
+        "kkrt",
+    ]);
+    assert!(
+        e.contains("the options changed: protocol ecdh-ristretto255 (now: protocol kkrt-ot)"),
         "{e}"
     );
     let args = ["--state-dir", s, "--bucket-items", "10"];
