@@ -4,6 +4,11 @@
 //! sides), in one run: seconds, peak RSS of both processes, bytes on the
 //! wire, the largest disk use of both state directories (sampled), and the
 //! ratio of the two times. Both runs must link the same number of rows.
+//!
+//! `--protocol ecdh|kkrt|both` picks the bucket sessions' protocol (default
+//! ECDH; the in-memory linkage runs ECDH, the only protocol it has); `both`
+//! runs the bucketed linkage on each, back to back, and prints KKRT's
+//! ratios to ECDH. `--no-memory` leaves the in-memory linkage out.
 
 use std::path::Path;
 use std::process::Command;
@@ -33,7 +38,7 @@ fn linkage(
     n: u64,
     tag: &str,
     join: &[&str],
-    buckets: Option<&str>,
+    buckets: Option<(&str, &str)>,
 ) -> Linkage {
     let (server_state, client_state) = (
         dir.join(format!("{tag}-server-state")),
@@ -77,10 +82,13 @@ fn linkage(
         .arg(dir.join(format!("{tag}-a.csv")))
         .arg("--report")
         .arg(&ra);
-    if let Some(items) = buckets {
-        run.arg("--state-dir")
-            .arg(&client_state)
-            .args(["--bucket-items", items]);
+    if let Some((items, protocol)) = buckets {
+        run.arg("--state-dir").arg(&client_state).args([
+            "--bucket-items",
+            items,
+            "--protocol",
+            protocol,
+        ]);
     }
     let out = run.output().unwrap();
     // The server's last sample before it exits (VmHWM is a high-water mark).
@@ -103,7 +111,8 @@ fn linkage(
 }
 
 /// `--n N` (default 10^6), `--join inner|left|right|full`, `--align`,
-/// `--bucket-items N` (default 2^20), `--dir DIR` (keeps the tables).
+/// `--bucket-items N` (default 2^20), `--protocol ecdh|kkrt|both`,
+/// `--no-memory`, `--dir DIR` (keeps the tables).
 pub fn run(args: &[String]) {
     println!("{}", machine());
     let psi = psi_binary();
@@ -115,15 +124,30 @@ pub fn run(args: &[String]) {
     if args.iter().any(|a| a == "--align") {
         join.push("--align");
     }
+    let protocols: &[&str] = match flag_value(args, "--protocol").as_deref() {
+        None | Some("ecdh") => &["ecdh"],
+        Some("kkrt") => &["kkrt"],
+        Some("both") => &["ecdh", "kkrt"],
+        Some(other) => panic!("--protocol {other}: expected ecdh, kkrt or both"),
+    };
+    let memory = !args.iter().any(|a| a == "--no-memory");
     let (_tmp, dir) = work_dir(args);
     let (a, b) = tables(&psi, &dir, n);
     let what = format!(
         "linkage email;phone {}, n={n} x {n}, 50% overlap",
         join.join(" ")
     );
+    let mut cases: Vec<(String, Option<(&str, &str)>)> = Vec::new();
+    if memory {
+        cases.push(("memory (ecdh)".into(), None));
+    }
+    for p in protocols {
+        cases.push((format!("bucketed {p}"), Some((bucket_items.as_str(), *p))));
+    }
     let mut results = Vec::new();
-    for (tag, buckets) in [("memory", None), ("bucketed", Some(bucket_items.as_str()))] {
-        let r = linkage(&psi, &dir, &a, &b, n, tag, &join, buckets);
+    for (tag, buckets) in &cases {
+        let file_tag = tag.replace([' ', '(', ')'], "-");
+        let r = linkage(&psi, &dir, &a, &b, n, &file_tag, &join, *buckets);
         println!(
             "{what}, {tag}: {:.1} s (both processes, from the server's start), {} rows linked, {} written, {:.1} MB on the wire, peak RSS run {:.0} MB / serve {:.0} MB, largest disk use of both state directories {:.0} MB\n    run phases: {}",
             r.seconds,
@@ -137,14 +161,40 @@ pub fn run(args: &[String]) {
         );
         results.push(r);
     }
-    let (m, bk) = (&results[0], &results[1]);
-    assert_eq!(m.linked, bk.linked, "both linkages link the same rows");
-    assert_eq!(m.written, bk.written, "both write the same number of rows");
-    println!(
-        "ratio bucketed / in memory: time {:.2}, peak RSS run {:.2} / serve {:.2}, wire {:.2}",
-        bk.seconds / m.seconds,
-        bk.client_rss as f64 / m.client_rss.max(1) as f64,
-        bk.server_rss as f64 / m.server_rss.max(1) as f64,
-        bk.wire as f64 / m.wire.max(1) as f64
-    );
+    for r in &results[1..] {
+        assert_eq!(
+            results[0].linked, r.linked,
+            "every linkage links the same rows"
+        );
+        assert_eq!(
+            results[0].written, r.written,
+            "every linkage writes the same number of rows"
+        );
+    }
+    let ratio = |x: &Linkage, y: &Linkage, what: &str| {
+        println!(
+            "ratio {what}: time {:.2}, peak RSS run {:.2} / serve {:.2}, wire {:.2}",
+            x.seconds / y.seconds,
+            x.client_rss as f64 / y.client_rss.max(1) as f64,
+            x.server_rss as f64 / y.server_rss.max(1) as f64,
+            x.wire as f64 / y.wire.max(1) as f64
+        );
+    };
+    let first_bucketed = usize::from(memory);
+    if memory {
+        for (i, p) in protocols.iter().enumerate() {
+            ratio(
+                &results[first_bucketed + i],
+                &results[0],
+                &format!("bucketed {p} / in memory"),
+            );
+        }
+    }
+    if protocols.len() == 2 {
+        ratio(
+            &results[first_bucketed + 1],
+            &results[first_bucketed],
+            "bucketed kkrt / bucketed ecdh",
+        );
+    }
 }

@@ -6,7 +6,7 @@
 //! target/release/psi-bench ecdh [--log2 16,20] [--no-cli] [--spu PATH/spu_psi_bench.py]
 //! target/release/psi-bench kkrt [--log2 16,20,22] [--no-cli] [--spu PATH/spu_psi_bench.py]
 //! target/release/psi-bench pjc [--log2 16,20] [--no-cli] [--openmined PATH/openmined_psi_bench.py]
-//! target/release/psi-bench link-buckets [--n 1000000] [--join full] [--align]
+//! target/release/psi-bench link-buckets [--n 1000000] [--join full] [--align] [--protocol both] [--no-memory]
 //! target/release/psi-bench primitives
 //! PSI_GROUP_BACKEND=avx2 target/release/psi-bench ecdh ...   # force a group backend
 //! target/release/psi-bench fuzzy-speed [--anonlink benches/fuzzy/anonlink_speed.py]
@@ -34,7 +34,7 @@ use rand_core::SeedableRng;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: psi-bench ecdh|kkrt [--log2 16,20] [--no-cli] [--spu PATH]\n       psi-bench pjc [--log2 16,20] [--no-cli] [--openmined PATH]\n       psi-bench buckets [--n 1000000] [--protocol kkrt|ecdh] [--ref-log2 20] [--bucket-items N] [--dir DIR]\n       psi-bench buckets --protocol cardinality|sum [--n 1000000] [--ref-n N] [--dir DIR]\n       psi-bench link-buckets [--n 1000000] [--join inner|left|right|full] [--align] [--bucket-items N] [--dir DIR]\n       psi-bench primitives\n       psi-bench fuzzy-speed [--anonlink PATH]\n       psi-bench fuzzy-scale [--n 100000,1000000]\n       psi-bench fuzzy-quality [--febrl DIR]"
+        "usage: psi-bench ecdh|kkrt [--log2 16,20] [--no-cli] [--spu PATH]\n       psi-bench pjc [--log2 16,20] [--no-cli] [--openmined PATH]\n       psi-bench buckets [--n 1000000] [--protocol kkrt|ecdh] [--ref-log2 20] [--bucket-items N] [--dir DIR]\n       psi-bench buckets --protocol cardinality|sum [--n 1000000] [--ref-n N] [--dir DIR]\n       psi-bench link-buckets [--n 1000000] [--join inner|left|right|full] [--align] [--bucket-items N] [--protocol ecdh|kkrt|both] [--no-memory] [--dir DIR]\n       psi-bench primitives\n       psi-bench fuzzy-speed [--anonlink PATH]\n       psi-bench fuzzy-scale [--n 100000,1000000]\n       psi-bench fuzzy-quality [--febrl DIR]"
     );
     std::process::exit(2)
 }
