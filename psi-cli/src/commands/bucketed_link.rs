@@ -5,8 +5,9 @@
 //! as a linkage run with our nonce (kept in the state directory, so the
 //! server derives the same seed again: [`super::retry`]), our keys spilled
 //! by fine bucket into the state directory ([`LinkSpill`]), and then each
-//! step runs its buckets one after the other, each an ECDH session with its
-//! result shared; each bucket's links go to disk as it finishes, and a
+//! step runs its buckets one after the other, each an ECDH (or, with
+//! `--protocol kkrt`, a KKRT) session with its result shared; each bucket's
+//! links go to disk as it finishes, and a
 //! bucket is done exactly when its link file exists. After the finish
 //! message, our side is written from those files ([`psi_table::linked`]):
 //! in input order, or for an aligned join in id order through an external
@@ -14,7 +15,8 @@
 //!
 //! Resume: the same command again (after a crash, SIGKILL, Ctrl-C or a
 //! failure) checks the input's digest and the configuration ([`StateDir`]:
-//! keys, profiles, duplicates, join, alignment, sharing, bucket items),
+//! keys, profiles, duplicates, join, alignment, sharing, bucket items,
+//! protocol),
 //! reopens the spill and its link files ([`LinkSpill::open`]: the bitmap of
 //! linked rows and each step's counts made again, step by step), and runs
 //! only the (step, bucket) pairs not done. Which rows are still free at
