@@ -67,8 +67,11 @@
 //! than it offered, is the client's error; its memory is bounded by its own
 //! offer. As with ECDH the server trusts the client to report honestly
 //! (semi-honest); a client that lies can make the server link rows that did
-//! not match (an id of a value it guessed the server holds), but learns
-//! nothing by it that putting the value in its own offer would not tell it.
+//! not match (an id of a value it guessed the server holds), and the
+//! server's answer (an unknown id refused, or the count of rows linked)
+//! tells it whether any value of its choice is in the bucket's offer: up to
+//! as many probes per bucket as the server offered, beyond its own offer,
+//! which ECDH buckets (positions of masked elements) do not allow.
 //! Padding and the bucket count are the same as with ECDH, so sizes reveal
 //! the same.
 //!
