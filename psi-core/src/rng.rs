@@ -53,6 +53,14 @@ impl RngCore for ZeroizingRng {
 
 impl CryptoRng for ZeroizingRng {}
 
+/// A copy at the same point of the same stream (to draw the same values
+/// again: a resumed external shuffle); the copy is overwritten on drop too.
+impl Clone for ZeroizingRng {
+    fn clone(&self) -> Self {
+        ZeroizingRng(self.0.clone())
+    }
+}
+
 impl Drop for ZeroizingRng {
     fn drop(&mut self) {
         // Assigning writes every byte of the generator (the key schedule, the

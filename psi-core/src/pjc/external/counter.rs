@@ -102,6 +102,19 @@ impl StreamingCounterMasker {
         })
     }
 
+    /// Resumes a stream the responder already holds `items` of (a
+    /// resumed session, [`super`]'s "Resuming"): counts them as sent
+    /// without masking them again. The caller then masks the items after
+    /// them, in the same order.
+    pub fn skip(&mut self, items: u64) -> Result<(), Error> {
+        let got = self.sent.saturating_add(items);
+        if got > self.expected {
+            return Err(Error::Misuse("more items than the hello announced"));
+        }
+        self.sent = got;
+        Ok(())
+    }
+
     /// Ends the stream: every announced item must have been masked.
     pub fn finish(self) -> Result<(), Error> {
         if self.sent != self.expected {
@@ -109,6 +122,26 @@ impl StreamingCounterMasker {
         }
         Ok(())
     }
+}
+
+/// Counts `items` more received on a stream announced at `expected`
+/// (a resumed stream: what is already stored).
+fn skip_received(
+    seen: &mut u64,
+    items: u64,
+    expected: u64,
+    stream: &'static str,
+) -> Result<(), Error> {
+    let got = seen.saturating_add(items);
+    if got > expected {
+        return Err(Error::UnexpectedCount {
+            stream,
+            expected,
+            got,
+        });
+    }
+    *seen = got;
+    Ok(())
 }
 
 /// Counter stream 2: checks the responder's shuffled answers; the caller
@@ -158,6 +191,12 @@ impl TagRouter {
     /// Tags received so far.
     pub fn received(&self) -> u64 {
         self.seen
+    }
+
+    /// Resumes the stream after `tags` tags the caller already stored (a
+    /// resumed session): the responder sends the rest in the same order.
+    pub fn skip(&mut self, tags: u64) -> Result<(), Error> {
+        skip_received(&mut self.seen, tags, self.expected, "shuffled tags")
     }
 
     /// Checks one chunk (tag length, count) and returns its tags.
@@ -223,6 +262,14 @@ impl QueryRouter {
     /// Whether the records carry ciphertexts (the sums).
     pub fn is_sum(&self) -> bool {
         is_sum(self.ctx.protocol)
+    }
+
+    /// Resumes the stream after `items` items the caller already stored (a
+    /// resumed session): the responder sends the rest in the same order,
+    /// and the next chunk's positions start at `items`.
+    pub fn skip(&mut self, items: u64) -> Result<(), Error> {
+        let expected = self.ctx.responder_size;
+        skip_received(&mut self.seen, items, expected, "responder's set")
     }
 
     /// Checks and re-masks one chunk of the responder's set (the

@@ -63,6 +63,39 @@
 //! counter's received tags and the responder's re-masked tags with their
 //! ciphertexts: all of it data the party holds during the in-memory run.
 //!
+//! # Resuming
+//! A session of 10^8 items runs for hours, so each stream can be resumed
+//! after either end lost its connection (or the counter its process): the
+//! receiver says how many items of the stream it holds (whole chunks,
+//! stored), the sender continues from there. Nothing a party receives on a
+//! resumed stream differs from what it received in one run:
+//!
+//! - The counter keeps the seed its [`StreamingCounter::start`] drew from
+//!   and the responder's hello; the same generator gives the same hello,
+//!   secret `a` and session seed, so [`StreamingCounterMasker::skip`] and
+//!   masking the items after them send `a·H(x)` for the *same* items
+//!   (its items come from its spill in a fixed order) under the *same* `a`:
+//!   the responder receives again a prefix of the messages it already
+//!   has. A changed input under the same `a` would send `a·H(x')` for new
+//!   items, which one run never does: the caller refuses to resume a
+//!   session over another input (it keeps the input's digest).
+//! - The responder keeps its session (keys, generator and files) while it
+//!   waits; its answers to chunks it already processed are kept, and the
+//!   counter resumes after them, so no answer is scattered twice.
+//! - The responder's two downloads are deterministic given the position:
+//!   the external shuffle's files are kept and re-read with a copy of the
+//!   generator at the start of the reading, so the same order comes back;
+//!   the set stream is [`StreamingResponderMasker::rewind`]ed and the
+//!   chunks before the resume point counted with
+//!   [`StreamingResponderMasker::skip`], so the chunk after them is masked
+//!   under the same `b` with the same ElGamal nonces (drawn from the chunk's
+//!   position): byte for byte the chunk of one run. The counter stores
+//!   from the resume point on ([`TagRouter::skip`], [`QueryRouter::skip`]).
+//!
+//! So a resumed run reveals exactly what one run reveals, to each party and
+//! to a network attacker (who sees some chunks twice: the same ciphertexts,
+//! and the fact and point of the interruption).
+//!
 //! # Timing
 //! The counter now reads the responder's set stream without any per-match
 //! work (it only re-masks and routes), and does the counting after the

@@ -269,6 +269,51 @@ impl StreamingResponderMasker {
         })
     }
 
+    /// Goes back to the start of the stream (a resumed session): the same
+    /// keys and the same generator, so masking the same items in the same
+    /// chunks again gives the same messages, byte for byte.
+    pub fn rewind(&mut self) {
+        self.sent = 0;
+        self.added = 0;
+        self.chunks_sent = 0;
+    }
+
+    /// Counts the next chunk (`items` items with their `values`, ignored in
+    /// cardinality) as sent without masking it: what [`Self::mask`] checks
+    /// and counts, so that the chunk after it is masked exactly as in a run
+    /// that sent this one (its nonces come from its position).
+    pub fn skip(&mut self, items: usize, values: &[u64]) -> Result<(), Error> {
+        if items > MAX_RESPONDER_CHUNK_ITEMS as usize {
+            return Err(Error::Misuse(
+                "a chunk holds at most MAX_RESPONDER_CHUNK_ITEMS items",
+            ));
+        }
+        let got = self.sent + items as u64;
+        if got > self.expected {
+            return Err(Error::Misuse("more items than the hello announced"));
+        }
+        if self.public.is_some() {
+            if values.len() != items {
+                return Err(Error::Misuse("one value per item is required"));
+            }
+            if let Some((i, &v)) = values.iter().enumerate().find(|(_, &v)| v > MAX_VALUE) {
+                return Err(Error::ValueOutOfRange {
+                    index: self.sent + i as u64,
+                    value: v,
+                    limit: MAX_VALUE,
+                });
+            }
+            let added = values.iter().fold(self.added, |a, &v| a.saturating_add(v));
+            if added > self.total {
+                return Err(Error::Misuse("the values add up to more than the total"));
+            }
+            self.added = added;
+        }
+        self.sent = got;
+        self.chunks_sent += 1;
+        Ok(())
+    }
+
     /// Ends the stream: every announced item must have been masked.
     pub fn finish(self) -> Result<(), Error> {
         if self.sent != self.expected {

@@ -365,3 +365,83 @@ fn files_for_is_a_bounded_power_of_two() {
     assert_eq!(files_for(100_000_000), 128);
     assert_eq!(files_for(u64::MAX), MAX_FILES);
 }
+
+/// A resumed stream: a counter rebuilt from the same generator skips what
+/// the responder holds and masks the rest exactly as an uninterrupted one;
+/// a rewound responder masker that skips chunks sends the same bytes after
+/// them (the nonces come from the chunk's position); the routers resume at
+/// a count and carry the positions on.
+#[test]
+fn resumed_streams_send_the_same_bytes() {
+    let (x, y) = sets(90, 70, 30, 4);
+    let limits = Limits::default();
+    for protocol in PROTOCOLS {
+        let params = Params::new(protocol, 0);
+        let sum = params.is_sum();
+        let total = sum.then(|| y.iter().map(|r| r.1).sum::<u64>());
+        let start = || {
+            let mut rng = ChaCha20Rng::seed_from_u64(21);
+            StreamingCounter::start(&mut rng, x.len() as u64, &params, &limits).unwrap()
+        };
+        let (c1, hello) = start();
+        let (c2, hello2) = start();
+        assert_eq!(
+            hello.to_bytes(),
+            hello2.to_bytes(),
+            "same generator, same hello"
+        );
+        let mut rng = ChaCha20Rng::seed_from_u64(22);
+        let (r_hello, rs) =
+            StreamingResponder::accept(&mut rng, y.len() as u64, total, &params, hello, &limits)
+                .unwrap();
+        let mut s1 = c1.receive(r_hello.clone()).unwrap();
+        let mut s2 = c2.receive(r_hello).unwrap();
+        let whole: Vec<Vec<u8>> = x
+            .chunks(16)
+            .map(|c| s1.masker.mask(c).unwrap().to_bytes())
+            .collect();
+        s2.masker.skip(32).unwrap();
+        let rest: Vec<Vec<u8>> = x[32..]
+            .chunks(16)
+            .map(|c| s2.masker.mask(c).unwrap().to_bytes())
+            .collect();
+        assert_eq!(
+            rest,
+            whole[2..],
+            "{protocol}: the counter resumes at item 32"
+        );
+        assert!(s2.masker.skip(1).is_err(), "past the announced count");
+        s2.masker.finish().unwrap();
+
+        let mut masker = rs.masker;
+        let items: Vec<Item> = y.iter().map(|r| r.0).collect();
+        let values: Vec<u64> = y.iter().map(|r| r.1).collect();
+        let mut first = Vec::new();
+        for (c, v) in items.chunks(16).zip(values.chunks(16)) {
+            first.push(masker.mask(c, v).unwrap());
+        }
+        masker.rewind();
+        for (c, v) in items.chunks(16).zip(values.chunks(16)).take(3) {
+            masker.skip(c.len(), v).unwrap();
+        }
+        for (k, (c, v)) in items.chunks(16).zip(values.chunks(16)).enumerate().skip(3) {
+            assert_eq!(
+                masker.mask(c, v).unwrap(),
+                first[k],
+                "{protocol}: chunk {k}"
+            );
+        }
+        masker.finish().unwrap();
+
+        // The routers: tags resume at a count; the set's positions go on.
+        let mut router = s2.tags;
+        router.skip(80).unwrap();
+        assert!(router.skip(11).is_err());
+        router.skip(10).unwrap();
+        let mut queries = router.finish().unwrap();
+        queries.skip(48).unwrap();
+        let got = queries.receive(rt(&first[3])).unwrap();
+        assert_eq!(got[0].index, 48, "{protocol}");
+        assert!(queries.skip(70).is_err());
+    }
+}
