@@ -15,6 +15,7 @@
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rand::Rng;
 use rand_core::RngCore;
@@ -38,7 +39,9 @@ fn io_error(what: &'static str, path: &Path, source: std::io::Error) -> Error {
 
 /// `F` files of fixed-size records being written.
 pub struct RecordFiles {
-    dir: ScratchDir,
+    /// Held until the files are read (`None`: a kept directory, a resumable
+    /// run's, which its owner removes).
+    dir: Option<ScratchDir>,
     paths: Vec<PathBuf>,
     files: Vec<BufWriter<File>>,
     counts: Vec<u64>,
@@ -66,12 +69,75 @@ impl RecordFiles {
             })
             .collect::<Result<_, _>>()?;
         Ok(RecordFiles {
-            dir: dir.clone(),
+            dir: Some(dir.clone()),
             counts: vec![0; paths.len()],
             paths,
             files,
             record_len,
         })
+    }
+
+    /// Reopens (or creates) `files` files `name-NNNN.bin` in the kept
+    /// directory `dir` at a checkpoint: file `i` holds `counts[i]` records
+    /// (all zero for new files); anything written after the checkpoint is
+    /// cut off. A file shorter than its count is damaged: an error naming it.
+    pub fn resume(
+        dir: &Path,
+        name: &str,
+        counts: &[u64],
+        record_len: usize,
+    ) -> Result<Self, Error> {
+        fs::create_dir_all(dir).map_err(|e| io_error("creating", dir, e))?;
+        let paths: Vec<PathBuf> = (0..counts.len().max(1))
+            .map(|i| dir.join(format!("{name}-{i:04}.bin")))
+            .collect();
+        let counts = (0..paths.len())
+            .map(|i| counts.get(i).copied().unwrap_or(0))
+            .collect::<Vec<u64>>();
+        let mut files = Vec::with_capacity(paths.len());
+        for (p, &count) in paths.iter().zip(&counts) {
+            let mut options = fs::OpenOptions::new();
+            options.write(true).create(true).truncate(false);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let f = options.open(p).map_err(|e| io_error("opening", p, e))?;
+            let want = count.saturating_mul(record_len as u64);
+            let len = f.metadata().map_err(|e| io_error("opening", p, e))?.len();
+            if len < want {
+                return Err(io_error(
+                    "opening",
+                    p,
+                    std::io::Error::other(format!(
+                        "{len} bytes where a checkpoint recorded {count} records (damaged: remove the state directory to start over)"
+                    )),
+                ));
+            }
+            f.set_len(want).map_err(|e| io_error("truncating", p, e))?;
+            let mut f = BufWriter::with_capacity(BUFFER, f);
+            std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0))
+                .map_err(|e| io_error("opening", p, e))?;
+            files.push(f);
+        }
+        Ok(RecordFiles {
+            dir: None,
+            paths,
+            files,
+            counts,
+            record_len,
+        })
+    }
+
+    /// Writes everything pushed so far through to the disk (`fsync`) and
+    /// returns each file's record count: a checkpoint [`Self::resume`]
+    /// can reopen the files at.
+    pub fn checkpoint(&mut self) -> Result<Vec<u64>, Error> {
+        for (f, path) in self.files.iter_mut().zip(&self.paths) {
+            f.flush().map_err(|e| io_error("writing", path, e))?;
+            f.get_ref()
+                .sync_data()
+                .map_err(|e| io_error("writing", path, e))?;
+        }
+        Ok(self.counts.clone())
     }
 
     /// How many files.
@@ -114,7 +180,7 @@ impl RecordFiles {
 
 /// Files written by [`RecordFiles`], read back one at a time.
 pub struct WrittenFiles {
-    _dir: ScratchDir,
+    _dir: Option<ScratchDir>,
     paths: Vec<PathBuf>,
     counts: Vec<u64>,
     record_len: usize,
@@ -133,6 +199,16 @@ impl WrittenFiles {
 
     /// Reads file `file` whole (its records, concatenated) and removes it.
     pub fn take(&mut self, file: usize) -> Result<Vec<u8>, Error> {
+        let bytes = self.read(file)?;
+        if let Some(path) = self.paths.get(file) {
+            let _ = fs::remove_file(path);
+        }
+        Ok(bytes)
+    }
+
+    /// Reads file `file` whole (its records, concatenated), checking its
+    /// length against the records written.
+    pub fn read(&self, file: usize) -> Result<Vec<u8>, Error> {
         let (Some(path), Some(&count)) = (self.paths.get(file), self.counts.get(file)) else {
             return Err(Error::Task(format!("no scratch file {file}")));
         };
@@ -154,7 +230,6 @@ impl WrittenFiles {
         let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
         f.read_to_end(&mut bytes)
             .map_err(|e| io_error("reading", path, e))?;
-        let _ = fs::remove_file(path);
         Ok(bytes)
     }
 }
@@ -190,7 +265,8 @@ impl<R: RngCore> Shuffle<R> {
     /// Ends the input; the records come back in a uniformly random order.
     pub fn finish(self) -> Result<Shuffled<R>, Error> {
         Ok(Shuffled {
-            files: self.files.finish()?,
+            files: Arc::new(self.files.finish()?),
+            remove: true,
             rng: self.rng,
             next_file: 0,
             current: Vec::new(),
@@ -199,9 +275,48 @@ impl<R: RngCore> Shuffle<R> {
     }
 }
 
+impl<R: RngCore + Clone> Shuffle<R> {
+    /// Ends the input, keeping the files: [`Replayable::shuffled`] gives
+    /// the same uniformly random order every time (a resumed download).
+    pub fn finish_replayable(self) -> Result<Replayable<R>, Error> {
+        Ok(Replayable {
+            files: Arc::new(self.files.finish()?),
+            rng: self.rng,
+        })
+    }
+}
+
+/// Shuffled records that can be read again in the same order: the files,
+/// and the generator as it was when the first was to be read.
+pub struct Replayable<R: RngCore + Clone> {
+    files: Arc<WrittenFiles>,
+    rng: R,
+}
+
+impl<R: RngCore + Clone> Replayable<R> {
+    /// Records in all.
+    pub fn records(&self) -> u64 {
+        self.files.records()
+    }
+
+    /// The records from the first, in the order every call gives.
+    pub fn shuffled(&self) -> Shuffled<R> {
+        Shuffled {
+            files: self.files.clone(),
+            remove: false,
+            rng: self.rng.clone(),
+            next_file: 0,
+            current: Vec::new(),
+            at: 0,
+        }
+    }
+}
+
 /// The shuffled records, read file by file.
 pub struct Shuffled<R: RngCore> {
-    files: WrittenFiles,
+    files: Arc<WrittenFiles>,
+    /// Remove each file once read (not when it may be read again).
+    remove: bool,
     rng: R,
     next_file: usize,
     current: Vec<u8>,
@@ -221,7 +336,12 @@ impl<R: RngCore> Shuffled<R> {
             if self.next_file >= self.files.files() {
                 return Ok(None);
             }
-            self.current = self.files.take(self.next_file)?;
+            self.current = self.files.read(self.next_file)?;
+            if self.remove {
+                if let Some(path) = self.files.paths.get(self.next_file) {
+                    let _ = fs::remove_file(path);
+                }
+            }
             self.next_file += 1;
             self.at = 0;
             shuffle_records(&mut self.current, len, &mut self.rng);
@@ -330,6 +450,70 @@ mod tests {
             .map(|&c| (c as f64 - expected).powi(2) / expected)
             .sum();
         assert!(chi2 < 49.7, "chi-squared {chi2}");
+    }
+
+    #[test]
+    fn a_replayable_shuffle_gives_the_same_order_every_time() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = ScratchDir::create(parent.path(), "replay").unwrap();
+        let mut s = Shuffle::new(&dir, "r", 8, 4, ChaCha20Rng::seed_from_u64(9)).unwrap();
+        for i in 0..500u32 {
+            s.push(&i.to_le_bytes()).unwrap();
+        }
+        let replay = s.finish_replayable().unwrap();
+        assert_eq!(replay.records(), 500);
+        let read = |mut sh: Shuffled<ChaCha20Rng>, max: usize| {
+            let mut out = Vec::new();
+            while let Some(b) = sh.next_batch(max).unwrap() {
+                out.extend(b);
+            }
+            out
+        };
+        let first = read(replay.shuffled(), 7);
+        assert_eq!(first.len(), 2000);
+        assert_eq!(read(replay.shuffled(), 7), first);
+        assert_eq!(
+            read(replay.shuffled(), 64),
+            first,
+            "batches do not change the order"
+        );
+        // The same generator without replay gives the same order too.
+        let mut s = Shuffle::new(&dir, "o", 8, 4, ChaCha20Rng::seed_from_u64(9)).unwrap();
+        for i in 0..500u32 {
+            s.push(&i.to_le_bytes()).unwrap();
+        }
+        assert_eq!(read(s.finish().unwrap(), 7), first);
+    }
+
+    #[test]
+    fn record_files_resume_at_their_checkpoint() {
+        let parent = tempfile::tempdir().unwrap();
+        let kept = parent.path().join("kept");
+        let mut files = RecordFiles::resume(&kept, "t", &[0, 0, 0], 2).unwrap();
+        files.push(0, &[1, 1]).unwrap();
+        files.push(2, &[3, 3]).unwrap();
+        let mark = files.checkpoint().unwrap();
+        assert_eq!(mark, vec![1, 0, 1]);
+        // Written after the checkpoint, then the process dies.
+        files.push(1, &[2, 2]).unwrap();
+        files.push(2, &[4, 4]).unwrap();
+        files.checkpoint().unwrap();
+        drop(files);
+        let mut files = RecordFiles::resume(&kept, "t", &mark, 2).unwrap();
+        files.push(2, &[5, 5]).unwrap();
+        let written = files.finish().unwrap();
+        assert_eq!(written.read(0).unwrap(), vec![1, 1]);
+        assert_eq!(written.read(1).unwrap(), Vec::<u8>::new());
+        assert_eq!(written.read(2).unwrap(), vec![3, 3, 5, 5]);
+        drop(written);
+        assert!(kept.join("t-0002.bin").exists(), "a kept directory stays");
+        // A file shorter than its checkpoint is damaged.
+        fs::write(kept.join("t-0000.bin"), []).unwrap();
+        let e = RecordFiles::resume(&kept, "t", &[1, 0, 2], 2)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("t-0000.bin") && e.contains("damaged"), "{e}");
     }
 
     #[test]
