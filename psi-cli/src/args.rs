@@ -288,6 +288,14 @@ pub struct RunArgs {
     /// No progress bar or progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// Items per chunk on the wire (tests cross chunk boundaries with small
+    /// sets this way).
+    #[arg(long, hide = true, value_name = "N")]
+    pub chunk_items: Option<usize>,
+    /// `--mode cardinality|sum --state-dir`: the least seconds between two
+    /// checkpoints of a download (tests take them often).
+    #[arg(long, hide = true, default_value_t = 5.0, value_name = "SECS")]
+    pub checkpoint_seconds: f64,
     #[command(flatten)]
     pub security: RunSecurityArgs,
 }
@@ -340,6 +348,10 @@ pub struct ServeArgs {
     /// Seconds without progress after which a session is dropped.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     pub idle_timeout: u64,
+    /// Items per chunk on the wire (tests cross chunk boundaries with small
+    /// sets this way).
+    #[arg(long, hide = true, value_name = "N")]
+    pub chunk_items: Option<usize>,
     /// Where to write the JSON report (rewritten after every session).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,

@@ -47,9 +47,9 @@ pub enum CliError {
     /// Ctrl-C or SIGTERM stopped a bucketed run; its progress is kept.
     #[error("interrupted; the progress is kept in {0}: run the same command to resume")]
     Interrupted(std::path::PathBuf),
-    /// Ctrl-C or SIGTERM stopped an external-memory cardinality or sum run,
-    /// which keeps no progress.
-    #[error("interrupted; the temporary files in {0} were removed (cardinality and sum do not resume: run the command again to start over)")]
+    /// Ctrl-C or SIGTERM stopped an external-memory cardinality or sum run;
+    /// its progress is kept.
+    #[error("interrupted; the progress is kept in {0}: run the same command to resume (within the server's idle timeout, else it starts over)")]
     Stopped(std::path::PathBuf),
     /// The demo's private result differs from the plaintext answer.
     #[error(

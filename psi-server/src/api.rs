@@ -32,6 +32,16 @@ pub const BUCKET_HEADER: &str = "x-psi-bucket";
 /// With [`RUN_HEADER`] and [`BUCKET_HEADER`] on a hello of a bucketed
 /// linkage run: which step (key, from 0) the bucket belongs to.
 pub const STEP_HEADER: &str = "x-psi-step";
+/// On a stream request of a resumable session: the item the client
+/// continues from (a decimal count). An upload continues where the server
+/// is (it says so in the session's progress); a download starts again at
+/// that item, and at its end it is the client's acknowledgment that it
+/// holds the whole stream.
+pub const FROM_HEADER: &str = "x-psi-from";
+/// On the answer to a hello: `1` when the session's streams resume
+/// ([`FROM_HEADER`]); the session then waits for its client through a
+/// dropped connection until it has been idle for the server's idle timeout.
+pub const RESUMABLE_HEADER: &str = "x-psi-resumable";
 /// Largest hello body (and small exchanged message) accepted.
 pub const MAX_HELLO_BYTES: usize = 1024;
 
@@ -101,6 +111,15 @@ pub fn parse_bucket_header(value: &[u8]) -> Option<(u16, u16)> {
 /// `POST` a [`psi_core::linkage::LinkageFinish`]: ends a linkage.
 pub fn linkage_finish_path(linkage: &str) -> String {
     format!("/v1/linkages/{linkage}/finish")
+}
+
+/// Reads a [`FROM_HEADER`] value: a decimal count, nothing else.
+pub fn parse_from_header(value: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(value).ok()?;
+    if text.is_empty() || text.len() > 20 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 /// The method that carries a stream.
@@ -223,6 +242,9 @@ pub mod code {
     pub const WRONG_STREAM: &str = "wrong_stream";
     /// The stream was already requested.
     pub const STREAM_TAKEN: &str = "stream_taken";
+    /// A resumed stream named another position than the server's, or the
+    /// stream does not resume.
+    pub const RESUME_OFFSET: &str = "resume_offset";
     /// The stream is not ready yet.
     pub const NOT_READY: &str = "not_ready";
     /// The server is at its session limit.

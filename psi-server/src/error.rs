@@ -101,6 +101,14 @@ pub enum Error {
     /// The set an external-memory run streams could not be read.
     #[error("{0}")]
     Source(String),
+    /// A resumable run's state file cannot be used.
+    #[error("the run state {path} is damaged ({reason}); remove its directory to start over")]
+    DamagedState {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl From<psi_core::codec::DecodeError> for Error {

@@ -14,8 +14,9 @@ pub mod tls;
 pub use client::{
     close_run, finish_linkage_run, open_linkage_run, open_run, run_bucket, run_ecdh_client,
     run_kkrt_client, run_link_bucket, run_linkage_client, run_pjc_client, run_pjc_client_on_disk,
-    submit_encodings, wait_run_ready, ClientConfig, ClientRun, CounterItems, DiskPjcRun,
-    LinkBucket, LinkRunRef, LinkageRun, OnProgress, OpenedRun, PjcOutput, PjcRun, UnitRun,
+    submit_encodings, wait_run_ready, ClientConfig, ClientRun, CounterItems, DiskOptions,
+    DiskPjcRun, LinkBucket, LinkRunRef, LinkageRun, OnProgress, OpenedRun, PjcOutput, PjcRun,
+    UnitRun,
 };
 pub use error::Error;
 pub use metrics::{Phases, Traffic};

@@ -9,8 +9,17 @@
 //! [`psi_server::run_pjc_client_on_disk`]; the server hands its spill to
 //! [`psi_server::PsiServer::bind_pjc_on_disk`] as a [`PjcSource`]. Memory:
 //! one fine bucket of the spill, a chunk in flight and one temporary file
-//! of about 2^20 records. Everything is removed at the end, on failure and
-//! on Ctrl-C; there is no resume (a run starts over).
+//! of about 2^20 records.
+//!
+//! **The client resumes** ([`psi_server::run_pjc_client_on_disk`]): its
+//! state directory holds `state.json` (the input's size and SHA-256, the
+//! options that decide the result, the spill's seed and counts; checked
+//! on resume: a changed input or option is refused, naming it), the spill
+//! (`spill/`) and the session (`pjc/`: its secret seed, 0600, and the
+//! prefix files). After a dropped connection the run tries again with
+//! back-off; after a kill, the same command goes on from there. The
+//! directory is removed when the run succeeded. The server's side is
+//! removed at the end of each session, on failure and on Ctrl-C.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -20,13 +29,17 @@ use psi_core::bucket::{Partition, PartitionSeed, FINE_BUCKETS};
 use psi_core::pjc::MAX_VALUE;
 use psi_core::Item;
 use psi_server::scratch::ScratchDir;
-use psi_server::{CounterItems, EachBatch, OnProgress, Phases, PjcSource, PsiServer, ServerConfig};
+use psi_server::{
+    CounterItems, DiskOptions, EachBatch, OnProgress, Phases, PjcSource, PsiServer, ServerConfig,
+};
 use psi_table::spill::{Bucket, Spill, SpillWriter};
 use psi_table::KeySpec;
 
 use super::partition::spill_keys;
 use super::progress::Progress;
 use super::release::client_release;
+use super::retry::{transient, TRIES};
+use super::state::{digest_file, unhex32, StateDir};
 use super::table::blocking;
 use crate::error::CliError;
 use crate::plan::{AggregatePlan, ClientPlan, ServePlan, ServeTask};
@@ -90,9 +103,28 @@ impl CounterItems for SpillItems {
         let keep = self.current.len().saturating_sub(max);
         Ok(Some(self.current.split_off(keep)))
     }
+
+    fn restart(&mut self) -> Result<(), String> {
+        self.next_fine = 0;
+        self.current = Vec::new();
+        Ok(())
+    }
 }
 
-/// `psi run --mode cardinality|sum --state-dir DIR`.
+/// What decides a cardinality or sum run's result, as `state.json` keeps it.
+fn run_config(client: &ClientPlan, task: &AggregatePlan) -> String {
+    format!(
+        "mode {}; key {}; threshold {}; sum bits {}; peer {}",
+        task.params.protocol.name(),
+        task.key.canonical(),
+        task.params.min_intersection,
+        task.params.sum_bits,
+        client.peer
+    )
+}
+
+/// `psi run --mode cardinality|sum --state-dir DIR`: resumes what `dir`
+/// holds of the same run.
 pub async fn aggregate(
     client: &ClientPlan,
     task: &AggregatePlan,
@@ -101,48 +133,116 @@ pub async fn aggregate(
 ) -> Result<(), CliError> {
     let start = Instant::now();
     let mut phases = Phases::new();
-    let spill_dir = ScratchDir::create(dir, "pjc-keys")?;
-    progress.phase("partition", None, "rows");
-    let (path, key, seed, p) = (
-        client.input.path.clone(),
-        task.key.clone(),
-        random_seed()?,
-        progress.clone(),
-    );
-    let into = spill_dir.path().to_path_buf();
-    let (spill, input) = blocking("partitioning the input", move || {
-        spill_keys(&path, &key, &seed, &into, |n| p.set(n))
+    let input_path = client.input.path.clone();
+    let size = std::fs::metadata(&input_path).map(|m| m.len()).ok();
+    progress.phase("checksum", size, "bytes");
+    let (p, path) = (progress.clone(), input_path.clone());
+    let digest = blocking("hashing the input", move || {
+        digest_file(&path, |n| p.set(n))
     })
     .await??;
-    phases.push("read_input", start.elapsed());
-    let spill_bytes = spill_dir.bytes();
-    let items = SpillItems {
+    phases.push("checksum", start.elapsed());
+    let nonce = random_seed()?;
+    let mut state = StateDir::open(dir, digest, run_config(client, task), *nonce.as_bytes())?;
+    let seed = unhex32(&state.state.client_nonce)
+        .map(PartitionSeed::from_bytes)
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "{}: damaged run state (spill seed); remove the directory to start over",
+                dir.display()
+            ))
+        })?;
+
+    let t = Instant::now();
+    let spill = match &state.state.spilled {
+        Some(_) => {
+            eprintln!("resuming from {}", dir.display());
+            Spill::open(&state.spill_dir(), FINE_BUCKETS)?
+        }
+        None => {
+            progress.phase("partition", None, "rows");
+            let (path, key, p, into) = (
+                input_path.clone(),
+                task.key.clone(),
+                progress.clone(),
+                state.spill_dir(),
+            );
+            let _ = std::fs::remove_dir_all(&into);
+            let (spill, input) = blocking("partitioning the input", move || {
+                spill_keys(&path, &key, &seed, &into, |n| p.set(n))
+            })
+            .await??;
+            state.state.spilled = Some(input);
+            state.save()?;
+            spill
+        }
+    };
+    phases.push("read_input", t.elapsed());
+    let input = state.state.spilled.clone().unwrap_or_default();
+    let spill_bytes = dir_bytes(&state.spill_dir());
+    let options = DiskOptions {
+        dir: dir.join("pjc"),
+        checkpoint_every: task.checkpoint_every,
+    };
+    let mut items: Box<dyn CounterItems> = Box::new(SpillItems {
         spill,
         next_fine: 0,
         current: Vec::new(),
+    });
+    let mut pause = std::time::Duration::from_secs(1);
+    let mut tries = 0;
+    let run = loop {
+        let attempt = psi_server::run_pjc_client_on_disk(
+            &client.peer,
+            items,
+            &options,
+            &task.params,
+            &client.config,
+            on_progress(progress),
+        )
+        .await;
+        tries += 1;
+        match attempt {
+            Ok(run) => break run,
+            Err(e) if tries < TRIES && transient(&e) => {
+                tracing::warn!("the session failed ({e}); resuming in {pause:?}");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                items = Box::new(SpillItems {
+                    spill: Spill::open(&state.spill_dir(), FINE_BUCKETS)?,
+                    next_fine: 0,
+                    current: Vec::new(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
     };
-    let run = psi_server::run_pjc_client_on_disk(
-        &client.peer,
-        Box::new(items),
-        dir,
-        &task.params,
-        &client.config,
-        on_progress(progress),
-    )
-    .await;
-    drop(spill_dir);
-    // Ours if we made it: gone once empty (an auto `INPUT.psi-state`).
-    let _ = std::fs::remove_dir(dir);
-    let run = run?;
     progress.finish();
+    state.remove()?;
     phases.extend(&run.run.phases);
     phases.push("total", start.elapsed());
     let external = ExternalReport {
         spill_bytes,
         scratch_bytes: run.scratch_bytes,
         prefix_files: run.prefix_files as u64,
+        resumed: run.resumed,
     };
     aggregated(client, task, run.run, input, phases, Some(external))
+}
+
+/// Bytes in the files under `dir`.
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// The served set on disk: the spill, and the values of each key added up.

@@ -116,8 +116,10 @@ pub struct AggregatePlan {
     /// Our threshold and noise on what we release.
     pub release: ReleasePlan,
     /// External memory (`--state-dir`, or a large input): where the
-    /// temporary files go; `None` holds the sets in memory.
+    /// state and temporary files go; `None` holds the sets in memory.
     pub disk: Option<PathBuf>,
+    /// With `disk`: the least time between two checkpoints of a download.
+    pub checkpoint_every: Duration,
 }
 
 impl RunPlan {
@@ -147,6 +149,9 @@ impl RunPlan {
                 key_spec: Some(spec.declaration()),
                 tls: security.tls,
                 token: security.token,
+                chunk_items: args
+                    .chunk_items
+                    .unwrap_or(psi_core::codec::DEFAULT_CHUNK_ITEMS),
                 ..ClientConfig::default()
             },
             input: input(&args.table, spec, refuse_duplicates, &outputs)?,
@@ -326,6 +331,9 @@ fn aggregate(args: &RunArgs, spec: &LinkageSpec) -> Result<RunTask, CliError> {
         params: pjc::Params::new(aggregate_protocol(mode), release.protocol_threshold()),
         release,
         disk: aggregate_disk(args)?,
+        checkpoint_every: Duration::try_from_secs_f64(args.checkpoint_seconds).map_err(|_| {
+            CliError::Usage("--checkpoint-seconds must be a number of seconds".into())
+        })?,
     }))
 }
 

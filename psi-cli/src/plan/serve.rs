@@ -229,6 +229,9 @@ impl ServePlan {
             mode,
             min_intersection: release.protocol_threshold(),
             key_spec: Some(spec.declaration()),
+            chunk_items: args
+                .chunk_items
+                .unwrap_or(psi_core::codec::DEFAULT_CHUNK_ITEMS),
             ..ServerConfig::default()
         };
         Ok(ServePlan {

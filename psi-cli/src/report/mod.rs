@@ -177,6 +177,8 @@ pub struct ExternalReport {
     pub scratch_bytes: u64,
     /// Prefix files the count went through, one in memory at a time.
     pub prefix_files: u64,
+    /// Whether this run resumed a session an earlier one started.
+    pub resumed: bool,
 }
 
 /// The body of a linkage run (several keys, a join, a shared or aligned result).

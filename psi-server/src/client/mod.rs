@@ -13,6 +13,7 @@ mod link_buckets;
 mod linkage;
 mod pjc;
 mod pjc_disk;
+mod pjc_resume;
 mod transport;
 mod unit;
 
@@ -25,5 +26,7 @@ pub use self::link_buckets::{
 };
 pub use self::linkage::{run_linkage_client, LinkageRun};
 pub use self::pjc::{run_pjc_client, PjcOutput, PjcRun};
-pub use self::pjc_disk::{run_pjc_client_on_disk, CounterItems, DiskPjcRun, OnProgress};
+pub use self::pjc_disk::{
+    run_pjc_client_on_disk, CounterItems, DiskOptions, DiskPjcRun, OnProgress,
+};
 pub use self::unit::{submit_encodings, UnitRun};

@@ -86,6 +86,8 @@ pub(super) struct Opened<T> {
     pub answer: T,
     /// The linkage id, if the server answered with one.
     pub linkage: Option<String>,
+    /// Whether the session's streams resume ([`api::RESUMABLE_HEADER`]).
+    pub resumable: bool,
 }
 
 /// A server, and the bytes exchanged with it so far.
@@ -288,6 +290,10 @@ impl<'a> Peer<'a> {
         let resp = self.send(req).await?;
         let token = header_token(&resp, SESSION_HEADER);
         let linkage = header_token(&resp, LINKAGE_HEADER);
+        let resumable = resp
+            .headers()
+            .get(api::RESUMABLE_HEADER)
+            .is_some_and(|v| v.as_bytes() == b"1");
         let answer = self.small_body(resp, "the server's hello").await?;
         self.traffic.add(Traffic {
             bytes_sent: sent,
@@ -301,6 +307,7 @@ impl<'a> Peer<'a> {
             token,
             answer,
             linkage,
+            resumable,
         })
     }
 
@@ -312,6 +319,19 @@ impl<'a> Peer<'a> {
         &self,
         token: &str,
         stream: &Stream,
+        state: S,
+        next: fn(&mut S) -> Option<Vec<u8>>,
+    ) -> Result<(S, u64), Error> {
+        self.upload_from(token, stream, None, state, next).await
+    }
+
+    /// [`Peer::upload`] of a resumable session's stream, continuing at item
+    /// `from` ([`api::FROM_HEADER`]) when given.
+    pub async fn upload_from<S: Send + 'static>(
+        &self,
+        token: &str,
+        stream: &Stream,
+        from: Option<u64>,
         mut state: S,
         next: fn(&mut S) -> Option<Vec<u8>>,
     ) -> Result<(S, u64), Error> {
@@ -337,7 +357,8 @@ impl<'a> Peer<'a> {
             }
         });
         let path = api::stream_path(token, stream);
-        let req = self.request(api::stream_method(stream), &path, body.boxed())?;
+        let mut req = self.request(api::stream_method(stream), &path, body.boxed())?;
+        with_from(&mut req, from);
         let resp = conn.send(req).await?;
         let resp = check(resp, self.config.idle_timeout).await?;
         let _ = resp.into_body().collect().await;
@@ -353,9 +374,24 @@ impl<'a> Peer<'a> {
         state: S,
         each: fn(&mut S, Vec<u8>) -> Result<(), Error>,
     ) -> Result<(S, u64), Error> {
+        self.download_from(token, stream, None, state, each).await
+    }
+
+    /// [`Peer::download`] of a resumable session's stream from item `from`
+    /// ([`api::FROM_HEADER`]) when given; from the stream's end, it is our
+    /// acknowledgment that we hold it all.
+    pub async fn download_from<S: Send + 'static>(
+        &self,
+        token: &str,
+        stream: &'static Stream,
+        from: Option<u64>,
+        state: S,
+        each: fn(&mut S, Vec<u8>) -> Result<(), Error>,
+    ) -> Result<(S, u64), Error> {
         let idle = self.config.idle_timeout;
         let path = api::stream_path(token, stream);
-        let req = self.request(api::stream_method(stream), &path, full(Bytes::new()))?;
+        let mut req = self.request(api::stream_method(stream), &path, full(Bytes::new()))?;
+        with_from(&mut req, from);
         let mut conn = self.connect().await?;
         let resp = conn.send(req).await?;
         let resp = check(resp, idle).await?;
@@ -528,6 +564,14 @@ where
         }
     });
     Ok(Connection { sender, tls })
+}
+
+/// Adds [`api::FROM_HEADER`] to `req` when `from` is given.
+fn with_from(req: &mut Request<BoxBody>, from: Option<u64>) {
+    if let Some(from) = from {
+        req.headers_mut()
+            .insert(api::FROM_HEADER, hyper::header::HeaderValue::from(from));
+    }
 }
 
 /// A token-like header value (session token, linkage id), if valid.

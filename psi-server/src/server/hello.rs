@@ -325,6 +325,7 @@ pub(crate) async fn hello(shared: Arc<Shared>, caller: Caller, req: Request<Inco
         )
         .in_run(in_run),
     );
+    let resumable = session.streams.lock().is_ok_and(|s| s.resumable());
     shared.registry.insert(session.clone());
     tracing::info!(
         partner = %session.owner,
@@ -342,6 +343,12 @@ pub(crate) async fn hello(shared: Arc<Shared>, caller: Caller, req: Request<Inco
         if let Ok(v) = hyper::header::HeaderValue::from_str(&id) {
             r.headers_mut().insert(LINKAGE_HEADER, v);
         }
+    }
+    if resumable {
+        r.headers_mut().insert(
+            crate::api::RESUMABLE_HEADER,
+            hyper::header::HeaderValue::from_static("1"),
+        );
     }
     r
 }

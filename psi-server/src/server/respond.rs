@@ -125,6 +125,18 @@ pub(crate) fn refused(stream: &str, refusal: Refusal) -> Answer {
             code::STREAM_TAKEN,
             format!("the {stream} stream of this session was already requested"),
         ),
+        Refusal::Offset { asked, holds } => error(
+            StatusCode::CONFLICT,
+            code::RESUME_OFFSET,
+            match holds {
+                Some(n) => format!(
+                    "the {stream} stream resumes at item {n} (the server holds {n}), not {asked}"
+                ),
+                None => {
+                    format!("the {stream} stream of this session cannot resume at item {asked}")
+                }
+            },
+        ),
     }
 }
 

@@ -171,12 +171,25 @@ async fn answer(shared: Arc<Shared>, connection: &Caller, req: Request<Incoming>
             if api::stream_method(stream) != req.method() {
                 return respond::method_not_allowed();
             }
+            let from = match req.headers().get(api::FROM_HEADER) {
+                None => None,
+                Some(v) => match api::parse_from_header(v.as_bytes()) {
+                    Some(n) => Some(n),
+                    None => {
+                        return respond::error(
+                            StatusCode::BAD_REQUEST,
+                            "bad_from",
+                            format!("{} must be a decimal count of items", api::FROM_HEADER),
+                        )
+                    }
+                },
+            };
             match (stream.carries, req.method().clone()) {
                 (Carries::Exchange, _) => streams::exchange(shared, session, stream, req).await,
                 (Carries::Chunks, Method::PUT) => {
-                    streams::upload(shared, session, stream, req).await
+                    streams::upload(shared, session, stream, req, from).await
                 }
-                (Carries::Chunks, _) => streams::download(shared, session, stream),
+                (Carries::Chunks, _) => streams::download(shared, session, stream, from),
             }
         }
         Route::UnitEncodings | Route::UnitResult | Route::NotFound => {

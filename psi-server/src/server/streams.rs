@@ -34,8 +34,9 @@ pub(crate) async fn upload(
     session: Arc<Session>,
     stream: &'static Stream,
     req: Request<Incoming>,
+    from: Option<u64>,
 ) -> Answer {
-    let (mut state, tx) = match session.with_streams(|s| s.start_upload(stream)) {
+    let (mut state, tx) = match session.with_streams(|s| s.start_upload(stream, from)) {
         Ok(started) => started,
         Err(refusal) => return respond::refused(stream.name, refusal),
     };
@@ -57,6 +58,9 @@ pub(crate) async fn upload(
         let Ok(next) = next else {
             let why = format!("no data from the client for {} s", idle.as_secs());
             let answer = respond::error(StatusCode::REQUEST_TIMEOUT, "idle_timeout", why.clone());
+            if from.is_some() && keep_for_resume(&session, state) {
+                return answer;
+            }
             return failed(answer, why);
         };
         session.received(reader.bytes - before);
@@ -71,6 +75,10 @@ pub(crate) async fn upload(
             Err(ReadError::Body(e)) => {
                 let why = format!("the {} upload broke off: {e}", stream.name);
                 let answer = respond::error(StatusCode::BAD_REQUEST, "broken_body", why.clone());
+                if from.is_some() && keep_for_resume(&session, state) {
+                    tracing::info!("{why}; the session waits for the client to resume");
+                    return answer;
+                }
                 return failed(answer, why);
             }
         };
@@ -123,16 +131,35 @@ pub(crate) async fn upload(
     hyper::Response::new(crate::body::full(Bytes::new()))
 }
 
+/// A resumable upload broke off: its state goes back to the session, which
+/// waits for the client (`false`: it does not resume, the session fails).
+fn keep_for_resume(session: &Session, state: super::session::Upload) -> bool {
+    session
+        .streams
+        .lock()
+        .map(|mut s| s.upload_broken(state))
+        .unwrap_or(false)
+}
+
 /// A `GET` stream: produced one chunk at a time (one chunk in flight, so
-/// computing runs at most one chunk ahead of the socket), or forwarded.
+/// computing runs at most one chunk ahead of the socket), or forwarded. A
+/// resumable client's (`from`) starts at that item, and its end is marked
+/// only by the client's acknowledgment (a request from the end), so that a
+/// client that dies before storing the end can ask again.
 pub(crate) fn download(
     shared: Arc<Shared>,
     session: Arc<Session>,
     stream: &'static Stream,
+    from: Option<u64>,
 ) -> Answer {
-    let body = match session.with_streams(|s| s.start_download(stream)) {
+    let body = match session.with_streams(|s| s.start_download(stream, from)) {
         Ok(Downstream::Forwarded(body)) => body,
-        Ok(Downstream::Produced(producer)) => produce(session.clone(), producer),
+        Ok(Downstream::Produced(producer)) => produce(session.clone(), producer, from.is_some()),
+        Ok(Downstream::Finished) => {
+            session.touch();
+            shared.registry.end_if_done(&session);
+            return hyper::Response::new(crate::body::full(Bytes::new()));
+        }
         Err(refusal) => return respond::refused(stream.name, refusal),
     };
     session.touch();
@@ -141,6 +168,7 @@ pub(crate) fn download(
         shared,
         session,
         stream,
+        mark_done: from.is_none(),
     };
     let mut r = hyper::Response::new(tracked.boxed());
     r.headers_mut().insert(
@@ -150,10 +178,30 @@ pub(crate) fn download(
     r
 }
 
-/// A body fed by a task that produces `producer`'s chunks off the async threads.
-fn produce(session: Arc<Session>, mut producer: Download) -> ChannelBody {
+/// A body fed by a task that produces `producer`'s chunks off the async
+/// threads; a resumable one's producer goes back to the session when it
+/// stops, however it stops.
+fn produce(session: Arc<Session>, producer: Download, resumable: bool) -> ChannelBody {
     let (tx, body) = ChannelBody::channel(1);
     tokio::spawn(async move {
+        let (producer, ended) = feed(&session, producer, tx).await;
+        if let (true, false, Some(p)) = (resumable, ended, producer) {
+            if let Ok(mut s) = session.streams.lock() {
+                s.download_returned(p);
+            }
+        }
+    });
+    body
+}
+
+/// Sends `producer`'s chunks into `tx` until the end, an error, a client
+/// gone or the session's end (then `true`); gives the producer back.
+async fn feed(
+    session: &Session,
+    mut producer: Download,
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+) -> (Option<Download>, bool) {
+    {
         let ended = session.ended();
         tokio::pin!(ended);
         loop {
@@ -163,31 +211,30 @@ fn produce(session: Arc<Session>, mut producer: Download) -> ChannelBody {
             });
             let produced = tokio::select! {
                 produced = produce => produced,
-                () = &mut ended => return,
+                () = &mut ended => return (None, true),
             };
             let Ok((p, message)) = produced else {
                 let _ = tx.send(Err(std::io::Error::other("internal error"))).await;
-                return;
+                return (None, false);
             };
             producer = p;
             let message = match message {
                 Ok(Some(message)) => message,
-                Ok(None) => return,
+                Ok(None) => return (Some(producer), false),
                 Err(why) => {
                     tracing::error!("a download failed: {why}");
                     let _ = tx.send(Err(std::io::Error::other(why))).await;
-                    return;
+                    return (Some(producer), false);
                 }
             };
             let frame = framed(&message);
             session.sent(frame.len() as u64);
             tokio::select! {
-                sent = tx.send(Ok(frame)) => if sent.is_err() { return },
-                () = &mut ended => return,
+                sent = tx.send(Ok(frame)) => if sent.is_err() { return (Some(producer), false) },
+                () = &mut ended => return (None, true),
             }
         }
-    });
-    body
+    }
 }
 
 /// A body that marks its stream done when it has been fully handed to hyper.
@@ -196,6 +243,9 @@ struct Tracked {
     shared: Arc<Shared>,
     session: Arc<Session>,
     stream: &'static Stream,
+    /// Mark the stream done at its end (not for a resumable client, which
+    /// acknowledges it).
+    mark_done: bool,
 }
 
 impl http_body::Body for Tracked {
@@ -209,14 +259,14 @@ impl http_body::Body for Tracked {
         let this = &mut *self;
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         match &polled {
-            Poll::Ready(None) => {
+            Poll::Ready(None) if this.mark_done => {
                 if let Ok(mut s) = this.session.streams.lock() {
                     s.downloaded(this.stream);
                 }
                 this.shared.registry.end_if_done(&this.session);
             }
             Poll::Ready(Some(_)) => this.session.touch(),
-            Poll::Pending => {}
+            Poll::Ready(None) | Poll::Pending => {}
         }
         polled
     }

@@ -45,6 +45,8 @@ pub(crate) enum Download {
 pub(crate) enum Downstream {
     Produced(Download),
     Forwarded(ChannelBody),
+    /// A resumable client acknowledged the whole stream: nothing to send.
+    Finished,
 }
 
 /// An exchange of one message each way.

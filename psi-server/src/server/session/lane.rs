@@ -8,6 +8,15 @@ pub(crate) enum Refusal {
     NotReady(&'static str),
     /// It was already requested.
     Taken,
+    /// A resumed stream asked for another position than the server's
+    /// (`Some(items)` it holds of an upload), or of a stream that does not
+    /// resume (`None`).
+    Offset {
+        /// What the client asked for.
+        asked: u64,
+        /// What the server holds.
+        holds: Option<u64>,
+    },
 }
 
 /// A stream's state within a session, holding the core's typed state for it
@@ -84,6 +93,32 @@ impl<T> Lane<T> {
     pub(crate) fn is_done(&self) -> bool {
         matches!(self, Lane::Done)
     }
+
+    /// A running stream's state comes back (its client went away before
+    /// the end, and it may resume); a lane that ended meanwhile stays so.
+    pub(crate) fn put_back(&mut self, state: T) {
+        if matches!(self, Lane::Running) {
+            *self = Lane::Ready(state);
+        }
+    }
+
+    /// The state of a stream ready to run.
+    pub(crate) fn peek(&self) -> Option<&T> {
+        match self {
+            Lane::Ready(state) => Some(state),
+            _ => None,
+        }
+    }
+
+    /// Its state, in a word (for a session's progress).
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Lane::Waiting { .. } => "waiting",
+            Lane::Ready(_) => "ready",
+            Lane::Running => "running",
+            Lane::Done => "done",
+        }
+    }
 }
 
 #[cfg(test)]
@@ -105,5 +140,11 @@ mod tests {
         assert_eq!(held.start(), Err(Refusal::NotReady("everything")));
         held.release();
         assert_eq!(held.start(), Ok(3));
+        assert_eq!(held.name(), "running");
+        held.put_back(3);
+        assert_eq!((held.name(), held.peek()), ("ready", Some(&3)));
+        held.done();
+        held.put_back(4);
+        assert!(held.is_done(), "an ended stream is not put back");
     }
 }

@@ -39,15 +39,40 @@ pub(crate) enum Streams {
 
 impl Streams {
     /// Starts the upload of `stream`; with it, where its answers go.
+    /// A resumable client's `from` (the position it continues at) is taken
+    /// by external-memory PJC sessions only.
     pub(crate) fn start_upload(
         &mut self,
         stream: &Stream,
+        from: Option<u64>,
     ) -> Result<(Upload, Option<Chunks>), Refusal> {
-        match self {
-            Streams::Ecdh(s) => s.start_upload(stream),
-            Streams::Kkrt(s) => s.start_upload(stream).map(|u| (u, None)),
-            Streams::Pjc(s) => s.start_upload(stream).map(|u| (u, None)),
+        match (self, from) {
+            (Streams::Pjc(s), from) => s.start_upload(stream, from).map(|u| (u, None)),
+            (_, Some(asked)) => Err(Refusal::Offset { asked, holds: None }),
+            (Streams::Ecdh(s), None) => s.start_upload(stream),
+            (Streams::Kkrt(s), None) => s.start_upload(stream).map(|u| (u, None)),
         }
+    }
+
+    /// A resumable upload broke off: whether its state was kept for the
+    /// client to resume (else the session fails).
+    pub(crate) fn upload_broken(&mut self, upload: Upload) -> bool {
+        match self {
+            Streams::Pjc(s) => s.upload_broken(upload),
+            _ => false,
+        }
+    }
+
+    /// A resumed download's producer stopped: its state waits for the client.
+    pub(crate) fn download_returned(&mut self, download: Download) {
+        if let Streams::Pjc(s) = self {
+            s.download_returned(download);
+        }
+    }
+
+    /// Whether the session's streams resume (external-memory PJC).
+    pub(crate) fn resumable(&self) -> bool {
+        matches!(self, Streams::Pjc(s) if s.resumable())
     }
 
     /// The upload ended with `uploaded`.
@@ -60,11 +85,16 @@ impl Streams {
     }
 
     /// Starts the download of `stream`.
-    pub(crate) fn start_download(&mut self, stream: &Stream) -> Result<Downstream, Refusal> {
-        match self {
-            Streams::Ecdh(s) => s.start_download(stream),
-            Streams::Kkrt(s) => s.start_download(stream),
-            Streams::Pjc(s) => s.start_download(stream),
+    pub(crate) fn start_download(
+        &mut self,
+        stream: &Stream,
+        from: Option<u64>,
+    ) -> Result<Downstream, Refusal> {
+        match (self, from) {
+            (Streams::Pjc(s), from) => s.start_download(stream, from),
+            (_, Some(asked)) => Err(Refusal::Offset { asked, holds: None }),
+            (Streams::Ecdh(s), None) => s.start_download(stream),
+            (Streams::Kkrt(s), None) => s.start_download(stream),
         }
     }
 
@@ -183,7 +213,12 @@ impl Session {
     /// bucket of a run.
     pub(crate) fn progress(&self) -> serde_json::Value {
         let t = self.traffic();
+        let streams = match self.streams.lock().as_deref() {
+            Ok(Streams::Pjc(s)) => s.progress(),
+            _ => serde_json::Value::Null,
+        };
         serde_json::json!({
+            "streams": streams,
             "session": self.token,
             "protocol": self.protocol.name(),
             "client_set_size": self.client_set_size,

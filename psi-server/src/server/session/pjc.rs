@@ -34,11 +34,105 @@ impl PjcStreams {
         }
     }
 
-    pub(crate) fn start_upload(&mut self, stream: &Stream) -> Result<Upload, Refusal> {
+    /// Starts the upload; a resumed one (`from`) must continue where the
+    /// server's answerer is (on disk).
+    pub(crate) fn start_upload(
+        &mut self,
+        stream: &Stream,
+        from: Option<u64>,
+    ) -> Result<Upload, Refusal> {
         if *stream != schedule::CLIENT_MASKED {
             return Err(Refusal::Taken);
         }
-        Ok(Upload::PjcCounterMasked(self.client_masked.start()?))
+        let state = self.client_masked.start()?;
+        if let Some(asked) = from {
+            let holds = state.resumable_at();
+            if holds != Some(asked) {
+                self.client_masked.put_back(state);
+                return Err(Refusal::Offset { asked, holds });
+            }
+        }
+        Ok(Upload::PjcCounterMasked(state))
+    }
+
+    /// A resumable upload broke off: its state waits for the client.
+    pub(crate) fn upload_broken(&mut self, upload: Upload) -> bool {
+        match upload {
+            Upload::PjcCounterMasked(s) if s.resumable_at().is_some() => {
+                self.client_masked.put_back(s);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A resumed download's producer stopped (its end, or its client went
+    /// away): it waits for the client's next request or acknowledgment.
+    pub(crate) fn download_returned(&mut self, download: Download) {
+        match download {
+            Download::PjcShuffledTags(t) => self.shuffled_tags.put_back(t),
+            Download::PjcResponderSet(s) => self.server_masked.put_back(s),
+            _ => {}
+        }
+    }
+
+    /// Starts a download a resumable client names a position in: from
+    /// `from`, or, at the end, the client's acknowledgment that it holds
+    /// the whole stream (the stream is then done).
+    fn start_download_at(&mut self, stream: &Stream, from: u64) -> Result<Downstream, Refusal> {
+        macro_rules! resume {
+            ($lane:expr, $variant:path) => {{
+                if $lane.is_done() {
+                    return Ok(Downstream::Finished);
+                }
+                let mut state = $lane.start()?;
+                match state.resumable_total() {
+                    Some(total) if from == total => {
+                        $lane.done();
+                        self.downloaded(stream);
+                        return Ok(Downstream::Finished);
+                    }
+                    Some(total) if from < total => {
+                        state.start_at(from);
+                        Ok(Downstream::Produced($variant(state)))
+                    }
+                    _ => {
+                        $lane.put_back(state);
+                        Err(Refusal::Offset {
+                            asked: from,
+                            holds: None,
+                        })
+                    }
+                }
+            }};
+        }
+        if *stream == schedule::SHUFFLED_TAGS {
+            resume!(self.shuffled_tags, Download::PjcShuffledTags)
+        } else if *stream == schedule::SERVER_MASKED {
+            resume!(self.server_masked, Download::PjcResponderSet)
+        } else {
+            Err(Refusal::Taken)
+        }
+    }
+
+    /// What a resuming client asks before it goes on: each stream's state,
+    /// and how many of its items the server holds of the upload.
+    pub(crate) fn progress(&self) -> serde_json::Value {
+        serde_json::json!({
+            "client-masked": {
+                "state": self.client_masked.name(),
+                "received": self.client_masked.peek().and_then(PjcAnswerer::resumable_at),
+            },
+            "shuffled-tags": { "state": self.shuffled_tags.name() },
+            "server-masked": { "state": self.server_masked.name() },
+        })
+    }
+
+    /// Whether the streams resume (the session runs on disk).
+    pub(crate) fn resumable(&self) -> bool {
+        self.client_masked
+            .peek()
+            .is_some_and(|a| a.resumable_at().is_some())
     }
 
     pub(crate) fn uploaded(&mut self, uploaded: Uploaded) {
@@ -48,7 +142,14 @@ impl PjcStreams {
         }
     }
 
-    pub(crate) fn start_download(&mut self, stream: &Stream) -> Result<Downstream, Refusal> {
+    pub(crate) fn start_download(
+        &mut self,
+        stream: &Stream,
+        from: Option<u64>,
+    ) -> Result<Downstream, Refusal> {
+        if let Some(from) = from {
+            return self.start_download_at(stream, from);
+        }
         let download = if *stream == schedule::SHUFFLED_TAGS {
             Download::PjcShuffledTags(self.shuffled_tags.start()?)
         } else if *stream == schedule::SERVER_MASKED {

@@ -4,6 +4,15 @@
 //! from a [`PjcSource`] (the server reads no table itself); the answers and
 //! the set are shuffled through temporary files in a [`ScratchDir`] of the
 //! session, removed when the session's states are dropped.
+//!
+//! Resuming ([`psi_core::pjc::external`]'s "Resuming"): a resumable client
+//! names the position it continues from (`x-psi-from`). The answerer keeps
+//! its state when the upload breaks off (its tags of the chunks it took are
+//! scattered once), and the two downloads can start again at any chunk
+//! boundary: their shuffles are [`Replayable`] (the files kept, the
+//! generator copied), the set's masker rewound and the chunks before the
+//! position counted, not masked, so every chunk is byte for byte the one
+//! an uninterrupted stream sends.
 
 use std::sync::Arc;
 
@@ -15,7 +24,7 @@ use psi_core::pjc::external::{
 use psi_core::pjc::{ExpectCounterMasked, ResponderMasker, ShuffledTagSender};
 use psi_core::rng::ZeroizingRng;
 
-use crate::scratch::{ScratchDir, Shuffle, Shuffled};
+use crate::scratch::{Replayable, ScratchDir, Shuffle, Shuffled};
 use crate::server::pjc_source::PjcSource;
 
 /// A failure of our disk: logged with the file, reported to the client
@@ -53,7 +62,11 @@ pub(crate) struct DiskAnswerer {
 
 pub(crate) struct DiskTags {
     chunker: TagChunker,
+    replay: Replayable<ZeroizingRng>,
+    /// The reader, from [`DiskTags::seek`]'s position.
     shuffled: Shuffled<ZeroizingRng>,
+    /// Where the next [`PjcTags::next_message`] starts (`None`: go on).
+    seek: Option<u64>,
     chunk: usize,
 }
 
@@ -61,7 +74,10 @@ pub(crate) struct DiskSet {
     masker: StreamingResponderMasker,
     source: Arc<dyn PjcSource>,
     dir: ScratchDir,
+    /// Our set, scattered (on the first message).
+    replay: Option<Replayable<ZeroizingRng>>,
     shuffled: Option<Shuffled<ZeroizingRng>>,
+    seek: Option<u64>,
     chunk: usize,
 }
 
@@ -87,13 +103,23 @@ pub(crate) fn disk_streams(
             masker,
             source,
             dir,
+            replay: None,
             shuffled: None,
+            seek: None,
             chunk,
         })),
     ))
 }
 
 impl PjcAnswerer {
+    /// Items taken so far, on disk (`None` in memory: not resumable).
+    pub(crate) fn resumable_at(&self) -> Option<u64> {
+        match self {
+            PjcAnswerer::Memory(_) => None,
+            PjcAnswerer::Disk(d) => Some(d.core.received()),
+        }
+    }
+
     pub(crate) fn process(&mut self, message: &[u8]) -> Result<(), psi_core::Error> {
         let chunk = PointChunk::decode(PointStream::CounterMasked, message)?;
         match self {
@@ -113,10 +139,12 @@ impl PjcAnswerer {
             PjcAnswerer::Disk(d) => {
                 let d = *d;
                 let chunker = d.core.finish()?;
-                let shuffled = d.shuffle.finish().map_err(local)?;
+                let replay = d.shuffle.finish_replayable().map_err(local)?;
                 Ok(PjcTags::Disk(Box::new(DiskTags {
                     chunker,
-                    shuffled,
+                    shuffled: replay.shuffled(),
+                    replay,
+                    seek: None,
                     chunk: d.chunk,
                 })))
             }
@@ -124,12 +152,57 @@ impl PjcAnswerer {
     }
 }
 
+/// Reads `shuffled` up to position `to` (a chunk boundary of batches of
+/// `chunk`), handing each skipped batch to `skip`.
+fn skip_to(
+    shuffled: &mut Shuffled<ZeroizingRng>,
+    to: u64,
+    chunk: usize,
+    record: usize,
+    mut skip: impl FnMut(&[u8]) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut at = 0u64;
+    while at < to {
+        let Some(bytes) = shuffled.next_batch(chunk).map_err(|e| e.to_string())? else {
+            break;
+        };
+        at += (bytes.len() / record) as u64;
+        skip(&bytes)?;
+    }
+    if at != to {
+        return Err(format!(
+            "the client resumes at item {to}, not where a chunk starts"
+        ));
+    }
+    Ok(())
+}
+
 impl PjcTags {
+    /// How many items the stream carries, and whether it resumes (on disk).
+    pub(crate) fn resumable_total(&self) -> Option<u64> {
+        match self {
+            PjcTags::Memory(_) => None,
+            PjcTags::Disk(d) => Some(d.replay.records()),
+        }
+    }
+
+    /// Starts the stream again at item `from` (on disk; the next message
+    /// seeks).
+    pub(crate) fn start_at(&mut self, from: u64) {
+        if let PjcTags::Disk(d) = self {
+            d.seek = Some(from);
+        }
+    }
+
     /// The next message, `None` at the end; an error cuts the stream.
     pub(crate) fn next_message(&mut self) -> Result<Option<Vec<u8>>, String> {
         match self {
             PjcTags::Memory(s) => Ok(s.next_chunk().map(|c| c.to_bytes())),
             PjcTags::Disk(d) => {
+                if let Some(from) = d.seek.take() {
+                    d.shuffled = d.replay.shuffled();
+                    skip_to(&mut d.shuffled, from, d.chunk, TAG_RECORD_LEN, |_| Ok(()))?;
+                }
                 let Some(bytes) = d.shuffled.next_batch(d.chunk).map_err(|e| e.to_string())? else {
                     return Ok(None);
                 };
@@ -143,6 +216,22 @@ impl PjcTags {
 }
 
 impl PjcSet {
+    /// How many items the stream carries, and whether it resumes (on disk).
+    pub(crate) fn resumable_total(&self) -> Option<u64> {
+        match self {
+            PjcSet::Memory(_) => None,
+            PjcSet::Disk(d) => Some(d.source.distinct()),
+        }
+    }
+
+    /// Starts the stream again at item `from` (on disk; the next message
+    /// seeks).
+    pub(crate) fn start_at(&mut self, from: u64) {
+        if let PjcSet::Disk(d) = self {
+            d.seek = Some(from);
+        }
+    }
+
     /// The next message, `None` at the end; an error cuts the stream.
     pub(crate) fn next_message(&mut self) -> Result<Option<Vec<u8>>, String> {
         match self {
@@ -155,8 +244,21 @@ impl PjcSet {
 impl DiskSet {
     /// Shuffles our set onto disk (the first call), then masks it chunk by chunk.
     fn next_message(&mut self) -> Result<Option<Vec<u8>>, String> {
-        if self.shuffled.is_none() {
-            self.shuffled = Some(self.shuffle_set().map_err(|e| e.to_string())?);
+        if self.replay.is_none() {
+            let replay = self.shuffle_set().map_err(|e| e.to_string())?;
+            self.shuffled = Some(replay.shuffled());
+            self.replay = Some(replay);
+        }
+        if let (Some(from), Some(replay)) = (self.seek.take(), &self.replay) {
+            let mut shuffled = replay.shuffled();
+            self.masker.rewind();
+            let masker = &mut self.masker;
+            skip_to(&mut shuffled, from, self.chunk, SET_RECORD_LEN, |bytes| {
+                let (items, values) =
+                    read_set_records(bytes).ok_or("a damaged temporary set file")?;
+                masker.skip(items.len(), &values).map_err(|e| e.to_string())
+            })?;
+            self.shuffled = Some(shuffled);
         }
         let Some(shuffled) = self.shuffled.as_mut() else {
             return Ok(None);
@@ -184,7 +286,7 @@ impl DiskSet {
         Ok(())
     }
 
-    fn shuffle_set(&self) -> Result<Shuffled<ZeroizingRng>, crate::Error> {
+    fn shuffle_set(&self) -> Result<Replayable<ZeroizingRng>, crate::Error> {
         let files = files_for(self.source.distinct());
         let rng = self.masker.order_rng();
         let mut shuffle = Shuffle::new(&self.dir, "set", files, SET_RECORD_LEN, rng)?;
@@ -208,6 +310,6 @@ impl DiskSet {
         if let Err(why) = read {
             return Err(failed.unwrap_or(crate::Error::Source(why)));
         }
-        shuffle.finish()
+        shuffle.finish_replayable()
     }
 }
