@@ -289,37 +289,46 @@ async fn session_streams(
     }
 }
 
-/// Where our upload resumes: the items the server holds, or `None` if it
-/// has them all. Waits (a little) while the server still runs the upload
-/// of a connection that broke.
-async fn upload_position(peer: &mut Peer<'_>, token: &str) -> Result<Option<u64>, Error> {
+/// The state of our session's `stream` at the server (`ready`, `done`,
+/// `waiting`) and, for the upload, the items it holds. While the server
+/// still runs the stream for a connection that broke (it notices soon),
+/// waits, at most for our idle timeout.
+async fn stream_state(
+    peer: &mut Peer<'_>,
+    token: &str,
+    stream: &Stream,
+) -> Result<(String, Option<u64>), Error> {
     let limit = Instant::now() + peer.config().idle_timeout;
     loop {
-        let streams = session_streams(peer, token, true)
-            .await?
-            .ok_or(Error::Peer {
-                status: 404,
-                code: api::code::UNKNOWN_SESSION.into(),
-                message: "the session ended while we resumed it".into(),
-            })?;
-        let lane = &streams[schedule::CLIENT_MASKED.name];
+        let streams = session_streams(peer, token, true).await?.ok_or(Error::Peer {
+            status: 404,
+            code: api::code::UNKNOWN_SESSION.into(),
+            message: "the session ended while we resumed it".into(),
+        })?;
+        let lane = &streams[stream.name];
         match lane["state"].as_str() {
-            Some("done") => return Ok(None),
-            Some("ready") => {
-                let at = lane["received"]
-                    .as_u64()
-                    .ok_or(Error::NotPsi("its session progress has no upload position"))?;
-                return Ok(Some(at));
-            }
             Some("running") if Instant::now() < limit => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            _ => {
+            Some(state) => return Ok((state.to_string(), lane["received"].as_u64())),
+            None => {
                 return Err(Error::NotPsi(
-                    "its session progress does not say where our upload stands",
+                    "its session progress does not say where our streams stand",
                 ))
             }
         }
+    }
+}
+
+/// Where our upload resumes: the items the server holds, or `None` if it
+/// has them all.
+async fn upload_position(peer: &mut Peer<'_>, token: &str) -> Result<Option<u64>, Error> {
+    match stream_state(peer, token, &schedule::CLIENT_MASKED).await? {
+        (state, _) if state == "done" => Ok(None),
+        (state, Some(at)) if state == "ready" => Ok(Some(at)),
+        _ => Err(Error::NotPsi(
+            "its session progress does not say where our upload stands",
+        )),
     }
 }
 
@@ -412,6 +421,10 @@ async fn receive<S: Sink>(
     sink.skip(mark.received)?;
     let mut bytes = 0;
     let resumable = state.resumable;
+    if resumable && !mark.acked {
+        // A connection of an earlier try may still hold the stream.
+        stream_state(peer, token, stream).await?;
+    }
     if !mark.stored {
         let from = resumable.then_some(mark.received);
         let mut run = Receiving {

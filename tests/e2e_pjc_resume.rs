@@ -1,0 +1,172 @@
+//! Resumed PSI-cardinality and PSI-sum in external memory through the real
+//! binaries (`psi run --state-dir` against `psi serve --state-dir`, chunks
+//! of 64 items, a checkpoint after every chunk): a client killed (SIGKILL)
+//! again and again, in the upload, in each download and at random points,
+//! ends with the plaintext count and sum (which an uninterrupted run gives:
+//! `e2e_pjc_disk.rs`), its state directory removed, and a report that says
+//! it resumed; a changed input or option between runs is refused, naming it.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Server, PSI};
+use rand::{Rng, SeedableRng};
+
+/// A client table (repeated keys) and a server table sharing about a
+/// third of them, with values; the plaintext count and sum.
+fn tables(dir: &Path, rows: usize) -> (PathBuf, PathBuf, u64, u64) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let mut a = String::from("id,key\n");
+    let mut ours = HashSet::new();
+    for i in 0..rows {
+        let k = rng.random_range(0..rows);
+        ours.insert(k);
+        a.push_str(&format!("{i},k{k}\n"));
+    }
+    let mut b = String::from("key,spend\n");
+    let mut theirs: HashMap<usize, u64> = HashMap::new();
+    for _ in 0..rows {
+        let v = rng.random_range(0..1000u64);
+        let k = rng.random_range(rows * 2 / 3..rows * 2);
+        *theirs.entry(k).or_default() += v;
+        b.push_str(&format!("k{k},{v}\n"));
+    }
+    let count = ours.iter().filter(|k| theirs.contains_key(k)).count() as u64;
+    let sum = ours.iter().filter_map(|k| theirs.get(k)).sum();
+    let (pa, pb) = (dir.join("a.csv"), dir.join("b.csv"));
+    std::fs::write(&pa, a).unwrap();
+    std::fs::write(&pb, b).unwrap();
+    (pa, pb, count, sum)
+}
+
+fn run_cmd(url: &str, input: &Path, state: &Path, report: &Path, mode: &[&str]) -> Command {
+    let mut c = Command::new(PSI);
+    c.args(["run", "--peer", url, "--key", "key", "--quiet"])
+        .args(["--chunk-items", "64", "--checkpoint-seconds", "0"])
+        .arg("--input")
+        .arg(input)
+        .arg("--state-dir")
+        .arg(state)
+        .arg("--report")
+        .arg(report)
+        .args(mode);
+    c
+}
+
+/// The client's session state, if written.
+fn session(state: &Path) -> Option<serde_json::Value> {
+    let bytes = std::fs::read(state.join("pjc").join("session.json")).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Kill points: in the upload, in the answers' download, in the set's
+/// download, and two at random times.
+fn kill_points() -> Vec<Box<dyn Fn(&serde_json::Value) -> bool>> {
+    vec![
+        Box::new(|s| s["token"].is_string() && s["uploaded"] == false),
+        Box::new(|s| s["tags"]["received"].as_u64().unwrap_or(0) > 0 && s["tags"]["stored"] == false),
+        Box::new(|s| s["set"]["received"].as_u64().unwrap_or(0) > 0 && s["set"]["stored"] == false),
+    ]
+}
+
+#[test]
+fn killed_cardinality_and_sum_runs_resume_to_the_plaintext_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, count, sum) = tables(dir.path(), 1500);
+    assert!(count > 100, "{count}");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let modes: [(&[&str], &[&str]); 3] = [
+        (&["--mode", "cardinality"], &["--mode", "cardinality"]),
+        (
+            &["--mode", "sum", "--sum-to", "client", "--value", "spend"],
+            &["--mode", "sum", "--sum-to", "client"],
+        ),
+        (&["--mode", "sum", "--value", "spend"], &["--mode", "sum"]),
+    ];
+    for (m, (server_mode, client_mode)) in modes.into_iter().enumerate() {
+        let s_state = dir.path().join(format!("s-state-{m}"));
+        let c_state = dir.path().join(format!("c-state-{m}"));
+        let report = dir.path().join(format!("r-{m}.json"));
+        let s_report = dir.path().join(format!("s-{m}.json"));
+        let mut args: Vec<OsString> = ["--once", "--key", "key", "--chunk-items", "64"]
+            .iter()
+            .map(Into::into)
+            .collect();
+        args.extend(server_mode.iter().map(Into::into));
+        for (flag, path) in [("--input", &b), ("--state-dir", &s_state), ("--report", &s_report)] {
+            args.push(flag.into());
+            args.push(path.into());
+        }
+        let server = Server::spawn(&args);
+        let mut kills = 0;
+        let mut points = kill_points();
+        // Two kills at random times besides the three phases.
+        points.push(Box::new(|_| true));
+        for (k, point) in points.iter().enumerate() {
+            let mut child = run_cmd(&server.url, &a, &c_state, &report, client_mode)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let extra = Duration::from_millis(rng.random_range(0..150));
+            common::wait_for(&mut child, Duration::from_secs(120), || {
+                session(&c_state).is_some_and(|s| point(&s))
+            });
+            std::thread::sleep(extra);
+            if child.try_wait().unwrap().is_none() {
+                kills += 1;
+            }
+            let _ = child.kill();
+            child.wait().unwrap();
+            if k == 1 {
+                // A changed input or option is refused, naming it; the
+                // state stays for the same command.
+                let changed = dir.path().join("a2.csv");
+                let mut text = std::fs::read_to_string(&a).unwrap();
+                text.push_str("99999,k1\n");
+                std::fs::write(&changed, text).unwrap();
+                let o = run_cmd(&server.url, &changed, &c_state, &report, client_mode)
+                    .output()
+                    .unwrap();
+                let e = String::from_utf8_lossy(&o.stderr);
+                assert!(!o.status.success() && e.contains("the input changed"), "{e}");
+                let mut other = client_mode.to_vec();
+                other.extend(["--min-intersection", "3"]);
+                let o = run_cmd(&server.url, &a, &c_state, &report, &other)
+                    .output()
+                    .unwrap();
+                let e = String::from_utf8_lossy(&o.stderr);
+                assert!(
+                    !o.status.success() && e.contains("the options changed") && e.contains("threshold"),
+                    "{e}"
+                );
+            }
+        }
+        assert!(kills >= 3, "mode {m}: only {kills} runs were killed before they ended");
+        let o = run_cmd(&server.url, &a, &c_state, &report, client_mode)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(server.wait_exit(), "the server ends after its one session");
+        assert!(!c_state.exists(), "the client's state directory is removed");
+        let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        assert_eq!(r["released"]["count"], count, "mode {m}: {r}");
+        assert_eq!(r["external"]["resumed"], true, "{r}");
+        if client_mode.contains(&"sum") {
+            let s: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&s_report).unwrap()).unwrap();
+            let got = if client_mode.contains(&"client") {
+                r["released"]["sum"].clone()
+            } else {
+                s["sessions"][0]["released"]["sum"].clone()
+            };
+            assert_eq!(got, sum, "mode {m}: {r} {s}");
+        }
+    }
+}
