@@ -1,6 +1,6 @@
 //! Resumed PSI-cardinality and PSI-sum in external memory through the real
 //! binaries (`psi run --state-dir` against `psi serve --state-dir`, chunks
-//! of 64 items, a checkpoint after every chunk): a client killed (SIGKILL)
+//! of 16 items, a checkpoint after every chunk): a client killed (SIGKILL)
 //! again and again, in the upload, in each download and at random points,
 //! ends with the plaintext count and sum (which an uninterrupted run gives:
 //! `e2e_pjc_disk.rs`), its state directory removed, and a report that says
@@ -48,7 +48,7 @@ fn tables(dir: &Path, rows: usize) -> (PathBuf, PathBuf, u64, u64) {
 fn run_cmd(url: &str, input: &Path, state: &Path, report: &Path, mode: &[&str]) -> Command {
     let mut c = Command::new(PSI);
     c.args(["run", "--peer", url, "--key", "key", "--quiet"])
-        .args(["--chunk-items", "64", "--checkpoint-seconds", "0"])
+        .args(["--chunk-items", "16", "--checkpoint-seconds", "0"])
         .arg("--input")
         .arg(input)
         .arg("--state-dir")
@@ -70,7 +70,9 @@ fn session(state: &Path) -> Option<serde_json::Value> {
 fn kill_points() -> Vec<Box<dyn Fn(&serde_json::Value) -> bool>> {
     vec![
         Box::new(|s| s["token"].is_string() && s["uploaded"] == false),
-        Box::new(|s| s["tags"]["received"].as_u64().unwrap_or(0) > 0 && s["tags"]["stored"] == false),
+        Box::new(|s| {
+            s["tags"]["received"].as_u64().unwrap_or(0) > 0 && s["tags"]["stored"] == false
+        }),
         Box::new(|s| s["set"]["received"].as_u64().unwrap_or(0) > 0 && s["set"]["stored"] == false),
     ]
 }
@@ -78,7 +80,7 @@ fn kill_points() -> Vec<Box<dyn Fn(&serde_json::Value) -> bool>> {
 #[test]
 fn killed_cardinality_and_sum_runs_resume_to_the_plaintext_answer() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b, count, sum) = tables(dir.path(), 1500);
+    let (a, b, count, sum) = tables(dir.path(), 3000);
     assert!(count > 100, "{count}");
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
     let modes: [(&[&str], &[&str]); 3] = [
@@ -94,17 +96,23 @@ fn killed_cardinality_and_sum_runs_resume_to_the_plaintext_answer() {
         let c_state = dir.path().join(format!("c-state-{m}"));
         let report = dir.path().join(format!("r-{m}.json"));
         let s_report = dir.path().join(format!("s-{m}.json"));
-        let mut args: Vec<OsString> = ["--once", "--key", "key", "--chunk-items", "64"]
+        // Not `--once`: a run of the loop that ends before its kill point
+        // (a phase too short to catch) must leave the server up.
+        let mut args: Vec<OsString> = ["--key", "key", "--chunk-items", "16"]
             .iter()
             .map(Into::into)
             .collect();
         args.extend(server_mode.iter().map(Into::into));
-        for (flag, path) in [("--input", &b), ("--state-dir", &s_state), ("--report", &s_report)] {
+        for (flag, path) in [
+            ("--input", &b),
+            ("--state-dir", &s_state),
+            ("--report", &s_report),
+        ] {
             args.push(flag.into());
             args.push(path.into());
         }
         let server = Server::spawn(&args);
-        let mut kills = 0;
+        let (mut kills, mut ended_early) = (0, false);
         let mut points = kill_points();
         // Two kills at random times besides the three phases.
         points.push(Box::new(|_| true));
@@ -121,6 +129,8 @@ fn killed_cardinality_and_sum_runs_resume_to_the_plaintext_answer() {
             std::thread::sleep(extra);
             if child.try_wait().unwrap().is_none() {
                 kills += 1;
+            } else {
+                ended_early = true;
             }
             let _ = child.kill();
             child.wait().unwrap();
@@ -135,7 +145,10 @@ fn killed_cardinality_and_sum_runs_resume_to_the_plaintext_answer() {
                     .output()
                     .unwrap();
                 let e = String::from_utf8_lossy(&o.stderr);
-                assert!(!o.status.success() && e.contains("the input changed"), "{e}");
+                assert!(
+                    !o.status.success() && e.contains("the input changed"),
+                    "{e}"
+                );
                 let mut other = client_mode.to_vec();
                 other.extend(["--min-intersection", "3"]);
                 let o = run_cmd(&server.url, &a, &c_state, &report, &other)
@@ -143,28 +156,35 @@ fn killed_cardinality_and_sum_runs_resume_to_the_plaintext_answer() {
                     .unwrap();
                 let e = String::from_utf8_lossy(&o.stderr);
                 assert!(
-                    !o.status.success() && e.contains("the options changed") && e.contains("threshold"),
+                    !o.status.success()
+                        && e.contains("the options changed")
+                        && e.contains("threshold"),
                     "{e}"
                 );
             }
         }
-        assert!(kills >= 3, "mode {m}: only {kills} runs were killed before they ended");
+        assert!(
+            kills >= 3,
+            "mode {m}: only {kills} runs were killed before they ended"
+        );
         let o = run_cmd(&server.url, &a, &c_state, &report, client_mode)
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        assert!(server.wait_exit(), "the server ends after its one session");
         assert!(!c_state.exists(), "the client's state directory is removed");
-        let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
         assert_eq!(r["released"]["count"], count, "mode {m}: {r}");
-        assert_eq!(r["external"]["resumed"], true, "{r}");
+        assert!(r["external"]["resumed"] == true || ended_early, "{r}");
         if client_mode.contains(&"sum") {
             let s: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(&s_report).unwrap()).unwrap();
             let got = if client_mode.contains(&"client") {
                 r["released"]["sum"].clone()
             } else {
-                s["sessions"][0]["released"]["sum"].clone()
+                let sessions = s["sessions"].as_array().unwrap();
+                let done = sessions.iter().rev().find(|x| x["released"].is_object());
+                done.unwrap()["released"]["sum"].clone()
             };
             assert_eq!(got, sum, "mode {m}: {r} {s}");
         }

@@ -100,6 +100,13 @@ pub async fn run_pjc_client_on_disk(
     if let Some(token) = state.token.clone() {
         match session_streams(&mut peer, &token, state.resumable).await? {
             Some(_) => resumed = true,
+            // Cardinality with both downloads stored and acknowledged: the
+            // server's session has ended, and the count needs nothing more.
+            None if state.set.acked
+                && params.protocol == psi_core::codec::Protocol::Cardinality =>
+            {
+                resumed = true
+            }
             None => {
                 tracing::warn!("the server no longer holds our session: starting it over");
                 state = CounterState::reset(dir, &new_seed()?)?;
@@ -300,11 +307,13 @@ async fn stream_state(
 ) -> Result<(String, Option<u64>), Error> {
     let limit = Instant::now() + peer.config().idle_timeout;
     loop {
-        let streams = session_streams(peer, token, true).await?.ok_or(Error::Peer {
-            status: 404,
-            code: api::code::UNKNOWN_SESSION.into(),
-            message: "the session ended while we resumed it".into(),
-        })?;
+        let streams = session_streams(peer, token, true)
+            .await?
+            .ok_or(Error::Peer {
+                status: 404,
+                code: api::code::UNKNOWN_SESSION.into(),
+                message: "the session ended while we resumed it".into(),
+            })?;
         let lane = &streams[stream.name];
         match lane["state"].as_str() {
             Some("running") if Instant::now() < limit => {
