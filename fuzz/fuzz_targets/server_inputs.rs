@@ -1,9 +1,10 @@
 #![no_main]
 //! What a server reads from files and headers a client controls: the token
-//! file, `Authorization`, the key-declaration header and request paths.
+//! file, `Authorization`, the key-declaration and resume-position headers
+//! and request paths.
 //! Errors, never panics.
 use libfuzzer_sys::fuzz_target;
-use psi_server::api::{decode_key_declaration, Route};
+use psi_server::api::{decode_key_declaration, parse_from_header, Route};
 use psi_server::auth::{bearer, BearerToken, Tokens};
 
 fuzz_target!(|data: &[u8]| {
@@ -16,4 +17,5 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = bearer(data);
     let _ = decode_key_declaration(data);
+    let _ = parse_from_header(data);
 });

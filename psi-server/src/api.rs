@@ -337,6 +337,15 @@ mod tests {
     }
 
     #[test]
+    fn resume_positions_in_headers() {
+        assert_eq!(parse_from_header(b"0"), Some(0));
+        assert_eq!(parse_from_header(b"18446744073709551615"), Some(u64::MAX));
+        for bad in [&b""[..], b"-1", b"+1", b" 1", b"1e3", b"18446744073709551616", b"0x10"] {
+            assert_eq!(parse_from_header(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn key_declarations_in_headers() {
         let d = KeyDeclaration {
             canonical: "email@1:gmail".into(),
