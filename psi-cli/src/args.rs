@@ -259,9 +259,10 @@ pub struct RunArgs {
     /// Seconds without progress after which the run fails.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     pub idle_timeout: u64,
-    /// Bounded memory and resume (`--mode intersection`, one key): spill the
-    /// keys to DIR, run bucket by bucket, and keep the progress there; the
-    /// same command after a crash resumes. Removed on success. Inputs above
+    /// Bounded memory and resume: spill the keys to DIR, run bucket by
+    /// bucket (`--mode intersection`) or as one session on disk (`--mode
+    /// cardinality|sum`), and keep the progress there; the same command
+    /// after a crash resumes. Removed on success. Inputs above
     /// 1 GiB use `OUTPUT.psi-state` unless `--in-memory`.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
