@@ -65,9 +65,12 @@ fn session(state: &Path) -> Option<serde_json::Value> {
     serde_json::from_slice(&bytes).ok()
 }
 
+/// When to kill the client, judged from its session state.
+type KillPoint = Box<dyn Fn(&serde_json::Value) -> bool>;
+
 /// Kill points: in the upload, in the answers' download, in the set's
-/// download, and two at random times.
-fn kill_points() -> Vec<Box<dyn Fn(&serde_json::Value) -> bool>> {
+/// download (one more, at a random time, is added by the test).
+fn kill_points() -> Vec<KillPoint> {
     vec![
         Box::new(|s| s["token"].is_string() && s["uploaded"] == false),
         Box::new(|s| {
@@ -114,7 +117,7 @@ fn killed_cardinality_and_sum_runs_resume_to_the_plaintext_answer() {
         let server = Server::spawn(&args);
         let (mut kills, mut ended_early) = (0, false);
         let mut points = kill_points();
-        // Two kills at random times besides the three phases.
+        // One kill at a random time besides the three phases.
         points.push(Box::new(|_| true));
         for (k, point) in points.iter().enumerate() {
             let mut child = run_cmd(&server.url, &a, &c_state, &report, client_mode)

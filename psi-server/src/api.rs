@@ -340,7 +340,15 @@ mod tests {
     fn resume_positions_in_headers() {
         assert_eq!(parse_from_header(b"0"), Some(0));
         assert_eq!(parse_from_header(b"18446744073709551615"), Some(u64::MAX));
-        for bad in [&b""[..], b"-1", b"+1", b" 1", b"1e3", b"18446744073709551616", b"0x10"] {
+        for bad in [
+            &b""[..],
+            b"-1",
+            b"+1",
+            b" 1",
+            b"1e3",
+            b"18446744073709551616",
+            b"0x10",
+        ] {
             assert_eq!(parse_from_header(bad), None, "{bad:?}");
         }
     }

@@ -117,16 +117,23 @@ async fn count(
         }
         Some(dir) => {
             let n = items.len() as u64;
+            let options = psi_server::DiskOptions {
+                dir: dir.join("session"),
+                checkpoint_every: std::time::Duration::from_secs(1),
+            };
             let run = psi_server::run_pjc_client_on_disk(
                 &peer,
                 Box::new(Items(items.into_iter(), n)),
-                dir,
+                &options,
                 &params,
                 &config,
                 Arc::new(|_, _, _| {}),
             )
             .await
             .unwrap();
+            assert!(!run.resumed);
+            // The caller's to remove once the run succeeded (`psi run` does).
+            std::fs::remove_dir_all(&options.dir).unwrap();
             run.run.output
         }
     }

@@ -37,7 +37,7 @@ use crate::plan::Plan;
 pub async fn execute(plan: Plan) -> Result<(), CliError> {
     match plan {
         Plan::Serve(plan) => serve::serve(*plan).await,
-        Plan::Run(plan) => run::run(plan).await,
+        Plan::Run(plan) => run::run(*plan).await,
         Plan::Demo(plan) => demo::demo(plan).await,
         Plan::Gen(plan) => gen::gen(plan),
         Plan::TokenAdd(plan) => token::add(plan),

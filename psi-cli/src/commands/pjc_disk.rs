@@ -103,12 +103,6 @@ impl CounterItems for SpillItems {
         let keep = self.current.len().saturating_sub(max);
         Ok(Some(self.current.split_off(keep)))
     }
-
-    fn restart(&mut self) -> Result<(), String> {
-        self.next_fine = 0;
-        self.current = Vec::new();
-        Ok(())
-    }
 }
 
 /// What decides a cardinality or sum run's result, as `state.json` keeps it.

@@ -77,7 +77,7 @@ pub enum Plan {
     /// `psi serve`.
     Serve(Box<ServePlan>),
     /// `psi run`.
-    Run(RunPlan),
+    Run(Box<RunPlan>),
     /// `psi demo`.
     Demo(DemoPlan),
     /// `psi gen`.
@@ -111,7 +111,7 @@ impl Plan {
                 }
                 Plan::Serve(Box::new(ServePlan::from_args(args)?))
             }
-            Command::Run(args) => Plan::Run(RunPlan::from_args(args)?),
+            Command::Run(args) => Plan::Run(Box::new(RunPlan::from_args(args)?)),
             Command::Demo(args) => Plan::Demo(DemoPlan::from_args(args)?),
             Command::Gen(args) => Plan::Gen(GenPlan::from_args(args)?),
             Command::Token(TokenCommand::Add(args)) => {

@@ -40,15 +40,14 @@ use crate::metrics::{Phases, Traffic};
 use crate::scratch::{RecordFiles, WrittenFiles};
 use crate::Error;
 
-/// Our distinct items, in batches (a fixed order, each item once).
+/// Our distinct items, in batches, each item once, from the first, and in
+/// the same order every time (a resumed upload skips those the server
+/// holds).
 pub trait CounterItems: Send + 'static {
     /// How many distinct items there are in all.
     fn distinct(&self) -> u64;
     /// Up to `max` next items; `None` at the end. The error is one line.
     fn next_batch(&mut self, max: usize) -> Result<Option<Vec<Item>>, String>;
-    /// Back to the first item: the items then come again in the same order
-    /// (a resumed upload skips those the server holds).
-    fn restart(&mut self) -> Result<(), String>;
 }
 
 /// Progress of a long phase: `(phase, done, total)`.
@@ -529,9 +528,8 @@ struct Upload {
 }
 
 impl Upload {
-    /// From the first item, skips the `at` items the server holds.
+    /// Skips the first `at` items (the server holds them).
     fn skip(mut self, at: u64) -> Result<Self, Error> {
-        self.items.restart().map_err(Error::Source)?;
         let mut left = at;
         while left > 0 {
             let max = usize::try_from(left.min(1 << 16)).unwrap_or(1 << 16);
