@@ -8,12 +8,14 @@
 mod bucket;
 mod config;
 mod ecdh;
+mod endpoint;
 mod kkrt;
 mod link_buckets;
 mod linkage;
 mod pjc;
 mod pjc_disk;
 mod pjc_resume;
+mod pjc_sinks;
 mod transport;
 mod unit;
 

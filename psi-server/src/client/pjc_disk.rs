@@ -16,28 +16,27 @@
 //! than its idle timeout), or one that does not resume (its set in memory),
 //! means starting over: a new seed and a new session.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Instant;
 
 use psi_core::codec::Codec;
 use psi_core::pjc::external::{
-    read_tags, Query, QueryRouter, StreamingCounter, StreamingCounterMasker,
-    StreamingCounterStreams, TagRouter,
+    read_tags, Query, StreamingCounter, StreamingCounterMasker, StreamingCounterStreams,
 };
-use psi_core::pjc::{self, PjcHello, ResponderSetChunk, ShuffledTags};
+use psi_core::pjc::{self, PjcHello};
 use psi_core::rng::ZeroizingRng;
-use psi_core::schedule::{self, Stream};
+use psi_core::schedule;
 use psi_core::Item;
 use zeroize::Zeroizing;
 
 use super::config::ClientConfig;
 use super::pjc::{finish_exchange, PjcRun};
-use super::pjc_resume::{hello_hex, CounterState, StreamMark};
+use super::pjc_resume::{hello_hex, CounterState};
+use super::pjc_sinks::{receive, session_streams, stream_state, QuerySink, Stored, TagSink};
+pub use super::pjc_sinks::{DiskOptions, OnProgress};
 use super::transport::Peer;
-use crate::api;
 use crate::metrics::{Phases, Traffic};
-use crate::scratch::{RecordFiles, WrittenFiles};
+use crate::scratch::WrittenFiles;
 use crate::Error;
 
 /// Our distinct items, in batches, each item once, from the first, and in
@@ -50,9 +49,6 @@ pub trait CounterItems: Send + 'static {
     fn next_batch(&mut self, max: usize) -> Result<Option<Vec<Item>>, String>;
 }
 
-/// Progress of a long phase: `(phase, done, total)`.
-pub type OnProgress = Arc<dyn Fn(&'static str, u64, u64) + Send + Sync>;
-
 /// What an external-memory run did beyond [`PjcRun`].
 #[derive(Debug, Clone)]
 pub struct DiskPjcRun {
@@ -64,16 +60,6 @@ pub struct DiskPjcRun {
     pub prefix_files: usize,
     /// Whether this call resumed a session (rather than starting one).
     pub resumed: bool,
-}
-
-/// How an external-memory run keeps its progress.
-#[derive(Debug, Clone)]
-pub struct DiskOptions {
-    /// The directory of its state and prefix files, kept between runs
-    /// (the caller removes it once the run succeeded).
-    pub dir: PathBuf,
-    /// The least time between two checkpoints of a download.
-    pub checkpoint_every: Duration,
 }
 
 /// Runs PSI-cardinality or PSI-sum as the counter against `peer`, like
@@ -274,60 +260,6 @@ fn seed_of(state: &CounterState, dir: &Path) -> Result<Zeroizing<[u8; 32]>, Erro
     })
 }
 
-/// The session's streams at the server (its progress), or `None` when the
-/// server no longer holds it or it does not resume.
-async fn session_streams(
-    peer: &mut Peer<'_>,
-    token: &str,
-    resumable: bool,
-) -> Result<Option<serde_json::Value>, Error> {
-    if !resumable {
-        return Ok(None);
-    }
-    match peer.get(&api::session_path(token), 64 * 1024).await {
-        Ok((_, body)) => {
-            let json: serde_json::Value = serde_json::from_slice(&body)
-                .map_err(|_| Error::NotPsi("its session progress is not JSON"))?;
-            Ok(Some(json["streams"].clone()))
-        }
-        Err(Error::Peer { code, .. }) if code == api::code::UNKNOWN_SESSION => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// The state of our session's `stream` at the server (`ready`, `done`,
-/// `waiting`) and, for the upload, the items it holds. While the server
-/// still runs the stream for a connection that broke (it notices soon),
-/// waits, at most for our idle timeout.
-async fn stream_state(
-    peer: &mut Peer<'_>,
-    token: &str,
-    stream: &Stream,
-) -> Result<(String, Option<u64>), Error> {
-    let limit = Instant::now() + peer.config().idle_timeout;
-    loop {
-        let streams = session_streams(peer, token, true)
-            .await?
-            .ok_or(Error::Peer {
-                status: 404,
-                code: api::code::UNKNOWN_SESSION.into(),
-                message: "the session ended while we resumed it".into(),
-            })?;
-        let lane = &streams[stream.name];
-        match lane["state"].as_str() {
-            Some("running") if Instant::now() < limit => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Some(state) => return Ok((state.to_string(), lane["received"].as_u64())),
-            None => {
-                return Err(Error::NotPsi(
-                    "its session progress does not say where our streams stand",
-                ))
-            }
-        }
-    }
-}
-
 /// Where our upload resumes: the items the server holds, or `None` if it
 /// has them all.
 async fn upload_position(peer: &mut Peer<'_>, token: &str) -> Result<Option<u64>, Error> {
@@ -337,149 +269,6 @@ async fn upload_position(peer: &mut Peer<'_>, token: &str) -> Result<Option<u64>
         _ => Err(Error::NotPsi(
             "its session progress does not say where our upload stands",
         )),
-    }
-}
-
-/// A download's prefix files, opened at the last checkpoint, and when to
-/// take the next.
-struct Stored {
-    files: RecordFiles,
-    mark: StreamMark,
-    every: Duration,
-    last: Instant,
-    total: u64,
-    dir: PathBuf,
-}
-
-impl Stored {
-    fn open(
-        dir: &Path,
-        name: &str,
-        files: usize,
-        record_len: usize,
-        mark: &StreamMark,
-        options: &DiskOptions,
-        total: u64,
-    ) -> Result<Self, Error> {
-        let counts = if mark.counts.len() == files {
-            mark.counts.clone()
-        } else if mark.received == 0 {
-            vec![0; files]
-        } else {
-            return Err(Error::DamagedState {
-                path: dir.join("session.json"),
-                reason: format!(
-                    "{} prefix files recorded where {files} are used",
-                    mark.counts.len()
-                ),
-            });
-        };
-        Ok(Stored {
-            files: RecordFiles::resume(dir, name, &counts, record_len)?,
-            mark: mark.clone(),
-            every: options.checkpoint_every,
-            last: Instant::now(),
-            total,
-            dir: dir.to_path_buf(),
-        })
-    }
-
-    /// Takes a checkpoint after `received` items if it is time (or `force`).
-    fn checkpoint(
-        &mut self,
-        received: u64,
-        force: bool,
-        state: &mut CounterState,
-        mark_of: fn(&mut CounterState) -> &mut StreamMark,
-    ) -> Result<(), Error> {
-        if !force && self.last.elapsed() < self.every {
-            return Ok(());
-        }
-        self.mark.counts = self.files.checkpoint()?;
-        self.mark.received = received;
-        self.mark.stored = received == self.total;
-        *mark_of(state) = self.mark.clone();
-        state.save(&self.dir)?;
-        self.last = Instant::now();
-        Ok(())
-    }
-}
-
-/// A download sink: its router and prefix files.
-trait Sink: Send + 'static {
-    fn stored(&mut self) -> &mut Stored;
-    /// Items received so far.
-    fn received(&self) -> u64;
-    /// Counts `items` already stored as received.
-    fn skip(&mut self, items: u64) -> Result<(), Error>;
-}
-
-/// Downloads `stream` into `sink` from its last checkpoint (or not at all
-/// if it is stored), checkpointing on the way, then acknowledges it.
-async fn receive<S: Sink>(
-    peer: &mut Peer<'_>,
-    token: &str,
-    stream: &'static Stream,
-    mut state: CounterState,
-    mut sink: S,
-    each: fn(&mut S, Vec<u8>) -> Result<(), Error>,
-    mark_of: fn(&mut CounterState) -> &mut StreamMark,
-) -> Result<(S, u64, CounterState), Error> {
-    let mark = mark_of(&mut state).clone();
-    sink.skip(mark.received)?;
-    let mut bytes = 0;
-    let resumable = state.resumable;
-    if resumable && !mark.acked {
-        // A connection of an earlier try may still hold the stream.
-        stream_state(peer, token, stream).await?;
-    }
-    if !mark.stored {
-        let from = resumable.then_some(mark.received);
-        let mut run = Receiving {
-            sink,
-            state,
-            each,
-            mark_of,
-        };
-        (run, bytes) = peer
-            .download_from(token, stream, from, run, Receiving::each)
-            .await?;
-        let received = run.sink.received();
-        run.sink
-            .stored()
-            .checkpoint(received, true, &mut run.state, mark_of)?;
-        (sink, state) = (run.sink, run.state);
-        if !mark_of(&mut state).stored {
-            return Err(Error::StreamCut(stream.name));
-        }
-    }
-    if resumable && !mark_of(&mut state).acked {
-        let total = sink.stored().total;
-        peer.download_from(token, stream, Some(total), (), |_, _| {
-            Err(Error::NotPsi("it sent more after the end of a stream"))
-        })
-        .await?;
-        mark_of(&mut state).acked = true;
-        state.save(&sink.stored().dir)?;
-    }
-    Ok((sink, bytes, state))
-}
-
-/// A download in progress with the state it checkpoints into.
-struct Receiving<S: Sink> {
-    sink: S,
-    state: CounterState,
-    each: fn(&mut S, Vec<u8>) -> Result<(), Error>,
-    mark_of: fn(&mut CounterState) -> &mut StreamMark,
-}
-
-impl<S: Sink> Receiving<S> {
-    fn each(&mut self, message: Vec<u8>) -> Result<(), Error> {
-        (self.each)(&mut self.sink, message)?;
-        let received = self.sink.received();
-        self.sink
-            .stored()
-            .checkpoint(received, false, &mut self.state, self.mark_of)
     }
 }
 
@@ -568,73 +357,5 @@ impl Upload {
                 None
             }
         }
-    }
-}
-
-struct TagSink {
-    router: TagRouter,
-    stored: Stored,
-    progress: OnProgress,
-}
-
-impl Sink for TagSink {
-    fn stored(&mut self) -> &mut Stored {
-        &mut self.stored
-    }
-    fn received(&self) -> u64 {
-        self.router.received()
-    }
-    fn skip(&mut self, items: u64) -> Result<(), Error> {
-        Ok(self.router.skip(items)?)
-    }
-}
-
-impl TagSink {
-    fn each(&mut self, message: Vec<u8>) -> Result<(), Error> {
-        for t in self.router.receive(ShuffledTags::from_bytes(&message)?)? {
-            self.stored
-                .files
-                .push(self.router.prefix(t), &t.to_le_bytes())?;
-        }
-        (self.progress)("answers", self.router.received(), self.stored.total);
-        Ok(())
-    }
-}
-
-struct QuerySink {
-    router: QueryRouter,
-    stored: Stored,
-    sum: bool,
-    progress: OnProgress,
-    total: u64,
-    record: Vec<u8>,
-}
-
-impl Sink for QuerySink {
-    fn stored(&mut self) -> &mut Stored {
-        &mut self.stored
-    }
-    fn received(&self) -> u64 {
-        self.router.received()
-    }
-    fn skip(&mut self, items: u64) -> Result<(), Error> {
-        Ok(self.router.skip(items)?)
-    }
-}
-
-impl QuerySink {
-    fn each(&mut self, message: Vec<u8>) -> Result<(), Error> {
-        for q in self
-            .router
-            .receive(ResponderSetChunk::from_bytes(&message)?)?
-        {
-            self.record.clear();
-            q.write(self.sum, &mut self.record);
-            self.stored
-                .files
-                .push(self.router.prefix(q.tag), &self.record)?;
-        }
-        (self.progress)("peer set", self.router.received(), self.total);
-        Ok(())
     }
 }
