@@ -7,6 +7,7 @@ use psi_core::schedule::{self, Stream};
 
 use super::handoff::{Chunks, Download, Downstream, Exchange, Upload, Uploaded};
 use super::lane::{Lane, Refusal};
+use super::result_lane::ResultLane;
 use crate::body::ChannelBody;
 
 /// Answers in flight between the upload and the double-masked stream.
@@ -17,7 +18,7 @@ pub(crate) struct EcdhStreams {
     double_masked: Lane<ChannelBody>,
     server_masked: Lane<ServerMasker>,
     /// A linkage step: the result, for the linkage with this id.
-    result: Option<Lane<String>>,
+    result: ResultLane,
 }
 
 impl EcdhStreams {
@@ -31,7 +32,7 @@ impl EcdhStreams {
             client_masked: Lane::Ready((answerer, tx)),
             double_masked: Lane::Ready(body),
             server_masked: Lane::Ready(masker),
-            result: linkage.map(|id| Lane::holding("every other stream", id)),
+            result: ResultLane::new(linkage),
         }
     }
 
@@ -73,16 +74,11 @@ impl EcdhStreams {
     }
 
     pub(crate) fn start_exchange(&mut self, stream: &Stream) -> Result<Exchange, Refusal> {
-        match &mut self.result {
-            Some(lane) if *stream == schedule::RESULT => Ok(Exchange::LinkResult(lane.start()?)),
-            _ => Err(Refusal::Taken),
-        }
+        self.result.start_exchange(stream)
     }
 
     pub(crate) fn exchanged(&mut self) {
-        if let Some(lane) = &mut self.result {
-            lane.done();
-        }
+        self.result.exchanged();
     }
 
     fn streams_done(&self) -> bool {
@@ -91,13 +87,11 @@ impl EcdhStreams {
 
     fn release(&mut self) {
         if self.streams_done() {
-            if let Some(lane) = &mut self.result {
-                lane.release();
-            }
+            self.result.release();
         }
     }
 
     pub(crate) fn all_done(&self) -> bool {
-        self.streams_done() && self.result.as_ref().is_none_or(Lane::is_done)
+        self.streams_done() && self.result.is_done()
     }
 }

@@ -8,12 +8,13 @@ use psi_core::schedule::{self, Stream};
 
 use super::handoff::{Download, Downstream, Exchange, Upload, Uploaded};
 use super::lane::{Lane, Refusal};
+use super::result_lane::ResultLane;
 
 pub(crate) struct KkrtStreams {
     matrix: Lane<Box<ExpectMatrix>>,
     oprf_values: Lane<Box<psi_core::kkrt::SendOprfValues>>,
     /// A linkage bucket: the result, for the linkage with this id.
-    result: Option<Lane<String>>,
+    result: ResultLane,
 }
 
 impl KkrtStreams {
@@ -21,7 +22,7 @@ impl KkrtStreams {
         KkrtStreams {
             matrix: Lane::Ready(Box::new(matrix)),
             oprf_values: Lane::waiting("the whole matrix upload"),
-            result: linkage.map(|id| Lane::holding("every other stream", id)),
+            result: ResultLane::new(linkage),
         }
     }
 
@@ -51,23 +52,16 @@ impl KkrtStreams {
     pub(crate) fn downloaded(&mut self) {
         self.oprf_values.done();
         if self.streams_done() {
-            if let Some(lane) = &mut self.result {
-                lane.release();
-            }
+            self.result.release();
         }
     }
 
     pub(crate) fn start_exchange(&mut self, stream: &Stream) -> Result<Exchange, Refusal> {
-        match &mut self.result {
-            Some(lane) if *stream == schedule::RESULT => Ok(Exchange::LinkResult(lane.start()?)),
-            _ => Err(Refusal::Taken),
-        }
+        self.result.start_exchange(stream)
     }
 
     pub(crate) fn exchanged(&mut self) {
-        if let Some(lane) = &mut self.result {
-            lane.done();
-        }
+        self.result.exchanged();
     }
 
     fn streams_done(&self) -> bool {
@@ -75,6 +69,6 @@ impl KkrtStreams {
     }
 
     pub(crate) fn all_done(&self) -> bool {
-        self.streams_done() && self.result.as_ref().is_none_or(Lane::is_done)
+        self.streams_done() && self.result.is_done()
     }
 }

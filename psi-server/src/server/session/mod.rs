@@ -8,6 +8,7 @@ mod kkrt;
 mod lane;
 mod pjc;
 mod pjc_disk;
+mod result_lane;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
