@@ -35,7 +35,7 @@ use rand_core::SeedableRng;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: psi-bench ecdh|kkrt [--log2 16,20] [--no-cli] [--spu PATH]\n       psi-bench pjc [--log2 16,20] [--no-cli] [--openmined PATH]\n       psi-bench buckets [--n 1000000] [--protocol kkrt|ecdh] [--ref-log2 20] [--bucket-items N] [--dir DIR]\n       psi-bench buckets --protocol cardinality|sum [--n 1000000] [--ref-n N] [--dir DIR]\n       psi-bench link-buckets [--n 1000000] [--join inner|left|right|full] [--align] [--bucket-items N] [--protocol ecdh|kkrt|both] [--no-memory] [--dir DIR]\n       psi-bench primitives\n       psi-bench profiles [--n 50000]\n       psi-bench fuzzy-speed [--anonlink PATH]\n       psi-bench fuzzy-scale [--n 100000,1000000]\n       psi-bench fuzzy-quality [--febrl DIR]"
+        "usage: psi-bench ecdh|kkrt [--log2 16,20] [--no-cli] [--spu PATH]\n       psi-bench pjc [--log2 16,20] [--no-cli] [--openmined PATH]\n       psi-bench buckets [--n 1000000] [--protocol kkrt|ecdh] [--ref-log2 20] [--bucket-items N] [--dir DIR]\n       psi-bench buckets --protocol cardinality|sum [--n 1000000] [--ref-n N] [--kill-at SECONDS] [--dir DIR]\n       psi-bench link-buckets [--n 1000000] [--join inner|left|right|full] [--align] [--bucket-items N] [--protocol ecdh|kkrt|both] [--no-memory] [--dir DIR]\n       psi-bench primitives\n       psi-bench profiles [--n 50000]\n       psi-bench fuzzy-speed [--anonlink PATH]\n       psi-bench fuzzy-scale [--n 100000,1000000]\n       psi-bench fuzzy-quality [--febrl DIR]"
     );
     std::process::exit(2)
 }

@@ -25,9 +25,22 @@ struct Measured {
     count: u64,
     sum: Option<u64>,
     phases: String,
+    /// With `--kill-at`: seconds until the first `psi run` was killed, and
+    /// whether the second one says it resumed.
+    killed: Option<(f64, bool)>,
 }
 
-fn one_run(psi: &Path, a: &Path, b: &Path, n: u64, sum: bool, disk: Option<&Path>) -> Measured {
+/// One server and client; with `kill_at`, the client is SIGKILLed that many
+/// seconds after it started and the same command is run again, which
+/// resumes (the server keeps the session for its idle timeout).
+fn one_run(
+    psi: &Path,
+    (a, b): (&Path, &Path),
+    n: u64,
+    sum: bool,
+    disk: Option<&Path>,
+    kill_at: Option<f64>,
+) -> Measured {
     let (server_state, client_state) = match disk {
         Some(d) => (Some(d.join("server-state")), Some(d.join("client-state"))),
         None => (None, None),
@@ -80,7 +93,28 @@ fn one_run(psi: &Path, a: &Path, b: &Path, n: u64, sum: bool, disk: Option<&Path
         Some(d) => run.arg("--state-dir").arg(d),
         None => run.arg("--in-memory"),
     };
-    let out = run.output().unwrap();
+    let killed = kill_at.map(|k| {
+        let started = Instant::now();
+        let mut first = run
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        while started.elapsed().as_secs_f64() < k {
+            if first.try_wait().unwrap().is_some() {
+                panic!("--kill-at {k}: the run ended before it was killed; give a smaller time");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        first.kill().unwrap();
+        first.wait().unwrap();
+        started.elapsed().as_secs_f64()
+    });
+    let out = run
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
     let wall = t.elapsed().as_secs_f64();
     let server_rss = server.peak_rss();
     server.terminate();
@@ -102,6 +136,7 @@ fn one_run(psi: &Path, a: &Path, b: &Path, n: u64, sum: bool, disk: Option<&Path
         count: ra["released"]["count"].as_u64().unwrap_or(0),
         sum: ra["released"]["sum"].as_u64(),
         phases: ra.phases(1),
+        killed: killed.map(|k| (k, ra["external"]["resumed"].as_bool() == Some(true))),
     }
 }
 
@@ -123,7 +158,8 @@ fn print(what: &str, n: u64, m: &Measured) {
 
 /// `--n N` (default 10^6), `--protocol cardinality|sum`, `--ref-n N` (the
 /// in-memory run's size, default n; 0 skips it), `--dir DIR` (keeps the
-/// generated tables).
+/// generated tables), `--kill-at SECONDS` (after the uninterrupted external
+/// run, one more that is killed at that time and resumed).
 pub fn run(args: &[String]) {
     println!("{}", machine());
     let psi = psi_binary();
@@ -137,17 +173,41 @@ pub fn run(args: &[String]) {
         "cardinality"
     };
     let (a, b) = tables(&psi, &dir, n);
-    let external = one_run(&psi, &a, &b, n, sum, Some(&dir));
+    let external = one_run(&psi, (&a, &b), n, sum, Some(&dir), None);
     print(&format!("{name} external memory"), n, &external);
     assert_eq!(external.count, n / 2, "wrong count");
     for d in ["server-state", "client-state"] {
         assert_eq!(du(&dir.join(d)), 0, "temporary files left in {d}");
     }
+    if let Some(k) = flag_value(args, "--kill-at") {
+        let k: f64 = k.parse().expect("--kill-at takes seconds");
+        let again = one_run(&psi, (&a, &b), n, sum, Some(&dir), Some(k));
+        print(
+            &format!("{name} external memory, killed and run again"),
+            n,
+            &again,
+        );
+        assert_eq!(
+            again.count, external.count,
+            "the resumed run's count differs"
+        );
+        assert_eq!(again.sum, external.sum, "the resumed run's sum differs");
+        if let Some((at, resumed)) = again.killed {
+            println!(
+                "resume: `psi run` SIGKILLed after {at:.1} s; the same command again took {:.1} s ({}), against {:.1} s for an uninterrupted run: {:.1} s in all, where starting over would take {:.1} s",
+                again.seconds,
+                if resumed { "it resumed the session" } else { "it did NOT resume" },
+                external.seconds,
+                at + again.seconds,
+                at + external.seconds
+            );
+        }
+    }
     if ref_n == 0 {
         return;
     }
     let (ra, rb) = tables(&psi, &dir, ref_n);
-    let memory = one_run(&psi, &ra, &rb, ref_n, sum, None);
+    let memory = one_run(&psi, (&ra, &rb), ref_n, sum, None, None);
     print(&format!("{name} in memory"), ref_n, &memory);
     assert_eq!(memory.count, ref_n / 2, "wrong count");
     if ref_n == n {
