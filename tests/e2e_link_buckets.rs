@@ -10,9 +10,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use common::{ok, two_key_tables, Server, PSI};
+use common::{link_two_keys, ok, two_key_tables, Server, PSI};
 
 fn serve(input: &Path, output: &Path, extra: &[&str]) -> Server {
     let mut args: Vec<OsString> = ["--key", "email", "--key", "phone", "--input"]
@@ -24,18 +24,6 @@ fn serve(input: &Path, output: &Path, extra: &[&str]) -> Server {
     args.push(output.into());
     args.extend(extra.iter().map(Into::into));
     Server::spawn(&args)
-}
-
-fn run(url: &str, input: &Path, out: &Path, extra: &[&str]) -> Output {
-    Command::new(PSI)
-        .args(["run", "--peer", url, "--key", "email", "--key", "phone"])
-        .arg("--input")
-        .arg(input)
-        .arg("--output")
-        .arg(out)
-        .args(extra)
-        .output()
-        .unwrap()
 }
 
 /// An output's lines after the header, as (id, the rest).
@@ -139,7 +127,7 @@ fn bucketed_linkages_equal_in_memory_linkages() {
                 args.push("--align");
             }
             let m = dir.path().join(format!("m-{name}.csv"));
-            ok(&run(&memory.url, &a, &m, &args));
+            ok(&link_two_keys(&memory.url, &a, &m, &args));
             let client_state = dir.path().join(format!("cs-{name}"));
             let report = dir.path().join(format!("r-{name}.json"));
             let mut bargs = args.clone();
@@ -152,7 +140,7 @@ fn bucketed_linkages_equal_in_memory_linkages() {
                 report.to_str().unwrap(),
             ]);
             let d = dir.path().join(format!("d-{name}.csv"));
-            ok(&run(&disk.url, &a, &d, &bargs));
+            ok(&link_two_keys(&disk.url, &a, &d, &bargs));
             assert!(!client_state.exists(), "the client's state is removed");
             let r: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
@@ -224,7 +212,7 @@ fn a_failed_bucketed_linkage_leaves_no_state_and_says_why() {
     let server = serve(&b, &dir.path().join("b-out.csv"), &[]);
     let state = dir.path().join("state");
     let out = dir.path().join("out.csv");
-    let o = run(
+    let o = link_two_keys(
         &server.url,
         &a,
         &out,
@@ -236,7 +224,7 @@ fn a_failed_bucketed_linkage_leaves_no_state_and_says_why() {
     assert!(!state.exists(), "the state directory is removed on failure");
     assert!(!out.exists(), "no output");
     // --shard splits intersections only.
-    let o = run(
+    let o = link_two_keys(
         &server.url,
         &a,
         &out,

@@ -12,10 +12,9 @@ mod common;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{ok, two_key_tables, Server, PSI};
+use common::{link_two_keys, ok, two_key_tables, Server};
 
 fn serve(input: &Path, state: &Path, out_dir: &Path) -> Server {
     let mut args: Vec<OsString> = ["--key", "email", "--key", "phone", "--input"]
@@ -28,18 +27,6 @@ fn serve(input: &Path, state: &Path, out_dir: &Path) -> Server {
     args.push("--output".into());
     args.push(out_dir.join("{linkage}.csv").into());
     Server::spawn(&args)
-}
-
-fn run(url: &str, input: &Path, out: &Path, extra: &[&str]) -> Output {
-    Command::new(PSI)
-        .args(["run", "--peer", url, "--key", "email", "--key", "phone"])
-        .arg("--input")
-        .arg(input)
-        .arg("--output")
-        .arg(out)
-        .args(extra)
-        .output()
-        .unwrap()
 }
 
 /// The server's side of the linkage that just ended (waiting, bounded, for
@@ -105,7 +92,7 @@ fn linkage(
         "--report",
         report.to_str().unwrap(),
     ]);
-    ok(&run(&server.url, a, &out, &all));
+    ok(&link_two_keys(&server.url, a, &out, &all));
     assert!(!client_state.exists(), "the client's state is removed");
     let shared = args
         .iter()
@@ -201,7 +188,7 @@ fn empty_and_full_overlaps() {
 fn kkrt_linkages_in_memory_are_refused_naming_state_dir() {
     let dir = tempfile::tempdir().unwrap();
     let (a, _) = two_key_tables(dir.path(), 10, 1);
-    let o = run(
+    let o = link_two_keys(
         "127.0.0.1:9",
         &a,
         &dir.path().join("out.csv"),

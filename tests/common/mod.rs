@@ -1,5 +1,6 @@
 //! What the end-to-end tests share: the `psi serve` child process, a free
-//! port, two-key tables, and waiting on a child's progress.
+//! port, two-key tables and a linkage run over them, and waiting on a
+//! child's progress.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::ffi::OsString;
@@ -106,6 +107,20 @@ pub fn two_key_tables(dir: &Path, rows: usize, seed: u64) -> (PathBuf, PathBuf) 
     std::fs::write(&pa, a).unwrap();
     std::fs::write(&pb, b).unwrap();
     (pa, pb)
+}
+
+/// `psi run` of a linkage on the keys of [`two_key_tables`] (email, then
+/// phone) against `url`, from `input` to `out`, with `extra` arguments.
+pub fn link_two_keys(url: &str, input: &Path, out: &Path, extra: &[&str]) -> Output {
+    Command::new(PSI)
+        .args(["run", "--peer", url, "--key", "email", "--key", "phone"])
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
 }
 
 /// Waits, at most `limit`, until `reached()` or until `child` ends.
