@@ -231,11 +231,25 @@ async fn malformed_requests_get_json_errors() {
 
     let (status, _) = raw(addr, "GET", "/v1/elsewhere", "", b"").await;
     assert_eq!(status, 404);
-    let (status, _) = raw(addr, "DELETE", "/v1/health", "", b"").await;
-    assert_eq!(status, 405);
+    // 405 names what the path takes (RFC 9110's Allow).
+    let a = common::request(addr, "DELETE", "/v1/health", "", b"").await;
+    assert_eq!(a.status, 405);
+    assert_eq!(a.header("allow").as_deref(), Some("GET"), "{}", a.text);
+    let a = common::request(addr, "TRACE", "/v1/sessions", "", b"").await;
+    assert_eq!(a.status, 405);
+    assert_eq!(a.header("allow").as_deref(), Some("POST"), "{}", a.text);
 
     // An invalid point in the upload.
     let token = open_session(addr, 1).await;
+    for (method, path, allow) in [
+        ("PUT", format!("/v1/sessions/{token}"), "GET, DELETE"),
+        ("PUT", format!("/v1/sessions/{token}/server-masked"), "GET"),
+        ("GET", format!("/v1/sessions/{token}/client-masked"), "PUT"),
+    ] {
+        let a = common::request(addr, method, &path, "", b"").await;
+        assert_eq!(a.status, 405, "{method} {path}");
+        assert_eq!(a.header("allow").as_deref(), Some(allow), "{method} {path}");
+    }
     let mut chunk = vec![WIRE_VERSION, 3];
     chunk.extend_from_slice(&1u32.to_be_bytes());
     chunk.extend_from_slice(&[0xff; 32]);

@@ -104,12 +104,19 @@ pub(crate) fn wrong_stream(schedule: &str, stream: &str) -> Answer {
     )
 }
 
-pub(crate) fn method_not_allowed() -> Answer {
-    error(
+/// 405, with the `Allow` header RFC 9110 (§15.5.6) requires: `allow` lists
+/// the methods the path takes (`GET` or `GET, DELETE`).
+pub(crate) fn method_not_allowed(allow: &'static str) -> Answer {
+    let mut r = error(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
-        "this method is not allowed on this path",
-    )
+        format!("this method is not allowed on this path (it takes {allow})"),
+    );
+    r.headers_mut().insert(
+        hyper::header::ALLOW,
+        hyper::header::HeaderValue::from_static(allow),
+    );
+    r
 }
 
 /// Why a stream cannot start now.

@@ -85,8 +85,8 @@ async fn answer(shared: Arc<Shared>, connection: &Caller, req: Request<Incoming>
             format!("the client sent {said}; this server speaks wire version {WIRE_VERSION}"),
         );
     }
-    if route.method().is_some_and(|m| m != req.method()) {
-        return respond::method_not_allowed();
+    if let Some(m) = route.method().filter(|m| m != req.method()) {
+        return respond::method_not_allowed(allowed(&m));
     }
     // Open to all: liveness and the API's description.
     match route {
@@ -159,7 +159,7 @@ async fn answer(shared: Arc<Shared>, connection: &Caller, req: Request<Incoming>
                 shared.registry.end(&s, Err("aborted by the client".into()));
                 respond::error(StatusCode::OK, "aborted", "session aborted")
             }
-            (Some(_), _) => respond::method_not_allowed(),
+            (Some(_), _) => respond::method_not_allowed("GET, DELETE"),
         },
         Route::Stream { token, stream } => {
             let Some(session) = shared.registry.session(token, &identity) else {
@@ -168,8 +168,9 @@ async fn answer(shared: Arc<Shared>, connection: &Caller, req: Request<Incoming>
             let Some(stream) = session.schedule.stream(stream) else {
                 return respond::wrong_stream(session.schedule.name, stream);
             };
-            if api::stream_method(stream) != req.method() {
-                return respond::method_not_allowed();
+            let method = api::stream_method(stream);
+            if method != req.method() {
+                return respond::method_not_allowed(allowed(&method));
             }
             let from = match req.headers().get(api::FROM_HEADER) {
                 None => None,
@@ -238,4 +239,16 @@ fn health(shared: &Shared) -> Answer {
         "server_version": env!("CARGO_PKG_VERSION"),
     });
     respond::json(StatusCode::OK, &body)
+}
+
+/// The `Allow` header's value for a path that takes `method` alone.
+fn allowed(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::PUT => "PUT",
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
+        // No route takes another method.
+        _ => "GET",
+    }
 }
