@@ -41,8 +41,9 @@ for _ in $(seq 100); do
 done
 [[ -n ${url:-} ]] || { echo "psi serve did not start:"; cat "$work/serve.log"; exit 1; }
 echo "fuzzing $url with schemathesis, $examples examples per operation"
-"$venv/bin/schemathesis" run "$url/v1/openapi.json" \
+# From the scratch directory, so its cache (.schemathesis/) goes with it.
+(cd "$work" && "$venv/bin/schemathesis" run "$url/v1/openapi.json" \
     --checks all --exclude-checks positive_data_acceptance \
-    --max-examples "$examples" --workers 2
+    --max-examples "$examples" --workers 2)
 kill -0 "$server" || { echo "psi serve died during the run:"; tail -20 "$work/serve.log"; exit 1; }
 echo "psi serve is still up"
