@@ -223,7 +223,7 @@ pub async fn run_pjc_client_on_disk(
     phases.push(schedule::SERVER_MASKED.name, t.elapsed());
 
     let t = Instant::now();
-    let scratch_bytes = dir_bytes(dir);
+    let scratch_bytes = crate::scratch::dir_bytes(dir);
     let finish =
         tokio::task::spawn_blocking(move || count(tally, own, queries, sum, &progress)).await??;
     phases.push("count", t.elapsed());
@@ -270,18 +270,6 @@ async fn upload_position(peer: &mut Peer<'_>, token: &str) -> Result<Option<u64>
             "its session progress does not say where our upload stands",
         )),
     }
-}
-
-/// Bytes in the files of `dir`.
-fn dir_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
 }
 
 /// Counts prefix file after prefix file.

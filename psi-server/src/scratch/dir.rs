@@ -109,15 +109,20 @@ impl ScratchDir {
 
     /// Bytes in the directory's files now.
     pub fn bytes(&self) -> u64 {
-        fs::read_dir(self.path())
-            .map(|d| {
-                d.flatten()
-                    .filter_map(|e| e.metadata().ok())
-                    .map(|m| m.len())
-                    .sum()
-            })
-            .unwrap_or(0)
+        dir_bytes(self.path())
     }
+}
+
+/// Bytes in the files directly in `dir` (0 where it cannot be read).
+pub fn dir_bytes(dir: &Path) -> u64 {
+    fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 fn lock_path_of(dir: &Path) -> PathBuf {

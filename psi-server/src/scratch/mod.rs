@@ -23,7 +23,7 @@ use rand_core::RngCore;
 use crate::Error;
 
 mod dir;
-pub use dir::ScratchDir;
+pub use dir::{dir_bytes, ScratchDir};
 
 /// Write buffer per open file: with at most `pjc::external::MAX_FILES`
 /// (1024) files, 32 MiB in all.

@@ -224,35 +224,11 @@ impl StreamingResponderMasker {
     /// with `values` (one per item, ignored in cardinality); at most
     /// [`MAX_RESPONDER_CHUNK_ITEMS`] items.
     pub fn mask(&mut self, items: &[Item], values: &[u64]) -> Result<ResponderSetChunk, Error> {
-        if items.len() > MAX_RESPONDER_CHUNK_ITEMS as usize {
-            return Err(Error::Misuse(
-                "a chunk holds at most MAX_RESPONDER_CHUNK_ITEMS items",
-            ));
-        }
-        let got = self.sent + items.len() as u64;
-        if got > self.expected {
-            return Err(Error::Misuse("more items than the hello announced"));
-        }
+        let added = self.admit(items.len(), values)?;
         let points = mask_items(&self.session, &self.secret, items.len(), |i| &items[i]);
         let ciphertexts = match &self.public {
             None => Vec::new(),
             Some(pk) => {
-                if values.len() != items.len() {
-                    return Err(Error::Misuse("one value per item is required"));
-                }
-                for (i, &v) in values.iter().enumerate() {
-                    if v > MAX_VALUE {
-                        return Err(Error::ValueOutOfRange {
-                            index: self.sent + i as u64,
-                            value: v,
-                            limit: MAX_VALUE,
-                        });
-                    }
-                    self.added = self.added.saturating_add(v);
-                }
-                if self.added > self.total {
-                    return Err(Error::Misuse("the values add up to more than the total"));
-                }
                 let mut rng = self.rng.stream(STREAM_CHUNKS + self.chunks_sent);
                 let mut nonces: Vec<Scalar> =
                     values.iter().map(|_| random_scalar(&mut rng)).collect();
@@ -261,12 +237,51 @@ impl StreamingResponderMasker {
                 out
             }
         };
-        self.sent = got;
-        self.chunks_sent += 1;
+        self.count(items.len(), added);
         Ok(ResponderSetChunk {
             points,
             ciphertexts,
         })
+    }
+
+    /// Checks the next chunk of `items` items with their `values` (in the
+    /// sums): its size, the announced count, one value per item, each in
+    /// range, their running total within the announced one. Returns the
+    /// running total with them; nothing is counted yet ([`Self::count`]).
+    fn admit(&self, items: usize, values: &[u64]) -> Result<u64, Error> {
+        if items > MAX_RESPONDER_CHUNK_ITEMS as usize {
+            return Err(Error::Misuse(
+                "a chunk holds at most MAX_RESPONDER_CHUNK_ITEMS items",
+            ));
+        }
+        if self.sent + items as u64 > self.expected {
+            return Err(Error::Misuse("more items than the hello announced"));
+        }
+        if self.public.is_none() {
+            return Ok(self.added);
+        }
+        if values.len() != items {
+            return Err(Error::Misuse("one value per item is required"));
+        }
+        if let Some((i, &v)) = values.iter().enumerate().find(|(_, &v)| v > MAX_VALUE) {
+            return Err(Error::ValueOutOfRange {
+                index: self.sent + i as u64,
+                value: v,
+                limit: MAX_VALUE,
+            });
+        }
+        let added = values.iter().fold(self.added, |a, &v| a.saturating_add(v));
+        if added > self.total {
+            return Err(Error::Misuse("the values add up to more than the total"));
+        }
+        Ok(added)
+    }
+
+    /// Counts a chunk [`Self::admit`] let through as sent.
+    fn count(&mut self, items: usize, added: u64) {
+        self.added = added;
+        self.sent += items as u64;
+        self.chunks_sent += 1;
     }
 
     /// Goes back to the start of the stream (a resumed session): the same
@@ -283,34 +298,8 @@ impl StreamingResponderMasker {
     /// and counts, so that the chunk after it is masked exactly as in a run
     /// that sent this one (its nonces come from its position).
     pub fn skip(&mut self, items: usize, values: &[u64]) -> Result<(), Error> {
-        if items > MAX_RESPONDER_CHUNK_ITEMS as usize {
-            return Err(Error::Misuse(
-                "a chunk holds at most MAX_RESPONDER_CHUNK_ITEMS items",
-            ));
-        }
-        let got = self.sent + items as u64;
-        if got > self.expected {
-            return Err(Error::Misuse("more items than the hello announced"));
-        }
-        if self.public.is_some() {
-            if values.len() != items {
-                return Err(Error::Misuse("one value per item is required"));
-            }
-            if let Some((i, &v)) = values.iter().enumerate().find(|(_, &v)| v > MAX_VALUE) {
-                return Err(Error::ValueOutOfRange {
-                    index: self.sent + i as u64,
-                    value: v,
-                    limit: MAX_VALUE,
-                });
-            }
-            let added = values.iter().fold(self.added, |a, &v| a.saturating_add(v));
-            if added > self.total {
-                return Err(Error::Misuse("the values add up to more than the total"));
-            }
-            self.added = added;
-        }
-        self.sent = got;
-        self.chunks_sent += 1;
+        let added = self.admit(items, values)?;
+        self.count(items, added);
         Ok(())
     }
 
