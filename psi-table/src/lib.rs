@@ -269,6 +269,22 @@ pub enum Error {
     },
 }
 
+/// An [`Error::Write`] naming `path`.
+pub(crate) fn write_error(path: &Path, source: io::Error) -> Error {
+    Error::Write {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// An [`Error::Open`] naming `path` (it could not be opened or read).
+pub(crate) fn read_error(path: &Path, source: io::Error) -> Error {
+    Error::Open {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 fn output_row(row: u64) -> String {
     if row == 0 {
         "header".to_string()

@@ -40,7 +40,7 @@ use psi_core::linkage::{JoinType, Side};
 
 use crate::output::{Copier, Sink, Target};
 use crate::source::Rows;
-use crate::{Error, OutputFormat, OutputOptions};
+use crate::{read_error, write_error, Error, OutputFormat, OutputOptions};
 
 /// Bytes per link record: the row (`u32`, little-endian), then the id.
 pub const LINK_BYTES: usize = 20;
@@ -48,20 +48,6 @@ pub const LINK_BYTES: usize = 20;
 const MERGE_BUFFER: usize = 8 * 1024;
 /// Bytes a held record costs beyond its fields (key, vector, bookkeeping).
 const HELD_OVERHEAD: usize = 64;
-
-fn write_error(path: &Path, source: std::io::Error) -> Error {
-    Error::Write {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-fn read_error(path: &Path, source: std::io::Error) -> Error {
-    Error::Open {
-        path: path.to_path_buf(),
-        source,
-    }
-}
 
 fn damaged(path: &Path, reason: impl Into<String>) -> Error {
     Error::DamagedSpill {

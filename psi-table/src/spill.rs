@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use psi_core::Item;
 use rayon::prelude::*;
 
-use crate::Error;
+use crate::{read_error, write_error, Error};
 
 /// Bytes per record: the item, then the 0-based row as a little-endian `u32`.
 pub const RECORD_BYTES: usize = 36;
@@ -30,20 +30,6 @@ const BUFFER: usize = 16 * 1024;
 
 fn fine_path(dir: &Path, fine: u16) -> PathBuf {
     dir.join(format!("fine-{fine:04}.bin"))
-}
-
-fn write_error(path: &Path, source: std::io::Error) -> Error {
-    Error::Write {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-fn read_error(path: &Path, source: std::io::Error) -> Error {
-    Error::Open {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// Writes a spill: one file per fine bucket.

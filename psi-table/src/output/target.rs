@@ -17,7 +17,7 @@ use tempfile::NamedTempFile;
 use super::rows::Copier;
 use super::{OutputFormat, OutputOptions, QuoteStyle};
 use crate::source::Rows;
-use crate::Error;
+use crate::{write_error, Error};
 
 /// Rows per Parquet batch handed to the writer.
 const BATCH_ROWS: usize = 8192;
@@ -148,13 +148,6 @@ impl<'i> Target<'i> {
                 self.format == OutputFormat::Parquet,
             ),
         )
-    }
-}
-
-fn write_error(output: &Path, source: io::Error) -> Error {
-    Error::Write {
-        path: output.to_path_buf(),
-        source,
     }
 }
 
