@@ -6,7 +6,9 @@ use psi_core::codec::{
     ClientHello, Codec, KeyDeclaration, PointChunk, PointStream, ServerHello, TagChunk,
 };
 use psi_core::kkrt::{MatrixChunk, OprfChunk, ReceiverHello, SenderHello};
-use psi_core::linkage::{LinkIds, LinkResult, LinkageFinish, LinkageTotals, StepRecorded};
+use psi_core::linkage::{
+    LinkIds, LinkResult, LinkageFinish, LinkageTotals, ShardLinks, StepRecorded,
+};
 use psi_core::pjc::{
     DecryptedSum, MaskedSum, PjcHello, ResponderSetChunk, ShuffledTags, SumResult,
 };
@@ -37,6 +39,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = psi_core::pjc::external::read_set_records(data);
     let _ = LinkResult::from_bytes(data);
     let _ = LinkIds::from_bytes(data);
+    let _ = ShardLinks::from_bytes(data);
     let _ = StepRecorded::from_bytes(data);
     let _ = LinkageFinish::from_bytes(data);
     let _ = LinkageTotals::from_bytes(data);

@@ -264,6 +264,8 @@ pub(crate) mod kind {
     pub const LINKAGE_TOTALS: u8 = 51;
     /// [`crate::linkage::LinkIds`].
     pub const LINK_IDS: u8 = 52;
+    /// [`crate::linkage::ShardLinks`] (a file one party's shard workers share).
+    pub const SHARD_LINKS: u8 = 53;
     /// [`crate::codec::KeyDeclaration`].
     pub const KEY_DECLARATION: u8 = 64;
     /// [`crate::bucket::wire::RunHello`].

@@ -45,10 +45,12 @@
 use std::collections::HashSet;
 
 pub mod bucketed;
+pub mod shard;
 mod join;
 mod wire;
 
 pub use join::{plan_rows, JoinType, PlannedRow, PlannedRows, Side};
+pub use shard::{Shard, ShardLinks};
 pub use wire::{max_unlinked_rows, LinkIds, LinkageFinish, LinkageTotals, StepRecorded};
 
 use crate::codec::{kind, read_header, write_header, Codec, DecodeError, Reader};
