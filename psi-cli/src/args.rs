@@ -271,9 +271,21 @@ pub struct RunArgs {
     pub bucket_items: u64,
     /// With `--state-dir`: run only the buckets `b` with `b mod W = I` (worker
     /// I of W, 0-based); W workers' outputs together are the whole result.
-    /// Every worker needs the same `--run-nonce-file`.
+    /// Every worker needs the same `--run-nonce-file`; a linkage also
+    /// `--shard-dir`, and `psi serve --shard I/W` as its peer.
     #[arg(long, value_name = "I/W")]
     pub shard: Option<String>,
+    /// A sharded linkage (several keys, `--join`, `--share-result` or
+    /// `--align`): a directory all of this party's shard workers share (in
+    /// Kubernetes, the party's read-write-many claim). After each step each
+    /// worker writes there the rows its buckets linked and waits for the
+    /// others', since the next step offers only rows no worker linked.
+    #[arg(long, value_name = "DIR", requires = "shard")]
+    pub shard_dir: Option<PathBuf>,
+    /// With `--shard-dir`: the most seconds to wait for the other workers
+    /// at each step before failing with the names of the missing ones.
+    #[arg(long, default_value_t = 3600, value_name = "SECS")]
+    pub shard_timeout: u64,
     /// The run's client nonce (64 hex digits), shared by all shard workers so
     /// that they cut the sets alike; by default a fresh one per run.
     #[arg(long, value_name = "FILE")]
@@ -388,6 +400,21 @@ pub struct ServeArgs {
     /// or cutting the table again (other runs are cut as usual).
     #[arg(long, value_name = "DIR", requires = "state_dir")]
     pub partitioned: Option<PathBuf>,
+    /// With `--state-dir`: serve bucketed linkages as shard worker I of W
+    /// (0-based), for the client worker `psi run --shard I/W`: only the
+    /// buckets `b` with `b mod W = I`, meeting this party's other workers
+    /// in `--shard-dir` after each step. (Intersections need no server
+    /// shard: a server worker serves whichever buckets its client runs.)
+    #[arg(long, value_name = "I/W", requires_all = ["state_dir", "shard_dir"])]
+    pub shard: Option<String>,
+    /// With `--shard`: the directory this party's server workers share,
+    /// as `psi run --shard-dir` (each party its own).
+    #[arg(long, value_name = "DIR", requires = "shard")]
+    pub shard_dir: Option<PathBuf>,
+    /// With `--shard-dir`: the most seconds to wait for the other workers
+    /// at each step.
+    #[arg(long, default_value_t = 3600, value_name = "SECS")]
+    pub shard_timeout: u64,
     #[command(flatten)]
     pub security: ServeSecurityArgs,
     /// What this server is: a PSI party (`exact`) or a fuzzy linkage unit.

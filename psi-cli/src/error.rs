@@ -51,6 +51,33 @@ pub enum CliError {
     /// its progress is kept.
     #[error("interrupted; the progress is kept in {0}: run the same command to resume (within the server's idle timeout, else it starts over)")]
     Stopped(std::path::PathBuf),
+    /// A sharded linkage's other workers of this party did not write a
+    /// step's links in time.
+    #[error(
+        "{}: shard workers {missing} of {workers} wrote no links of step {step} within {seconds} s (--shard-timeout): are they running, with the same --shard-dir, input, options and run nonce?",
+        dir.display()
+    )]
+    ShardTimeout {
+        /// The step's directory.
+        dir: std::path::PathBuf,
+        /// The workers whose file is missing, comma-separated.
+        missing: String,
+        /// The workers of the party.
+        workers: u16,
+        /// The step (from 0).
+        step: u16,
+        /// The timeout.
+        seconds: u64,
+    },
+    /// A file in a sharded linkage's shard directory is not what this
+    /// worker expects.
+    #[error("{}: {reason}", path.display())]
+    ShardFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// The demo's private result differs from the plaintext answer.
     #[error(
         "the protocol's result differs from the plaintext intersection ({got} vs {expected} rows)"

@@ -97,8 +97,8 @@ impl PreparedLinkage for Linked {
         self.recorded.lock().unwrap().push(bucket);
         Ok(links.len() as u64)
     }
-    fn complete(&self) -> bool {
-        true
+    fn complete(&self) -> Result<bool, String> {
+        Ok(true)
     }
     fn linked_rows(&self) -> u64 {
         self.links.lock().unwrap().iter().flatten().count() as u64

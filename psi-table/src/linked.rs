@@ -148,10 +148,18 @@ pub struct LinkedPlan {
     pub client_unlinked: u64,
     /// The server's rows without a link.
     pub server_unlinked: u64,
+    /// Whether this writer writes the rows without a link and an aligned
+    /// outer join's placeholders: always, but on the shard workers of a
+    /// sharded linkage other than worker 0
+    /// ([`psi_core::linkage::Shard::writes_unlinked`]).
+    pub writes_unlinked: bool,
 }
 
 impl LinkedPlan {
     fn keeps_own_unlinked(&self) -> bool {
+        if !self.writes_unlinked {
+            return false;
+        }
         match self.side {
             Side::Client => self.join.keeps_client_unlinked(),
             Side::Server => self.join.keeps_server_unlinked(),
@@ -172,6 +180,21 @@ pub struct LinkedOutput<'a> {
     pub scratch: &'a Path,
     /// Bytes of records the sort holds before it writes a run.
     pub sort_memory: usize,
+    /// A sharded linkage's rows linked anywhere, one bit per row (bit
+    /// `r % 64` of word `r / 64`): a row without a link in the link files
+    /// but set here was linked by another worker, which writes it, so it is
+    /// not written here as unlinked. `None`: the link files are all links.
+    pub linked_anywhere: Option<&'a [u64]>,
+}
+
+impl LinkedOutput<'_> {
+    /// Whether row `row`, without a link of ours, was linked elsewhere.
+    fn elsewhere(&self, row: u32) -> bool {
+        let r = row as usize;
+        self.linked_anywhere
+            .and_then(|bits| bits.get(r / 64))
+            .is_some_and(|w| w >> (r % 64) & 1 == 1)
+    }
 }
 
 fn hex(id: &[u8; 16]) -> String {
@@ -208,14 +231,15 @@ pub fn write_linked(
     let mut target = Target::open(input, Some(out.id_column), out.path, out.options, format)?;
     let mut sink = target.create_sink()?;
     let mut written = 0u64;
-    let own_unlinked = plan.join == JoinType::Difference || plan.keeps_own_unlinked();
+    let own_unlinked = plan.keeps_own_unlinked()
+        || (plan.join == JoinType::Difference && plan.writes_unlinked);
     if plan.join == JoinType::Difference || !plan.align {
         let linked = plan.join != JoinType::Difference;
         let (source, copier) = target.parts(rows);
         pass(source, &copier, links, |row| {
             let keep = match row.id {
                 Some(_) => linked,
-                None => own_unlinked,
+                None => own_unlinked && !out.elsewhere(row.row),
             };
             if keep {
                 let id = row.id.filter(|_| linked).map(|id| hex(&id));
@@ -257,21 +281,21 @@ pub fn write_linked(
         }
         Ok(())
     };
-    if plan.side == Side::Server && plan.join.keeps_client_unlinked() {
+    if plan.side == Side::Server && plan.join.keeps_client_unlinked() && plan.writes_unlinked {
         placeholders(&mut sink, &mut written, plan.client_unlinked)?;
     }
     if own_unlinked {
         target.reopen()?;
         let (source, copier) = target.parts(rows);
         pass(source, &copier, links, |row| {
-            if row.id.is_none() {
+            if row.id.is_none() && !out.elsewhere(row.row) {
                 sink.write(written, None, Some(&row.fields()?))?;
                 written += 1;
             }
             Ok(())
         })?;
     }
-    if plan.side == Side::Client && plan.join.keeps_server_unlinked() {
+    if plan.side == Side::Client && plan.join.keeps_server_unlinked() && plan.writes_unlinked {
         placeholders(&mut sink, &mut written, plan.server_unlinked)?;
     }
     sink.persist(out.path)?;

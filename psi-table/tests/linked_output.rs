@@ -106,6 +106,7 @@ fn streamed_linkage_output_equals_the_in_memory_writer() {
                                 align,
                                 client_unlinked: cu,
                                 server_unlinked: su,
+                                writes_unlinked: true,
                             };
                             let out = LinkedOutput {
                                 path: &got,
@@ -113,6 +114,7 @@ fn streamed_linkage_output_equals_the_in_memory_writer() {
                                 id_column: "psi_id",
                                 scratch: dir.path(),
                                 sort_memory: budget,
+                                linked_anywhere: None,
                             };
                             let n = write_linked(&input, rows, &files, &plan, &out).unwrap();
                             let what = format!(
@@ -157,6 +159,7 @@ fn damaged_or_foreign_links_are_errors() {
         id_column: "psi_id",
         scratch: dir.path(),
         sort_memory: 1 << 20,
+        linked_anywhere: None,
     };
     let plan = LinkedPlan {
         side: Side::Client,
@@ -164,6 +167,7 @@ fn damaged_or_foreign_links_are_errors() {
         align: false,
         client_unlinked: 3,
         server_unlinked: 0,
+        writes_unlinked: true,
     };
     let e = write_linked(&input, 4, &[a.clone(), b], &plan, &out).unwrap_err();
     assert!(e.to_string().contains("linked twice"), "{e}");
@@ -177,4 +181,100 @@ fn damaged_or_foreign_links_are_errors() {
     assert!(!got.exists(), "no output after an error");
     let e = write_linked(&input, 5, &[a], &plan, &out).unwrap_err();
     assert!(!got.exists(), "{e}");
+}
+
+/// The data lines of a CSV output (header dropped).
+fn data_lines(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines().skip(1).map(str::to_string).collect()
+}
+
+#[test]
+fn shard_workers_outputs_together_are_the_whole_output() {
+    // Three workers, each with the link files of its buckets and the bitmap
+    // of every link: worker 0 also writes the unlinked rows and placeholders.
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng(0x51);
+    let rows = 200usize;
+    let input = table(dir.path(), rows, &mut rng);
+    let workers = 3usize;
+    let mut per_worker: Vec<Vec<(u32, [u8; 16])>> = vec![Vec::new(); workers];
+    let mut bitmap = vec![0u64; rows.div_ceil(64)];
+    for r in 0..rows {
+        if rng.next() % 3 != 0 {
+            let mut id = [0u8; 16];
+            id[..8].copy_from_slice(&rng.next().to_le_bytes());
+            per_worker[(rng.next() % 3) as usize].push((r as u32, id));
+            bitmap[r / 64] |= 1 << (r % 64);
+        }
+    }
+    let files: Vec<PathBuf> = (0..workers)
+        .map(|w| dir.path().join(format!("w{w}.bin")))
+        .collect();
+    for (f, l) in files.iter().zip(&per_worker) {
+        write_links(f, &mut l.clone()).unwrap();
+    }
+    let options = OutputOptions::default();
+    for side in [Side::Client, Side::Server] {
+        for join in JoinType::ALL {
+            for align in [false, true] {
+                if align && join == JoinType::Difference {
+                    continue;
+                }
+                let plan = LinkedPlan {
+                    side,
+                    join,
+                    align,
+                    client_unlinked: 5,
+                    server_unlinked: 4,
+                    writes_unlinked: true,
+                };
+                let write = |path: &Path, files: &[PathBuf], plan: &LinkedPlan, bits| {
+                    let out = LinkedOutput {
+                        path,
+                        options: &options,
+                        id_column: "psi_id",
+                        scratch: dir.path(),
+                        sort_memory: 1 << 20,
+                        linked_anywhere: bits,
+                    };
+                    write_linked(&input, rows, files, plan, &out).unwrap()
+                };
+                let whole = dir.path().join("whole.csv");
+                let n = write(&whole, &files, &plan, None);
+                let mut parts = Vec::new();
+                let mut written = 0;
+                for w in 0..workers {
+                    let path = dir.path().join(format!("part{w}.csv"));
+                    let p = LinkedPlan {
+                        writes_unlinked: w == 0,
+                        ..plan
+                    };
+                    written += write(&path, &files[w..=w], &p, Some(&bitmap[..]));
+                    parts.push(data_lines(&path));
+                }
+                let what = format!("{side:?} {join} align {align}");
+                assert_eq!(written, n, "{what}");
+                let want = data_lines(&whole);
+                let mut got: Vec<String> = parts.concat();
+                let mut sorted_want = want.clone();
+                got.sort();
+                sorted_want.sort();
+                assert_eq!(got, sorted_want, "{what}");
+                if align {
+                    // Linked lines merged by id, then worker 0's tail.
+                    let mut linked: Vec<String> = parts
+                        .iter()
+                        .flatten()
+                        .filter(|l| !l.starts_with(','))
+                        .cloned()
+                        .collect();
+                    linked.sort();
+                    let tail = parts[0].iter().filter(|l| l.starts_with(',')).cloned();
+                    linked.extend(tail);
+                    assert_eq!(linked, want, "{what}");
+                }
+            }
+        }
+    }
 }

@@ -17,7 +17,7 @@
 //! failure) checks the input's digest and the configuration ([`StateDir`]:
 //! keys, profiles, duplicates, join, alignment, sharing, bucket items,
 //! protocol),
-//! reopens the spill and its link files ([`LinkSpill::open`]: the bitmap of
+//! reopens the spill and its link files ([`LinkSpill::open_sharded`]: the bitmap of
 //! linked rows and each step's counts made again, step by step), and runs
 //! only the (step, bucket) pairs not done. Which rows are still free at
 //! step `k` comes from the link files of the steps before it. Link ids are
@@ -40,10 +40,11 @@ use std::time::Instant;
 use psi_core::bucket;
 use psi_core::codec::Protocol;
 use psi_core::linkage::bucketed::padded_offer;
-use psi_core::linkage::{LinkageFinish, Side};
+use psi_core::linkage::{LinkageFinish, Shard, Side};
 use psi_server::{Phases, Traffic};
 use psi_table::linked::LinkedPlan;
 
+use super::link_shard::{run_tag, Barrier};
 use super::link_spill::LinkSpill;
 use super::progress::Progress;
 use super::retry::{behind, RunLink};
@@ -103,8 +104,12 @@ fn config(client: &ClientPlan, task: &LinkPlan, plan: &BucketPlan) -> String {
         .map(|k| k.canonical())
         .collect();
     let f = &task.finish;
+    let shard = match plan.shard {
+        (_, 1) => String::new(),
+        (i, w) => format!("; shard {i}/{w}"),
+    };
     format!(
-        "linkage; keys {}; duplicates {:?}; join {}; align {}; share result {}; bucket items {}; protocol {}",
+        "linkage; keys {}; duplicates {:?}; join {}; align {}; share result {}; bucket items {}; protocol {}{shard}",
         keys.join(" | "),
         task.duplicates,
         f.join.name(),
@@ -167,6 +172,7 @@ async fn link(
     })
     .await??;
     phases.push("checksum", t.elapsed());
+    let digest_hex = digest.1.clone();
     let (mut state, nonce) = open_state(client, task, plan, digest)?;
     let mut traffic = Traffic::default();
     let (mut link, run) = RunLink::open_linkage(client, task.protocol, nonce).await?;
@@ -192,12 +198,20 @@ async fn link(
         progress.clone(),
     );
     let duplicates = task.duplicates;
+    let barrier = plan.shard_dir.as_ref().map(|shard_dir| {
+        let shard = Shard::new(plan.shard.0, plan.shard.1).unwrap_or(Shard::WHOLE);
+        let config = super::link_meta::config(&client.input.spec, duplicates);
+        let run = run_tag(Side::Client, &run.seed, &digest_hex, &config, shard.workers);
+        Barrier::new(shard_dir, shard, run, plan.shard_timeout)
+    });
     let (spill, input_report) = blocking("partitioning the input", move || {
-        if let Some(open) = LinkSpill::open(&d, &spec, duplicates)? {
+        if let Some(open) = LinkSpill::open_sharded(&d, &spec, duplicates, barrier.clone())? {
             return Ok(open);
         }
         let _ = std::fs::remove_dir_all(&d);
-        LinkSpill::create(&path, &spec, duplicates, &seed, &d, |n| p.set(n))
+        let (spill, report) =
+            LinkSpill::create(&path, &spec, duplicates, &seed, &d, |n| p.set(n))?;
+        Ok::<_, CliError>((spill.sharded(barrier), report))
     })
     .await??;
     let spill = Arc::new(spill);
@@ -215,6 +229,14 @@ async fn link(
     phases.push("peer_partition", t.elapsed());
     let count = bucket::bucket_count(spill.rows(), peer_rows, plan.bucket_items);
     let steps = spill.steps() as u16;
+    let (shard, workers) = plan.shard;
+    if workers > count {
+        return Err(CliError::Usage(format!(
+            "--shard {shard}/{workers}: this linkage has {count} buckets (from both tables' rows and --bucket-items {}), fewer than the workers: run at most {count} workers, or lower --bucket-items",
+            plan.bucket_items
+        )));
+    }
+    let ours = (0..count).filter(|&b| spill.owns(b)).count() as u64;
     let cut = Buckets {
         count,
         peer_set_size: peer_rows,
@@ -239,7 +261,7 @@ async fn link(
     state.save()?;
 
     let mut rng = super::bucketed::rng()?;
-    let pairs = u64::from(steps) * u64::from(count);
+    let pairs = u64::from(steps) * ours;
     progress.phase("buckets", Some(pairs), "buckets");
     let (mut ran, mut starts_over) = (0u64, 0);
     let base = LinkageFinish {
@@ -249,9 +271,10 @@ async fn link(
     let totals = 'run: loop {
         for step in 0..steps {
             let t = Instant::now();
+            settle(&spill, step, count).await?;
             for index in 0..count {
                 progress.set(spill.recorded());
-                if spill.is_recorded(step, index) {
+                if !spill.owns(index) || spill.is_recorded(step, index) {
                     continue;
                 }
                 let s = spill.clone();
@@ -288,6 +311,7 @@ async fn link(
             phases.push(format!("step {}", step + 1), t.elapsed());
         }
         progress.set(spill.recorded());
+        settle(&spill, steps, count).await?;
         if let Some(totals) = state.state.linkage.as_ref().and_then(|l| l.totals) {
             break totals;
         }
@@ -324,6 +348,7 @@ async fn link(
         align: base.align,
         client_unlinked: unlinked,
         server_unlinked: totals.1,
+        writes_unlinked: true,
     };
     let (s, path, output) = (spill.clone(), input.clone(), task.output.clone());
     let written = blocking("writing the output", move || {
@@ -371,7 +396,7 @@ async fn link(
         },
         buckets: Some(BucketsReport {
             count: pairs,
-            shard: None,
+            shard: (workers > 1).then(|| format!("{shard}/{workers}")),
             run: ran,
             resumed,
             padded_size: padded,
@@ -380,6 +405,19 @@ async fn link(
         }),
     };
     Ok(Report::client(input_report, body, traffic, phases))
+}
+
+/// Meets our party's other shard workers after every step before `upto`
+/// (a sharded linkage; nothing otherwise).
+async fn settle(spill: &Arc<LinkSpill>, upto: u16, count: u16) -> Result<(), CliError> {
+    if !spill.is_sharded() {
+        return Ok(());
+    }
+    let s = spill.clone();
+    blocking("waiting for the other shard workers", move || {
+        s.settle(upto, count)
+    })
+    .await?
 }
 
 /// The peer lost the linkage's progress (it kept its run key, so the seed

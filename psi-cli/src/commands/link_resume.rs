@@ -1,7 +1,7 @@
 //! Resuming a party's bucketed linkage from its directory
 //! ([`super::link_spill`]): `linkage.json` says the spill is complete and
 //! which configuration and bucket count it is for; the link files say which
-//! buckets are recorded. [`LinkSpill::open`] makes the rest again as the
+//! buckets are recorded. [`LinkSpill::open_sharded`] makes the rest again as the
 //! uninterrupted run made it: step by step, each started step's total and
 //! summary counted from the bitmap of the steps before it, then its recorded
 //! buckets' links applied.
@@ -17,6 +17,7 @@ use psi_table::spill::Spill;
 use psi_table::LinkageSpec;
 
 use super::link_meta::{config, sweep, LinkMeta, FORMAT, META};
+use super::link_shard::Barrier;
 use super::link_spill::{usage, LinkSpill, State};
 use crate::error::CliError;
 use crate::report::InputReport;
@@ -32,10 +33,15 @@ impl LinkSpill {
     /// for `spec` and `duplicates` (`Ok(None)` otherwise: make it anew), with
     /// its recorded buckets. A directory that contradicts itself is an error
     /// naming the file.
-    pub fn open(
+    ///
+    /// A shard worker of a sharded linkage (`shard`) reads the other
+    /// workers' links of every step it went past again from the shard
+    /// directory (waiting for them, if need be).
+    pub fn open_sharded(
         dir: &Path,
         spec: &LinkageSpec,
         duplicates: Duplicates,
+        shard: Option<Barrier>,
     ) -> Result<Option<(Self, InputReport)>, CliError> {
         let path = dir.join(META);
         let Ok(bytes) = std::fs::read(&path) else {
@@ -59,12 +65,14 @@ impl LinkSpill {
             duplicates: policy(steps, duplicates),
             meta: meta.clone(),
             state: Mutex::new(State::new(rows, steps)),
+            shard,
         };
         // Touched, so that a server's eviction of old linkages spares it.
         meta.save(dir)?;
-        spill
-            .replay(meta.count)
-            .map_err(|e| damaged(e.to_string()))?;
+        spill.replay(meta.count).map_err(|e| match e {
+            e @ (CliError::ShardTimeout { .. } | CliError::ShardFile { .. }) => e,
+            e => damaged(e.to_string()),
+        })?;
         Ok(Some((spill, meta.report)))
     }
 
@@ -80,7 +88,9 @@ impl LinkSpill {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let at = parse_name(&name)
-                .filter(|&(s, b)| usize::from(s) < steps && count.is_some_and(|c| b < c))
+                .filter(|&(s, b)| {
+                    usize::from(s) < steps && count.is_some_and(|c| b < c) && self.owns(b)
+                })
                 .ok_or_else(|| usage(format!("{name} is no bucket of this linkage")))?;
             found[usize::from(at.0)].push(at.1);
         }
@@ -94,11 +104,13 @@ impl LinkSpill {
             if found[step].is_empty() {
                 continue;
             }
-            if let Some(earlier) = (0..step).find(|&e| found[e].len() != usize::from(count)) {
+            let ours = (0..count).filter(|&b| self.owns(b)).count();
+            if let Some(earlier) = (0..step).find(|&e| found[e].len() != ours) {
                 return Err(usage(format!(
                     "step {step} has recorded buckets, but step {earlier} is not complete"
                 )));
             }
+            self.meet_before(&mut st, step as u16)?;
             self.start_step(&mut st, step as u16, count)?;
             for &bucket in &found[step] {
                 let path = self.links_path(step as u16, bucket);

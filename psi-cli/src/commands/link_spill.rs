@@ -36,6 +36,7 @@ use psi_table::spill::{Spill, SpillWriter};
 use psi_table::LinkageSpec;
 
 use super::link_meta::LinkMeta;
+use super::link_shard::Barrier;
 use crate::error::CliError;
 use crate::report::InputReport;
 
@@ -50,6 +51,9 @@ pub struct LinkSpill {
     pub(super) duplicates: Duplicates,
     pub(super) meta: LinkMeta,
     pub(super) state: Mutex<State>,
+    /// A sharded linkage: this worker and its party's meeting place
+    /// ([`super::link_meet`]).
+    pub(super) shard: Option<Barrier>,
 }
 
 /// What changes as buckets finish.
@@ -64,6 +68,9 @@ pub(super) struct State {
     /// Per step, once started: the values it offers in all.
     pub(super) totals: Vec<Option<u64>>,
     pub(super) summaries: Vec<StepSummary>,
+    /// Per step: the other shard workers' links merged into the bitmap
+    /// (and their buckets marked done).
+    pub(super) met: Vec<bool>,
 }
 
 pub(super) fn usage(message: String) -> CliError {
@@ -80,6 +87,7 @@ impl State {
             done: vec![Vec::new(); steps],
             totals: vec![None; steps],
             summaries: vec![StepSummary::default(); steps],
+            met: vec![false; steps],
         }
     }
 
@@ -164,9 +172,26 @@ impl LinkSpill {
                 duplicates: policy(steps, duplicates),
                 meta,
                 state: Mutex::new(State::new(n, steps)),
+                shard: None,
             },
             report,
         ))
+    }
+
+    /// The same spill as shard worker `barrier.shard` of a sharded linkage.
+    pub fn sharded(mut self, barrier: Option<Barrier>) -> Self {
+        self.shard = barrier;
+        self
+    }
+
+    /// Whether this is one shard worker of a sharded linkage.
+    pub fn is_sharded(&self) -> bool {
+        self.shard.is_some()
+    }
+
+    /// Whether this worker runs bucket `bucket` (every bucket, unsharded).
+    pub fn owns(&self, bucket: u16) -> bool {
+        self.shard.as_ref().is_none_or(|b| b.shard.owns(bucket))
     }
 
     pub(super) fn state(&self) -> MutexGuard<'_, State> {
@@ -215,7 +240,7 @@ impl LinkSpill {
         let mut files = Vec::new();
         for (step, done) in st.done.iter().enumerate() {
             for (bucket, &d) in done.iter().enumerate() {
-                if d {
+                if d && self.owns(bucket as u16) {
                     files.push(self.links_path(step as u16, bucket as u16));
                 }
             }
@@ -253,17 +278,15 @@ impl LinkSpill {
                 self.keys.len()
             )));
         }
-        match st.count {
-            Some(c) if c != count => {
-                return Err(usage(format!("the linkage runs {c} buckets, not {count}")))
-            }
-            Some(_) => {}
-            None => {
-                self.meta.with_count(Some(count)).save(&self.dir)?;
-                st.count = Some(count);
-                st.done = vec![vec![false; usize::from(count)]; self.keys.len()];
-            }
+        if let Some(b) = self.shard.as_ref().filter(|b| !b.shard.owns(bucket)) {
+            return Err(usage(format!(
+                "bucket {bucket} is shard worker {}'s, and this is worker {}: pair worker I of one party with worker I of the other (the same --shard I/W)",
+                bucket % b.shard.workers,
+                b.shard
+            )));
         }
+        self.fix_count(&mut st, count)?;
+        self.meet_before(&mut st, step)?;
         if let Some(earlier) = (0..s).find(|&e| st.done[e].iter().any(|&d| !d)) {
             return Err(usage(format!(
                 "step {step} cannot start: step {earlier} has buckets to run"
@@ -273,10 +296,11 @@ impl LinkSpill {
             // The later steps' offers depended on it: they go first.
             for later in (s + 1..self.keys.len()).rev() {
                 for b in 0..count {
-                    if st.done[later][usize::from(b)] {
+                    if st.done[later][usize::from(b)] && self.owns(b) {
                         self.undo(&mut st, later as u16, b)?;
                     }
                 }
+                self.unmeet(&mut st, later as u16, count)?;
                 st.totals[later] = None;
                 st.summaries[later] = StepSummary::default();
             }
@@ -287,6 +311,22 @@ impl LinkSpill {
         }
         let offer = self.bucket_offer(&st, step, bucket, count)?;
         Ok((offer, st.totals[s].unwrap_or_default()))
+    }
+
+    /// Fixes the bucket count, or checks it.
+    pub(super) fn fix_count(&self, st: &mut State, count: u16) -> Result<(), CliError> {
+        match st.count {
+            Some(c) if c != count => Err(usage(format!(
+                "the linkage runs {c} buckets, not {count}"
+            ))),
+            Some(_) => Ok(()),
+            None => {
+                self.meta.with_count(Some(count)).save(&self.dir)?;
+                st.count = Some(count);
+                st.done = vec![vec![false; usize::from(count)]; self.keys.len()];
+                Ok(())
+            }
+        }
     }
 
     /// Counts every bucket's offer of `step` from the bitmap: the step's
@@ -312,13 +352,27 @@ impl LinkSpill {
         if step > 0 && st.count.is_none() {
             return Some(0);
         }
-        (0..step).find(|&e| st.done[usize::from(e)].iter().any(|&d| !d))
+        // Other workers' buckets are met when the next step asks for them.
+        (0..step).find(|&e| {
+            st.done[usize::from(e)]
+                .iter()
+                .enumerate()
+                .any(|(b, &d)| !d && self.owns(b as u16))
+        })
     }
 
-    /// (step, bucket) pairs recorded.
+    /// (step, bucket) pairs of ours recorded.
     pub fn recorded(&self) -> u64 {
         let st = self.state();
-        st.done.iter().flatten().filter(|&&d| d).count() as u64
+        st.done
+            .iter()
+            .map(|d| {
+                d.iter()
+                    .enumerate()
+                    .filter(|&(b, &x)| x && self.owns(b as u16))
+                    .count() as u64
+            })
+            .sum()
     }
 
     /// Whether bucket `bucket` of `step` is recorded.
@@ -338,7 +392,7 @@ impl LinkSpill {
             // a prefix of the waterfall.
             for step in (0..self.keys.len() as u16).rev() {
                 for b in 0..count {
-                    if st.done[usize::from(step)][usize::from(b)] {
+                    if st.done[usize::from(step)][usize::from(b)] && self.owns(b) {
                         self.undo(&mut st, step, b)?;
                     }
                 }
@@ -411,6 +465,9 @@ impl LinkSpill {
         summary.matched += real;
         summary.linked_rows += links.len() as u64;
         st.done[s][usize::from(bucket)] = true;
+        // The last of our buckets of the step: tell the other workers now,
+        // so that none waits for us longer than it must.
+        self.publish_if_done(&st, step)?;
         Ok(links.len() as u64)
     }
 
@@ -423,14 +480,23 @@ impl LinkSpill {
         options: &psi_table::OutputOptions,
     ) -> Result<u64, CliError> {
         let files = self.link_files();
+        let st = self.state();
         let out = LinkedOutput {
             path: output,
             options,
             id_column: "psi_id",
             scratch: &self.dir,
             sort_memory: SORT_MEMORY,
+            linked_anywhere: self.shard.as_ref().map(|_| &st.linked[..]),
         };
-        Ok(write_linked(input, self.rows as usize, &files, plan, &out)?)
+        let plan = LinkedPlan {
+            writes_unlinked: self
+                .shard
+                .as_ref()
+                .is_none_or(|b| b.shard.writes_unlinked()),
+            ..*plan
+        };
+        Ok(write_linked(input, self.rows as usize, &files, &plan, &out)?)
     }
 
     /// The directory it lives in.

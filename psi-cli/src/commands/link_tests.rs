@@ -141,7 +141,7 @@ fn a_reopened_linkage_resumes_to_the_same_links_and_counts() {
         .0
     };
     let reopen = |d: &str| {
-        LinkSpill::open(&dir.path().join(d), &spec, Duplicates::Unique)
+        LinkSpill::open_sharded(&dir.path().join(d), &spec, Duplicates::Unique, None)
             .unwrap()
             .unwrap()
             .0
@@ -155,10 +155,11 @@ fn a_reopened_linkage_resumes_to_the_same_links_and_counts() {
     // time both sides are reopened from their directories.
     let (a, b) = (make(&pa, "a1"), make(&pb, "b1"));
     assert!(
-        LinkSpill::open(
+        LinkSpill::open_sharded(
             &dir.path().join("a1"),
             &LinkageSpec::parse("k0;k2;k1").unwrap(),
-            Duplicates::Unique
+            Duplicates::Unique,
+            None
         )
         .unwrap()
         .is_none(),
@@ -214,7 +215,7 @@ fn a_damaged_linkage_directory_is_an_error_naming_it() {
     drop(a);
     // A link file of step 1 while step 0 has buckets to run.
     std::fs::write(d.join("links").join("s001-b000.bin"), []).unwrap();
-    let e = LinkSpill::open(&d, &spec, Duplicates::Unique)
+    let e = LinkSpill::open_sharded(&d, &spec, Duplicates::Unique, None)
         .err()
         .unwrap()
         .to_string();
@@ -224,7 +225,7 @@ fn a_damaged_linkage_directory_is_an_error_naming_it() {
     );
     std::fs::remove_file(d.join("links").join("s001-b000.bin")).unwrap();
     std::fs::write(d.join("links").join(".psi-tmp"), b"x").unwrap();
-    let (a, _) = LinkSpill::open(&d, &spec, Duplicates::Unique)
+    let (a, _) = LinkSpill::open_sharded(&d, &spec, Duplicates::Unique, None)
         .unwrap()
         .unwrap();
     assert_eq!(a.recorded(), 0);
@@ -234,7 +235,7 @@ fn a_damaged_linkage_directory_is_an_error_naming_it() {
     );
     // A spill cut short (no linkage.json) is made anew.
     std::fs::remove_file(d.join("linkage.json")).unwrap();
-    assert!(LinkSpill::open(&d, &spec, Duplicates::Unique)
+    assert!(LinkSpill::open_sharded(&d, &spec, Duplicates::Unique, None)
         .unwrap()
         .is_none());
 }

@@ -10,7 +10,9 @@ mod disk;
 mod fuzzy;
 mod gen;
 mod link_meta;
+mod link_meet;
 mod link_resume;
+mod link_shard;
 mod link_spill;
 #[cfg(test)]
 mod link_tests;

@@ -8,7 +8,7 @@
 //! A server killed in the middle of a linkage resumes it: restarted with the
 //! same state directory it keeps its run key, so the client's run, opened
 //! again with the same nonce, gets the same seed and finds the same
-//! directory, whose recorded buckets are reopened ([`LinkSpill::open`]) and
+//! directory, whose recorded buckets are reopened ([`LinkSpill::open_sharded`]) and
 //! not redone. The partner is part of the name so that no other partner
 //! can resume (and so probe) a linkage, even with the same client nonce.
 //! Directories of runs that never finished (a client that vanished) are
@@ -28,6 +28,7 @@ use psi_table::linked::LinkedPlan;
 use psi_table::LinkageSpec;
 use sha2::{Digest, Sha256};
 
+use super::link_shard::{run_tag, Barrier};
 use super::link_spill::LinkSpill;
 use super::state::hex;
 use crate::error::CliError;
@@ -105,7 +106,12 @@ impl LinkageSource for DiskLinkageSource {
             &partner[..16]
         );
         let dir = self.dir.join(name);
-        match LinkSpill::open(&dir, &self.spec, self.how.duplicates) {
+        let barrier = self.how.shard.as_ref().map(|s| {
+            let config = super::link_meta::config(&self.spec, self.how.duplicates);
+            let run = run_tag(Side::Server, seed, &self.digest, &config, s.shard.workers);
+            Barrier::new(&s.dir, s.shard, run, s.timeout)
+        });
+        match LinkSpill::open_sharded(&dir, &self.spec, self.how.duplicates, barrier.clone()) {
             Ok(Some((spill, report)))
                 if !(self.how.refuse_duplicates && report.duplicate_key_rows > 0) =>
             {
@@ -131,7 +137,7 @@ impl LinkageSource for DiskLinkageSource {
             |n| progress.store(n, Ordering::Relaxed),
         );
         let (spill, report) = match made {
-            Ok(made) => made,
+            Ok((spill, report)) => (spill.sharded(barrier), report),
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&dir);
                 return Err(e.to_string());
@@ -193,8 +199,11 @@ impl PreparedLinkage for Served {
             .map_err(|e| e.to_string())
     }
 
-    fn complete(&self) -> bool {
-        self.spill.complete()
+    fn complete(&self) -> Result<bool, String> {
+        // A shard worker meets its party's other workers after the last
+        // step first: the unlinked rows are those no worker linked.
+        self.spill.settle_all().map_err(|e| e.to_string())?;
+        Ok(self.spill.complete())
     }
 
     fn linked_rows(&self) -> u64 {
@@ -220,6 +229,7 @@ impl PreparedLinkage for Served {
                     align: finish.align,
                     client_unlinked: finish.client_unlinked_rows,
                     server_unlinked: rows - self.spill.linked_rows(),
+                    writes_unlinked: true,
                 };
                 self.spill
                     .write(&self.input, &plan, &path, &output.options)

@@ -55,6 +55,11 @@ pub struct BucketPlan {
     pub nonce: Option<[u8; 32]>,
     /// `--partitioned`: our keys, cut by `psi partition` for this run.
     pub partitioned: Option<PathBuf>,
+    /// `--shard-dir`: a sharded linkage's meeting place for this party's
+    /// workers ([`crate::commands`]' `link_shard`).
+    pub shard_dir: Option<PathBuf>,
+    /// `--shard-timeout`.
+    pub shard_timeout: Duration,
 }
 
 /// Inputs above this size run bucketed unless `--in-memory`.
@@ -188,6 +193,11 @@ fn intersection(args: &RunArgs, spec: &LinkageSpec) -> Result<(RunTask, bool), C
     let (duplicates, refuse) = duplicates(&args.table, spec.keys().len())?;
     let buckets = bucket_plan(args, &output.path)?;
     if !linkage {
+        if args.shard_dir.is_some() {
+            return Err(CliError::Usage(
+                "--shard-dir is where a sharded linkage's workers meet after each step; a single-key intersection's shard workers need no meeting: drop it".into(),
+            ));
+        }
         let task = RunTask::Intersect(IntersectPlan {
             protocol: protocol(args.protocol),
             key: single_key(spec)?,
@@ -197,10 +207,17 @@ fn intersection(args: &RunArgs, spec: &LinkageSpec) -> Result<(RunTask, bool), C
         });
         return Ok((task, refuse));
     }
-    if buckets.as_ref().is_some_and(|b| b.shard.1 > 1) {
-        return Err(CliError::Usage(
-            "--shard splits single-key intersections; a linkage's steps run one after the other, so it runs whole".into(),
-        ));
+    if let Some(b) = &buckets {
+        if b.partitioned.is_some() {
+            return Err(CliError::Usage(
+                "--partitioned reads a cut of one key; a linkage (several keys, a join, or a shared or aligned result) spills every key itself: drop it".into(),
+            ));
+        }
+        if b.shard.1 > 1 && b.shard_dir.is_none() {
+            return Err(CliError::Usage(
+                "--shard on a linkage needs --shard-dir DIR, a directory all of this party's workers share: after each step the workers meet there (the next step offers only rows no worker linked)".into(),
+            ));
+        }
     }
     if buckets.is_none() && args.protocol != ProtocolArg::Ecdh {
         return Err(CliError::Usage(
@@ -267,11 +284,13 @@ fn bucket_plan(args: &RunArgs, output: &Path) -> Result<Option<BucketPlan>, CliE
         shard,
         nonce,
         partitioned: args.partitioned.clone(),
+        shard_dir: args.shard_dir.clone(),
+        shard_timeout: Duration::from_secs(args.shard_timeout),
     }))
 }
 
 /// `I/W` with `I < W`, `W` at least 1.
-fn parse_shard(text: &str) -> Result<(u16, u16), CliError> {
+pub(super) fn parse_shard(text: &str) -> Result<(u16, u16), CliError> {
     let parsed = text
         .split_once('/')
         .and_then(|(i, w)| Some((i.trim().parse::<u16>().ok()?, w.trim().parse::<u16>().ok()?)));

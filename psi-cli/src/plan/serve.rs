@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use psi_core::linkage::{Duplicates, Side};
+use psi_core::linkage::{Duplicates, Shard, Side};
 use psi_server::{ServeMode, ServerConfig};
 use psi_table::{KeySpec, OutputOptions};
 
@@ -87,6 +87,20 @@ pub struct OnDiskLinkage {
     pub refuse_duplicates: bool,
     /// Where our side of a shared linkage result goes, if anywhere.
     pub output: Option<SharedOutput>,
+    /// `--shard I/W --shard-dir DIR`: a sharded linkage's server worker.
+    pub shard: Option<LinkShard>,
+}
+
+/// `psi serve --shard I/W --shard-dir DIR`: shard worker `I` of `W` of
+/// every bucketed linkage this server serves ([`psi_core::linkage::shard`]).
+#[derive(Debug, Clone)]
+pub struct LinkShard {
+    /// This worker.
+    pub shard: Shard,
+    /// Where this party's workers meet after each step.
+    pub dir: PathBuf,
+    /// The most time to wait for them at a step.
+    pub timeout: Duration,
 }
 
 /// `psi serve --output`: where this server writes its side of each linkage
@@ -176,6 +190,22 @@ impl ServePlan {
                     Some(p) => Some(super::run::read_hex32(p, "--run-key-file")?),
                     None => None,
                 };
+                let shard = match (&args.shard, &args.shard_dir) {
+                    (Some(text), Some(dir)) => {
+                        let (i, w) = super::run::parse_shard(text)?;
+                        if w > 1 && args.run_key_file.is_none() {
+                            return Err(CliError::Usage(
+                                "--shard needs --run-key-file: every server worker of a run must derive the same seed (give them all the same key, e.g. a Kubernetes Secret)".into(),
+                            ));
+                        }
+                        Shard::new(i, w).map(|shard| LinkShard {
+                            shard,
+                            dir: dir.clone(),
+                            timeout: Duration::from_secs(args.shard_timeout),
+                        })
+                    }
+                    _ => None,
+                };
                 (
                     ServeTask::OnDisk {
                         key,
@@ -186,6 +216,7 @@ impl ServePlan {
                             duplicates,
                             refuse_duplicates: refuse,
                             output,
+                            shard,
                         },
                     },
                     false,
@@ -196,6 +227,11 @@ impl ServePlan {
                 (ServeTask::Intersection { duplicates, output }, refuse)
             }
             (Some(key), state_dir) => {
+                if args.shard.is_some() {
+                    return Err(CliError::Usage(
+                        "--shard splits bucketed linkages; --mode cardinality and sum run as one session".into(),
+                    ));
+                }
                 if state_dir.is_some() {
                     bucketed_input(path)?;
                 }

@@ -349,6 +349,17 @@ pub(crate) async fn finish(
         .await
         .ok()?;
     let (done, rows, linked) = complete;
+    let done = match done {
+        Ok(done) => done,
+        Err(why) => {
+            tracing::warn!(error = %why, "a sharded linkage's workers did not meet");
+            return Some(respond::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::RUN_FAILED,
+                format!("the server's shard workers did not meet after the last step: {why}"),
+            ));
+        }
+    };
     if !done {
         return Some(respond::error(
             StatusCode::CONFLICT,

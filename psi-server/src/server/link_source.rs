@@ -60,8 +60,10 @@ pub trait PreparedLinkage: Send + Sync + 'static {
         matched: &[(u32, LinkId)],
     ) -> Result<u64, String>;
 
-    /// Whether every bucket of every step is recorded.
-    fn complete(&self) -> bool;
+    /// Whether every bucket of every step is recorded. A source that is one
+    /// shard worker of a sharded linkage first waits for its party's other
+    /// workers' links of the last step (the error says which did not come).
+    fn complete(&self) -> Result<bool, String>;
 
     /// Rows linked so far.
     fn linked_rows(&self) -> u64;
