@@ -16,6 +16,8 @@ mod link_shard;
 mod link_spill;
 #[cfg(test)]
 mod link_tests;
+#[cfg(test)]
+mod link_shard_tests;
 mod partition;
 mod pjc_disk;
 mod progress;
