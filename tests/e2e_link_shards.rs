@@ -1,0 +1,273 @@
+//! Sharded bucketed linkages of the real binaries: W = 3 worker pairs as
+//! separate processes (`psi serve --once --shard i/3 --shard-dir` and `psi
+//! run --shard i/3 --shard-dir`, every worker with the same run key or run
+//! nonce), a two-key waterfall with several buckets per step. Together the
+//! workers' outputs are a single-machine bucketed run's (the same run nonce
+//! and run key, so the same link ids): as a multiset of rows, and, aligned,
+//! line for line once merged by id with worker 0's unlinked tail after; each
+//! worker pair's aligned files pair up line by line; and the links are the
+//! plaintext waterfall's. One case runs on KKRT with a client worker killed
+//! (SIGKILL) mid-run and started again with the same command.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{ok, run_then_kill, two_key_tables, Server, PSI};
+use psi_table::{waterfall_match_plain, LinkageSpec, LinkageTable};
+
+const WORKERS: usize = 3;
+
+struct Setup {
+    dir: PathBuf,
+    a: PathBuf,
+    b: PathBuf,
+    key: PathBuf,
+    nonce: PathBuf,
+}
+
+fn setup(dir: &Path) -> Setup {
+    let (a, b) = two_key_tables(dir, 1500, 29);
+    let (key, nonce) = (dir.join("run-key"), dir.join("nonce"));
+    std::fs::write(&key, "cd".repeat(32)).unwrap();
+    std::fs::write(&nonce, "5a".repeat(32)).unwrap();
+    Setup {
+        dir: dir.to_path_buf(),
+        a,
+        b,
+        key,
+        nonce,
+    }
+}
+
+/// `psi serve --once --state-dir` on B's two keys, writing its side to
+/// `out`, with `extra`.
+fn serve(s: &Setup, name: &str, out: &Path, extra: &[String]) -> Server {
+    let mut args: Vec<OsString> = ["--key", "email", "--key", "phone", "--once"]
+        .iter()
+        .map(Into::into)
+        .collect();
+    for (flag, value) in [
+        ("--input", s.b.clone()),
+        ("--output", out.to_path_buf()),
+        ("--state-dir", s.dir.join(format!("{name}-state"))),
+        ("--run-key-file", s.key.clone()),
+    ] {
+        args.push(flag.into());
+        args.push(value.into());
+    }
+    args.extend(extra.iter().map(Into::into));
+    Server::spawn(&args)
+}
+
+/// `psi run` of the two-key linkage with `extra`.
+fn run_cmd(s: &Setup, url: &str, name: &str, out: &Path, extra: &[String]) -> Command {
+    let mut c = Command::new(PSI);
+    c.args(["run", "--peer", url, "--key", "email", "--key", "phone"])
+        .args(["--bucket-items", "100", "--quiet", "--input"])
+        .arg(&s.a)
+        .arg("--output")
+        .arg(out)
+        .arg("--state-dir")
+        .arg(s.dir.join(format!("{name}-state")))
+        .arg("--run-nonce-file")
+        .arg(&s.nonce)
+        .arg("--report")
+        .arg(s.dir.join(format!("{name}.json")))
+        .args(extra);
+    c
+}
+
+/// A file's data lines (no header).
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// A single machine's bucketed run: (client output, server output).
+fn one_machine(s: &Setup, tag: &str, extra: &[String]) -> (PathBuf, PathBuf) {
+    let (c, b) = (
+        s.dir.join(format!("{tag}-one-a.csv")),
+        s.dir.join(format!("{tag}-one-b.csv")),
+    );
+    let server = serve(s, &format!("{tag}-one-server"), &b, &[]);
+    let o = run_cmd(s, &server.url, &format!("{tag}-one-client"), &c, extra)
+        .output()
+        .unwrap();
+    ok(&o);
+    assert!(server.wait_exit());
+    (c, b)
+}
+
+/// Three worker pairs; `kill` kills client worker 1 once it recorded two
+/// buckets and runs its command again. The workers' (client, server)
+/// outputs.
+fn sharded(s: &Setup, tag: &str, extra: &[String], kill: bool) -> Vec<(PathBuf, PathBuf)> {
+    let (ca, cb) = (
+        s.dir.join(format!("{tag}-shards-a")),
+        s.dir.join(format!("{tag}-shards-b")),
+    );
+    let outs: Vec<(PathBuf, PathBuf)> = (0..WORKERS)
+        .map(|i| {
+            (
+                s.dir.join(format!("{tag}-{i}-a.csv")),
+                s.dir.join(format!("{tag}-{i}-b.csv")),
+            )
+        })
+        .collect();
+    let shard = |i: usize, dir: &Path| {
+        vec![
+            "--shard".to_string(),
+            format!("{i}/{WORKERS}"),
+            "--shard-dir".to_string(),
+            dir.display().to_string(),
+            "--shard-timeout".to_string(),
+            "120".to_string(),
+        ]
+    };
+    let servers: Vec<Server> = (0..WORKERS)
+        .map(|i| serve(s, &format!("{tag}-server-{i}"), &outs[i].1, &shard(i, &cb)))
+        .collect();
+    let command = |i: usize| {
+        let mut args = shard(i, &ca);
+        args.extend(extra.iter().cloned());
+        run_cmd(s, &servers[i].url, &format!("{tag}-client-{i}"), &outs[i].0, &args)
+    };
+    let mut clients: Vec<Child> = Vec::new();
+    for i in 0..WORKERS {
+        if kill && i == 1 {
+            let links = s.dir.join(format!("{tag}-client-1-state/linkage/links"));
+            // Finished buckets (a temporary file in the directory is not one).
+            let done = || {
+                std::fs::read_dir(&links).map_or(0, |d| {
+                    d.flatten()
+                        .filter(|e| e.file_name().to_string_lossy().ends_with(".bin"))
+                        .count()
+                })
+            };
+            run_then_kill(command(i), Duration::from_secs(60), || done() >= 2);
+            assert!(done() >= 2, "killed after two buckets");
+        }
+        clients.push(command(i).stderr(Stdio::piped()).spawn().unwrap());
+    }
+    for (i, child) in clients.into_iter().enumerate() {
+        let o = child.wait_with_output().unwrap();
+        ok(&o);
+        let report: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(s.dir.join(format!("{tag}-client-{i}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(report["buckets"]["shard"], format!("{i}/{WORKERS}"));
+        if kill && i == 1 {
+            assert!(report["buckets"]["buckets_resumed"].as_u64().unwrap() >= 2);
+        }
+    }
+    for server in servers {
+        assert!(server.wait_exit(), "a --once server worker stops");
+    }
+    outs
+}
+
+/// The linked (A row, B row) pairs of a client and a server output, joined
+/// by id; A's rows are `a{i}` in the first column, B's `b{j}` in the last.
+fn pairs(client: &[String], server: &[String]) -> BTreeSet<(String, String)> {
+    let by_id: BTreeMap<&str, &str> = server
+        .iter()
+        .filter_map(|l| {
+            let (id, rest) = l.split_once(',')?;
+            (!id.is_empty()).then(|| (id, rest.rsplit(',').next().unwrap_or("")))
+        })
+        .collect();
+    client
+        .iter()
+        .filter_map(|l| {
+            let (id, rest) = l.split_once(',')?;
+            let b = by_id.get(id)?;
+            Some((rest.split(',').next()?.to_string(), b.to_string()))
+        })
+        .collect()
+}
+
+fn plain_pairs(s: &Setup) -> BTreeSet<(String, String)> {
+    let spec = LinkageSpec::parse("email;phone").unwrap();
+    let (ta, tb) = (
+        LinkageTable::read(&s.a, &spec).unwrap(),
+        LinkageTable::read(&s.b, &spec).unwrap(),
+    );
+    waterfall_match_plain(&ta, &tb, &spec)
+        .unwrap()
+        .pairs
+        .iter()
+        .map(|p| (format!("a{}", p.a_row), format!("b{}", p.b_row)))
+        .collect()
+}
+
+fn check(s: &Setup, one: &(PathBuf, PathBuf), outs: &[(PathBuf, PathBuf)], align: bool) {
+    let (oa, ob) = (lines(&one.0), lines(&one.1));
+    let parts_a: Vec<Vec<String>> = outs.iter().map(|o| lines(&o.0)).collect();
+    let parts_b: Vec<Vec<String>> = outs.iter().map(|o| lines(&o.1)).collect();
+    // As multisets, the workers' outputs are one machine's.
+    assert_eq!(sorted(parts_a.concat()), sorted(oa.clone()), "client side");
+    assert_eq!(sorted(parts_b.concat()), sorted(ob.clone()), "server side");
+    let plain = plain_pairs(s);
+    assert!(plain.len() > 100, "{} links", plain.len());
+    assert_eq!(pairs(&parts_a.concat(), &parts_b.concat()), plain);
+    assert_eq!(pairs(&oa, &ob), plain);
+    if align {
+        for (i, (ca, cb)) in parts_a.iter().zip(&parts_b).enumerate() {
+            assert_eq!(ca.len(), cb.len(), "worker pair {i}");
+            for (x, y) in ca.iter().zip(cb) {
+                assert_eq!(x.split(',').next(), y.split(',').next(), "worker pair {i}");
+            }
+        }
+        for (parts, whole) in [(&parts_a, &oa), (&parts_b, &ob)] {
+            let mut merged: Vec<String> = parts
+                .iter()
+                .flatten()
+                .filter(|l| !l.starts_with(','))
+                .cloned()
+                .collect();
+            merged.sort();
+            merged.extend(parts[0].iter().filter(|l| l.starts_with(',')).cloned());
+            assert_eq!(&merged, whole, "merged by id, then worker 0's tail");
+        }
+    }
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn three_ecdh_worker_pairs_full_join_aligned_equal_one_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path());
+    let extra = strings(&["--join", "full", "--align"]);
+    let one = one_machine(&s, "full", &extra);
+    let outs = sharded(&s, "full", &extra, false);
+    check(&s, &one, &outs, true);
+}
+
+#[test]
+fn three_kkrt_worker_pairs_inner_join_with_a_killed_worker_equal_one_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path());
+    let extra = strings(&["--protocol", "kkrt", "--join", "inner", "--share-result"]);
+    let one = one_machine(&s, "inner", &extra);
+    let outs = sharded(&s, "inner", &extra, true);
+    check(&s, &one, &outs, false);
+}
