@@ -145,7 +145,13 @@ fn sharded(s: &Setup, tag: &str, extra: &[String], kill: bool) -> Vec<(PathBuf, 
     let command = |i: usize| {
         let mut args = shard(i, &ca);
         args.extend(extra.iter().cloned());
-        run_cmd(s, &servers[i].url, &format!("{tag}-client-{i}"), &outs[i].0, &args)
+        run_cmd(
+            s,
+            &servers[i].url,
+            &format!("{tag}-client-{i}"),
+            &outs[i].0,
+            &args,
+        )
     };
     let mut clients: Vec<Child> = Vec::new();
     for i in 0..WORKERS {

@@ -231,8 +231,8 @@ pub fn write_linked(
     let mut target = Target::open(input, Some(out.id_column), out.path, out.options, format)?;
     let mut sink = target.create_sink()?;
     let mut written = 0u64;
-    let own_unlinked = plan.keeps_own_unlinked()
-        || (plan.join == JoinType::Difference && plan.writes_unlinked);
+    let own_unlinked =
+        plan.keeps_own_unlinked() || (plan.join == JoinType::Difference && plan.writes_unlinked);
     if plan.join == JoinType::Difference || !plan.align {
         let linked = plan.join != JoinType::Difference;
         let (source, copier) = target.parts(rows);

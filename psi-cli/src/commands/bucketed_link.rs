@@ -31,6 +31,13 @@
 //! buckets start over with it. The state directory is removed on success
 //! and kept on failure and Ctrl-C (unless nothing was spilled yet).
 //!
+//! Sharded (`--shard I/W --shard-dir DIR`, [`psi_core::linkage::shard`]):
+//! only the buckets `b mod W = I` run, and before each step (and before the
+//! finish) this worker meets its party's other workers
+//! ([`LinkSpill::settle`], [`super::link_shard`]); the finish then carries
+//! the whole linkage's unlinked count, and the output only this worker's
+//! rows (worker 0's also the unlinked ones).
+//!
 //! Memory: one bit per input row, one bucket of one key and its offer, the
 //! output's sort budget ([`super::link_spill::SORT_MEMORY`]).
 
@@ -209,8 +216,7 @@ async fn link(
             return Ok(open);
         }
         let _ = std::fs::remove_dir_all(&d);
-        let (spill, report) =
-            LinkSpill::create(&path, &spec, duplicates, &seed, &d, |n| p.set(n))?;
+        let (spill, report) = LinkSpill::create(&path, &spec, duplicates, &seed, &d, |n| p.set(n))?;
         Ok::<_, CliError>((spill.sharded(barrier), report))
     })
     .await??;
@@ -293,6 +299,11 @@ async fn link(
                         start_over(&spill, &mut state, steps)?;
                         resumed = 0;
                         continue 'run;
+                    }
+                    Err(e) if behind(&e) && spill.is_sharded() => {
+                        return Err(CliError::Usage(format!(
+                            "{e} (this is shard worker {shard}/{workers} of a linkage: is its server worker started with --shard {shard}/{workers} and a --shard-dir of its own party's?)"
+                        )))
                     }
                     Err(e) => return Err(e),
                 };

@@ -68,8 +68,12 @@ fn run_pair(a: &LinkSpill, b: &LinkSpill, count: u16, limit: usize) -> bool {
             ran += 1;
             let (oa, ta) = a.offer(step, bucket, count).unwrap();
             let (ob, tb) = b.offer(step, bucket, count).unwrap();
-            let pa = oa.padded(padded_offer(ta, count), bucket, &mut rng).unwrap();
-            let pb = ob.padded(padded_offer(tb, count), bucket, &mut rng).unwrap();
+            let pa = oa
+                .padded(padded_offer(ta, count), bucket, &mut rng)
+                .unwrap();
+            let pb = ob
+                .padded(padded_offer(tb, count), bucket, &mut rng)
+                .unwrap();
             let (mut ma, mut mb) = (Vec::new(), Vec::new());
             for (i, x) in pa.iter().enumerate() {
                 if let Some(j) = pb.iter().position(|y| y == x) {

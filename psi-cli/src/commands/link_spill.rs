@@ -316,9 +316,9 @@ impl LinkSpill {
     /// Fixes the bucket count, or checks it.
     pub(super) fn fix_count(&self, st: &mut State, count: u16) -> Result<(), CliError> {
         match st.count {
-            Some(c) if c != count => Err(usage(format!(
-                "the linkage runs {c} buckets, not {count}"
-            ))),
+            Some(c) if c != count => {
+                Err(usage(format!("the linkage runs {c} buckets, not {count}")))
+            }
             Some(_) => Ok(()),
             None => {
                 self.meta.with_count(Some(count)).save(&self.dir)?;
@@ -496,7 +496,13 @@ impl LinkSpill {
                 .is_none_or(|b| b.shard.writes_unlinked()),
             ..*plan
         };
-        Ok(write_linked(input, self.rows as usize, &files, &plan, &out)?)
+        Ok(write_linked(
+            input,
+            self.rows as usize,
+            &files,
+            &plan,
+            &out,
+        )?)
     }
 
     /// The directory it lives in.

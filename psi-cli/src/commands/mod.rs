@@ -9,15 +9,15 @@ mod demo;
 mod disk;
 mod fuzzy;
 mod gen;
-mod link_meta;
 mod link_meet;
+mod link_meta;
 mod link_resume;
 mod link_shard;
+#[cfg(test)]
+mod link_shard_tests;
 mod link_spill;
 #[cfg(test)]
 mod link_tests;
-#[cfg(test)]
-mod link_shard_tests;
 mod partition;
 mod pjc_disk;
 mod progress;

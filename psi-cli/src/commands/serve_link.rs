@@ -13,6 +13,11 @@
 //! can resume (and so probe) a linkage, even with the same client nonce.
 //! Directories of runs that never finished (a client that vanished) are
 //! removed when later runs start, beyond the newest few.
+//!
+//! `psi serve --shard I/W --shard-dir DIR` serves every linkage as shard
+//! worker `I` ([`psi_core::linkage::shard`]): its spill refuses the other
+//! workers' buckets, and meets this party's other server workers in `DIR`
+//! before a step's first bucket and before the totals ([`super::link_meet`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

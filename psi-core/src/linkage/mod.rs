@@ -45,8 +45,8 @@
 use std::collections::HashSet;
 
 pub mod bucketed;
-pub mod shard;
 mod join;
+pub mod shard;
 mod wire;
 
 pub use join::{plan_rows, JoinType, PlannedRow, PlannedRows, Side};
