@@ -48,6 +48,23 @@ fn setup(dir: &Path) -> Setup {
 /// `psi serve --once --state-dir` on B's two keys, writing its side to
 /// `out`, with `extra`.
 fn serve(s: &Setup, name: &str, out: &Path, extra: &[String]) -> Server {
+    Server::spawn(&serve_args(s, name, out, extra))
+}
+
+/// [`serve`] on `address` (a restart), its name `name` with `{tag}` replaced.
+fn serve_at(
+    s: &Setup,
+    address: &str,
+    name: &str,
+    out: &Path,
+    extra: &[String],
+    tag: &str,
+) -> Server {
+    let name = name.replace("{tag}", tag);
+    Server::spawn_at(address, &serve_args(s, &name, out, extra))
+}
+
+fn serve_args(s: &Setup, name: &str, out: &Path, extra: &[String]) -> Vec<OsString> {
     let mut args: Vec<OsString> = ["--key", "email", "--key", "phone", "--once"]
         .iter()
         .map(Into::into)
@@ -62,7 +79,7 @@ fn serve(s: &Setup, name: &str, out: &Path, extra: &[String]) -> Server {
         args.push(value.into());
     }
     args.extend(extra.iter().map(Into::into));
-    Server::spawn(&args)
+    args
 }
 
 /// `psi run` of the two-key linkage with `extra`.
@@ -113,10 +130,37 @@ fn one_machine(s: &Setup, tag: &str, extra: &[String]) -> (PathBuf, PathBuf) {
     (c, b)
 }
 
-/// Three worker pairs; `kill` kills client worker 1 once it recorded two
-/// buckets and runs its command again. The workers' (client, server)
-/// outputs.
-fn sharded(s: &Setup, tag: &str, extra: &[String], kill: bool) -> Vec<(PathBuf, PathBuf)> {
+/// Which worker a run kills (SIGKILL) once it recorded two buckets, and
+/// starts again with the same command.
+#[derive(PartialEq)]
+enum Kill {
+    Nobody,
+    /// Client worker 1.
+    Client,
+    /// Server worker 2 (started again on the same address).
+    Server,
+}
+
+/// Finished buckets in a links directory (a temporary file is not one).
+fn buckets_done(links: &Path) -> usize {
+    std::fs::read_dir(links).map_or(0, |d| {
+        d.flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".bin"))
+            .count()
+    })
+}
+
+/// Finished buckets of a server's linkages.
+fn server_buckets_done(state: &Path) -> usize {
+    std::fs::read_dir(state.join("linkages")).map_or(0, |d| {
+        d.flatten()
+            .map(|e| buckets_done(&e.path().join("links")))
+            .sum()
+    })
+}
+
+/// Three worker pairs, with `kill`. The workers' (client, server) outputs.
+fn sharded(s: &Setup, tag: &str, extra: &[String], kill: Kill) -> Vec<(PathBuf, PathBuf)> {
     let (ca, cb) = (
         s.dir.join(format!("{tag}-shards-a")),
         s.dir.join(format!("{tag}-shards-b")),
@@ -139,7 +183,7 @@ fn sharded(s: &Setup, tag: &str, extra: &[String], kill: bool) -> Vec<(PathBuf, 
             "120".to_string(),
         ]
     };
-    let servers: Vec<Server> = (0..WORKERS)
+    let mut servers: Vec<Server> = (0..WORKERS)
         .map(|i| serve(s, &format!("{tag}-server-{i}"), &outs[i].1, &shard(i, &cb)))
         .collect();
     let command = |i: usize| {
@@ -155,30 +199,53 @@ fn sharded(s: &Setup, tag: &str, extra: &[String], kill: bool) -> Vec<(PathBuf, 
     };
     let mut clients: Vec<Child> = Vec::new();
     for i in 0..WORKERS {
-        if kill && i == 1 {
+        if kill == Kill::Client && i == 1 {
             let links = s.dir.join(format!("{tag}-client-1-state/linkage/links"));
-            // Finished buckets (a temporary file in the directory is not one).
-            let done = || {
-                std::fs::read_dir(&links).map_or(0, |d| {
-                    d.flatten()
-                        .filter(|e| e.file_name().to_string_lossy().ends_with(".bin"))
-                        .count()
-                })
-            };
-            run_then_kill(command(i), Duration::from_secs(60), || done() >= 2);
-            assert!(done() >= 2, "killed after two buckets");
+            run_then_kill(command(i), Duration::from_secs(60), || {
+                buckets_done(&links) >= 2
+            });
+            assert!(buckets_done(&links) >= 2, "killed after two buckets");
         }
         clients.push(command(i).stderr(Stdio::piped()).spawn().unwrap());
     }
-    for (i, child) in clients.into_iter().enumerate() {
-        let o = child.wait_with_output().unwrap();
-        ok(&o);
+    if kill == Kill::Server {
+        let state = s.dir.join(format!("{tag}-server-2-state"));
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while server_buckets_done(&state) < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(server_buckets_done(&state) >= 2, "killed after two buckets");
+        let address = servers[2].url.trim_start_matches("http://").to_string();
+        let _ = servers[2].child.kill();
+        let _ = servers[2].child.wait();
+        servers[2] = serve_at(
+            s,
+            &address,
+            "{tag}-server-2",
+            &outs[2].1,
+            &shard(2, &cb),
+            tag,
+        );
+    }
+    let done: Vec<_> = clients
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let failed: Vec<String> = done
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| !o.status.success())
+        .map(|(i, o)| format!("client worker {i}: {}", String::from_utf8_lossy(&o.stderr)))
+        .collect();
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+    for (i, o) in done.iter().enumerate() {
+        ok(o);
         let report: serde_json::Value = serde_json::from_slice(
             &std::fs::read(s.dir.join(format!("{tag}-client-{i}.json"))).unwrap(),
         )
         .unwrap();
         assert_eq!(report["buckets"]["shard"], format!("{i}/{WORKERS}"));
-        if kill && i == 1 {
+        if kill == Kill::Client && i == 1 {
             assert!(report["buckets"]["buckets_resumed"].as_u64().unwrap() >= 2);
         }
     }
@@ -259,12 +326,12 @@ fn strings(v: &[&str]) -> Vec<String> {
 }
 
 #[test]
-fn three_ecdh_worker_pairs_full_join_aligned_equal_one_machine() {
+fn three_ecdh_worker_pairs_full_join_aligned_with_a_killed_server_equal_one_machine() {
     let dir = tempfile::tempdir().unwrap();
     let s = setup(dir.path());
     let extra = strings(&["--join", "full", "--align"]);
     let one = one_machine(&s, "full", &extra);
-    let outs = sharded(&s, "full", &extra, false);
+    let outs = sharded(&s, "full", &extra, Kill::Server);
     check(&s, &one, &outs, true);
 }
 
@@ -274,6 +341,6 @@ fn three_kkrt_worker_pairs_inner_join_with_a_killed_worker_equal_one_machine() {
     let s = setup(dir.path());
     let extra = strings(&["--protocol", "kkrt", "--join", "inner", "--share-result"]);
     let one = one_machine(&s, "inner", &extra);
-    let outs = sharded(&s, "inner", &extra, true);
+    let outs = sharded(&s, "inner", &extra, Kill::Client);
     check(&s, &one, &outs, false);
 }

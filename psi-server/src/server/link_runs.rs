@@ -104,6 +104,15 @@ pub(crate) fn begin(
     };
     let step = headers.get(STEP_HEADER);
     let Some(run) = shared.runs.get(run_id, owner) else {
+        if step.is_some() {
+            // A linkage bucket of a run this server does not hold (it
+            // restarted, or the run expired): the client reopens the run.
+            return Err(Box::new(respond::error(
+                StatusCode::NOT_FOUND,
+                code::UNKNOWN_RUN,
+                "no such run (it ended, expired after an hour untouched, the server restarted, or it was opened by another partner)",
+            )));
+        }
         return Ok(None); // `runs::bucket_items` answers an unknown run
     };
     if run.linkage.is_none() {
