@@ -344,3 +344,129 @@ fn three_kkrt_worker_pairs_inner_join_with_a_killed_worker_equal_one_machine() {
     let outs = sharded(&s, "inner", &extra, Kill::Client);
     check(&s, &one, &outs, false);
 }
+
+#[test]
+fn a_missing_worker_or_too_many_workers_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (a, b) = two_key_tables(d, 300, 5);
+    let s = Setup {
+        dir: d.to_path_buf(),
+        a,
+        b,
+        key: d.join("run-key"),
+        nonce: d.join("nonce"),
+    };
+    std::fs::write(&s.key, "cd".repeat(32)).unwrap();
+    std::fs::write(&s.nonce, "5a".repeat(32)).unwrap();
+    let shard = |i: &str, dir: &str| {
+        strings(&[
+            "--shard",
+            i,
+            "--shard-dir",
+            d.join(dir).to_str().unwrap(),
+            "--shard-timeout",
+            "2",
+        ])
+    };
+
+    // Worker 1 of 2 never comes: worker 0 runs its buckets of step 1, waits
+    // two seconds, and stops naming it; its progress is kept.
+    let server = serve(
+        &s,
+        "lone-server",
+        &d.join("lone-b.csv"),
+        &shard("0/2", "sb"),
+    );
+    let o = run_cmd(
+        &s,
+        &server.url,
+        "lone",
+        &d.join("lone-a.csv"),
+        &shard("0/2", "sa"),
+    )
+    .output()
+    .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("shard workers 1 of 2 wrote no links of step 0 within 2 s"),
+        "{err}"
+    );
+    assert!(
+        d.join("lone-state").join("state.json").exists(),
+        "kept to resume"
+    );
+    assert!(!d.join("lone-a.csv").exists(), "no output");
+    drop(server);
+    // Resumed as another worker: refused, naming the change.
+    let o = run_cmd(
+        &s,
+        "http://127.0.0.1:9",
+        "lone",
+        &d.join("lone-a.csv"),
+        &shard("1/2", "sa"),
+    )
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("the options changed: shard 0/2 (now: shard 1/2)"),
+        "{err}"
+    );
+
+    // More workers than buckets (8 here) is refused.
+    let server = serve(
+        &s,
+        "many-server",
+        &d.join("many-b.csv"),
+        &shard("0/16", "mb"),
+    );
+    let o = run_cmd(
+        &s,
+        &server.url,
+        "many",
+        &d.join("many-a.csv"),
+        &shard("0/16", "ma"),
+    )
+    .output()
+    .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("this linkage has 8 buckets") && err.contains("fewer than the workers"),
+        "{err}"
+    );
+    drop(server);
+
+    // Usage errors, before anything runs.
+    let usage = |args: &[&str]| {
+        let o = run_cmd(
+            &s,
+            "http://127.0.0.1:9",
+            "usage",
+            &d.join("u.csv"),
+            &strings(args),
+        )
+        .output()
+        .unwrap();
+        assert!(!o.status.success());
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let e = usage(&["--shard", "0/2"]);
+    assert!(e.contains("--shard on a linkage needs --shard-dir"), "{e}");
+    let e = usage(&["--partitioned", d.to_str().unwrap()]);
+    assert!(e.contains("--partitioned reads a cut of one key"), "{e}");
+    let o = Command::new(PSI)
+        .args(["serve", "--key", "email", "--key", "phone", "--input"])
+        .arg(&s.b)
+        .arg("--state-dir")
+        .arg(d.join("x"))
+        .args(["--shard", "0/2", "--shard-dir"])
+        .arg(d.join("y"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("--shard needs --run-key-file"), "{e}");
+}

@@ -250,6 +250,26 @@ async fn kkrt_buckets_link_by_id_and_refuse_strangers() {
         protocol,
     };
 
+    // A bucket of a run the server does not hold (it restarted): an unknown
+    // run, which the client reopens, never another refusal.
+    let e = run_link_bucket(
+        &url,
+        &config,
+        LinkRunRef {
+            id: "0123abcd",
+            seed: &run.seed,
+            protocol: Protocol::Kkrt,
+        },
+        0,
+        (0, count),
+        padded(&mut rng),
+        ours.len(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("unknown_run"), "{e}");
+
     // A bucket of the other protocol: refused, naming both.
     let e = run_link_bucket(
         &url,
