@@ -134,7 +134,6 @@ fn one_machine(s: &Setup, tag: &str, extra: &[String]) -> (PathBuf, PathBuf) {
 /// starts again with the same command.
 #[derive(PartialEq)]
 enum Kill {
-    Nobody,
     /// Client worker 1.
     Client,
     /// Server worker 2 (started again on the same address).

@@ -201,7 +201,7 @@ fn shard_workers_outputs_together_are_the_whole_output() {
     let mut per_worker: Vec<Vec<(u32, [u8; 16])>> = vec![Vec::new(); workers];
     let mut bitmap = vec![0u64; rows.div_ceil(64)];
     for r in 0..rows {
-        if rng.next() % 3 != 0 {
+        if !rng.next().is_multiple_of(3) {
             let mut id = [0u8; 16];
             id[..8].copy_from_slice(&rng.next().to_le_bytes());
             per_worker[(rng.next() % 3) as usize].push((r as u32, id));
