@@ -205,7 +205,8 @@ fn sharded(s: &Setup, tag: &str, extra: &[String], kill: Kill) -> Vec<(PathBuf, 
             });
             assert!(buckets_done(&links) >= 2, "killed after two buckets");
         }
-        clients.push(command(i).stderr(Stdio::piped()).spawn().unwrap());
+        let child = command(i).stdout(Stdio::piped()).stderr(Stdio::piped());
+        clients.push(child.spawn().unwrap());
     }
     if kill == Kill::Server {
         let state = s.dir.join(format!("{tag}-server-2-state"));

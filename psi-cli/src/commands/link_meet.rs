@@ -1,6 +1,6 @@
 //! A shard worker's side of a sharded bucketed linkage
-//! ([`psi_core::linkage::shard`]): after its buckets of a step are recorded
-//! it hands their linked rows to its party's other workers
+//! ([`psi_core::linkage::shard`]): as each of its buckets is recorded it
+//! hands the bucket's linked rows to its party's other workers
 //! ([`Barrier::publish`](super::link_shard::Barrier::publish)), and before
 //! the next step (or the output) it takes theirs into its bitmap, so that
 //! the next step's offers, counted over every bucket, are a single
@@ -25,48 +25,43 @@ impl LinkSpill {
             .all(|(b, &d)| d || !self.owns(b as u16))
     }
 
-    /// Our rows linked at `step` (sorted) and the distinct values matched,
-    /// from our link files of that step.
-    fn own_links(&self, st: &State, step: u16) -> Result<(Vec<u32>, u64), CliError> {
-        let (mut rows, mut matched) = (Vec::new(), 0u64);
-        for (b, &d) in st.done[usize::from(step)].iter().enumerate() {
-            let bucket = b as u16;
-            if !d || !self.owns(bucket) {
-                continue;
-            }
-            let path = self.links_path(step, bucket);
-            let bytes = std::fs::read(&path).map_err(|source| psi_table::Error::Open {
-                path: path.clone(),
-                source,
-            })?;
-            let mut ids = HashSet::new();
-            for r in bytes.chunks_exact(LINK_BYTES) {
-                rows.push(u32::from_le_bytes([r[0], r[1], r[2], r[3]]));
-                ids.insert(<[u8; 16]>::try_from(&r[4..]).unwrap_or_default());
-            }
-            matched += ids.len() as u64;
-        }
-        rows.sort_unstable();
-        Ok((rows, matched))
-    }
-
-    /// Hands our links of `step` to the other workers once our buckets of
-    /// it are all recorded.
-    pub(super) fn publish_if_done(&self, st: &State, step: u16) -> Result<(), CliError> {
+    /// Hands our recorded bucket `bucket` of `step` to the other workers:
+    /// its linked rows (its link file is sorted by row) and its distinct
+    /// values. One bucket in memory.
+    pub(super) fn publish_bucket(
+        &self,
+        st: &State,
+        step: u16,
+        bucket: u16,
+    ) -> Result<(), CliError> {
         let (Some(barrier), Some(count)) = (&self.shard, st.count) else {
             return Ok(());
         };
-        if !self.own_done(st, step) {
-            return Ok(());
+        let path = self.links_path(step, bucket);
+        let bytes = std::fs::read(&path).map_err(|source| psi_table::Error::Open {
+            path: path.clone(),
+            source,
+        })?;
+        let mut ids = HashSet::new();
+        let mut rows = Vec::with_capacity(bytes.len() / LINK_BYTES);
+        for r in bytes.chunks_exact(LINK_BYTES) {
+            rows.push(u32::from_le_bytes([r[0], r[1], r[2], r[3]]));
+            ids.insert(<[u8; 16]>::try_from(&r[4..]).unwrap_or_default());
         }
-        let (rows, matched) = self.own_links(st, step)?;
-        barrier.publish(step, count, matched, rows)
+        barrier.publish(step, (bucket, count), ids.len() as u64, rows)
+    }
+
+    /// The buckets of the other workers.
+    fn theirs(&self, count: u16) -> impl Iterator<Item = u16> + '_ {
+        (0..count).filter(move |&b| !self.owns(b))
     }
 
     /// Meets the other workers after every step before `step` not met yet:
-    /// our buckets of it must be recorded; their links are waited for and
-    /// merged. Stops at the first step whose buckets of ours are not all
-    /// recorded (the caller refuses to go on from there).
+    /// our buckets of it must be recorded (and are published again, in case
+    /// we stopped between recording and publishing one); theirs are waited
+    /// for, checked, then merged one bucket at a time. Stops at the first
+    /// step whose buckets of ours are not all recorded (the caller refuses to
+    /// go on from there).
     pub(super) fn meet_before(&self, st: &mut State, step: u16) -> Result<(), CliError> {
         let (Some(barrier), Some(count)) = (&self.shard, st.count) else {
             return Ok(());
@@ -79,24 +74,30 @@ impl LinkSpill {
             if !self.own_done(st, e) {
                 return Ok(());
             }
-            self.publish_if_done(st, e)?;
-            let theirs = barrier.gather(e, count)?;
-            for links in theirs {
+            for b in (0..count).filter(|&b| self.owns(b)) {
+                self.publish_bucket(st, e, b)?;
+            }
+            barrier.wait(e, count)?;
+            // Every file is read and checked before any is merged, so a bad
+            // one leaves the bitmap as it was.
+            for b in self.theirs(count) {
+                let links = barrier.read(e, (b, count))?;
+                if let Some(row) = links.rows.iter().find(|&&r| st.is_linked(r)) {
+                    return Err(usage(format!(
+                        "row {row} is linked by bucket {b} of step {e} (shard worker {}) and also elsewhere: the workers' links disagree (another input or run?)",
+                        b % barrier.shard.workers
+                    )));
+                }
+            }
+            for b in self.theirs(count) {
+                let links = barrier.read(e, (b, count))?;
                 for &row in &links.rows {
-                    if st.is_linked(row) {
-                        return Err(usage(format!(
-                            "row {row} is linked at step {e} by shard worker {} and also elsewhere: the workers' links disagree (another input or run?)",
-                            links.shard
-                        )));
-                    }
                     st.set(row, true)?;
                 }
                 let summary = &mut st.summaries[s];
                 summary.linked_rows += links.rows.len() as u64;
                 summary.matched += links.matched;
-                for b in (0..count).filter(|&b| links.shard.owns(b)) {
-                    st.done[s][usize::from(b)] = true;
-                }
+                st.done[s][usize::from(b)] = true;
             }
             st.met[s] = true;
         }
@@ -104,7 +105,8 @@ impl LinkSpill {
     }
 
     /// Takes the other workers' links of `step` out of the bitmap again
-    /// (our buckets of `step` are being undone, so it will be met again).
+    /// (our buckets of an earlier step are being undone, so this step runs
+    /// again and will be met again).
     pub(super) fn unmeet(&self, st: &mut State, step: u16, count: u16) -> Result<(), CliError> {
         let s = usize::from(step);
         let Some(barrier) = &self.shard else {
@@ -114,18 +116,15 @@ impl LinkSpill {
             return Ok(());
         }
         // The files are there: they were read when the step was met.
-        for links in barrier.gather(step, count)? {
-            for &row in &links.rows {
+        for b in self.theirs(count) {
+            for row in barrier.read(step, (b, count))?.rows {
                 st.set(row, false)?;
             }
-            for b in (0..count).filter(|&b| links.shard.owns(b)) {
-                st.done[s][usize::from(b)] = false;
-            }
+            st.done[s][usize::from(b)] = false;
         }
         st.met[s] = false;
         Ok(())
     }
-
     /// Meets the other workers after every step before `upto` (all steps:
     /// the spill's step count), waiting for them as long as the barrier's
     /// timeout allows. The bucket count is fixed here if no bucket fixed it.

@@ -3,21 +3,25 @@
 //! party's workers share (`--shard-dir`: on one machine any directory, in
 //! Kubernetes the party's read-write-many state claim).
 //!
-//! Layout: `DIR/run-{tag}/step-{s}/shard-{i}`, one [`ShardLinks`] file per
-//! worker and step, written atomically (temporary file, renamed), so a file
-//! that is there is complete. `tag` is the first 16 hex digits of the run's
-//! digest ([`run_tag`]: the side, the seed, the input's SHA-256, the keys and
-//! duplicates, the worker count), so two runs never share a directory and
+//! Layout: `DIR/run-{tag}/step-{s}/bucket-{b}`, one [`ShardLinks`] file per
+//! step and bucket, written atomically (temporary file, renamed) by the
+//! worker that ran the bucket as soon as it recorded it, so a file that is
+//! there is complete. `tag` is the first 16 hex digits of the run's digest
+//! ([`run_tag`]: the side, the seed, the input's SHA-256, the keys and
+//! duplicates, the worker count), so two runs never share a directory, and
 //! workers given different inputs or options wait for each other in vain
-//! rather than mix their links (the timeout's message names the missing
-//! workers). A worker waits by polling (every 50 ms at first, at most every
-//! second) for at most `--shard-timeout`.
+//! rather than mix their links (the timeout's message names the workers
+//! whose buckets are missing). A worker waits by polling (every 50 ms at
+//! first, at most every second) for at most `--shard-timeout`.
 //!
 //! Why files and polling, and not a coordinator: the workers of a party
 //! already share that claim for their state, the files are what a restarted
-//! worker needs to resume (they stay valid: a step's links are a function of
-//! the data, the seed and the earlier steps), and there is no process to
-//! keep alive or to elect.
+//! worker needs to resume (they stay valid: a bucket's links are a function
+//! of the data, the seed and the earlier steps), and there is no process to
+//! keep alive or to elect. Why a file per bucket and not per worker: a
+//! worker then holds one bucket's links at a time, when it writes them and
+//! when it reads the others', so memory stays bounded as in the rest of a
+//! bucketed run.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -87,32 +91,33 @@ impl Barrier {
         }
     }
 
-    fn path(&self, step: u16, index: u16) -> PathBuf {
+    fn path(&self, step: u16, bucket: u16) -> PathBuf {
         self.dir
             .join(format!("step-{step}"))
-            .join(format!("shard-{index}"))
+            .join(format!("bucket-{bucket}"))
     }
 
-    /// Writes our links of `step` (atomically). A file already there with
-    /// the same bytes stays; one with others is an error (a step's links
-    /// never change within a run).
+    /// Writes bucket `bucket`'s links of `step` (atomically). A file already
+    /// there with the same bytes stays; one with others is an error (a
+    /// bucket's links never change within a run).
     pub fn publish(
         &self,
         step: u16,
-        buckets: u16,
+        (bucket, buckets): (u16, u16),
         matched: u64,
         rows: Vec<u32>,
     ) -> Result<(), CliError> {
         let links = ShardLinks {
             run: self.run,
             step,
-            shard: self.shard,
+            bucket,
             buckets,
+            workers: self.shard.workers,
             matched,
             rows,
         };
         let bytes = links.to_bytes();
-        let path = self.path(step, self.shard.index);
+        let path = self.path(step, bucket);
         if let Ok(there) = std::fs::read(&path) {
             if there == bytes {
                 return Ok(());
@@ -120,7 +125,7 @@ impl Barrier {
             return Err(file_error(
                 &path,
                 format!(
-                    "holds other links of step {step} than this worker's ({} rows); is another worker running as shard {}?",
+                    "holds other links of bucket {bucket} of step {step} than this worker's ({} rows); is another worker running as shard {}?",
                     links.rows.len(),
                     self.shard
                 ),
@@ -136,58 +141,49 @@ impl Barrier {
         Ok(())
     }
 
-    /// Reads worker `index`'s links of `step`, if written.
-    fn read(&self, step: u16, index: u16, buckets: u16) -> Result<Option<ShardLinks>, CliError> {
-        let path = self.path(step, index);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(psi_table::Error::Open { path, source }.into()),
-        };
+    /// Reads bucket `bucket`'s links of `step` (the file must be there).
+    pub fn read(&self, step: u16, (bucket, buckets): (u16, u16)) -> Result<ShardLinks, CliError> {
+        let path = self.path(step, bucket);
+        let bytes = std::fs::read(&path).map_err(|source| psi_table::Error::Open {
+            path: path.clone(),
+            source,
+        })?;
         let links = ShardLinks::from_bytes(&bytes)
-            .map_err(|e| file_error(&path, format!("not a shard's links: {e}")))?;
-        let expected = Shard::new(index, self.shard.workers);
+            .map_err(|e| file_error(&path, format!("not a bucket's links: {e}")))?;
         if links.run != self.run
             || links.step != step
-            || Some(links.shard) != expected
+            || links.bucket != bucket
             || links.buckets != buckets
+            || links.workers != self.shard.workers
         {
             return Err(file_error(
                 &path,
                 format!(
-                    "written for another run, step or worker (step {}, shard {}, {} buckets; expected step {step}, shard {index}/{}, {buckets} buckets)",
-                    links.step, links.shard, links.buckets, self.shard.workers
+                    "written for another run, step or bucket (step {}, bucket {} of {}, {} workers; expected step {step}, bucket {bucket} of {buckets}, {} workers)",
+                    links.step, links.bucket, links.buckets, links.workers, self.shard.workers
                 ),
             ));
         }
-        Ok(Some(links))
+        Ok(links)
     }
 
-    /// Waits (at most the timeout) until every other worker wrote its links
-    /// of `step`, and returns them.
-    pub fn gather(&self, step: u16, buckets: u16) -> Result<Vec<ShardLinks>, CliError> {
+    /// Waits (at most the timeout) until the other workers wrote the links
+    /// of every bucket of `step` that is not ours.
+    pub fn wait(&self, step: u16, buckets: u16) -> Result<(), CliError> {
         let start = Instant::now();
         let mut pause = Duration::from_millis(50);
-        let others: Vec<u16> = (0..self.shard.workers)
-            .filter(|&i| i != self.shard.index)
-            .collect();
-        let mut got: Vec<Option<ShardLinks>> = vec![None; others.len()];
+        let mut waiting: Vec<u16> = (0..buckets).filter(|&b| !self.shard.owns(b)).collect();
         loop {
-            for (slot, &i) in got.iter_mut().zip(&others) {
-                if slot.is_none() {
-                    *slot = self.read(step, i, buckets)?;
-                }
-            }
-            if got.iter().all(Option::is_some) {
-                return Ok(got.into_iter().flatten().collect());
+            waiting.retain(|&b| !self.path(step, b).exists());
+            if waiting.is_empty() {
+                return Ok(());
             }
             if start.elapsed() >= self.timeout {
-                let missing: Vec<String> = got
-                    .iter()
-                    .zip(&others)
-                    .filter(|(g, _)| g.is_none())
-                    .map(|(_, i)| i.to_string())
-                    .collect();
+                let mut missing: Vec<u16> =
+                    waiting.iter().map(|b| b % self.shard.workers).collect();
+                missing.sort_unstable();
+                missing.dedup();
+                let missing: Vec<String> = missing.iter().map(u16::to_string).collect();
                 return Err(CliError::ShardTimeout {
                     dir: self.dir.join(format!("step-{step}")),
                     missing: missing.join(", "),
@@ -222,18 +218,24 @@ mod tests {
     fn workers_meet_and_a_missing_one_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (barrier(dir.path(), 0, 200), barrier(dir.path(), 1, 200));
-        a.publish(0, 4, 1, vec![1, 5]).unwrap();
+        // Four buckets: 0 and 2 are worker 0's, 1 and 3 worker 1's.
+        a.publish(0, (0, 4), 1, vec![1, 5]).unwrap();
         // Publishing the same again is fine; other links are not.
-        a.publish(0, 4, 1, vec![1, 5]).unwrap();
-        assert!(a.publish(0, 4, 1, vec![2]).is_err());
-        let e = a.gather(0, 4).unwrap_err().to_string();
+        a.publish(0, (0, 4), 1, vec![1, 5]).unwrap();
+        assert!(a.publish(0, (0, 4), 1, vec![2]).is_err());
+        a.publish(0, (2, 4), 0, vec![]).unwrap();
+        let e = a.wait(0, 4).unwrap_err().to_string();
         assert!(e.contains("shard workers 1 of 2"), "{e}");
-        b.publish(0, 4, 0, vec![]).unwrap();
-        assert_eq!(a.gather(0, 4).unwrap()[0].shard.index, 1);
-        assert_eq!(b.gather(0, 4).unwrap()[0].rows, vec![1, 5]);
+        b.publish(0, (1, 4), 0, vec![3]).unwrap();
+        assert!(a.wait(0, 4).is_err(), "bucket 3 is missing");
+        b.publish(0, (3, 4), 0, vec![]).unwrap();
+        a.wait(0, 4).unwrap();
+        b.wait(0, 4).unwrap();
+        assert_eq!(a.read(0, (1, 4)).unwrap().rows, vec![3]);
+        assert_eq!(b.read(0, (0, 4)).unwrap().rows, vec![1, 5]);
         // Another bucket count is refused, naming the file.
-        let e = b.gather(0, 8).unwrap_err().to_string();
-        assert!(e.contains("shard-0"), "{e}");
+        let e = b.read(0, (0, 8)).unwrap_err().to_string();
+        assert!(e.contains("bucket-0"), "{e}");
         // Another run does not see these files.
         let seed = PartitionSeed::from_bytes([4; 32]);
         let other = Barrier::new(
@@ -242,6 +244,6 @@ mod tests {
             run_tag(Side::Client, &seed, "ab", "keys", 2),
             Duration::from_millis(50),
         );
-        assert!(other.gather(0, 4).is_err());
+        assert!(other.wait(0, 4).is_err());
     }
 }

@@ -465,9 +465,8 @@ impl LinkSpill {
         summary.matched += real;
         summary.linked_rows += links.len() as u64;
         st.done[s][usize::from(bucket)] = true;
-        // The last of our buckets of the step: tell the other workers now,
-        // so that none waits for us longer than it must.
-        self.publish_if_done(&st, step)?;
+        // Tell the other workers now, so that none waits longer than it must.
+        self.publish_bucket(&st, step, bucket)?;
         Ok(links.len() as u64)
     }
 

@@ -1,6 +1,6 @@
 //! A bucketed linkage ([`super::bucketed`]) split over `W` worker pairs: the
 //! rule of who runs which bucket, who writes which row, and the one message
-//! a party's workers exchange after each step.
+//! a party's workers exchange.
 //!
 //! # Why the workers must meet after each step
 //! The buckets of one step are independent ([`super::bucketed`]: a row
@@ -8,13 +8,16 @@
 //! so worker `I` of `W` runs the buckets `b` with `b mod W = I`
 //! ([`Shard::owns`]), exactly as a sharded intersection does. But step
 //! `k + 1` offers only the rows no step `≤ k` linked, and those links come
-//! from every bucket, so from every worker. So after each step, each worker
-//! of a party hands the rows its buckets linked to the party's other
-//! workers ([`ShardLinks`], one file per worker and step in a directory the
-//! party's workers share) and waits until it holds all `W`; then its bitmap
-//! of linked rows is the one a single machine would hold, and it starts the
-//! next step. Each party's workers meet among themselves: nothing crosses
-//! to the other party.
+//! from every bucket, so from every worker. So each worker of a party hands
+//! the rows each of its buckets linked to the party's other workers
+//! ([`ShardLinks`], one file per step and bucket in a directory the party's
+//! workers share, written as the bucket is recorded), and before step
+//! `k + 1` waits until it holds the files of every bucket of step `k`; then
+//! its bitmap of linked rows is the one a single machine would hold, and it
+//! starts the next step. One file per bucket, not per worker, keeps memory
+//! bounded by one bucket's links, as everywhere else in a bucketed run. Each
+//! party's workers meet among themselves: nothing crosses to the other
+//! party.
 //!
 //! # What the peer learns
 //! Nothing beyond an unsharded bucketed linkage of the same seed. Each
@@ -93,11 +96,12 @@ impl std::fmt::Display for Shard {
     }
 }
 
-/// What one shard worker's buckets linked at one step, on its party's side:
-/// the file `step-{step}/shard-{shard}` in the directory the party's workers
-/// share (see the module doc). Decoded from a file another process wrote,
-/// so every field is checked: the shard is below the workers, the rows
-/// strictly increase, and the row count is bounded by the bytes at hand.
+/// What one bucket linked at one step, on its party's side, written by the
+/// worker that ran it: the file `step-{step}/bucket-{bucket}` in the
+/// directory the party's workers share (see the module doc). Decoded from a
+/// file another process wrote, so every field is checked: the bucket is
+/// below the bucket count, the workers at least one, the rows strictly
+/// increase, and the row count is bounded by the bytes at hand.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShardLinks {
     /// The run this belongs to: a digest of the seed, the party's side, its
@@ -106,14 +110,17 @@ pub struct ShardLinks {
     pub run: [u8; 32],
     /// The step (key index, from 0).
     pub step: u16,
-    /// The worker that wrote it.
-    pub shard: Shard,
+    /// The bucket.
+    pub bucket: u16,
     /// The run's bucket count.
     pub buckets: u16,
-    /// Distinct values its buckets linked at this step (the step summary's
+    /// The workers of each party (the bucket's worker is `bucket mod
+    /// workers`).
+    pub workers: u16,
+    /// Distinct values the bucket linked (its part of the step summary's
     /// `matched`).
     pub matched: u64,
-    /// The rows its buckets linked, strictly increasing.
+    /// The rows the bucket linked, strictly increasing.
     pub rows: Vec<u32>,
 }
 
@@ -122,9 +129,9 @@ impl Codec for ShardLinks {
         write_header(out, kind::SHARD_LINKS);
         out.extend_from_slice(&self.run);
         out.extend_from_slice(&self.step.to_be_bytes());
-        out.extend_from_slice(&self.shard.index.to_be_bytes());
-        out.extend_from_slice(&self.shard.workers.to_be_bytes());
+        out.extend_from_slice(&self.bucket.to_be_bytes());
         out.extend_from_slice(&self.buckets.to_be_bytes());
+        out.extend_from_slice(&self.workers.to_be_bytes());
         out.extend_from_slice(&self.matched.to_be_bytes());
         // Rows are u32 row numbers, so fewer than 2^32 of them.
         out.extend_from_slice(&(self.rows.len() as u32).to_be_bytes());
@@ -138,13 +145,21 @@ impl Codec for ShardLinks {
         let run = r.array::<32>()?;
         let u16_of = |r: &mut Reader<'_>| r.array::<2>().map(u16::from_be_bytes);
         let step = u16_of(r)?;
-        let index = u16_of(r)?;
-        let workers = u16_of(r)?;
-        let shard = Shard::new(index, workers).ok_or(DecodeError::InvalidField {
-            field: "shard index (not below the workers)",
-            value: u64::from(index),
-        })?;
+        let bucket = u16_of(r)?;
         let buckets = u16_of(r)?;
+        if bucket >= buckets {
+            return Err(DecodeError::InvalidField {
+                field: "bucket (not below the bucket count)",
+                value: u64::from(bucket),
+            });
+        }
+        let workers = u16_of(r)?;
+        if workers == 0 {
+            return Err(DecodeError::InvalidField {
+                field: "workers",
+                value: 0,
+            });
+        }
         let matched = r.u64()?;
         let n = r.u32()? as usize;
         let needed = n.saturating_mul(4);
@@ -173,8 +188,9 @@ impl Codec for ShardLinks {
         Ok(ShardLinks {
             run,
             step,
-            shard,
+            bucket,
             buckets,
+            workers,
             matched,
             rows,
         })
@@ -190,8 +206,9 @@ mod tests {
         ShardLinks {
             run: [7; 32],
             step: 1,
-            shard: Shard::new(2, 3).unwrap(),
+            bucket: 5,
             buckets: 8,
+            workers: 3,
             matched: 2,
             rows: vec![0, 5, 9],
         }
@@ -214,10 +231,13 @@ mod tests {
             ..sample()
         };
         assert!(ShardLinks::from_bytes(&unsorted.to_bytes()).is_err());
-        let mut bad_shard = bytes.clone();
-        // index (offset 2 + 32 + 2) set to 3 of 3 workers.
-        bad_shard[37] = 3;
-        assert!(ShardLinks::from_bytes(&bad_shard).is_err());
+        let mut bad_bucket = bytes.clone();
+        // bucket (offset 2 + 32 + 2) set to 8 of 8 buckets.
+        bad_bucket[37] = 8;
+        assert!(ShardLinks::from_bytes(&bad_bucket).is_err());
+        let mut no_workers = bytes.clone();
+        no_workers[41] = 0;
+        assert!(ShardLinks::from_bytes(&no_workers).is_err());
         let too_many = ShardLinks {
             matched: 4,
             ..sample()
