@@ -205,8 +205,9 @@ fn sharded(s: &Setup, tag: &str, extra: &[String], kill: Kill) -> Vec<(PathBuf, 
             });
             assert!(buckets_done(&links) >= 2, "killed after two buckets");
         }
-        let child = command(i).stdout(Stdio::piped()).stderr(Stdio::piped());
-        clients.push(child.spawn().unwrap());
+        let mut cmd = command(i);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        clients.push(cmd.spawn().unwrap());
     }
     if kill == Kill::Server {
         let state = s.dir.join(format!("{tag}-server-2-state"));
