@@ -6,8 +6,11 @@
 //! and run key, so the same link ids): as a multiset of rows, and, aligned,
 //! line for line once merged by id with worker 0's unlinked tail after; each
 //! worker pair's aligned files pair up line by line; and the links are the
-//! plaintext waterfall's. One case runs on KKRT with a client worker killed
-//! (SIGKILL) mid-run and started again with the same command.
+//! plaintext waterfall's. The ECDH case kills (SIGKILL) a server worker
+//! mid-run and starts it again on its address; the KKRT case kills a client
+//! worker and runs its command again. A missing worker, more workers than
+//! buckets, a worker resumed as another shard and the usage errors are
+//! clear errors.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
