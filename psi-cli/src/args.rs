@@ -387,9 +387,19 @@ pub struct ServeArgs {
     /// Keep the table on disk (`--mode intersection`, one key): serve
     /// bucketed runs only (`psi run --state-dir`), partitioning the table for
     /// each run into DIR, where the key of this server's run nonces is kept
-    /// so that clients resume runs across restarts.
+    /// so that clients resume runs across restarts. With `--mode cardinality`
+    /// or `sum`: run each session in external memory and keep it in
+    /// DIR/pjc-sessions (its secrets included, owner-only files) until it
+    /// completes or expires, so that its client resumes it across a restart
+    /// of this server (with the same input and options).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// With `--state-dir`, `--mode cardinality|sum`: seconds a session kept
+    /// on disk waits for its client after it was last active (longer than
+    /// `--idle-timeout`, which drops it from memory only); then its files,
+    /// secrets included, are removed (at start-up and while serving).
+    #[arg(long, default_value_t = 86_400, value_name = "SECS")]
+    pub session_retention: u64,
     /// With `--state-dir`: the key of this server's run nonces (64 hex
     /// digits) instead of `DIR/run-key`: give every server worker of a
     /// sharded run the same one (a Kubernetes Secret).

@@ -245,6 +245,9 @@ pub mod code {
     /// A resumed stream named another position than the server's, or the
     /// stream does not resume.
     pub const RESUME_OFFSET: &str = "resume_offset";
+    /// A kept session's last message, asked again, differs from the one
+    /// the server answered (and recorded).
+    pub const FINALE_MISMATCH: &str = "finale_mismatch";
     /// The stream is not ready yet.
     pub const NOT_READY: &str = "not_ready";
     /// The server is at its session limit.

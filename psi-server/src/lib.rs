@@ -7,6 +7,7 @@ mod body;
 mod client;
 mod error;
 mod metrics;
+pub mod pjc_state;
 pub mod scratch;
 mod server;
 pub mod tls;

@@ -120,6 +120,7 @@ async fn count(
             let options = psi_server::DiskOptions {
                 dir: dir.join("session"),
                 checkpoint_every: std::time::Duration::from_secs(1),
+                confirm: true,
             };
             let run = psi_server::run_pjc_client_on_disk(
                 &peer,

@@ -4,7 +4,8 @@
 //!
 //! Both parties first spill their keys to disk by a keyed hash partition
 //! with a seed of their own (only to deduplicate: it never leaves the
-//! machine), the server adding up the values of a key's rows. The client
+//! machine; the server's comes from its run key, so its spill is the same
+//! after a restart), the server adding up the values of a key's rows. The client
 //! (counter) then streams its distinct keys from the spill into
 //! [`psi_server::run_pjc_client_on_disk`]; the server hands its spill to
 //! [`psi_server::PsiServer::bind_pjc_on_disk`] as a [`PjcSource`]. Memory:
@@ -18,8 +19,12 @@
 //! (`spill/`) and the session (`pjc/`: its secret seed, 0600, and the
 //! prefix files). After a dropped connection the run tries again with
 //! back-off; after a kill, the same command goes on from there. The
-//! directory is removed when the run succeeded. The server's side is
-//! removed at the end of each session, on failure and on Ctrl-C.
+//! directory is removed when the run succeeded. The server keeps each
+//! session in `pjc-sessions/` of its state directory (secrets included,
+//! owner-only), so that the client also resumes after the server restarts
+//! with the same input and options; a session's files go when it
+//! completes (a sum: when its client confirms the answer) or expires
+//! (`--session-retention`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -34,6 +39,7 @@ use psi_server::{
 };
 use psi_table::spill::{Bucket, Spill, SpillWriter};
 use psi_table::KeySpec;
+use sha2::{Digest, Sha256};
 
 use super::partition::spill_keys;
 use super::progress::Progress;
@@ -177,6 +183,7 @@ pub async fn aggregate(
     let options = DiskOptions {
         dir: dir.join("pjc"),
         checkpoint_every: task.checkpoint_every,
+        confirm: true,
     };
     let mut items: Box<dyn CounterItems> = Box::new(SpillItems {
         spill,
@@ -246,6 +253,9 @@ struct DiskSet {
     values: Option<Option<u64>>,
     total: Option<u64>,
     scratch: PathBuf,
+    /// Where sessions are kept for a restart, and the table's digest.
+    sessions: PathBuf,
+    table: [u8; 32],
     _dir: ScratchDir,
     column: String,
 }
@@ -298,6 +308,37 @@ impl PjcSource for DiskSet {
     fn scratch(&self) -> &Path {
         &self.scratch
     }
+
+    fn sessions(&self) -> Option<(&Path, [u8; 32])> {
+        Some((&self.sessions, self.table))
+    }
+}
+
+/// The served table's partition seed, from the server's run key.
+fn table_seed(run_key: &[u8; 32]) -> PartitionSeed {
+    let digest = Sha256::new()
+        .chain_update(b"psi serve: PJC table partition\0")
+        .chain_update(run_key)
+        .finalize();
+    PartitionSeed::from_bytes(digest.into())
+}
+
+/// What a kept session checks the table by: the input's SHA-256 and what
+/// makes its items and values (key, value column, clamp).
+fn table_digest(
+    file_sha256: &str,
+    key: &KeySpec,
+    value: Option<&str>,
+    bound: Option<u64>,
+) -> [u8; 32] {
+    let options = format!("{key:?}\n{value:?}\n{bound:?}");
+    Sha256::new()
+        .chain_update(b"psi serve: PJC table\0")
+        .chain_update(file_sha256.as_bytes())
+        .chain_update([0])
+        .chain_update(options.as_bytes())
+        .finalize()
+        .into()
 }
 
 /// Spills `path`'s keys (with `column`'s values in the row slot: a value is
@@ -349,12 +390,22 @@ pub async fn start_server(
     let (input, value_bound) = (plan.input.path.as_path(), *value_bound);
     let t = Instant::now();
     let dir = ScratchDir::create(state_dir, "pjc-table")?;
+    // The partition seed comes from the run key kept in the state
+    // directory: the same input spills in the same order after a restart,
+    // so a kept session's set is shuffled into the same order again.
+    let run_key = super::state::run_key(state_dir)?;
     let (path, key, into, seed) = (
         input.to_path_buf(),
         key.clone(),
         dir.path().to_path_buf(),
-        random_seed()?,
+        table_seed(&run_key),
     );
+    let digest_path = path.clone();
+    let (_, file_digest) = blocking("hashing the input", move || {
+        digest_file(&digest_path, |_| {})
+    })
+    .await??;
+    let table = table_digest(&file_digest, &key, value.as_deref(), value_bound);
     let column = value.clone();
     let c = column.clone();
     let (spill, report) = blocking("partitioning the input", move || match &c {
@@ -367,6 +418,8 @@ pub async fn start_server(
         values: column.as_ref().map(|_| value_bound),
         total: None,
         scratch: state_dir.to_path_buf(),
+        sessions: state_dir.join("pjc-sessions"),
+        table,
         _dir: dir,
         column: column.unwrap_or_default(),
     };

@@ -261,6 +261,7 @@ impl ServePlan {
             max_connections_per_address: args.security.max_connections_per_address,
             max_sessions: args.max_sessions.max(1),
             idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
+            session_retention: Duration::from_secs(args.session_retention.max(1)),
             max_completed_sessions: args.once.then_some(1),
             mode,
             min_intersection: release.protocol_threshold(),

@@ -229,7 +229,14 @@ pub async fn run_pjc_client_on_disk(
     phases.push("count", t.elapsed());
 
     let t = Instant::now();
+    let sum_exchange = !matches!(finish, psi_core::pjc::CounterFinish::Cardinality(_));
     let output = finish_exchange(&mut peer, &token, finish).await?;
+    if resumable && sum_exchange && options.confirm {
+        // The server keeps the sum's answer for us until we confirm it.
+        if let Err(e) = peer.close(&token).await {
+            tracing::warn!("confirming the sum's answer to the server: {e}");
+        }
+    }
     phases.push(schedule::SUM_EXCHANGE.name, t.elapsed());
     Ok(DiskPjcRun {
         run: PjcRun {

@@ -29,6 +29,10 @@ pub struct DiskOptions {
     pub dir: PathBuf,
     /// The least time between two checkpoints of a download.
     pub checkpoint_every: Duration,
+    /// Tell the server at the end that we hold the result (a server that
+    /// keeps its sessions then removes the sum's recorded answer); `false`
+    /// leaves it, for a later call on the same directory.
+    pub confirm: bool,
 }
 
 /// The session's streams at the server (its progress), or `None` when the

@@ -456,6 +456,14 @@ impl<'a> Peer<'a> {
         Ok((status, answer))
     }
 
+    /// `DELETE`s session `token`: the client holds its result (a kept
+    /// session's record goes), or gives up on it.
+    pub async fn close(&mut self, token: &str) -> Result<(), Error> {
+        self.send_small(Method::DELETE, &api::session_path(token), Vec::new())
+            .await
+            .map(|_| ())
+    }
+
     async fn post(&mut self, path: &str, message: Vec<u8>) -> Result<Bytes, Error> {
         self.send_small(Method::POST, path, message).await
     }

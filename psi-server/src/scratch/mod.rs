@@ -276,6 +276,13 @@ impl<R: RngCore> Shuffle<R> {
 }
 
 impl<R: RngCore + Clone> Shuffle<R> {
+    /// A shuffle whose files live in the kept directory `dir` (its owner
+    /// removes them): one a later process can [`Replayable::reopen`].
+    pub fn kept(dir: &Path, name: &str, files: usize, len: usize, rng: R) -> Result<Self, Error> {
+        let files = RecordFiles::resume(dir, name, &vec![0; files.max(1)], len)?;
+        Ok(Shuffle { files, rng })
+    }
+
     /// Ends the input, keeping the files: [`Replayable::shuffled`] gives
     /// the same uniformly random order every time (a resumed download).
     pub fn finish_replayable(self) -> Result<Replayable<R>, Error> {
@@ -283,6 +290,13 @@ impl<R: RngCore + Clone> Shuffle<R> {
             files: Arc::new(self.files.finish()?),
             rng: self.rng,
         })
+    }
+
+    /// [`Self::finish_replayable`] with the files synced to the disk first;
+    /// with each file's record count, for [`Replayable::reopen`].
+    pub fn finish_synced(mut self) -> Result<(Replayable<R>, Vec<u64>), Error> {
+        let counts = self.files.checkpoint()?;
+        Ok((self.finish_replayable()?, counts))
     }
 }
 
@@ -294,6 +308,28 @@ pub struct Replayable<R: RngCore + Clone> {
 }
 
 impl<R: RngCore + Clone> Replayable<R> {
+    /// The shuffle of [`Shuffle::kept`] files `name-NNNN.bin` in `dir`
+    /// holding `counts[i]` records each, made by a shuffle whose generator
+    /// started as `rng`: the generator is run past the draw of each record's
+    /// file, so the same order comes back. A file of another length is an
+    /// error naming it.
+    pub fn reopen(
+        dir: &Path,
+        name: &str,
+        counts: &[u64],
+        len: usize,
+        mut rng: R,
+    ) -> Result<Self, Error> {
+        let written = RecordFiles::resume(dir, name, counts, len)?.finish()?;
+        for _ in 0..written.records() {
+            let _ = rng.random_range(0..written.files());
+        }
+        Ok(Replayable {
+            files: Arc::new(written),
+            rng,
+        })
+    }
+
     /// Records in all.
     pub fn records(&self) -> u64 {
         self.files.records()
@@ -483,6 +519,19 @@ mod tests {
             s.push(&i.to_le_bytes()).unwrap();
         }
         assert_eq!(read(s.finish().unwrap(), 7), first);
+        // Kept files, reopened by another process: the same order again.
+        let kept = parent.path().join("kept");
+        let mut s = Shuffle::kept(&kept, "k", 8, 4, ChaCha20Rng::seed_from_u64(9)).unwrap();
+        for i in 0..500u32 {
+            s.push(&i.to_le_bytes()).unwrap();
+        }
+        let (_, counts) = s.finish_synced().unwrap();
+        let rng = ChaCha20Rng::seed_from_u64(9);
+        let again = Replayable::reopen(&kept, "k", &counts, 4, rng).unwrap();
+        assert_eq!(read(again.shuffled(), 5), first);
+        let short: Vec<u64> = counts.iter().map(|c| c + 1).collect();
+        let e = Replayable::reopen(&kept, "k", &short, 4, ChaCha20Rng::seed_from_u64(9));
+        assert!(e.err().unwrap().to_string().contains("k-0000.bin"));
     }
 
     #[test]

@@ -58,6 +58,10 @@ pub struct ServerConfig {
     /// keep it (`psi serve --state-dir`) and a client can resume a bucketed
     /// run after this server restarts. `None`: a random one per start.
     pub run_key: Option<[u8; 32]>,
+    /// How long a PSI-cardinality or PSI-sum session kept on disk
+    /// ([`super::PjcSource::sessions`]) waits for its client after it was
+    /// last active or dropped from memory; then it is removed.
+    pub session_retention: Duration,
 }
 
 /// The output mode a server offers.
@@ -110,6 +114,7 @@ impl Default for ServerConfig {
             tokens: None,
             quotas: Quotas::default(),
             run_key: None,
+            session_retention: Duration::from_secs(24 * 3600),
         }
     }
 }

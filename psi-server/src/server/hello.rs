@@ -22,6 +22,7 @@ use super::pjc_source::PjcSource;
 use super::registry::Refused;
 use super::respond::{self, Answer};
 use super::runs;
+use super::session::pjc_keep::Kept;
 use super::session::{
     disk_streams, Admitted, EcdhStreams, KkrtStreams, PjcAnswerer, PjcSet, PjcStreams, Session,
     Streams,
@@ -29,7 +30,11 @@ use super::session::{
 use super::shared::{Caller, Shared};
 use crate::api::SESSION_HEADER;
 use crate::api::{code, LINKAGE_HEADER, MAX_HELLO_BYTES};
+use crate::auth::Identity;
 use crate::metrics::Traffic;
+use crate::pjc_state::SessionRecord;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 /// The parts of a new session that depend on its protocol.
 struct Opened {
@@ -80,7 +85,7 @@ fn open(
     items: Arc<[Item]>,
     values: Option<Arc<[u64]>>,
     linkage: Option<String>,
-    pjc_source: Option<Arc<dyn PjcSource>>,
+    pjc_source: Option<(Arc<dyn PjcSource>, &str, &Identity)>,
     config: &ServerConfig,
 ) -> Result<Opened, OpenError> {
     // Session secrets derive from it: its state is overwritten on drop.
@@ -110,7 +115,10 @@ fn open(
             };
             let client_set_size = hello.set_size;
             let (answer, streams) = match pjc_source {
-                Some(source) => open_pjc_on_disk(&mut rng, source, &params, hello, config)?,
+                Some((source, token, owner)) => {
+                    let keep = Keep { token, owner };
+                    open_pjc_on_disk(&mut rng, source, &params, hello, config, keep)?
+                }
                 None => {
                     let values = values.filter(|_| config.mode.needs_values());
                     let (answer, mut s) = pjc::Responder::accept(
@@ -124,7 +132,7 @@ fn open(
                     s.masker.set_chunk_items(config.chunk_items);
                     let (answerer, masker) =
                         (PjcAnswerer::Memory(s.answerer), PjcSet::Memory(s.masker));
-                    (answer, PjcStreams::new(answerer, masker, s.finale))
+                    (answer, PjcStreams::new(answerer, masker, s.finale, None))
                 }
             };
             Ok(Opened {
@@ -164,24 +172,75 @@ fn open(
     }
 }
 
-/// A PJC session over a set on disk ([`psi_core::pjc::external`]).
+/// Who a new session is, for keeping it.
+struct Keep<'a> {
+    token: &'a str,
+    owner: &'a Identity,
+}
+
+/// A PJC session over a set on disk ([`psi_core::pjc::external`]); kept
+/// for a restart where the source says so ([`PjcSource::sessions`]): its
+/// generator is keyed by a seed the kept record holds, so a restarted
+/// server draws the same keys, shuffles and nonces again.
 fn open_pjc_on_disk(
     rng: &mut ZeroizingRng,
     source: Arc<dyn PjcSource>,
     params: &pjc::Params,
     hello: PjcHello,
     config: &ServerConfig,
+    keep: Keep<'_>,
 ) -> Result<(PjcHello, PjcStreams), OpenError> {
+    let mut seed = Zeroizing::new([0u8; 32]);
+    rand_core::RngCore::fill_bytes(rng, &mut *seed);
+    let mut session_rng = ZeroizingRng::from_seed(&seed);
+    let client_hello = hello.to_bytes();
     let (answer, s) = pjc::external::StreamingResponder::accept(
-        rng,
+        &mut session_rng,
         source.distinct(),
         source.total(),
         params,
         hello,
         &config.limits,
     )?;
-    let (answerer, masker) = disk_streams(s.answerer, s.masker, source, config.chunk_items)?;
-    Ok((answer, PjcStreams::new(answerer, masker, s.finale)))
+    let kept = match source.sessions() {
+        None => None,
+        Some((dir, table)) => {
+            let record = SessionRecord {
+                token: keep.token.to_string(),
+                owner: keep.owner.clone(),
+                table,
+                min_intersection: config.min_intersection,
+                sum_bits: config.sum_bits,
+                chunk_items: kept_chunk(config),
+                answer_digest: Sha256::digest(answer.to_bytes()).into(),
+                client_hello,
+                seed: Some(seed),
+                answers: None,
+                tags_acked: false,
+                set_acked: false,
+                finale: None,
+            };
+            let kept = Kept::create(dir, record).map_err(|e| {
+                tracing::error!("keeping a session: {e}");
+                psi_core::Error::Misuse("the server could not keep its session (its log says why)")
+            })?;
+            Some(Arc::new(kept))
+        }
+    };
+    let (answerer, masker) = disk_streams(
+        s.answerer,
+        s.masker,
+        source,
+        config.chunk_items,
+        kept.clone(),
+    )?;
+    Ok((answer, PjcStreams::new(answerer, masker, s.finale, kept)))
+}
+
+/// The chunk size a kept session records (a restarted server with another
+/// one would cut its downloads differently).
+pub(crate) fn kept_chunk(config: &ServerConfig) -> u32 {
+    u32::try_from(config.chunk_items).unwrap_or(u32::MAX)
 }
 
 /// A partner at one of its quotas.
@@ -227,6 +286,8 @@ pub(crate) async fn hello(shared: Arc<Shared>, caller: Caller, req: Request<Inco
         Err(refusal) => return refusal,
     };
     let hello_len = bytes.len() as u64;
+    let token = random_token();
+    let t = token.clone();
     // Everything proportional to the table (a linkage step's offer, the
     // shuffle, the base OTs) runs off the async threads.
     let (s, who) = (shared.clone(), owner.clone());
@@ -262,7 +323,7 @@ pub(crate) async fn hello(shared: Arc<Shared>, caller: Caller, req: Request<Inco
         };
         let linkage_id = step.as_ref().map(|st| st.id.clone());
         let values = s.table.values.clone();
-        let source = s.table.pjc_source.clone();
+        let source = s.table.pjc_source.clone().map(|p| (p, t.as_str(), &who));
         let opened =
             open(&bytes, items, values, linkage_id, source, &s.config).map_err(Failure::Open)?;
         Ok((step.map(Stepping::Memory), opened))
@@ -308,7 +369,6 @@ pub(crate) async fn hello(shared: Arc<Shared>, caller: Caller, req: Request<Inco
         None => (None, place),
     };
 
-    let token = random_token();
     let traffic = Traffic {
         bytes_sent: opened.answer.len() as u64,
         bytes_received: hello_len,

@@ -125,6 +125,7 @@ async fn reap_idle(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(period) => {}
         }
         shared.registry.reap(limit);
+        super::pjc_restore::sweep(&shared).await;
     }
 }
 

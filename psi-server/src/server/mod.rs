@@ -19,6 +19,7 @@ mod link_source;
 mod linkage;
 mod linkage_state;
 mod listener;
+mod pjc_restore;
 mod pjc_source;
 mod quota;
 mod registry;
@@ -174,6 +175,13 @@ impl PsiServer {
         }
         if config.mode.needs_values() != source.total().is_some() {
             return Err(Error::Config("a PSI-sum server needs a value per item"));
+        }
+        if let Some((dir, _)) = source.sessions() {
+            // Kept sessions past the retention go at start-up.
+            let gone = session::pjc_keep::sweep(dir, config.session_retention, &[]);
+            if gone > 0 {
+                tracing::info!(removed = gone, "expired kept sessions removed");
+            }
         }
         let mut server = Self::bind_table(addr, Vec::new(), Some(Vec::new()), None, config).await?;
         if let Some(shared) = Arc::get_mut(&mut server.shared) {

@@ -24,4 +24,13 @@ pub trait PjcSource: Send + Sync + 'static {
     /// Where sessions keep their temporary files (one fresh directory each,
     /// removed when the session ends).
     fn scratch(&self) -> &Path;
+    /// Where sessions are kept so that they survive a restart of the
+    /// server (one directory each, holding the session's secrets; see
+    /// [`crate::pjc_state`]), and the digest of the served table (of the
+    /// input and of everything that makes its items and values): a
+    /// restarted server takes up only the sessions of the same table.
+    /// `None` (the default): sessions end with the process.
+    fn sessions(&self) -> Option<(&Path, [u8; 32])> {
+        None
+    }
 }

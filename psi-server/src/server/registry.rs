@@ -110,6 +110,8 @@ pub(crate) struct Registry {
     max_completed: Option<u64>,
     /// Notified when `max_completed` sessions and linkages ended.
     pub(crate) finished: Notify,
+    /// Held while a kept session is taken up again (one at a time).
+    pub(crate) restoring: tokio::sync::Mutex<()>,
 }
 
 impl Registry {
@@ -132,6 +134,7 @@ impl Registry {
             completed: AtomicU64::new(0),
             max_completed,
             finished: Notify::new(),
+            restoring: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -213,6 +216,21 @@ impl Registry {
         let state = self.linkage(id)?;
         let owned = state.lock().ok().is_some_and(|st| st.owner == *identity);
         owned.then_some(state)
+    }
+
+    /// The directories of the kept sessions in memory (not to be swept).
+    pub(crate) fn kept_dirs(&self) -> Vec<std::path::PathBuf> {
+        let sessions: Vec<Arc<Session>> = match self.sessions.lock() {
+            Ok(s) => s.values().cloned().collect(),
+            Err(_) => return Vec::new(),
+        };
+        sessions
+            .iter()
+            .filter_map(|s| {
+                let streams = s.streams.lock().ok()?;
+                Some(streams.kept()?.dir().to_path_buf())
+            })
+            .collect()
     }
 
     /// Ends the session if every stream of it ended.
@@ -376,6 +394,10 @@ impl Registry {
             })
             .unwrap_or_default();
         for s in idle {
+            // A kept session waits on disk for its client (the retention).
+            if let Some(kept) = s.streams.lock().ok().and_then(|st| st.kept().cloned()) {
+                kept.retain();
+            }
             self.end(&s, Err(format!("no progress for {} s", limit.as_secs())));
         }
         // A linkage between steps has no session; it is reaped on its own.

@@ -10,6 +10,7 @@ use psi_core::schedule::Carries;
 
 use super::hello;
 use super::linkage;
+use super::pjc_restore;
 use super::respond::{self, Answer, ErrorCode};
 use super::runs;
 use super::shared::{Caller, Shared};
@@ -152,18 +153,35 @@ async fn answer(shared: Arc<Shared>, connection: &Caller, req: Request<Incoming>
         Route::RunReady(id) => runs::ready(&shared, &identity, id),
         Route::RunClose(id) => runs::close(&shared, &identity, id),
         Route::LinkageFinish(id) => linkage::finish(shared, &identity, id, req).await,
-        Route::Session(token) => match (shared.registry.session(token, &identity), req.method()) {
-            (None, _) => respond::unknown_session(),
-            (Some(s), &Method::GET) => respond::json(StatusCode::OK, &s.progress()),
-            (Some(s), &Method::DELETE) => {
-                shared.registry.end(&s, Err("aborted by the client".into()));
-                respond::error(StatusCode::OK, "aborted", "session aborted")
+        Route::Session(token) => match (find(&shared, token, &caller).await, req.method()) {
+            (Err(refusal), _) => refusal,
+            (Ok(None), _) => respond::unknown_session(),
+            (Ok(Some(s)), &Method::GET) => respond::json(StatusCode::OK, &s.progress()),
+            (Ok(Some(s)), &Method::DELETE) => {
+                // A kept session goes from the disk too (a finished sum:
+                // its client confirms it holds the answer).
+                if let Some(kept) = s.streams.lock().ok().and_then(|st| st.kept().cloned()) {
+                    kept.discard();
+                }
+                let done = s.all_done();
+                let why = if done {
+                    Ok(())
+                } else {
+                    Err("aborted by the client".into())
+                };
+                shared.registry.end(&s, why);
+                match done {
+                    true => respond::error(StatusCode::OK, "closed", "session closed"),
+                    false => respond::error(StatusCode::OK, "aborted", "session aborted"),
+                }
             }
-            (Some(_), _) => respond::method_not_allowed("GET, DELETE"),
+            (Ok(Some(_)), _) => respond::method_not_allowed("GET, DELETE"),
         },
         Route::Stream { token, stream } => {
-            let Some(session) = shared.registry.session(token, &identity) else {
-                return respond::unknown_session();
+            let session = match find(&shared, token, &caller).await {
+                Ok(Some(session)) => session,
+                Ok(None) => return respond::unknown_session(),
+                Err(refusal) => return refusal,
             };
             let Some(stream) = session.schedule.stream(stream) else {
                 return respond::wrong_stream(session.schedule.name, stream);
@@ -196,6 +214,19 @@ async fn answer(shared: Arc<Shared>, connection: &Caller, req: Request<Incoming>
         Route::UnitEncodings | Route::UnitResult | Route::NotFound => {
             respond::error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         }
+    }
+}
+
+/// The session `token` of `caller`: in memory, or kept on disk and taken
+/// up again ([`pjc_restore`]).
+async fn find(
+    shared: &Arc<Shared>,
+    token: &str,
+    caller: &Caller,
+) -> Result<Option<Arc<super::session::Session>>, Answer> {
+    match shared.registry.session(token, &caller.identity) {
+        Some(s) => Ok(Some(s)),
+        None => pjc_restore::restore(shared, token, caller).await,
     }
 }
 

@@ -20,6 +20,7 @@ use super::session::{Download, Downstream, Exchange, Session};
 use super::shared::Shared;
 use crate::api::MAX_HELLO_BYTES;
 use crate::body::{framed, ChannelBody, FrameReader, ReadError};
+use crate::pjc_state::Finale;
 
 /// Ends the session with `why` and answers `answer`.
 fn fail(shared: &Shared, session: &Session, answer: Answer, why: String) -> Answer {
@@ -285,7 +286,7 @@ pub(crate) async fn exchange(
         Err(refusal) => return respond::refused(stream.name, refusal),
     };
     let limit = match &exchange {
-        Exchange::Sum(_) => MAX_HELLO_BYTES,
+        Exchange::Sum(_) | Exchange::Recorded(_) => MAX_HELLO_BYTES,
         Exchange::LinkResult(id) => linkage::result_limit(&shared, id).unwrap_or(0),
     };
     let idle = shared.config.idle_timeout;
@@ -297,14 +298,30 @@ pub(crate) async fn exchange(
         }
     };
     session.received(bytes.len() as u64);
-    if let Exchange::Sum(ResponderFinale::ExpectSum(expect)) = exchange {
-        return answer_then_decrypt(shared, session, expect, bytes);
-    }
+    let exchange = match exchange {
+        Exchange::Recorded(finale) => return replay_finale(&shared, &session, finale, &bytes),
+        Exchange::Sum(ResponderFinale::ExpectSum(expect)) => {
+            return answer_then_decrypt(shared, session, expect, bytes)
+        }
+        other => other,
+    };
+    let is_sum = matches!(exchange, Exchange::Sum(_));
+    let request = bytes.to_vec();
     // The discrete log may take a second or two: off the async threads.
     let s = shared.clone();
     let done = tokio::task::spawn_blocking(move || run_exchange(&s, exchange, &bytes)).await;
     match done {
         Ok(Ok((answer, learned))) => {
+            if is_sum {
+                let finale = Finale {
+                    request,
+                    answer: answer.clone(),
+                    learned: None,
+                };
+                if let Err(why) = record(&session, finale) {
+                    return fail(&shared, &session, respond::internal(why.clone()), why);
+                }
+            }
             session.sent(answer.len() as u64);
             if let Ok(mut s) = session.streams.lock() {
                 s.exchanged(learned);
@@ -337,6 +354,14 @@ fn answer_then_decrypt(
             return fail(&shared, &session, respond::core_error(&e), e.to_string());
         }
     };
+    let finale = Finale {
+        request: bytes.to_vec(),
+        answer: Vec::new(),
+        learned: None,
+    };
+    if let Err(why) = record(&session, finale) {
+        return fail(&shared, &session, respond::internal(why.clone()), why);
+    }
     tokio::spawn(async move {
         match tokio::task::spawn_blocking(move || expect.receive(message)).await {
             Ok(Ok(learned)) => {
@@ -352,6 +377,36 @@ fn answer_then_decrypt(
         }
     });
     respond::message(Vec::new())
+}
+
+/// Records a kept session's finale before its answer goes out (nothing
+/// for a session not kept).
+fn record(session: &Session, finale: Finale) -> Result<(), String> {
+    let streams = session
+        .streams
+        .lock()
+        .map_err(|_| "internal error: a poisoned session".to_string())?;
+    streams.record_finale(finale).map_err(|e| {
+        tracing::error!("recording the sum's finale: {e}");
+        "the server could not record the sum's answer (its log says why)".to_string()
+    })
+}
+
+/// The finale of a kept session asked again (its client did not see the
+/// answer): the same message gets the recorded answer; nothing is
+/// decrypted again, so the server learns the result once.
+fn replay_finale(shared: &Shared, session: &Session, finale: Finale, bytes: &[u8]) -> Answer {
+    if bytes != finale.request.as_slice() {
+        return respond::error(
+            StatusCode::CONFLICT,
+            crate::api::code::FINALE_MISMATCH,
+            "this session's last message was answered already, and this one differs from it",
+        );
+    }
+    tracing::info!("a sum's finale asked again: the recorded answer");
+    session.sent(finale.answer.len() as u64);
+    shared.registry.end_if_done(session);
+    respond::message(finale.answer)
 }
 
 type Learned = Option<psi_core::pjc::Outcome<psi_core::pjc::SumOutput>>;
@@ -370,6 +425,7 @@ fn run_exchange(
         Exchange::Sum(ResponderFinale::ExpectSum(_) | ResponderFinale::Nothing) => Err(
             psi_core::Error::Misuse("no sum to decrypt for the counter here"),
         ),
+        Exchange::Recorded(_) => Err(psi_core::Error::Misuse("a recorded answer is not computed")),
         Exchange::LinkResult(id) => {
             let recorded = linkage::record_result(shared, &id, bytes)?;
             Ok((recorded.to_bytes(), None))

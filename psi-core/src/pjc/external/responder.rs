@@ -118,6 +118,21 @@ impl StreamingAnswerer {
         self.seen
     }
 
+    /// Counts the first `received` items as taken: their tags are already
+    /// stored by the caller (an earlier process of the same session, keyed
+    /// the same way, scattered them). At most the announced count.
+    pub fn resume_at(&mut self, received: u64) -> Result<(), Error> {
+        if received > self.expected {
+            return Err(Error::UnexpectedCount {
+                stream: "counter-masked points",
+                expected: self.expected,
+                got: received,
+            });
+        }
+        self.seen = received;
+        Ok(())
+    }
+
     /// The generator of the external shuffle of the answers (which file
     /// each tag goes to, and the shuffle inside each file). Overwritten on drop.
     pub fn shuffle_rng(&self) -> ZeroizingRng {

@@ -55,6 +55,9 @@ pub(crate) enum Exchange {
     Sum(ResponderFinale),
     /// A linkage step's result, for the linkage with this id.
     LinkResult(String),
+    /// The PSI-sum finale of a kept session, already answered: the same
+    /// message gets the recorded answer, nothing is computed again.
+    Recorded(crate::pjc_state::Finale),
 }
 
 impl Upload {

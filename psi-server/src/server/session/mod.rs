@@ -8,6 +8,7 @@ mod kkrt;
 mod lane;
 mod pjc;
 mod pjc_disk;
+pub(crate) mod pjc_keep;
 mod result_lane;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +25,7 @@ pub(crate) use self::handoff::{Chunks, Download, Downstream, Exchange, Upload, U
 pub(crate) use self::kkrt::KkrtStreams;
 pub(crate) use self::lane::Refusal;
 pub(crate) use self::pjc::PjcStreams;
-pub(crate) use self::pjc_disk::{disk_streams, PjcAnswerer, PjcSet};
+pub(crate) use self::pjc_disk::{disk_streams, replayed_streams, PjcAnswerer, PjcSet};
 use crate::auth::Identity;
 use crate::metrics::Traffic;
 
@@ -140,6 +141,25 @@ impl Streams {
         match self {
             Streams::Pjc(s) => s.learned,
             _ => None,
+        }
+    }
+
+    /// The session kept on disk for a restart, if any.
+    pub(crate) fn kept(&self) -> Option<&std::sync::Arc<pjc_keep::Kept>> {
+        match self {
+            Streams::Pjc(s) => s.kept(),
+            _ => None,
+        }
+    }
+
+    /// Records the sums' finale as answered (a kept session).
+    pub(crate) fn record_finale(
+        &self,
+        finale: crate::pjc_state::Finale,
+    ) -> Result<(), crate::Error> {
+        match self {
+            Streams::Pjc(s) => s.record_finale(finale),
+            _ => Ok(()),
         }
     }
 }

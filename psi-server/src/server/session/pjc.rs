@@ -5,9 +5,13 @@
 use psi_core::pjc::{Outcome, ResponderFinale, SumOutput};
 use psi_core::schedule::{self, Stream};
 
+use std::sync::Arc;
+
 use super::handoff::{Download, Downstream, Exchange, Upload, Uploaded};
 use super::lane::{Lane, Refusal};
 use super::pjc_disk::{PjcAnswerer, PjcSet, PjcTags};
+use super::pjc_keep::Kept;
+use crate::pjc_state::Finale;
 
 pub(crate) struct PjcStreams {
     client_masked: Lane<PjcAnswerer>,
@@ -17,20 +21,92 @@ pub(crate) struct PjcStreams {
     sum: Option<Lane<ResponderFinale>>,
     /// Sum to the server: what it learned.
     pub(crate) learned: Option<Outcome<SumOutput>>,
+    /// The session kept on disk for a restart (external memory with a
+    /// sessions directory): its progress is recorded there.
+    kept: Option<Arc<Kept>>,
+}
+
+fn sum_lane(finale: ResponderFinale) -> Option<Lane<ResponderFinale>> {
+    match finale {
+        ResponderFinale::Nothing => None,
+        f => Some(Lane::holding("every other stream", f)),
+    }
 }
 
 impl PjcStreams {
-    pub(crate) fn new(answerer: PjcAnswerer, masker: PjcSet, finale: ResponderFinale) -> Self {
-        let sum = match finale {
-            ResponderFinale::Nothing => None,
-            f => Some(Lane::holding("every other stream", f)),
-        };
+    pub(crate) fn new(
+        answerer: PjcAnswerer,
+        masker: PjcSet,
+        finale: ResponderFinale,
+        kept: Option<Arc<Kept>>,
+    ) -> Self {
         PjcStreams {
             client_masked: Lane::Ready(answerer),
             shuffled_tags: Lane::waiting("the whole client-masked upload"),
             server_masked: Lane::Ready(masker),
-            sum,
+            sum: sum_lane(finale),
             learned: None,
+            kept,
+        }
+    }
+
+    /// A kept session a restarted server took up again after the whole
+    /// upload was stored: each download ready unless acknowledged.
+    pub(crate) fn replayed(
+        tags: PjcTags,
+        set: PjcSet,
+        finale: ResponderFinale,
+        kept: Arc<Kept>,
+        acked: (bool, bool),
+    ) -> Self {
+        fn lane<T>(state: T, acked: bool) -> Lane<T> {
+            if acked {
+                Lane::Done
+            } else {
+                Lane::Ready(state)
+            }
+        }
+        let mut s = PjcStreams {
+            client_masked: Lane::Done,
+            shuffled_tags: lane(tags, acked.0),
+            server_masked: lane(set, acked.1),
+            sum: sum_lane(finale),
+            learned: None,
+            kept: Some(kept),
+        };
+        if s.streams_done() {
+            if let Some(lane) = &mut s.sum {
+                lane.release();
+            }
+        }
+        s
+    }
+
+    /// A kept sum whose finale was answered: every stream done, the answer
+    /// recorded for a client that asks again.
+    pub(crate) fn answered(kept: Arc<Kept>) -> Self {
+        PjcStreams {
+            client_masked: Lane::Done,
+            shuffled_tags: Lane::Done,
+            server_masked: Lane::Done,
+            sum: Some(Lane::Done),
+            learned: None,
+            kept: Some(kept),
+        }
+    }
+
+    /// The kept session, if any.
+    pub(crate) fn kept(&self) -> Option<&Arc<Kept>> {
+        self.kept.as_ref()
+    }
+
+    /// Records the sums' finale as answered (before the answer goes out):
+    /// the session's secret leaves the disk, the answer stays for the
+    /// client to fetch again until it confirms.
+    pub(crate) fn record_finale(&self, finale: Finale) -> Result<(), crate::Error> {
+        match &self.kept {
+            Some(kept) => kept.finish(finale),
+            None => Ok(()),
         }
     }
 
@@ -161,10 +237,20 @@ impl PjcStreams {
     }
 
     pub(crate) fn downloaded(&mut self, stream: &Stream) {
-        if *stream == schedule::SHUFFLED_TAGS {
+        let tags = *stream == schedule::SHUFFLED_TAGS;
+        if tags {
             self.shuffled_tags.done();
         } else if *stream == schedule::SERVER_MASKED {
             self.server_masked.done();
+        }
+        if let Some(kept) = &self.kept {
+            let recorded = kept.update(|r| match tags {
+                true => r.tags_acked = true,
+                false => r.set_acked = true,
+            });
+            if let Err(e) = recorded {
+                tracing::error!("recording a download's end: {e}");
+            }
         }
         if self.streams_done() {
             if let Some(lane) = &mut self.sum {
@@ -174,6 +260,16 @@ impl PjcStreams {
     }
 
     pub(crate) fn start_exchange(&mut self, stream: &Stream) -> Result<Exchange, Refusal> {
+        let recorded = || {
+            let kept = self.kept.as_ref()?;
+            kept.read(|r| r.finale.clone()).flatten()
+        };
+        match &self.sum {
+            Some(lane) if lane.is_done() && *stream == schedule::SUM_EXCHANGE => {
+                return recorded().map(Exchange::Recorded).ok_or(Refusal::Taken)
+            }
+            _ => {}
+        }
         match &mut self.sum {
             Some(lane) if *stream == schedule::SUM_EXCHANGE => Ok(Exchange::Sum(lane.start()?)),
             _ => Err(Refusal::Taken),
@@ -185,6 +281,16 @@ impl PjcStreams {
             lane.done();
         }
         self.learned = learned;
+        if let (Some(kept), Some(_)) = (&self.kept, learned) {
+            let recorded = kept.update(|r| {
+                if let Some(f) = r.finale.as_mut() {
+                    f.learned = learned;
+                }
+            });
+            if let Err(e) = recorded {
+                tracing::error!("recording what the sum gave: {e}");
+            }
+        }
     }
 
     fn streams_done(&self) -> bool {

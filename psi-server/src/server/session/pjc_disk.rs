@@ -24,6 +24,7 @@ use psi_core::pjc::external::{
 use psi_core::pjc::{ExpectCounterMasked, ResponderMasker, ShuffledTagSender};
 use psi_core::rng::ZeroizingRng;
 
+use super::pjc_keep::Kept;
 use crate::scratch::{Replayable, ScratchDir, Shuffle, Shuffled};
 use crate::server::pjc_source::PjcSource;
 
@@ -58,6 +59,9 @@ pub(crate) struct DiskAnswerer {
     core: StreamingAnswerer,
     shuffle: Shuffle<ZeroizingRng>,
     chunk: usize,
+    /// The session kept for a restart: its answer files are there, and the
+    /// end of the upload is recorded.
+    kept: Option<Arc<Kept>>,
 }
 
 pub(crate) struct DiskTags {
@@ -81,34 +85,91 @@ pub(crate) struct DiskSet {
     chunk: usize,
 }
 
-/// The disk-backed streams of one session over `source`'s set.
+fn chunk_of(chunk: usize) -> usize {
+    chunk.clamp(1, psi_core::pjc::MAX_RESPONDER_CHUNK_ITEMS as usize)
+}
+
+/// The disk-backed streams of one session over `source`'s set; a `kept`
+/// session's answer files go to its directory.
 pub(crate) fn disk_streams(
     answerer: StreamingAnswerer,
     masker: StreamingResponderMasker,
     source: Arc<dyn PjcSource>,
     chunk: usize,
+    kept: Option<Arc<Kept>>,
 ) -> Result<(PjcAnswerer, PjcSet), psi_core::Error> {
     let dir = ScratchDir::create(source.scratch(), "pjc-session").map_err(local)?;
     let files = files_for(answerer.expected());
     let rng = answerer.shuffle_rng();
-    let shuffle = Shuffle::new(&dir, "answers", files, TAG_RECORD_LEN, rng).map_err(local)?;
-    let chunk = chunk.clamp(1, psi_core::pjc::MAX_RESPONDER_CHUNK_ITEMS as usize);
+    let shuffle = match &kept {
+        Some(k) => Shuffle::kept(k.dir(), ANSWERS, files, TAG_RECORD_LEN, rng),
+        None => Shuffle::new(&dir, ANSWERS, files, TAG_RECORD_LEN, rng),
+    }
+    .map_err(local)?;
+    let chunk = chunk_of(chunk);
     Ok((
         PjcAnswerer::Disk(Box::new(DiskAnswerer {
             core: answerer,
             shuffle,
             chunk,
+            kept,
         })),
-        PjcSet::Disk(Box::new(DiskSet {
-            masker,
-            source,
-            dir,
-            replay: None,
-            shuffled: None,
-            seek: None,
-            chunk,
-        })),
+        disk_set(masker, source, dir, chunk),
     ))
+}
+
+fn disk_set(
+    masker: StreamingResponderMasker,
+    source: Arc<dyn PjcSource>,
+    dir: ScratchDir,
+    chunk: usize,
+) -> PjcSet {
+    PjcSet::Disk(Box::new(DiskSet {
+        masker,
+        source,
+        dir,
+        replay: None,
+        shuffled: None,
+        seek: None,
+        chunk,
+    }))
+}
+
+/// The answer files' names.
+const ANSWERS: &str = "answers";
+
+/// A restarted server's streams of a kept session whose whole upload was
+/// stored (`counts` records in its answer files): the shuffled answers
+/// come back from those files in the same order, and our set as before.
+pub(crate) fn replayed_streams(
+    mut answerer: StreamingAnswerer,
+    masker: StreamingResponderMasker,
+    source: Arc<dyn PjcSource>,
+    chunk: usize,
+    kept: &Kept,
+    counts: &[u64],
+) -> Result<(PjcTags, PjcSet), psi_core::Error> {
+    let dir = ScratchDir::create(source.scratch(), "pjc-session").map_err(local)?;
+    if counts.len() != files_for(answerer.expected())
+        || counts.iter().sum::<u64>() != answerer.expected()
+    {
+        return Err(psi_core::Error::Misuse(
+            "the kept answer files do not match the session",
+        ));
+    }
+    let rng = answerer.shuffle_rng();
+    let replay =
+        Replayable::reopen(kept.dir(), ANSWERS, counts, TAG_RECORD_LEN, rng).map_err(local)?;
+    answerer.resume_at(answerer.expected())?;
+    let chunk = chunk_of(chunk);
+    let tags = PjcTags::Disk(Box::new(DiskTags {
+        chunker: answerer.finish()?,
+        shuffled: replay.shuffled(),
+        replay,
+        seek: None,
+        chunk,
+    }));
+    Ok((tags, disk_set(masker, source, dir, chunk)))
 }
 
 impl PjcAnswerer {
@@ -139,7 +200,16 @@ impl PjcAnswerer {
             PjcAnswerer::Disk(d) => {
                 let d = *d;
                 let chunker = d.core.finish()?;
-                let replay = d.shuffle.finish_replayable().map_err(local)?;
+                let replay = match &d.kept {
+                    // Synced and recorded before the client hears the
+                    // upload ended: a restarted server replays from them.
+                    Some(kept) => {
+                        let (replay, counts) = d.shuffle.finish_synced().map_err(local)?;
+                        kept.update(|r| r.answers = Some(counts)).map_err(local)?;
+                        replay
+                    }
+                    None => d.shuffle.finish_replayable().map_err(local)?,
+                };
                 Ok(PjcTags::Disk(Box::new(DiskTags {
                     chunker,
                     shuffled: replay.shuffled(),
