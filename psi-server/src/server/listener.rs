@@ -69,6 +69,10 @@ pub(crate) async fn serve(
         connections.abort_all();
     }
     reaper.abort();
+    // Sessions kept on disk wait for their clients and the next start.
+    for kept in shared.registry.kept() {
+        kept.retain();
+    }
 }
 
 /// Open connections, in all and per IP address.

@@ -218,19 +218,21 @@ impl Registry {
         owned.then_some(state)
     }
 
-    /// The directories of the kept sessions in memory (not to be swept).
-    pub(crate) fn kept_dirs(&self) -> Vec<std::path::PathBuf> {
+    /// The kept sessions in memory.
+    pub(crate) fn kept(&self) -> Vec<Arc<super::session::pjc_keep::Kept>> {
         let sessions: Vec<Arc<Session>> = match self.sessions.lock() {
             Ok(s) => s.values().cloned().collect(),
             Err(_) => return Vec::new(),
         };
         sessions
             .iter()
-            .filter_map(|s| {
-                let streams = s.streams.lock().ok()?;
-                Some(streams.kept()?.dir().to_path_buf())
-            })
+            .filter_map(|s| s.streams.lock().ok()?.kept().cloned())
             .collect()
+    }
+
+    /// The directories of the kept sessions in memory (not to be swept).
+    pub(crate) fn kept_dirs(&self) -> Vec<std::path::PathBuf> {
+        self.kept().iter().map(|k| k.dir().to_path_buf()).collect()
     }
 
     /// Ends the session if every stream of it ended.

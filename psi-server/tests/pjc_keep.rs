@@ -1,0 +1,227 @@
+//! PSI-sum sessions kept on disk by the server ([`PjcSource::sessions`])
+//! across a restart: a client that did not confirm the answer (killed
+//! after its last message) gets the recorded answer from a restarted
+//! server, which learns the sum once; another partner cannot take the
+//! session up; a kept session past the retention is removed at start-up
+//! and its client starts over.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use psi_core::codec::Protocol;
+use psi_core::pjc::{Outcome, Params, SumOutput};
+use psi_core::Item;
+use psi_server::auth::{BearerToken, Tokens};
+use psi_server::{
+    ClientConfig, CounterItems, DiskOptions, EachBatch, PjcOutput, PjcSource, PsiServer, ServeMode,
+    ServerConfig, SessionEvent,
+};
+use tokio::sync::{broadcast, oneshot};
+
+mod common;
+use common::item;
+
+struct Set {
+    items: Vec<Item>,
+    values: Vec<u64>,
+    scratch: PathBuf,
+    sessions: PathBuf,
+}
+
+impl PjcSource for Set {
+    fn distinct(&self) -> u64 {
+        self.items.len() as u64
+    }
+    fn total(&self) -> Option<u64> {
+        Some(self.values.iter().sum())
+    }
+    fn for_each(&self, each: &mut EachBatch<'_>) -> Result<(), String> {
+        for (k, batch) in self.items.chunks(100).enumerate() {
+            each(batch, &self.values[k * 100..k * 100 + batch.len()])?;
+        }
+        Ok(())
+    }
+    fn scratch(&self) -> &Path {
+        &self.scratch
+    }
+    fn sessions(&self) -> Option<(&Path, [u8; 32])> {
+        Some((&self.sessions, [7; 32]))
+    }
+}
+
+struct Items(std::vec::IntoIter<Item>, u64);
+
+impl CounterItems for Items {
+    fn distinct(&self) -> u64 {
+        self.1
+    }
+    fn next_batch(&mut self, max: usize) -> Result<Option<Vec<Item>>, String> {
+        let b: Vec<Item> = self.0.by_ref().take(max.min(50)).collect();
+        Ok((!b.is_empty()).then_some(b))
+    }
+}
+
+struct Running {
+    addr: SocketAddr,
+    events: broadcast::Receiver<SessionEvent>,
+    stop: oneshot::Sender<()>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// A graceful stop (a SIGKILL is `tests/e2e_pjc_server_restart.rs`).
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.done.await.unwrap();
+    }
+}
+
+async fn serve(root: &Path, tokens: &Tokens, retention: Duration) -> Running {
+    let config = ServerConfig {
+        mode: ServeMode::SumToServer,
+        min_intersection: 1,
+        chunk_items: 70,
+        tokens: Some(tokens.clone()),
+        session_retention: retention,
+        ..Default::default()
+    };
+    let source = Set {
+        items: (0..600).map(item).collect(),
+        values: (0..600u64).map(|v| v % 13).collect(),
+        scratch: root.join("scratch"),
+        sessions: root.join("sessions"),
+    };
+    let addr = "127.0.0.1:0".parse().unwrap();
+    let server = PsiServer::bind_pjc_on_disk(addr, Arc::new(source), config)
+        .await
+        .unwrap();
+    let (addr, events) = (server.local_addr(), server.events());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let done = tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stopped.await;
+        };
+        server.run_until(stopped).await.unwrap();
+    });
+    Running {
+        addr,
+        events,
+        stop,
+        done,
+    }
+}
+
+/// The client's items (400..1000: 200 shared) and the plaintext answer.
+fn expected() -> Outcome<SumOutput> {
+    let sum = (400..600u64).map(|v| v % 13).sum();
+    Outcome::Released(SumOutput { count: 200, sum })
+}
+
+async fn run(addr: SocketAddr, dir: &Path, token: &str, confirm: bool) -> (PjcOutput, bool) {
+    let items: Vec<Item> = (400..1000).map(item).collect();
+    let n = items.len() as u64;
+    let config = ClientConfig {
+        chunk_items: 40,
+        token: BearerToken::parse(token),
+        ..Default::default()
+    };
+    let options = DiskOptions {
+        dir: dir.to_path_buf(),
+        checkpoint_every: Duration::ZERO,
+        confirm,
+    };
+    let run = psi_server::run_pjc_client_on_disk(
+        &format!("http://{addr}"),
+        Box::new(Items(items.into_iter(), n)),
+        &options,
+        &Params::new(Protocol::SumToValueHolder, 1),
+        &config,
+        Arc::new(|_, _, _| {}),
+    )
+    .await
+    .unwrap();
+    (run.run.output, run.resumed)
+}
+
+fn kept(root: &Path) -> usize {
+    std::fs::read_dir(root.join("sessions"))
+        .map(|d| d.flatten().count())
+        .unwrap_or(0)
+}
+
+fn session_token(dir: &Path) -> String {
+    let text = std::fs::read(dir.join("session.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    json["token"].as_str().unwrap().to_string()
+}
+
+async fn learned(events: &mut broadcast::Receiver<SessionEvent>) -> Option<Outcome<SumOutput>> {
+    let e = tokio::time::timeout(Duration::from_secs(20), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(e.outcome.is_ok(), "{:?}", e.outcome);
+    e.sum
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_sum_is_answered_once_to_its_owner_and_expires() {
+    let root = tempfile::tempdir().unwrap();
+    let mut rng = rand::rng();
+    let (alice, line_a) = Tokens::make(&mut rng, "alice").unwrap();
+    let (bob, line_b) = Tokens::make(&mut rng, "bob").unwrap();
+    let tokens = Tokens::parse(&format!("{line_a}\n{line_b}\n")).unwrap();
+    let day = Duration::from_secs(86_400);
+
+    // Alice's run ends, but she never confirms the answer (as if killed
+    // after her last message): the server keeps the answer, no secret.
+    let mut server = serve(root.path(), &tokens, day).await;
+    let client = root.path().join("alice");
+    let (out, resumed) = run(server.addr, &client, &alice, false).await;
+    assert_eq!(out, PjcOutput::SumToServer(Outcome::Released(200)));
+    assert!(!resumed);
+    assert_eq!(learned(&mut server.events).await, Some(expected()));
+    assert_eq!(kept(root.path()), 1, "the answer is kept until confirmed");
+    let session = session_token(&client);
+    server.stop().await;
+
+    // A restarted server: another partner's request for the session is
+    // the 404 of an unknown one, and leaves it.
+    let mut server = serve(root.path(), &tokens, day).await;
+    let path = format!("/v1/sessions/{session}");
+    let auth = |t: &str| format!("authorization: Bearer {t}\r\n");
+    let a = common::request(server.addr, "GET", &path, &auth(&bob), b"").await;
+    assert_eq!(a.status, 404, "{}", a.text);
+    let a = common::request(server.addr, "DELETE", &path, &auth(&bob), b"").await;
+    assert_eq!(a.status, 404, "{}", a.text);
+    assert_eq!(kept(root.path()), 1);
+
+    // Alice asks again: the recorded answer, nothing decrypted again;
+    // her confirmation removes the record.
+    let (out, resumed) = run(server.addr, &client, &alice, true).await;
+    assert_eq!(out, PjcOutput::SumToServer(Outcome::Released(200)));
+    assert!(resumed, "the same session, answered from the record");
+    assert_eq!(learned(&mut server.events).await, None, "learned once");
+    assert_eq!(kept(root.path()), 0, "confirmed: nothing kept");
+    server.stop().await;
+
+    // A kept session past the retention goes at start-up; its client
+    // starts over and still gets the answer.
+    let server = serve(root.path(), &tokens, day).await;
+    let client = root.path().join("alice-2");
+    run(server.addr, &client, &alice, false).await;
+    assert_eq!(kept(root.path()), 1);
+    server.stop().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut server = serve(root.path(), &tokens, Duration::from_secs(1)).await;
+    assert_eq!(kept(root.path()), 0, "expired at start-up");
+    let (out, resumed) = run(server.addr, &client, &alice, true).await;
+    assert_eq!(out, PjcOutput::SumToServer(Outcome::Released(200)));
+    assert!(!resumed, "an expired session starts over");
+    assert_eq!(learned(&mut server.events).await, Some(expected()));
+    assert_eq!(kept(root.path()), 0);
+    server.stop().await;
+}
