@@ -40,7 +40,9 @@ pub const STEP_HEADER: &str = "x-psi-step";
 pub const FROM_HEADER: &str = "x-psi-from";
 /// On the answer to a hello: `1` when the session's streams resume
 /// ([`FROM_HEADER`]); the session then waits for its client through a
-/// dropped connection until it has been idle for the server's idle timeout.
+/// dropped connection: in memory until it has been idle for the server's
+/// idle timeout, and, kept on disk by a server that keeps its sessions,
+/// across restarts of the server for its session retention.
 pub const RESUMABLE_HEADER: &str = "x-psi-resumable";
 /// Largest hello body (and small exchanged message) accepted.
 pub const MAX_HELLO_BYTES: usize = 1024;

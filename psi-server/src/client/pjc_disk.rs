@@ -12,9 +12,12 @@
 //! asks the server where its session is and goes on from there: the upload
 //! from the items the server holds, each download from the items stored
 //! here at the last checkpoint (the prefix files are cut back to it). A
-//! server that no longer has the session (it restarted, or waited longer
-//! than its idle timeout), or one that does not resume (its set in memory),
-//! means starting over: a new seed and a new session.
+//! server that keeps its sessions on disk takes ours up again after it
+//! restarted or dropped it from memory. One that no longer has the session
+//! (past its retention, another input), or one that does not resume (its
+//! set in memory), means starting over: a new seed and a new session. In
+//! the sums we confirm that we hold the answer (`DELETE` of the session),
+//! so a server that recorded it can forget it.
 
 use std::path::Path;
 use std::time::Instant;

@@ -81,7 +81,14 @@
 //!   session over another input (it keeps the input's digest).
 //! - The responder keeps its session (keys, generator and files) while it
 //!   waits; its answers to chunks it already processed are kept, and the
-//!   counter resumes after them, so no answer is scattered twice.
+//!   counter resumes after them, so no answer is scattered twice. Across a
+//!   restart of the responder's process, [`StreamingResponder::accept`] is
+//!   deterministic given the generator it is handed: the caller keeps the
+//!   seed of that generator and the counter's hello, and gets the same
+//!   hello, `b`, keys and session seed back; a stored upload's tags are
+//!   counted with [`StreamingAnswerer::resume_at`], an unfinished one is
+//!   sent again from the start (the same chunks under the same `a`, answered
+//!   under the same `b`, scattered by the same generator).
 //! - The responder's two downloads are deterministic given the position:
 //!   the external shuffle's files are kept and re-read with a copy of the
 //!   generator at the start of the reading, so the same order comes back;

@@ -12,7 +12,10 @@
 //! boundary: their shuffles are [`Replayable`] (the files kept, the
 //! generator copied), the set's masker rewound and the chunks before the
 //! position counted, not masked, so every chunk is byte for byte the one
-//! an uninterrupted stream sends.
+//! an uninterrupted stream sends. A kept session ([`super::pjc_keep`])
+//! writes its answer files into its own directory and records them, synced,
+//! when the upload ends, so a restarted server replays them
+//! ([`replayed_streams`]).
 
 use std::sync::Arc;
 

@@ -299,7 +299,10 @@ mod tests {
         assert!(back.seed.is_none() && back.finale.is_some());
         assert!(!dir.join("answers-0000.bin").exists());
         assert_eq!(sweep(root.path(), Duration::from_secs(60), &[]), 0);
-        assert_eq!(sweep(root.path(), Duration::ZERO, std::slice::from_ref(&dir)), 0);
+        assert_eq!(
+            sweep(root.path(), Duration::ZERO, std::slice::from_ref(&dir)),
+            0
+        );
         assert_eq!(sweep(root.path(), Duration::ZERO, &[]), 1);
         assert!(!dir.exists());
 
