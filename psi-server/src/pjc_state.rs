@@ -20,8 +20,9 @@
 //!   upload is stored (so the shuffled answers replay from those files),
 //!   whether each download was acknowledged, and, in the sums, the
 //!   **finale**: the client's last message and the answer it got (and what
-//!   the server learned), so a client that asks again gets the recorded
-//!   answer and the server learns the result once. A finished record holds
+//!   the server learned, and whether the session's end was reported), so a
+//!   client that asks again gets the recorded answer and the server learns
+//!   (and reports) the result once. A finished record holds
 //!   no secret.
 //!
 //! Layout (big-endian integers): `PSIPJCS` and the format byte, then each
@@ -54,6 +55,9 @@ pub struct Finale {
     pub answer: Vec<u8>,
     /// Sum to the server: what it learned, once the decryption ended.
     pub learned: Option<Outcome<SumOutput>>,
+    /// The session's end was reported (its event sent) by the process that
+    /// answered: a later one replays the answer without reporting again.
+    pub reported: bool,
 }
 
 /// One kept session.
@@ -214,6 +218,7 @@ impl SessionRecord {
                     }
                     Some(Outcome::ThresholdNotMet) => out.push(2),
                 }
+                out.push(u8::from(f.reported));
             }
         }
         out
@@ -303,10 +308,12 @@ impl SessionRecord {
                         })
                     }
                 };
+                let reported = flag(&mut r, "reported")?;
                 Some(Finale {
                     request,
                     answer,
                     learned,
+                    reported,
                 })
             }
         };
@@ -381,6 +388,7 @@ mod tests {
                 request: vec![5; 40],
                 answer: vec![],
                 learned,
+                reported: learned.is_some(),
             });
             let back = SessionRecord::decode(&r.encode()).unwrap();
             assert!(same(&back, &r));

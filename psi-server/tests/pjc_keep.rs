@@ -1,7 +1,7 @@
 //! PSI-sum sessions kept on disk by the server ([`PjcSource::sessions`])
 //! across a restart: a client that did not confirm the answer (killed
 //! after its last message) gets the recorded answer from a restarted
-//! server, which learns the sum once; another partner cannot take the
+//! server, which learns and reports the sum once; another partner cannot take the
 //! session up; a kept session past the retention is removed at start-up
 //! and its client starts over.
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -79,8 +79,9 @@ impl Running {
     }
 }
 
-async fn serve(root: &Path, tokens: &Tokens, retention: Duration) -> Running {
+async fn serve(root: &Path, tokens: &Tokens, retention: Duration, idle: Duration) -> Running {
     let config = ServerConfig {
+        idle_timeout: idle,
         mode: ServeMode::SumToServer,
         min_intersection: 1,
         chunk_items: 70,
@@ -152,10 +153,29 @@ fn kept(root: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// Waits (bounded) until nothing is kept: a session's files go with its
+/// last handle, just after its end.
+async fn nothing_kept(root: &Path) -> bool {
+    for _ in 0..250 {
+        if kept(root) == 0 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
 fn session_token(dir: &Path) -> String {
     let text = std::fs::read(dir.join("session.json")).unwrap();
     let json: serde_json::Value = serde_json::from_slice(&text).unwrap();
     json["token"].as_str().unwrap().to_string()
+}
+
+/// No session ends within half a second.
+async fn quiet(events: &mut broadcast::Receiver<SessionEvent>) -> bool {
+    tokio::time::timeout(Duration::from_millis(500), events.recv())
+        .await
+        .is_err()
 }
 
 async fn learned(events: &mut broadcast::Receiver<SessionEvent>) -> Option<Outcome<SumOutput>> {
@@ -174,11 +194,12 @@ async fn a_kept_sum_is_answered_once_to_its_owner_and_expires() {
     let (alice, line_a) = Tokens::make(&mut rng, "alice").unwrap();
     let (bob, line_b) = Tokens::make(&mut rng, "bob").unwrap();
     let tokens = Tokens::parse(&format!("{line_a}\n{line_b}\n")).unwrap();
-    let day = Duration::from_secs(86_400);
+    let (day, minute) = (Duration::from_secs(86_400), Duration::from_secs(60));
 
     // Alice's run ends, but she never confirms the answer (as if killed
-    // after her last message): the server keeps the answer, no secret.
-    let mut server = serve(root.path(), &tokens, day).await;
+    // after her last message): the server keeps the answer (no secret) and
+    // waits for her; idle past its timeout, the session completed.
+    let mut server = serve(root.path(), &tokens, day, Duration::from_secs(1)).await;
     let client = root.path().join("alice");
     let (out, resumed) = run(server.addr, &client, &alice, false).await;
     assert_eq!(out, PjcOutput::SumToServer(Outcome::Released(200)));
@@ -190,7 +211,7 @@ async fn a_kept_sum_is_answered_once_to_its_owner_and_expires() {
 
     // A restarted server: another partner's request for the session is
     // the 404 of an unknown one, and leaves it.
-    let mut server = serve(root.path(), &tokens, day).await;
+    let mut server = serve(root.path(), &tokens, day, minute).await;
     let path = format!("/v1/sessions/{session}");
     let auth = |t: &str| format!("authorization: Bearer {t}\r\n");
     let a = common::request(server.addr, "GET", &path, &auth(&bob), b"").await;
@@ -199,29 +220,44 @@ async fn a_kept_sum_is_answered_once_to_its_owner_and_expires() {
     assert_eq!(a.status, 404, "{}", a.text);
     assert_eq!(kept(root.path()), 1);
 
-    // Alice asks again: the recorded answer, nothing decrypted again;
-    // her confirmation removes the record.
+    // Alice asks again: the recorded answer, nothing decrypted again and
+    // nothing reported again; her confirmation removes the record.
     let (out, resumed) = run(server.addr, &client, &alice, true).await;
     assert_eq!(out, PjcOutput::SumToServer(Outcome::Released(200)));
     assert!(resumed, "the same session, answered from the record");
-    assert_eq!(learned(&mut server.events).await, None, "learned once");
-    assert_eq!(kept(root.path()), 0, "confirmed: nothing kept");
+    assert!(quiet(&mut server.events).await, "learned and reported once");
+    assert!(nothing_kept(root.path()).await, "confirmed: nothing kept");
+
+    // A server stopped before it reported the sum: the next one reports
+    // it (from the record) when the client comes back, once.
+    let client = root.path().join("alice-2");
+    run(server.addr, &client, &alice, false).await;
+    assert!(
+        quiet(&mut server.events).await,
+        "waits for the confirmation"
+    );
     server.stop().await;
+    let mut server = serve(root.path(), &tokens, day, minute).await;
+    let (out, resumed) = run(server.addr, &client, &alice, true).await;
+    assert_eq!(out, PjcOutput::SumToServer(Outcome::Released(200)));
+    assert!(resumed);
+    assert_eq!(learned(&mut server.events).await, Some(expected()));
+    assert!(quiet(&mut server.events).await);
+    assert!(nothing_kept(root.path()).await);
 
     // A kept session past the retention goes at start-up; its client
     // starts over and still gets the answer.
-    let server = serve(root.path(), &tokens, day).await;
-    let client = root.path().join("alice-2");
+    let client = root.path().join("alice-3");
     run(server.addr, &client, &alice, false).await;
     assert_eq!(kept(root.path()), 1);
     server.stop().await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let mut server = serve(root.path(), &tokens, Duration::from_secs(1)).await;
+    let mut server = serve(root.path(), &tokens, Duration::from_secs(1), minute).await;
     assert_eq!(kept(root.path()), 0, "expired at start-up");
     let (out, resumed) = run(server.addr, &client, &alice, true).await;
     assert_eq!(out, PjcOutput::SumToServer(Outcome::Released(200)));
     assert!(!resumed, "an expired session starts over");
     assert_eq!(learned(&mut server.events).await, Some(expected()));
-    assert_eq!(kept(root.path()), 0);
+    assert!(nothing_kept(root.path()).await);
     server.stop().await;
 }

@@ -236,8 +236,11 @@ pub async fn run_pjc_client_on_disk(
     let output = finish_exchange(&mut peer, &token, finish).await?;
     if resumable && sum_exchange && options.confirm {
         // The server keeps the sum's answer for us until we confirm it.
-        if let Err(e) = peer.close(&token).await {
-            tracing::warn!("confirming the sum's answer to the server: {e}");
+        match peer.close(&token).await {
+            Ok(()) => {}
+            // It did not wait for us (it does not keep its sessions).
+            Err(Error::Peer { code, .. }) if code == crate::api::code::UNKNOWN_SESSION => {}
+            Err(e) => tracing::warn!("confirming the sum's answer to the server: {e}"),
         }
     }
     phases.push(schedule::SUM_EXCHANGE.name, t.elapsed());

@@ -268,6 +268,25 @@ impl Registry {
             tracing::debug!(session = %session.token, linkage = %id, "linkage step ended");
             return;
         }
+        let (reported, kept) = match session.streams.lock() {
+            Ok(st) => (st.reported(), st.kept().cloned()),
+            Err(_) => (false, None),
+        };
+        if reported {
+            tracing::info!("a kept sum's answer, reported before, was answered again");
+            return;
+        }
+        if let Some(kept) = kept.filter(|k| k.read(|r| r.finale.is_some()) == Some(true)) {
+            // Reported now: a later process that answers again does not.
+            let marked = kept.update(|r| {
+                if let Some(f) = r.finale.as_mut() {
+                    f.reported = true;
+                }
+            });
+            if let Err(e) = marked {
+                tracing::error!("recording that a sum was reported: {e}");
+            }
+        }
         let event = SessionEvent {
             session: session.token.clone(),
             partner: session.owner.to_string(),
@@ -396,11 +415,20 @@ impl Registry {
             })
             .unwrap_or_default();
         for s in idle {
-            // A kept session waits on disk for its client (the retention).
-            if let Some(kept) = s.streams.lock().ok().and_then(|st| st.kept().cloned()) {
+            // A kept session waits on disk for its client (the retention);
+            // a sum it answered completed, confirmed or not.
+            let (kept, answered) = match s.streams.lock() {
+                Ok(st) => (st.kept().cloned(), st.answered_unconfirmed()),
+                Err(_) => (None, false),
+            };
+            if let Some(kept) = kept {
                 kept.retain();
             }
-            self.end(&s, Err(format!("no progress for {} s", limit.as_secs())));
+            let outcome = match answered {
+                true => Ok(()),
+                false => Err(format!("no progress for {} s", limit.as_secs())),
+            };
+            self.end(&s, outcome);
         }
         // A linkage between steps has no session; it is reaped on its own.
         let idle_linkages: Vec<String> = self

@@ -157,24 +157,7 @@ async fn answer(shared: Arc<Shared>, connection: &Caller, req: Request<Incoming>
             (Err(refusal), _) => refusal,
             (Ok(None), _) => respond::unknown_session(),
             (Ok(Some(s)), &Method::GET) => respond::json(StatusCode::OK, &s.progress()),
-            (Ok(Some(s)), &Method::DELETE) => {
-                // A kept session goes from the disk too (a finished sum:
-                // its client confirms it holds the answer).
-                if let Some(kept) = s.streams.lock().ok().and_then(|st| st.kept().cloned()) {
-                    kept.discard();
-                }
-                let done = s.all_done();
-                let why = if done {
-                    Ok(())
-                } else {
-                    Err("aborted by the client".into())
-                };
-                shared.registry.end(&s, why);
-                match done {
-                    true => respond::error(StatusCode::OK, "closed", "session closed"),
-                    false => respond::error(StatusCode::OK, "aborted", "session aborted"),
-                }
-            }
+            (Ok(Some(s)), &Method::DELETE) => close(&shared, &s),
             (Ok(Some(_)), _) => respond::method_not_allowed("GET, DELETE"),
         },
         Route::Stream { token, stream } => {
@@ -215,6 +198,34 @@ async fn answer(shared: Arc<Shared>, connection: &Caller, req: Request<Incoming>
             respond::error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         }
     }
+}
+
+/// `DELETE` of a session: after the sums' last message, the client
+/// confirms it holds the answer (a kept session's record goes; a
+/// decryption still running finishes); before, it aborts the session.
+fn close(shared: &Shared, session: &super::session::Session) -> Answer {
+    let (confirmed, kept) = match session.streams.lock() {
+        Ok(mut st) => {
+            let confirmed = st.finale_received();
+            if confirmed {
+                st.confirm();
+            }
+            (confirmed, st.kept().cloned())
+        }
+        Err(_) => (false, None),
+    };
+    if let Some(kept) = kept {
+        // Its files go when the session's last handle does.
+        kept.discard();
+    }
+    if !confirmed {
+        shared
+            .registry
+            .end(session, Err("aborted by the client".into()));
+        return respond::error(StatusCode::OK, "aborted", "session aborted");
+    }
+    shared.registry.end_if_done(session);
+    respond::error(StatusCode::OK, "closed", "session closed")
 }
 
 /// The session `token` of `caller`: in memory, or kept on disk and taken

@@ -317,6 +317,7 @@ pub(crate) async fn exchange(
                     request,
                     answer: answer.clone(),
                     learned: None,
+                    reported: false,
                 };
                 if let Err(why) = record(&session, finale) {
                     return fail(&shared, &session, respond::internal(why.clone()), why);
@@ -358,6 +359,7 @@ fn answer_then_decrypt(
         request: bytes.to_vec(),
         answer: Vec::new(),
         learned: None,
+        reported: false,
     };
     if let Err(why) = record(&session, finale) {
         return fail(&shared, &session, respond::internal(why.clone()), why);

@@ -90,6 +90,10 @@ impl<T> Lane<T> {
     }
 
     /// Whether the stream ended.
+    pub(crate) fn is_running(&self) -> bool {
+        matches!(self, Lane::Running)
+    }
+
     pub(crate) fn is_done(&self) -> bool {
         matches!(self, Lane::Done)
     }

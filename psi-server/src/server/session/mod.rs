@@ -144,6 +144,29 @@ impl Streams {
         }
     }
 
+    /// The sums' last message arrived: closing the session now confirms
+    /// the answer rather than aborting it.
+    pub(crate) fn finale_received(&self) -> bool {
+        matches!(self, Streams::Pjc(s) if s.finale_received())
+    }
+
+    /// The client confirms it holds the sum's answer.
+    pub(crate) fn confirm(&mut self) {
+        if let Streams::Pjc(s) = self {
+            s.confirm();
+        }
+    }
+
+    /// A kept sum answered but not confirmed by its client.
+    pub(crate) fn answered_unconfirmed(&self) -> bool {
+        matches!(self, Streams::Pjc(s) if s.answered_unconfirmed())
+    }
+
+    /// Its end was reported by an earlier process (a kept sum answered again).
+    pub(crate) fn reported(&self) -> bool {
+        matches!(self, Streams::Pjc(s) if s.reported())
+    }
+
     /// The session kept on disk for a restart, if any.
     pub(crate) fn kept(&self) -> Option<&std::sync::Arc<pjc_keep::Kept>> {
         match self {

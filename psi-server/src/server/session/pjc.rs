@@ -24,6 +24,15 @@ pub(crate) struct PjcStreams {
     /// The session kept on disk for a restart (external memory with a
     /// sessions directory): its progress is recorded there.
     kept: Option<Arc<Kept>>,
+    /// A kept sum's client confirmed that it holds the answer: until then
+    /// the session waits for it (to answer again from the record).
+    confirmed: bool,
+    /// Taken up again after its end was reported by the process that
+    /// answered it: it ends without a second report.
+    reported: bool,
+    /// The client resumes (it names positions, `x-psi-from`): only such a
+    /// client can ask for the sum's answer again, or confirm it.
+    resuming: bool,
 }
 
 fn sum_lane(finale: ResponderFinale) -> Option<Lane<ResponderFinale>> {
@@ -47,6 +56,9 @@ impl PjcStreams {
             sum: sum_lane(finale),
             learned: None,
             kept,
+            confirmed: false,
+            reported: false,
+            resuming: false,
         }
     }
 
@@ -73,6 +85,9 @@ impl PjcStreams {
             sum: sum_lane(finale),
             learned: None,
             kept: Some(kept),
+            confirmed: false,
+            reported: false,
+            resuming: true,
         };
         if s.streams_done() {
             if let Some(lane) = &mut s.sum {
@@ -85,14 +100,38 @@ impl PjcStreams {
     /// A kept sum whose finale was answered: every stream done, the answer
     /// recorded for a client that asks again.
     pub(crate) fn answered(kept: Arc<Kept>) -> Self {
+        let finale = kept.read(|r| r.finale.clone()).flatten();
         PjcStreams {
             client_masked: Lane::Done,
             shuffled_tags: Lane::Done,
             server_masked: Lane::Done,
             sum: Some(Lane::Done),
-            learned: None,
+            learned: finale.as_ref().and_then(|f| f.learned),
+            reported: finale.is_some_and(|f| f.reported),
             kept: Some(kept),
+            confirmed: false,
+            resuming: true,
         }
+    }
+
+    /// The client confirmed that it holds the sum's answer.
+    pub(crate) fn confirm(&mut self) {
+        self.confirmed = true;
+    }
+
+    /// A kept sum answered and not confirmed (its client may ask again).
+    pub(crate) fn answered_unconfirmed(&self) -> bool {
+        self.waits_for_confirmation() && self.sum.as_ref().is_some_and(Lane::is_done)
+    }
+
+    /// A kept sum of a resuming client ends when the client confirms.
+    fn waits_for_confirmation(&self) -> bool {
+        self.kept.is_some() && self.sum.is_some() && self.resuming && !self.confirmed
+    }
+
+    /// Whether its end was reported already (by an earlier process).
+    pub(crate) fn reported(&self) -> bool {
+        self.reported
     }
 
     /// The kept session, if any.
@@ -105,8 +144,8 @@ impl PjcStreams {
     /// client to fetch again until it confirms.
     pub(crate) fn record_finale(&self, finale: Finale) -> Result<(), crate::Error> {
         match &self.kept {
-            Some(kept) => kept.finish(finale),
-            None => Ok(()),
+            Some(kept) if self.resuming => kept.finish(finale),
+            _ => Ok(()),
         }
     }
 
@@ -120,6 +159,7 @@ impl PjcStreams {
         if *stream != schedule::CLIENT_MASKED {
             return Err(Refusal::Taken);
         }
+        self.resuming |= from.is_some();
         let state = self.client_masked.start()?;
         if let Some(asked) = from {
             let holds = state.resumable_at();
@@ -156,6 +196,7 @@ impl PjcStreams {
     /// `from`, or, at the end, the client's acknowledgment that it holds
     /// the whole stream (the stream is then done).
     fn start_download_at(&mut self, stream: &Stream, from: u64) -> Result<Downstream, Refusal> {
+        self.resuming = true;
         macro_rules! resume {
             ($lane:expr, $variant:path) => {{
                 if $lane.is_done() {
@@ -293,11 +334,23 @@ impl PjcStreams {
         }
     }
 
+    /// The sums' last message arrived (it is answered, or being decrypted):
+    /// a client that closes the session now holds its result.
+    pub(crate) fn finale_received(&self) -> bool {
+        self.streams_done()
+            && self
+                .sum
+                .as_ref()
+                .is_some_and(|l| l.is_running() || l.is_done())
+    }
+
     fn streams_done(&self) -> bool {
         self.client_masked.is_done() && self.shuffled_tags.is_done() && self.server_masked.is_done()
     }
 
     pub(crate) fn all_done(&self) -> bool {
-        self.streams_done() && self.sum.as_ref().is_none_or(Lane::is_done)
+        self.streams_done()
+            && self.sum.as_ref().is_none_or(Lane::is_done)
+            && !self.waits_for_confirmation()
     }
 }

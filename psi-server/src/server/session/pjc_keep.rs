@@ -292,6 +292,7 @@ mod tests {
             request: vec![1],
             answer: vec![2],
             learned: None,
+            reported: false,
         })
         .unwrap();
         drop(kept);
