@@ -15,6 +15,7 @@ use psi_core::codec::Protocol;
 use psi_core::pjc::{Outcome, Params, SumOutput};
 use psi_core::Item;
 use psi_server::auth::{BearerToken, Tokens};
+use psi_server::pjc_state::SessionRecord;
 use psi_server::{
     ClientConfig, CounterItems, DiskOptions, EachBatch, PjcOutput, PjcSource, PsiServer, ServeMode,
     ServerConfig, SessionEvent,
@@ -80,6 +81,16 @@ impl Running {
 }
 
 async fn serve(root: &Path, tokens: &Tokens, retention: Duration, idle: Duration) -> Running {
+    serve_values(root, tokens, retention, idle, |v| v % 13).await
+}
+
+async fn serve_values(
+    root: &Path,
+    tokens: &Tokens,
+    retention: Duration,
+    idle: Duration,
+    value: fn(u64) -> u64,
+) -> Running {
     let config = ServerConfig {
         idle_timeout: idle,
         mode: ServeMode::SumToServer,
@@ -91,7 +102,7 @@ async fn serve(root: &Path, tokens: &Tokens, retention: Duration, idle: Duration
     };
     let source = Set {
         items: (0..600).map(item).collect(),
-        values: (0..600u64).map(|v| v % 13).collect(),
+        values: (0..600u64).map(value).collect(),
         scratch: root.join("scratch"),
         sessions: root.join("sessions"),
     };
@@ -258,6 +269,61 @@ async fn a_kept_sum_is_answered_once_to_its_owner_and_expires() {
     assert_eq!(out, PjcOutput::SumToServer(Outcome::Released(200)));
     assert!(!resumed, "an expired session starts over");
     assert_eq!(learned(&mut server.events).await, Some(expected()));
+    assert!(nothing_kept(root.path()).await);
+    server.stop().await;
+}
+
+/// Large values: the server's decryption of the sum (baby-step giant-step
+/// over about 2^35) takes long enough to see the record while it runs.
+fn large(v: u64) -> u64 {
+    (1 << 26) + v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decryption_cut_short_is_finished_by_the_next_server() {
+    let root = tempfile::tempdir().unwrap();
+    let (alice, line) = Tokens::make(&mut rand::rng(), "alice").unwrap();
+    let tokens = Tokens::parse(&line).unwrap();
+    let (day, minute) = (Duration::from_secs(86_400), Duration::from_secs(60));
+    let server = serve_values(root.path(), &tokens, day, minute, large).await;
+    let client = root.path().join("alice");
+    let (out, _) = run(server.addr, &client, &alice, false).await;
+    assert_eq!(out, PjcOutput::SumToServer(Outcome::Released(200)));
+    // The disk as a server killed now leaves it: the answer recorded, the
+    // decryption not, the seed kept for it.
+    let dir = std::fs::read_dir(root.path().join("sessions"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let file = dir.join("session.bin");
+    let cut_short = std::fs::read(&file).unwrap();
+    let record = SessionRecord::decode(&cut_short).unwrap();
+    assert!(record.seed.is_some(), "the seed stays while it decrypts");
+    assert_eq!(record.finale.as_ref().unwrap().learned, None);
+    // Once decrypted, the seed goes.
+    let mut done = false;
+    for _ in 0..1500 {
+        let now = SessionRecord::decode(&std::fs::read(&file).unwrap()).unwrap();
+        if now.finale.as_ref().unwrap().learned.is_some() {
+            assert!(now.seed.is_none());
+            done = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(done, "decrypted within 30 s");
+    server.stop().await;
+    std::fs::write(&file, &cut_short).unwrap();
+
+    let mut server = serve_values(root.path(), &tokens, day, minute, large).await;
+    let (out, resumed) = run(server.addr, &client, &alice, true).await;
+    assert_eq!(out, PjcOutput::SumToServer(Outcome::Released(200)));
+    assert!(resumed);
+    let sum = (400..600).map(large).sum();
+    let want = Outcome::Released(SumOutput { count: 200, sum });
+    assert_eq!(learned(&mut server.events).await, Some(want));
     assert!(nothing_kept(root.path()).await);
     server.stop().await;
 }

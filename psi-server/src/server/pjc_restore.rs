@@ -208,6 +208,26 @@ fn rebuild(
     if digest != record.answer_digest {
         return lost("the table or the secret no longer give the same hello".into());
     }
+    if let Some(finale) = record.finale.clone() {
+        // A sum to the server answered, whose decryption the last process
+        // did not finish (the seed stays until it has): finished here, once.
+        let learned = match s.finale {
+            pjc::ResponderFinale::ExpectSum(expect) => pjc::SumResult::from_bytes(&finale.request)
+                .map_err(psi_core::Error::from)
+                .and_then(|m| expect.receive(m)),
+            _ => return lost("a recorded answer with its seed".into()),
+        };
+        let kept = Arc::new(Kept::adopt(dir.clone(), record));
+        let kept_learned = learned
+            .map_err(|e| e.to_string())
+            .and_then(|l| kept.learned(l).map_err(|e| e.to_string()));
+        if let Err(e) = kept_learned {
+            kept.discard();
+            return lost(format!("the sum's decryption: {e}"));
+        }
+        kept.retain();
+        return Some((PjcStreams::answered(kept), protocol, client_set_size));
+    }
     let (chunk, answers) = (shared.config.chunk_items, record.answers.clone());
     let acked = (record.tags_acked, record.set_acked);
     let kept = Arc::new(Kept::adopt(dir.clone(), record));

@@ -319,7 +319,7 @@ pub(crate) async fn exchange(
                     learned: None,
                     reported: false,
                 };
-                if let Err(why) = record(&session, finale) {
+                if let Err(why) = record(&session, finale, false) {
                     return fail(&shared, &session, respond::internal(why.clone()), why);
                 }
             }
@@ -361,7 +361,7 @@ fn answer_then_decrypt(
         learned: None,
         reported: false,
     };
-    if let Err(why) = record(&session, finale) {
+    if let Err(why) = record(&session, finale, true) {
         return fail(&shared, &session, respond::internal(why.clone()), why);
     }
     tokio::spawn(async move {
@@ -383,12 +383,12 @@ fn answer_then_decrypt(
 
 /// Records a kept session's finale before its answer goes out (nothing
 /// for a session not kept).
-fn record(session: &Session, finale: Finale) -> Result<(), String> {
+fn record(session: &Session, finale: Finale, decrypting: bool) -> Result<(), String> {
     let streams = session
         .streams
         .lock()
         .map_err(|_| "internal error: a poisoned session".to_string())?;
-    streams.record_finale(finale).map_err(|e| {
+    streams.record_finale(finale, decrypting).map_err(|e| {
         tracing::error!("recording the sum's finale: {e}");
         "the server could not record the sum's answer (its log says why)".to_string()
     })

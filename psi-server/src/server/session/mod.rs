@@ -179,9 +179,10 @@ impl Streams {
     pub(crate) fn record_finale(
         &self,
         finale: crate::pjc_state::Finale,
+        decrypting: bool,
     ) -> Result<(), crate::Error> {
         match self {
-            Streams::Pjc(s) => s.record_finale(finale),
+            Streams::Pjc(s) => s.record_finale(finale, decrypting),
             _ => Ok(()),
         }
     }

@@ -142,9 +142,13 @@ impl PjcStreams {
     /// Records the sums' finale as answered (before the answer goes out):
     /// the session's secret leaves the disk, the answer stays for the
     /// client to fetch again until it confirms.
-    pub(crate) fn record_finale(&self, finale: Finale) -> Result<(), crate::Error> {
+    pub(crate) fn record_finale(
+        &self,
+        finale: Finale,
+        decrypting: bool,
+    ) -> Result<(), crate::Error> {
         match &self.kept {
-            Some(kept) if self.resuming => kept.finish(finale),
+            Some(kept) if self.resuming => kept.finish(finale, decrypting),
             _ => Ok(()),
         }
     }
@@ -322,13 +326,8 @@ impl PjcStreams {
             lane.done();
         }
         self.learned = learned;
-        if let (Some(kept), Some(_)) = (&self.kept, learned) {
-            let recorded = kept.update(|r| {
-                if let Some(f) = r.finale.as_mut() {
-                    f.learned = learned;
-                }
-            });
-            if let Err(e) = recorded {
+        if let (Some(kept), Some(learned)) = (&self.kept, learned) {
+            if let Err(e) = kept.learned(learned) {
                 tracing::error!("recording what the sum gave: {e}");
             }
         }

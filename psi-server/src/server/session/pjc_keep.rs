@@ -20,6 +20,8 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use psi_core::pjc::{Outcome, SumOutput};
+
 use crate::pjc_state::{Finale, SessionRecord};
 use crate::Error;
 
@@ -112,10 +114,14 @@ impl Kept {
     }
 
     /// The sums' finale was answered: the record keeps `finale` and no
-    /// secret (the answer files go), until the client confirms.
-    pub(crate) fn finish(&self, finale: Finale) -> Result<(), Error> {
+    /// secret (the answer files go), until the client confirms; while the
+    /// answer is still `decrypting` (a sum to the server), the seed stays,
+    /// so that a restarted server can finish it ([`Kept::learned`]).
+    pub(crate) fn finish(&self, finale: Finale, decrypting: bool) -> Result<(), Error> {
         self.update(|r| {
-            r.seed = None;
+            if !decrypting {
+                r.seed = None;
+            }
             r.answers = None;
             r.finale = Some(finale);
         })?;
@@ -128,6 +134,17 @@ impl Kept {
             }
         }
         Ok(())
+    }
+
+    /// A sum to the server was decrypted: what it learned is recorded, and
+    /// the seed goes.
+    pub(crate) fn learned(&self, learned: Outcome<SumOutput>) -> Result<(), Error> {
+        self.update(|r| {
+            r.seed = None;
+            if let Some(f) = r.finale.as_mut() {
+                f.learned = Some(learned);
+            }
+        })
     }
 
     /// Removes the directory when this handle goes (the client confirmed,
@@ -288,12 +305,15 @@ mod tests {
         let kept = Kept::create(root.path(), record("t2")).unwrap();
         let dir = kept.dir().to_path_buf();
         fs::write(dir.join("answers-0000.bin"), [0; 16]).unwrap();
-        kept.finish(Finale {
-            request: vec![1],
-            answer: vec![2],
-            learned: None,
-            reported: false,
-        })
+        kept.finish(
+            Finale {
+                request: vec![1],
+                answer: vec![2],
+                learned: None,
+                reported: false,
+            },
+            false,
+        )
         .unwrap();
         drop(kept);
         let back = load(&dir).unwrap().unwrap();
