@@ -38,7 +38,7 @@ use crate::api::MAX_HELLO_BYTES;
 use crate::auth::{Identity, Via};
 
 /// The file's first bytes.
-const MAGIC: &[u8; 7] = b"PSIPJCS";
+pub const MAGIC: &[u8; 7] = b"PSIPJCS";
 /// The layout this build writes and reads.
 pub const FORMAT: u8 = 1;
 /// Longest session token kept.
