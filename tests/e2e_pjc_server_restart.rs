@@ -8,60 +8,14 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Server, PSI};
+use common::pjc::{run_cmd, session, tables};
+use common::Server;
 use rand::{Rng, SeedableRng};
-
-/// A client table and a server table (values in `spend`) sharing about a
-/// third of their keys; the plaintext count and sum.
-fn tables(dir: &Path, rows: usize) -> (PathBuf, PathBuf, u64, u64) {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(21);
-    let mut a = String::from("id,key\n");
-    let mut ours = HashSet::new();
-    for i in 0..rows {
-        let k = rng.random_range(0..rows);
-        ours.insert(k);
-        a.push_str(&format!("{i},k{k}\n"));
-    }
-    let mut b = String::from("key,spend\n");
-    let mut theirs: HashMap<usize, u64> = HashMap::new();
-    for _ in 0..rows {
-        let v = rng.random_range(0..1000u64);
-        let k = rng.random_range(rows * 2 / 3..rows * 2);
-        *theirs.entry(k).or_default() += v;
-        b.push_str(&format!("k{k},{v}\n"));
-    }
-    let count = ours.iter().filter(|k| theirs.contains_key(k)).count() as u64;
-    let sum = ours.iter().filter_map(|k| theirs.get(k)).sum();
-    let (pa, pb) = (dir.join("a.csv"), dir.join("b.csv"));
-    std::fs::write(&pa, a).unwrap();
-    std::fs::write(&pb, b).unwrap();
-    (pa, pb, count, sum)
-}
-
-fn run_cmd(url: &str, input: &Path, state: &Path, report: &Path, mode: &[&str]) -> Command {
-    let mut c = Command::new(PSI);
-    c.args(["run", "--peer", url, "--key", "key", "--quiet"])
-        .args(["--chunk-items", "16", "--checkpoint-seconds", "0"])
-        .arg("--input")
-        .arg(input)
-        .arg("--state-dir")
-        .arg(state)
-        .arg("--report")
-        .arg(report)
-        .args(mode);
-    c
-}
-
-fn session(state: &Path) -> Option<serde_json::Value> {
-    let bytes = std::fs::read(state.join("pjc").join("session.json")).ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
 
 /// The server's kept sessions (their directories).
 fn kept(s_state: &Path) -> Vec<PathBuf> {
@@ -100,7 +54,7 @@ fn kill_points(sum: bool) -> Vec<KillPoint> {
 #[test]
 fn a_killed_server_comes_back_with_the_same_session() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b, count, sum) = tables(dir.path(), 3000);
+    let (a, b, count, sum) = tables(dir.path(), 3000, 21);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
     let modes: [(&[&str], &[&str]); 3] = [
         (&["--mode", "cardinality"], &["--mode", "cardinality"]),

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 
+pub mod pjc;
+
 /// The binary under test.
 pub const PSI: &str = env!("CARGO_BIN_EXE_psi");
 
