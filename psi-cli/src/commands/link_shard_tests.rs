@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use super::link_shard::{run_tag, Barrier};
 use super::link_spill::LinkSpill;
+use super::link_tests::link_bucket;
 use psi_core::bucket::PartitionSeed;
-use psi_core::linkage::bucketed::{link_id, padded_offer};
 use psi_core::linkage::{Duplicates, Shard, Side, StepSummary};
 use psi_table::linked::LINK_BYTES;
 use psi_table::{waterfall_match_plain, LinkageSpec, LinkageTable};
@@ -66,24 +66,7 @@ fn run_pair(a: &LinkSpill, b: &LinkSpill, count: u16, limit: usize) -> bool {
                 return false;
             }
             ran += 1;
-            let (oa, ta) = a.offer(step, bucket, count).unwrap();
-            let (ob, tb) = b.offer(step, bucket, count).unwrap();
-            let pa = oa
-                .padded(padded_offer(ta, count), bucket, &mut rng)
-                .unwrap();
-            let pb = ob
-                .padded(padded_offer(tb, count), bucket, &mut rng)
-                .unwrap();
-            let (mut ma, mut mb) = (Vec::new(), Vec::new());
-            for (i, x) in pa.iter().enumerate() {
-                if let Some(j) = pb.iter().position(|y| y == x) {
-                    let id = link_id(&seed, step, x);
-                    ma.push((i as u32, id));
-                    mb.push((j as u32, id));
-                }
-            }
-            a.record(step, bucket, count, &oa, &ma).unwrap();
-            b.record(step, bucket, count, &ob, &mb).unwrap();
+            link_bucket(a, b, step, bucket, count, &seed, &mut rng);
         }
     }
     a.settle_all().unwrap();

@@ -35,6 +35,34 @@ fn table(dir: &Path, name: &str, keys: usize, rows: usize, rng: &mut impl Rng) -
     path
 }
 
+/// Links bucket `bucket` of step `step` on both sides as a real run would:
+/// both offers padded, their shared values matched, ids made from `seed`,
+/// the bucket recorded on each side.
+pub(super) fn link_bucket(
+    a: &LinkSpill,
+    b: &LinkSpill,
+    step: u16,
+    bucket: u16,
+    count: u16,
+    seed: &PartitionSeed,
+    rng: &mut rand_chacha::ChaCha8Rng,
+) {
+    let (oa, ta) = a.offer(step, bucket, count).unwrap();
+    let (ob, tb) = b.offer(step, bucket, count).unwrap();
+    let pa = oa.padded(padded_offer(ta, count), bucket, rng).unwrap();
+    let pb = ob.padded(padded_offer(tb, count), bucket, rng).unwrap();
+    let (mut ma, mut mb) = (Vec::new(), Vec::new());
+    for (i, x) in pa.iter().enumerate() {
+        if let Some(j) = pb.iter().position(|y| y == x) {
+            let id = link_id(seed, step, x);
+            ma.push((i as u32, id));
+            mb.push((j as u32, id));
+        }
+    }
+    a.record(step, bucket, count, &oa, &ma).unwrap();
+    b.record(step, bucket, count, &ob, &mb).unwrap();
+}
+
 /// Runs up to `limit` buckets not yet recorded on `a`, in order, on both
 /// sides, matching by value (ids as a real run makes them); returns how many ran.
 fn run_buckets(a: &LinkSpill, b: &LinkSpill, count: u16, limit: usize) -> usize {
@@ -50,24 +78,7 @@ fn run_buckets(a: &LinkSpill, b: &LinkSpill, count: u16, limit: usize) -> usize 
                 return ran;
             }
             ran += 1;
-            let (oa, ta) = a.offer(step, bucket, count).unwrap();
-            let (ob, tb) = b.offer(step, bucket, count).unwrap();
-            let pa = oa
-                .padded(padded_offer(ta, count), bucket, &mut rng)
-                .unwrap();
-            let pb = ob
-                .padded(padded_offer(tb, count), bucket, &mut rng)
-                .unwrap();
-            let (mut ma, mut mb) = (Vec::new(), Vec::new());
-            for (i, x) in pa.iter().enumerate() {
-                if let Some(j) = pb.iter().position(|y| y == x) {
-                    let id = link_id(&seed, step, x);
-                    ma.push((i as u32, id));
-                    mb.push((j as u32, id));
-                }
-            }
-            a.record(step, bucket, count, &oa, &ma).unwrap();
-            b.record(step, bucket, count, &ob, &mb).unwrap();
+            link_bucket(a, b, step, bucket, count, &seed, &mut rng);
         }
     }
     ran
