@@ -19,12 +19,12 @@
 //! caller removes the directory when the run has succeeded.
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::scratch::{io, write_private};
 use crate::Error;
 
 /// The layout of `session.json`.
@@ -87,14 +87,6 @@ fn damaged(path: &Path, reason: impl Into<String>) -> Error {
     Error::DamagedState {
         path: path.to_path_buf(),
         reason: reason.into(),
-    }
-}
-
-fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
-    move |source| Error::Scratch {
-        what,
-        path: path.to_path_buf(),
-        source,
     }
 }
 
@@ -163,26 +155,11 @@ impl CounterState {
     pub fn save(&self, dir: &Path) -> Result<(), Error> {
         fs::create_dir_all(dir).map_err(io("creating", dir))?;
         let path = dir.join(FILE);
-        let temporary = dir.join(format!(".{FILE}.tmp"));
         let text = Zeroizing::new(
             serde_json::to_vec_pretty(self)
                 .map_err(|e| damaged(&path, format!("cannot encode it: {e}")))?,
         );
-        let _ = fs::remove_file(&temporary);
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options
-            .open(&temporary)
-            .map_err(io("writing", &temporary))?;
-        file.write_all(&text)
-            .and_then(|()| file.sync_all())
-            .map_err(io("writing", &temporary))?;
-        fs::rename(&temporary, &path).map_err(io("writing", &path))?;
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
+        write_private(dir, FILE, &text)?;
         Ok(())
     }
 

@@ -23,7 +23,9 @@ use rand_core::RngCore;
 use crate::Error;
 
 mod dir;
+mod private;
 pub use dir::{dir_bytes, ScratchDir};
+pub(crate) use private::{io, write_private};
 
 /// Write buffer per open file: with at most `pjc::external::MAX_FILES`
 /// (1024) files, 32 MiB in all.

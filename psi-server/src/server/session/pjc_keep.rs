@@ -12,7 +12,6 @@
 //! the server's retention goes with the next [`sweep`].
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -23,18 +22,11 @@ use sha2::{Digest, Sha256};
 use psi_core::pjc::{Outcome, SumOutput};
 
 use crate::pjc_state::{Finale, SessionRecord};
+use crate::scratch::{io, write_private};
 use crate::Error;
 
 /// The state file's name in a session's directory.
 pub(crate) const FILE: &str = "session.bin";
-
-fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
-    move |source| Error::Scratch {
-        what,
-        path: path.to_path_buf(),
-        source,
-    }
-}
 
 /// The directory of session `token` under `sessions` (a hash: a token from
 /// a request never becomes a path).
@@ -171,26 +163,9 @@ pub(crate) fn remove(dir: &Path) {
     }
 }
 
-/// Writes `bytes` as `dir/FILE`: a temporary file (0600), synced, renamed.
+/// Writes `bytes` as `dir/FILE` (0600, atomically, synced).
 fn save(dir: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let path = dir.join(FILE);
-    let temporary = dir.join(format!(".{FILE}.tmp"));
-    let _ = fs::remove_file(&temporary);
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(&temporary)
-        .map_err(io("writing", &temporary))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(io("writing", &temporary))?;
-    fs::rename(&temporary, &path).map_err(io("writing", &path))?;
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    write_private(dir, FILE, bytes)
 }
 
 /// Largest state file read (a record is a few kilobytes at most).
