@@ -9,11 +9,10 @@
 
 mod common;
 
-use std::ffi::OsString;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::pjc::{run_cmd, session, tables};
+use common::pjc::{run_cmd, serve_args, session, tables, MODES};
 use common::Server;
 use rand::{Rng, SeedableRng};
 
@@ -38,34 +37,14 @@ fn killed_cardinality_and_sum_runs_resume_to_the_plaintext_answer() {
     let (a, b, count, sum) = tables(dir.path(), 3000, 5);
     assert!(count > 100, "{count}");
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
-    let modes: [(&[&str], &[&str]); 3] = [
-        (&["--mode", "cardinality"], &["--mode", "cardinality"]),
-        (
-            &["--mode", "sum", "--sum-to", "client", "--value", "spend"],
-            &["--mode", "sum", "--sum-to", "client"],
-        ),
-        (&["--mode", "sum", "--value", "spend"], &["--mode", "sum"]),
-    ];
-    for (m, (server_mode, client_mode)) in modes.into_iter().enumerate() {
+    for (m, (server_mode, client_mode)) in MODES.into_iter().enumerate() {
         let s_state = dir.path().join(format!("s-state-{m}"));
         let c_state = dir.path().join(format!("c-state-{m}"));
         let report = dir.path().join(format!("r-{m}.json"));
         let s_report = dir.path().join(format!("s-{m}.json"));
         // Not `--once`: a run of the loop that ends before its kill point
         // (a phase too short to catch) must leave the server up.
-        let mut args: Vec<OsString> = ["--key", "key", "--chunk-items", "16"]
-            .iter()
-            .map(Into::into)
-            .collect();
-        args.extend(server_mode.iter().map(Into::into));
-        for (flag, path) in [
-            ("--input", &b),
-            ("--state-dir", &s_state),
-            ("--report", &s_report),
-        ] {
-            args.push(flag.into());
-            args.push(path.into());
-        }
+        let args = serve_args(&b, &s_state, &s_report, server_mode);
         let server = Server::spawn(&args);
         let (mut kills, mut ended_early) = (0, false);
         let mut points = kill_points();

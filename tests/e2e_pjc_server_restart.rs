@@ -8,12 +8,11 @@
 
 mod common;
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::pjc::{run_cmd, session, tables};
+use common::pjc::{run_cmd, serve_args, session, tables, MODES};
 use common::Server;
 use rand::{Rng, SeedableRng};
 
@@ -56,32 +55,12 @@ fn a_killed_server_comes_back_with_the_same_session() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b, count, sum) = tables(dir.path(), 3000, 21);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-    let modes: [(&[&str], &[&str]); 3] = [
-        (&["--mode", "cardinality"], &["--mode", "cardinality"]),
-        (
-            &["--mode", "sum", "--sum-to", "client", "--value", "spend"],
-            &["--mode", "sum", "--sum-to", "client"],
-        ),
-        (&["--mode", "sum", "--value", "spend"], &["--mode", "sum"]),
-    ];
-    for (m, (server_mode, client_mode)) in modes.into_iter().enumerate() {
+    for (m, (server_mode, client_mode)) in MODES.into_iter().enumerate() {
         let s_state = dir.path().join(format!("s-state-{m}"));
         let c_state = dir.path().join(format!("c-state-{m}"));
         let report = dir.path().join(format!("r-{m}.json"));
         let s_report = dir.path().join(format!("s-{m}.json"));
-        let mut args: Vec<OsString> = ["--key", "key", "--chunk-items", "16"]
-            .iter()
-            .map(Into::into)
-            .collect();
-        args.extend(server_mode.iter().map(Into::into));
-        for (flag, path) in [
-            ("--input", &b),
-            ("--state-dir", &s_state),
-            ("--report", &s_report),
-        ] {
-            args.push(flag.into());
-            args.push(path.into());
-        }
+        let args = serve_args(&b, &s_state, &s_report, server_mode);
         // The same address after each restart: the same command resumes.
         let listen = format!("127.0.0.1:{}", common::free_port());
         let mut server = Server::spawn_at(&listen, &args);

@@ -3,6 +3,7 @@
 //! session state.
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -55,4 +56,34 @@ pub fn run_cmd(url: &str, input: &Path, state: &Path, report: &Path, mode: &[&st
 pub fn session(state: &Path) -> Option<serde_json::Value> {
     let bytes = std::fs::read(state.join("pjc").join("session.json")).ok()?;
     serde_json::from_slice(&bytes).ok()
+}
+
+/// The three modes, as (the server's arguments, the client's): cardinality,
+/// the sum to the client, the sum to the server.
+pub const MODES: [(&[&str], &[&str]); 3] = [
+    (&["--mode", "cardinality"], &["--mode", "cardinality"]),
+    (
+        &["--mode", "sum", "--sum-to", "client", "--value", "spend"],
+        &["--mode", "sum", "--sum-to", "client"],
+    ),
+    (&["--mode", "sum", "--value", "spend"], &["--mode", "sum"]),
+];
+
+/// `psi serve`'s arguments for table `input` in `mode` (from [`MODES`]),
+/// chunks of 16 items, on disk in `state`, its report to `report`.
+pub fn serve_args(input: &Path, state: &Path, report: &Path, mode: &[&str]) -> Vec<OsString> {
+    let mut args: Vec<OsString> = ["--key", "key", "--chunk-items", "16"]
+        .iter()
+        .map(Into::into)
+        .collect();
+    args.extend(mode.iter().map(Into::into));
+    for (flag, path) in [
+        ("--input", input),
+        ("--state-dir", state),
+        ("--report", report),
+    ] {
+        args.push(flag.into());
+        args.push(path.into());
+    }
+    args
 }
