@@ -400,19 +400,22 @@ pub async fn start_server(
         dir.path().to_path_buf(),
         table_seed(&run_key),
     );
+    // The file's SHA-256 (which a kept session is checked against) and the
+    // spill read the file side by side, on two blocking threads.
     let digest_path = path.clone();
-    let (_, file_digest) = blocking("hashing the input", move || {
+    let hashing = blocking("hashing the input", move || {
         digest_file(&digest_path, |_| {})
-    })
-    .await??;
-    let table = table_digest(&file_digest, &key, value.as_deref(), value_bound);
+    });
     let column = value.clone();
-    let c = column.clone();
-    let (spill, report) = blocking("partitioning the input", move || match &c {
-        Some(column) => spill_values(&path, &key, column, &seed, &into),
-        None => spill_keys(&path, &key, &seed, &into, |_| {}),
-    })
-    .await??;
+    let (c, k) = (column.clone(), key.clone());
+    let partitioning = blocking("partitioning the input", move || match &c {
+        Some(column) => spill_values(&path, &k, column, &seed, &into),
+        None => spill_keys(&path, &k, &seed, &into, |_| {}),
+    });
+    let (hashed, spilled) = tokio::try_join!(hashing, partitioning)?;
+    let (_, file_digest) = hashed?;
+    let (spill, report) = spilled?;
+    let table = table_digest(&file_digest, &key, value.as_deref(), value_bound);
     let mut set = DiskSet {
         spill,
         values: column.as_ref().map(|_| value_bound),
