@@ -11,6 +11,7 @@
 
 mod constants;
 pub(crate) mod field;
+mod loose;
 mod point;
 mod ristretto;
 mod scalar_mul;

@@ -4,7 +4,9 @@
 //! with the unified, complete addition for a = −1 and non-square d).
 //!
 //! All formulas take and give normalised field elements (see each backend's
-//! `field`), so every limb bound they rely on is the one stated there.
+//! `field`), so every limb bound they rely on is the one stated there; inside
+//! a formula, a product that only goes into sums and differences is left
+//! uncarried (`mul_loose`, `square_loose`: see each backend's `loose`).
 
 /// The point types `$ep` (extended), `$proj` (projective), `$completed` and
 /// `$cached` over the field type `$fe` with lane masks `$mask`, compiled for
@@ -94,16 +96,17 @@ macro_rules! vector_edwards {
             #[inline]
             #[target_feature(enable = $features)]
             pub(crate) fn add_cached(self, q: &$cached) -> $completed {
-                let pp = self.y.add(self.x).mul(q.y_plus_x);
-                let mm = self.y.sub(self.x).mul(q.y_minus_x);
-                let tt2d = self.t.mul(q.t2d);
-                let zz = self.z.mul(q.z);
-                let zz2 = zz.add(zz);
+                // The four products go only into sums and differences, which
+                // carry them (`mul_loose`; see each backend's `loose`).
+                let pp = self.y.add(self.x).mul_loose(q.y_plus_x);
+                let mm = self.y.sub(self.x).mul_loose(q.y_minus_x);
+                let tt2d = self.t.mul_loose(q.t2d);
+                let zz = self.z.mul_loose(q.z);
                 $completed {
                     x: pp.sub(mm),
                     y: pp.add(mm),
-                    z: zz2.add(tt2d),
-                    t: zz2.sub(tt2d),
+                    z: zz.double_add(tt2d),
+                    t: zz.double_sub(tt2d),
                 }
             }
         }
@@ -114,18 +117,18 @@ macro_rules! vector_edwards {
             #[inline]
             #[target_feature(enable = $features)]
             pub(crate) fn double(self) -> $completed {
-                let xx = self.x.square();
-                let yy = self.y.square();
-                let zz = self.z.square();
-                let zz2 = zz.add(zz);
-                let xy2 = self.x.add(self.y).square();
+                // The four squares go only into sums and differences.
+                let xx = self.x.square_loose();
+                let yy = self.y.square_loose();
+                let zz = self.z.square_loose();
+                let xy2 = self.x.add(self.y).square_loose();
                 let yy_plus_xx = yy.add(xx);
                 let yy_minus_xx = yy.sub(xx);
                 $completed {
-                    x: xy2.sub(yy_plus_xx),
+                    x: xy2.sub(yy_plus_xx.loose()),
                     y: yy_plus_xx,
                     z: yy_minus_xx,
-                    t: zz2.sub(yy_minus_xx),
+                    t: zz.double_sub(yy_minus_xx.loose()),
                 }
             }
         }

@@ -14,6 +14,8 @@
 
 use core::arch::x86_64::*;
 
+use super::loose::Loose8;
+
 /// 2^52 − 1.
 const M52: u64 = (1 << 52) - 1;
 /// 2^47 − 1: limb 4 holds bits 208..=254 after a fold at 2^255.
@@ -36,7 +38,7 @@ pub(crate) struct Fe8(pub(crate) [__m512i; 5]);
 
 #[inline]
 #[target_feature(enable = "avx512f,avx512ifma")]
-fn splat(x: u64) -> __m512i {
+pub(super) fn splat(x: u64) -> __m512i {
     _mm512_set1_epi64(x as i64)
 }
 
@@ -179,7 +181,7 @@ impl Fe8 {
     /// ends below 2^47 + 2^12 < 2^48 (limb 3's carry is below 2^12).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
-    fn carry(mut z: [__m512i; 5]) -> Fe8 {
+    pub(super) fn carry(mut z: [__m512i; 5]) -> Fe8 {
         let m52 = splat(M52);
         let c = _mm512_srli_epi64::<47>(z[4]);
         z[4] = _mm512_and_si512(z[4], splat(M47));
@@ -238,7 +240,8 @@ impl Fe8 {
         self.select(self.neg(), mask)
     }
 
-    /// Reduces the 10-limb product `Σ z[k]·2^(52k)` to a normalised element.
+    /// Reduces the 10-limb product `Σ z[k]·2^(52k)` modulo p to five limbs,
+    /// each below 2^57, not yet carried (see [`super::loose::Loose8`]).
     ///
     /// Bounds relied on: `z[k] < 2^56` for all k (at most ten 52-bit partial
     /// products per position), and the product of two values below 2^260
@@ -249,11 +252,10 @@ impl Fe8 {
     ///    (operands < 2^52, product < 2^62) goes in as its low 52 bits to
     ///    z[k] and its high bits (< 2^10) to z[k+1]; the high bits of
     ///    `608·z9` land again at 2^260 and go to z0 as `608·h` (h < 2^10).
-    ///    Every z[k] is then below 2^56 + 2^52 + 2^20 < 2^63.
-    /// 3. [`Fe8::carry`].
+    ///    Every z[k], k ≤ 4, is then below 2^56 + 2^52 + 2^20 < 2^57.
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
-    fn reduce_wide(mut z: [__m512i; 10]) -> Fe8 {
+    fn fold_wide(mut z: [__m512i; 10]) -> [__m512i; 5] {
         let m52 = splat(M52);
         for k in 5..9 {
             let c = _mm512_srli_epi64::<52>(z[k]);
@@ -268,15 +270,16 @@ impl Fe8 {
         z[4] = _mm512_madd52lo_epu64(z[4], z[9], c608);
         let h = _mm512_madd52hi_epu64(_mm512_setzero_si512(), z[9], c608);
         z[0] = _mm512_madd52lo_epu64(z[0], h, c608);
-        Fe8::carry([z[0], z[1], z[2], z[3], z[4]])
+        [z[0], z[1], z[2], z[3], z[4]]
     }
 
-    /// `self · b`. Operand limbs must be below 2^52 (normalised ones are);
-    /// each position k receives at most five low and five high halves of
-    /// 104-bit partial products, each below 2^52: `z[k] < 10·2^52 < 2^56`.
+    /// The ten sums of partial products of `self · b`. Operand limbs must be
+    /// below 2^52 (normalised ones are); each position k receives at most
+    /// five low and five high halves of 104-bit partial products, each below
+    /// 2^52: `z[k] < 10·2^52 < 2^56`, as [`Fe8::fold_wide`] needs.
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
-    pub(crate) fn mul(self, b: Fe8) -> Fe8 {
+    fn mul_wide(self, b: Fe8) -> [__m512i; 10] {
         let a = self.0;
         let b = b.0;
         let mut z = [_mm512_setzero_si512(); 10];
@@ -286,16 +289,17 @@ impl Fe8 {
                 z[i + j + 1] = _mm512_madd52hi_epu64(z[i + j + 1], a[i], b[j]);
             }
         }
-        Fe8::reduce_wide(z)
+        z
     }
 
-    /// `self²`: the ten cross products once, doubled by a shift, plus the
-    /// five squares. Cross terms per position: at most two low and two high
-    /// halves (< 2^54), doubled < 2^55; plus two halves of squares:
-    /// `z[k] < 2^56` as [`Fe8::reduce_wide`] needs.
+    /// The ten sums of partial products of `self²`: the ten cross products
+    /// once, doubled by a shift, plus the five squares. Cross terms per
+    /// position: at most two low and two high halves (< 2^54), doubled
+    /// < 2^55; plus two halves of squares: `z[k] < 2^56` as
+    /// [`Fe8::fold_wide`] needs.
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
-    pub(crate) fn square(self) -> Fe8 {
+    fn square_wide(self) -> [__m512i; 10] {
         let a = self.0;
         let mut z = [_mm512_setzero_si512(); 10];
         for i in 0..5 {
@@ -311,7 +315,43 @@ impl Fe8 {
             z[2 * i] = _mm512_madd52lo_epu64(z[2 * i], a[i], a[i]);
             z[2 * i + 1] = _mm512_madd52hi_epu64(z[2 * i + 1], a[i], a[i]);
         }
-        Fe8::reduce_wide(z)
+        z
+    }
+
+    /// `self · b`, normalised ([`Fe8::fold_wide`], then [`Fe8::carry`]).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(crate) fn mul(self, b: Fe8) -> Fe8 {
+        Fe8::carry(Fe8::fold_wide(self.mul_wide(b)))
+    }
+
+    /// `self²`, normalised.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(crate) fn square(self) -> Fe8 {
+        Fe8::carry(Fe8::fold_wide(self.square_wide()))
+    }
+
+    /// `self · b` not yet carried: for a product that only goes into sums
+    /// and differences, which carry anyway.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(crate) fn mul_loose(self, b: Fe8) -> Loose8 {
+        Loose8(Fe8::fold_wide(self.mul_wide(b)))
+    }
+
+    /// `self²` not yet carried.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(crate) fn square_loose(self) -> Loose8 {
+        Loose8(Fe8::fold_wide(self.square_wide()))
+    }
+
+    /// A normalised element as a loose one (limbs below 2^52 < 2^57).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(crate) fn loose(self) -> Loose8 {
+        Loose8(self.0)
     }
 
     /// The unique representative below p, with limbs 0..=3 < 2^52 and limb 4 < 2^47.
