@@ -30,9 +30,13 @@ pub struct FieldResults<const N: usize = 8> {
     pub eq: u8,
     /// The canonical form of `a`, through the limb-level path.
     pub canonical: [[u8; 32]; N],
+    /// From products left uncarried (`mul_loose`, `square_loose`, as the
+    /// point formulas use them): `ab + a²`, `ab − a²`, `2ab + a²`, `2a² − ab`.
+    pub loose: [[[u8; 32]; N]; 4],
     /// Whether every result above was normalised (ifma8: limbs 0..=3 < 2^52,
-    /// limb 4 < 2^48; avx2: every limb < 2^26 + 2^9) and every canonical
-    /// form's limbs within their widths (avx2).
+    /// limb 4 < 2^48; avx2: every limb < 2^26 + 2^9), every canonical
+    /// form's limbs within their widths (avx2), and every uncarried product
+    /// within its bound (ifma8: every limb < 2^57).
     pub limbs_normalised: bool,
 }
 

@@ -3,7 +3,9 @@
 //! (0, 1, p − 1, p, p + 1, 2p, 2^255 − 1, 2^256 − 1, …) and limbs at their
 //! bounds (IFMA: 0, 1, 2^52 − 1 in limbs 0..=3, 2^48 − 1 in limb 4; AVX2:
 //! 0, 1, 2^25 − 1, 2^26 − 1 and the largest normalised limb 2^26 + 2^9 − 1
-//! in any limb; in any mix).
+//! in any limb; in any mix). That includes the sums and differences of
+//! uncarried products the point formulas use (`FieldResults::loose`), and
+//! for ifma8 the bound of those products' limbs (below 2^57).
 //!
 //! `PSI_GROUP_CASES=10000000 cargo test --release -p psi-group --test field`
 //! is the long run (README, "Group backends").
@@ -162,6 +164,16 @@ fn check_lane<const N: usize>(
         "is_negative: {ctx}"
     );
     assert_eq!(got.eq >> j & 1 == 1, va == vb, "eq: {ctx}");
+    let (ab, aa) = (&va * &vb % &p, &va * &va % &p);
+    let loose = [
+        (&ab + &aa) % &p,
+        (&ab + &p - &aa) % &p,
+        (&ab * 2u8 + &aa) % &p,
+        (&aa * 2u8 + &p - &ab) % &p,
+    ];
+    for (k, want) in loose.iter().enumerate() {
+        assert_eq!(got.loose[k][j], bytes(want), "loose {k}: {ctx}");
+    }
 }
 
 #[test]

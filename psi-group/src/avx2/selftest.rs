@@ -26,6 +26,8 @@ pub(crate) fn field_ops(a: &[[u64; 10]; 4], b: &[[u64; 10]; 4]) -> FieldResults<
     let fa = Fe4::from_limbs(&a.map(normalise));
     let fb = Fe4::from_limbs(&b.map(normalise));
     let (was_square, root) = Fe4::sqrt_ratio_i(fa, fb);
+    let (ab, aa) = (fa.mul_loose(fb), fa.square_loose());
+    let loose = [ab.add(aa), ab.sub(aa), ab.double_add(aa), aa.double_sub(ab)];
     // Raw limbs of every result, to check the normalised-form invariant.
     let raw = [
         fa.add(fb),
@@ -36,6 +38,10 @@ pub(crate) fn field_ops(a: &[[u64; 10]; 4], b: &[[u64; 10]; 4]) -> FieldResults<
         fa.invert(),
         fa.pow_p58(),
         root,
+        loose[0],
+        loose[1],
+        loose[2],
+        loose[3],
     ]
     .map(|x| x.to_limbs());
     let limbs_ok = raw.iter().flatten().flatten().all(|&x| x < LIMB_BOUND);
@@ -56,6 +62,7 @@ pub(crate) fn field_ops(a: &[[u64; 10]; 4], b: &[[u64; 10]; 4]) -> FieldResults<
         is_negative: bits_of_mask(fa.is_negative()),
         eq: bits_of_mask(fa.eq(fb)),
         canonical: canonical.map(bytes_of_limbs),
+        loose: loose.map(|x| out(x)),
         limbs_normalised: limbs_ok && canonical_ok,
     }
 }

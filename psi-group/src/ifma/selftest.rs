@@ -30,6 +30,13 @@ pub(crate) fn field_ops(a: &[[u64; 5]; 8], b: &[[u64; 5]; 8]) -> FieldResults {
     let fa = Fe8::from_limbs(&a.map(normalise));
     let fb = Fe8::from_limbs(&b.map(normalise));
     let (was_square, root) = Fe8::sqrt_ratio_i(fa, fb);
+    let (ab, aa) = (fa.mul_loose(fb), fa.square_loose());
+    let loose = [ab.add(aa), ab.sub(aa), ab.double_add(aa), aa.double_sub(ab)];
+    let loose_ok = [ab, aa]
+        .iter()
+        .flat_map(|x| x.0.map(|v| super::field::lanes(v)))
+        .flatten()
+        .all(|l| l < 1 << 57);
     // Raw limbs of every result, to check the normalised-form invariant.
     let raw = [
         fa.add(fb),
@@ -40,6 +47,10 @@ pub(crate) fn field_ops(a: &[[u64; 5]; 8], b: &[[u64; 5]; 8]) -> FieldResults {
         fa.invert(),
         fa.pow_p58(),
         root,
+        loose[0],
+        loose[1],
+        loose[2],
+        loose[3],
     ]
     .map(|x| x.to_limbs());
     let limbs_ok = raw
@@ -59,7 +70,8 @@ pub(crate) fn field_ops(a: &[[u64; 5]; 8], b: &[[u64; 5]; 8]) -> FieldResults {
         is_negative: fa.is_negative(),
         eq: fa.eq(fb),
         canonical: fa.canonical().to_limbs().map(bytes_of_limbs),
-        limbs_normalised: limbs_ok,
+        loose: loose.map(|x| out(x)),
+        limbs_normalised: limbs_ok && loose_ok,
     }
 }
 
