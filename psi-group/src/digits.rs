@@ -1,7 +1,8 @@
 //! The scalar's signed radix-16 digits, shared by the multi-lane backends'
 //! fixed-window multiplications.
 
-use zeroize::Zeroizing;
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Signed radix-16 digits `d[i]` with `Σ d[i]·16^i = s`, `d[i] ∈ [−8, 8)` for
 /// i < 63 and `d[63] ∈ [−8, 8]`, of a scalar below 2^255 (canonical
@@ -21,9 +22,54 @@ pub(crate) fn radix16(s: &[u8; 32]) -> Zeroizing<[i8; 64]> {
     d
 }
 
+/// How one digit d picks its table entry `table[k] = (k + 1)·P`:
+/// `hits[k]` is 1 exactly when |d| = k + 1 (none for d = 0), `negative` is
+/// 1 when d < 0.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Choice {
+    pub(crate) hits: [u8; 8],
+    pub(crate) negative: u8,
+}
+
+impl Zeroize for Choice {
+    fn zeroize(&mut self) {
+        self.hits.zeroize();
+        self.negative.zeroize();
+    }
+}
+
+/// Each digit's [`Choice`], with `subtle`'s constant-time equality (no
+/// branch on a digit). Made in one pass before the vector loop, so that
+/// `subtle`'s optimisation barrier, a call, is not inside it.
+pub(crate) fn choices(digits: &[i8; 64]) -> Zeroizing<[Choice; 64]> {
+    let mut out = Zeroizing::new([Choice::default(); 64]);
+    for (c, &d) in out.iter_mut().zip(digits) {
+        let sign = d >> 7; // 0 or −1
+        let abs = ((d ^ sign).wrapping_sub(sign)) as u8;
+        for (k, hit) in c.hits.iter_mut().enumerate() {
+            *hit = abs.ct_eq(&(k as u8 + 1)).unwrap_u8();
+        }
+        c.negative = (sign as u8) & 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::radix16;
+    use super::{choices, radix16};
+
+    #[test]
+    fn choices_pick_the_entry_of_each_digit() {
+        let mut digits = [0i8; 64];
+        for (i, d) in digits.iter_mut().enumerate() {
+            *d = (i as i8 % 17) - 8; // every value in [−8, 8]
+        }
+        for (c, &d) in choices(&digits).iter().zip(&digits) {
+            let want: [u8; 8] = core::array::from_fn(|k| u8::from(d.unsigned_abs() == k as u8 + 1));
+            assert_eq!(c.hits, want, "digit {d}");
+            assert_eq!(c.negative, u8::from(d < 0), "digit {d}");
+        }
+    }
 
     #[test]
     fn radix16_digits_recombine() {
