@@ -38,10 +38,16 @@ impl Zeroize for Choice {
     }
 }
 
+/// The [`Choice`]s of the radix-16 digits of `s` (32 little-endian bytes
+/// below 2^255): made once per batch, before any vector loop.
+pub(crate) fn scalar_choices(s: &[u8; 32]) -> Zeroizing<[Choice; 64]> {
+    choices(&radix16(s))
+}
+
 /// Each digit's [`Choice`], with `subtle`'s constant-time equality (no
 /// branch on a digit). Made in one pass before the vector loop, so that
 /// `subtle`'s optimisation barrier, a call, is not inside it.
-pub(crate) fn choices(digits: &[i8; 64]) -> Zeroizing<[Choice; 64]> {
+fn choices(digits: &[i8; 64]) -> Zeroizing<[Choice; 64]> {
     let mut out = Zeroizing::new([Choice::default(); 64]);
     for (c, &d) in out.iter_mut().zip(digits) {
         let sign = d >> 7; // 0 or −1

@@ -52,7 +52,11 @@ pub(crate) fn decompress_batch(inputs: &[[u8; 32]]) -> Result<Vec<Ep4>, usize> {
 /// `s·P` for every point, `s` as 32 little-endian bytes below 2^255.
 #[target_feature(enable = "avx2")]
 pub(crate) fn mul_batch(points: &[Ep4], s: &[u8; 32]) -> Vec<Ep4> {
-    points.iter().map(|p| scalar_mul::mul(p, s)).collect()
+    let choices = crate::digits::scalar_choices(s);
+    points
+        .iter()
+        .map(|p| scalar_mul::mul(p, &choices))
+        .collect()
 }
 
 /// The encodings of the first `len` points of the groups.

@@ -9,7 +9,8 @@
 //! so the mask is the same in every lane.
 //!
 //! The 64 digits' choices (which entry, which sign, as 0/1 bytes) are all
-//! made before any vector arithmetic starts ([`crate::digits::choices`]):
+//! made once per batch, before any vector arithmetic starts
+//! ([`crate::digits::scalar_choices`]):
 //! `subtle`'s optimisation barrier is a call, and a call inside the loop
 //! made the compiler spill and reload every live vector register around it,
 //! eight times per window (about a third of the loop's time in `perf`).
@@ -20,7 +21,7 @@ macro_rules! vector_scalar_mul {
     ($features:literal, $ep:ident, $completed:ident, $cached:ident) => {
         /// `digit·P` from `table[k] = (k + 1)·P`, reading every entry;
         /// `choice` says which entry (one byte of `hits` is 1, or none for
-        /// digit 0) and whether to negate it, as [`crate::digits::choices`]
+        /// digit 0) and whether to negate it, as [`crate::digits::scalar_choices`]
         /// made it. No call, no branch, no index depends on it.
         #[inline]
         #[target_feature(enable = $features)]
@@ -32,10 +33,10 @@ macro_rules! vector_scalar_mul {
             acc.neg_if(mask_splat(choice.negative))
         }
 
-        /// `s·P` in each lane, `s` given as 32 little-endian bytes below 2^255.
+        /// `s·P` in each lane, `s` given by its digits' choices
+        /// ([`crate::digits::scalar_choices`], made once per batch).
         #[target_feature(enable = $features)]
-        pub(crate) fn mul(p: &$ep, s: &[u8; 32]) -> $ep {
-            let choices = $crate::digits::choices(&$crate::digits::radix16(s));
+        pub(crate) fn mul(p: &$ep, choices: &[$crate::digits::Choice; 64]) -> $ep {
             let p_cached = p.to_cached();
             let mut table = [p_cached; 8];
             table[1] = p.to_proj().double().to_extended().to_cached();

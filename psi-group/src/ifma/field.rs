@@ -194,13 +194,12 @@ impl Fe8 {
         Fe8(z)
     }
 
-    /// `self + b`. Sums of normalised limbs are below 2^53: [`Fe8::carry`] applies.
+    /// `self + b`: normalised limbs are loose ones, and [`Loose8::add`] carries
+    /// their sum (below 2^53 here).
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub(crate) fn add(self, b: Fe8) -> Fe8 {
-        let a = self.0;
-        let b = b.0;
-        Fe8::carry(core::array::from_fn(|i| _mm512_add_epi64(a[i], b[i])))
+        self.loose().add(b.loose())
     }
 
     /// `self − b`, as `self + 8p − b`: each limb of 8p is at least the largest

@@ -50,7 +50,11 @@ pub(crate) fn decompress_batch(inputs: &[[u8; 32]]) -> Result<Vec<Ep8>, usize> {
 /// `s·P` for every point, `s` as 32 little-endian bytes below 2^255.
 #[target_feature(enable = "avx512f,avx512ifma")]
 pub(crate) fn mul_batch(points: &[Ep8], s: &[u8; 32]) -> Vec<Ep8> {
-    points.iter().map(|p| scalar_mul::mul(p, s)).collect()
+    let choices = crate::digits::scalar_choices(s);
+    points
+        .iter()
+        .map(|p| scalar_mul::mul(p, &choices))
+        .collect()
 }
 
 /// The encodings of the first `len` points of the groups.

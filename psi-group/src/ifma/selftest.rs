@@ -93,6 +93,9 @@ pub(crate) fn group_ops(
         add: ristretto::encode(&sum),
         double: ristretto::encode(&double),
         add_identity: ristretto::encode(&with_identity),
-        mul: ristretto::encode(&super::scalar_mul::mul(&pa, s)),
+        mul: ristretto::encode(&super::scalar_mul::mul(
+            &pa,
+            &crate::digits::scalar_choices(s),
+        )),
     })
 }
