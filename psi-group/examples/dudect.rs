@@ -103,6 +103,23 @@ fn test<I>(
     pass
 }
 
+/// 64 random bytes.
+fn random_wide(rng: &mut ChaCha20Rng) -> [u8; 64] {
+    let mut w = [0u8; 64];
+    rng.fill_bytes(&mut w);
+    w
+}
+
+/// Eight 64-byte inputs: fresh random ones for the random class, else a copy
+/// of `fixed`.
+fn wide_inputs(random: bool, rng: &mut ChaCha20Rng, fixed: &[[u8; 64]]) -> Vec<[u8; 64]> {
+    if random {
+        (0..8).map(|_| random_wide(rng)).collect()
+    } else {
+        fixed.to_vec()
+    }
+}
+
 /// Reads argument `i` as a count of at least `min`, or stops with a message
 /// naming it.
 fn count_arg(i: usize, what: &str, min: usize, default: usize) -> usize {
@@ -124,11 +141,6 @@ fn main() {
     let chunk_len = count_arg(2, "CHUNK", 1, 1000);
     let n = (n, chunk_len);
     let mut rng = ChaCha20Rng::seed_from_u64(0xd0de);
-    let random_wide = |rng: &mut ChaCha20Rng| {
-        let mut w = [0u8; 64];
-        rng.fill_bytes(&mut w);
-        w
-    };
     let base: Vec<[u8; 64]> = (0..8).map(|_| random_wide(&mut rng)).collect();
     let random_scalar =
         |rng: &mut ChaCha20Rng| Scalar::from_bytes_mod_order_wide(&random_wide(rng));
@@ -166,14 +178,7 @@ fn main() {
                 &format!("{name} compress: {class} vs random points"),
                 n,
                 &mut rng,
-                |c, r| {
-                    let inputs: Vec<[u8; 64]> = if c {
-                        (0..8).map(|_| random_wide(r)).collect()
-                    } else {
-                        fixed.clone()
-                    };
-                    Points::from_uniform_bytes(backend, &inputs)
-                },
+                |c, r| Points::from_uniform_bytes(backend, &wide_inputs(c, r, fixed)),
                 |p| {
                     std::hint::black_box(p.compress());
                 },
@@ -182,13 +187,7 @@ fn main() {
                 &format!("{name} from_uniform_bytes: {class} vs random bytes"),
                 n,
                 &mut rng,
-                |c, r| -> Vec<[u8; 64]> {
-                    if c {
-                        (0..8).map(|_| random_wide(r)).collect()
-                    } else {
-                        fixed.clone()
-                    }
-                },
+                |c, r| wide_inputs(c, r, fixed),
                 |inputs| {
                     std::hint::black_box(Points::from_uniform_bytes(
                         backend,
@@ -216,18 +215,12 @@ fn main() {
     );
     // A negative control: SHA-512 is constant time in its input's values,
     // so a harness that flags it measures something other than the code.
-    let zero = vec![[0u8; 64]; 8];
+    let zero = [[0u8; 64]; 8];
     let steady = test(
         "negative control: SHA-512, zero vs random bytes",
         n,
         &mut rng,
-        |c, r| -> Vec<[u8; 64]> {
-            if c {
-                (0..8).map(|_| random_wide(r)).collect()
-            } else {
-                zero.clone()
-            }
-        },
+        |c, r| wide_inputs(c, r, &zero),
         |inputs| {
             for input in std::hint::black_box(inputs) {
                 std::hint::black_box(Sha512::digest(input));
