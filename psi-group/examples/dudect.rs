@@ -42,6 +42,13 @@ fn welch(a: &[f64], b: &[f64]) -> f64 {
     (ma - mb) / (va / na + vb / nb).sqrt()
 }
 
+/// How many runs one test times, and how many inputs are prepared at a time.
+#[derive(Clone, Copy)]
+struct Sizes {
+    n: usize,
+    chunk_len: usize,
+}
+
 /// Times `run` on `n` inputs from `prepare(class)` (class chosen at random per
 /// run); prints the largest |t| over the crops and whether it passes.
 ///
@@ -54,7 +61,7 @@ fn welch(a: &[f64], b: &[f64]) -> f64 {
 /// run whatever its class.
 fn test<I>(
     name: &str,
-    (n, chunk_len): (usize, usize),
+    Sizes { n, chunk_len }: Sizes,
     rng: &mut ChaCha20Rng,
     mut prepare: impl FnMut(bool, &mut ChaCha20Rng) -> I,
     mut run: impl FnMut(&I),
@@ -136,12 +143,14 @@ fn count_arg(i: usize, what: &str, min: usize, default: usize) -> usize {
 }
 
 fn main() {
-    let n = count_arg(1, "MEASUREMENTS", 100, 20_000);
-    // 1 reproduces a harness that prepares each input right before timing it.
-    let chunk_len = count_arg(2, "CHUNK", 1, 1000);
-    let n = (n, chunk_len);
+    let n = Sizes {
+        n: count_arg(1, "MEASUREMENTS", 100, 20_000),
+        // 1 reproduces a harness that prepares each input right before timing it.
+        chunk_len: count_arg(2, "CHUNK", 1, 1000),
+    };
     let mut rng = ChaCha20Rng::seed_from_u64(0xd0de);
     let base: Vec<[u8; 64]> = (0..8).map(|_| random_wide(&mut rng)).collect();
+    let zero = [[0u8; 64]; 8];
     let random_scalar =
         |rng: &mut ChaCha20Rng| Scalar::from_bytes_mod_order_wide(&random_wide(rng));
 
@@ -172,8 +181,7 @@ fn main() {
         // Each against two fixed classes: all zero (the identity, the
         // all-zero bytes), and one fixed random input, which separates an
         // effect of the values' weight from one of fixed against varying.
-        let zero = vec![[0u8; 64]; 8];
-        for (class, fixed) in [("zero", &zero), ("fixed random", &base)] {
+        for (class, fixed) in [("zero", &zero[..]), ("fixed random", &base[..])] {
             ok &= test(
                 &format!("{name} compress: {class} vs random points"),
                 n,
@@ -215,7 +223,6 @@ fn main() {
     );
     // A negative control: SHA-512 is constant time in its input's values,
     // so a harness that flags it measures something other than the code.
-    let zero = [[0u8; 64]; 8];
     let steady = test(
         "negative control: SHA-512, zero vs random bytes",
         n,
